@@ -1,0 +1,164 @@
+"""Settings: the one place that reads ``LITMINE_*`` environment variables and ``litmine.toml``.
+
+Every path litmine writes is derived here, under the data directory. Precedence, highest first:
+environment variable, ``litmine.toml`` (in the working directory, or the file named by
+``LITMINE_CONFIG``), built-in default. Every default works with nothing set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from litmine.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_data_dir() -> Path:
+    # A checkout keeps its data beside the code; an installed package uses the working directory.
+    if (PROJECT_ROOT / "pyproject.toml").exists():
+        return PROJECT_ROOT / "data"
+    return Path.cwd() / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting litmine knows; ``describe()`` lists them with their variables and meaning."""
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    db_path: Path | None = None
+    survey_dir: Path | None = None
+    # arXiv: the API endpoint, the OAI-PMH endpoint, politeness and the nightly query.
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
+    arxiv_delay_seconds: float = 3.0
+    arxiv_timeout_seconds: float = 30.0
+    arxiv_retries: int = 4
+    arxiv_page_size: int = 100
+    arxiv_categories: tuple[str, ...] = ("cs.LG", "cs.AI", "cs.CV", "cs.CL", "stat.ML")
+    arxiv_query: str = ""
+    arxiv_lookback_days: int = 7
+    pdf_max_bytes: int = 50 * 1024 * 1024
+    pdf_max_pages: int = 300
+    extract_timeout_seconds: float = 60.0
+    embed_model: str = "all-MiniLM-L6-v2"
+    embed_batch_size: int = 64
+    llm_backend: str = ""
+    llm_model: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    task_runner: str = "thread"
+    schedule_cron: str = "30 1 * * 1-5"
+    schedule_timezone: str = "UTC"
+    db_lock_timeout_seconds: float = 120.0
+
+    @property
+    def database(self) -> Path:
+        return self.db_path or self.data_dir / "litmine.duckdb"
+
+    @property
+    def pdf_dir(self) -> Path:
+        return self.data_dir / "pdfs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def digest_dir(self) -> Path:
+        return self.data_dir / "digests"
+
+    @property
+    def decisions_dir(self) -> Path:
+        return self.data_dir / "decisions"
+
+    @property
+    def seed_dir(self) -> Path:
+        return self.survey_dir or PROJECT_ROOT / "data" / "surveys" / "toward-transparent-ai"
+
+
+_HELP = {
+    "data_dir": "directory holding the database, PDFs, caches and digests",
+    "db_path": "the DuckDB file (default: DATA_DIR/litmine.duckdb)",
+    "survey_dir": "the survey seed folder (default: data/surveys/toward-transparent-ai)",
+    "arxiv_api_url": "arXiv API query endpoint; point it at a mirror or a replay server",
+    "arxiv_oai_url": "arXiv OAI-PMH endpoint for bulk backfill",
+    "arxiv_delay_seconds": "seconds between requests to arXiv (its terms: at least 3)",
+    "arxiv_timeout_seconds": "timeout of every request to arXiv",
+    "arxiv_retries": "retries for 429, 5xx, timeouts and empty pages",
+    "arxiv_page_size": "results per API page",
+    "arxiv_categories": "comma-separated categories of the nightly query",
+    "arxiv_query": "extra terms of the nightly query (default: litmine's interpretability terms)",
+    "arxiv_lookback_days": "days a first nightly run looks back",
+    "pdf_max_bytes": "largest PDF downloaded, in bytes",
+    "pdf_max_pages": "largest PDF extracted, in pages",
+    "extract_timeout_seconds": "time limit of one PDF's extraction",
+    "embed_model": "sentence-transformers model name or path",
+    "embed_batch_size": "texts per embedding batch",
+    "llm_backend": "LLM backend name (`litmine llm list`); empty: no LLM classifier",
+    "llm_model": "LLM model name, or a GGUF path for the llama-cpp backend",
+    "llm_base_url": "base URL of an OpenAI-compatible endpoint",
+    "llm_api_key": "API key of that endpoint (never logged or stored)",
+    "task_runner": "Prefect task runner: thread or dask",
+    "schedule_cron": "cron of the nightly run",
+    "schedule_timezone": "time zone of that cron",
+    "db_lock_timeout_seconds": "how long a writer waits for another process's database lock",
+}
+
+
+def _coerce(name: str, raw: object, typ: str, source: str) -> object:
+    try:
+        if typ.startswith("tuple"):
+            if isinstance(raw, (list, tuple)):
+                return tuple(str(x).strip() for x in raw)
+            return tuple(x.strip() for x in str(raw).split(",") if x.strip())
+        if typ.startswith("Path"):
+            return Path(str(raw)).expanduser() if str(raw) else None
+        if typ == "float":
+            return float(raw)
+        if typ == "int":
+            return int(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be {typ.split(' ')[0]}, got {raw!r} ({source})") from exc
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment and ``litmine.toml``; ``overrides`` win over both."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    config_file = Path(env.get("LITMINE_CONFIG", "litmine.toml"))
+    fields = {f.name: str(f.type) for f in dataclasses.fields(Settings)}
+    if config_file.exists():
+        try:
+            table = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"cannot read {config_file}: {exc}") from exc
+        for key, raw in table.get("litmine", table).items():
+            if key not in fields:
+                raise ConfigError(f"unknown setting {key!r} in {config_file}; known: {', '.join(fields)}")
+            values[key] = _coerce(key, raw, fields[key], str(config_file))
+    for name, typ in fields.items():
+        var = f"LITMINE_{name.upper()}"
+        if var in env:
+            values[name] = _coerce(name, env[var], typ, var)
+    values.update(overrides)
+    return Settings(**values)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting, for the README and ``litmine config``."""
+    defaults = Settings()
+    rows = []
+    for f in dataclasses.fields(Settings):
+        value = getattr(defaults, f.name)
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        if isinstance(value, Path):
+            value = os.path.relpath(value, PROJECT_ROOT) if value.is_relative_to(PROJECT_ROOT) else value
+        rows.append((f"LITMINE_{f.name.upper()}", "" if value is None else str(value), _HELP[f.name]))
+    return rows

@@ -1,0 +1,63 @@
+"""Named errors. Each carries its context and reads "what happened (where)"; all pickle cleanly."""
+
+from __future__ import annotations
+
+
+class LitmineError(Exception):
+    """Base of every error litmine raises on purpose; the CLI prints it as one line."""
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        if not self.context:
+            return self.message
+        where = ", ".join(f"{k}={v}" for k, v in self.context.items())
+        return f"{self.message} ({where})"
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.message, self.context))
+
+
+def _rebuild(cls: type[LitmineError], message: str, context: dict) -> LitmineError:
+    err = cls.__new__(cls)
+    LitmineError.__init__(err, message, **context)
+    return err
+
+
+class ConfigError(LitmineError):
+    """A setting is missing or malformed."""
+
+
+class StoreError(LitmineError):
+    """The database cannot be opened, is corrupt, or refused a statement."""
+
+
+class DatabaseLocked(StoreError):
+    """Another process holds the database's write lock for longer than we wait."""
+
+
+class ReadOnlyViolation(StoreError):
+    """``litmine query`` was given a statement that writes or reaches outside the database."""
+
+
+class SeedError(LitmineError):
+    """A survey seed file is missing or malformed; names the file, line and field."""
+
+
+class FetchError(LitmineError):
+    """A request to arXiv or another source failed after its retries."""
+
+
+class PdfError(LitmineError):
+    """A PDF could not be downloaded or is not a PDF."""
+
+
+class ExtractError(LitmineError):
+    """A PDF could not be turned into text; ``status`` names the kind of failure."""
+
+
+class ClassifierError(LitmineError):
+    """A classifier or LLM backend failed, or is unknown."""

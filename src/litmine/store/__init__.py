@@ -1,0 +1,259 @@
+"""The DuckDB store: the only code that imports ``duckdb``.
+
+DuckDB lets one process write a file at a time, and a writer excludes readers. So litmine never
+holds a connection longer than one transaction: ``Store.transaction()`` opens the file, waits (with
+backoff, up to ``lock_timeout``) while another process holds it, commits or rolls back, and closes.
+A notebook or ``litmine query`` therefore only ever waits seconds for a nightly run, and vice versa.
+
+Stage-specific reads and writes live in the submodules (``works``, ``documents``, ...), as plain
+functions taking an open connection, so a stage can do several of them in one transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from litmine import __version__
+from litmine.errors import DatabaseLocked, ReadOnlyViolation, StoreError
+from litmine.store.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+Connection = duckdb.DuckDBPyConnection
+
+# Statement types `litmine query` accepts; everything else is refused before it reaches DuckDB.
+_READ_ONLY_TYPES = {"SELECT", "EXPLAIN"}
+_REFUSAL_HINTS = {
+    "ATTACH": "ATTACH is refused: litmine query reads only the litmine database",
+    "DETACH": "DETACH is refused: litmine query reads only the litmine database",
+    "COPY": "COPY is refused: to export, use --format csv or --format json and redirect the output",
+    "EXPORT": "EXPORT is refused: to export, use --format csv or --format json and redirect the output",
+    "LOAD": "INSTALL and LOAD are refused: litmine query cannot load extensions",
+}
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp, as stored in TIMESTAMP columns."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
+
+
+class Store:
+    """A DuckDB file with litmine's schema. Holds a path, never an open connection."""
+
+    def __init__(self, path: Path | str, lock_timeout: float = 120.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _open(self, read_only: bool, config: dict[str, Any] | None = None) -> Connection:
+        if read_only and not self.path.exists():
+            raise StoreError(
+                f"no database at {self.path}: run `litmine init` or `litmine run` first", path=self.path
+            )
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" in text.lower():
+                    if time.monotonic() >= deadline:
+                        holder = text.split("Conflicting lock is held in", 1)[-1].split(".")[0].strip()
+                        raise DatabaseLocked(
+                            f"the database is in use by another process ({holder}) and stayed locked for "
+                            f"{self.lock_timeout:.0f} s: wait for it to finish, or raise LITMINE_DB_LOCK_TIMEOUT_SECONDS",
+                            path=self.path,
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise StoreError(_describe_open_error(text), path=self.path) from None
+            except duckdb.Error as exc:
+                raise StoreError(_describe_open_error(str(exc)), path=self.path) from None
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Connection]:
+        """An open connection, closed on exit. No transaction: each statement commits alone."""
+        con = self._open(read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: committed if the block ends normally, rolled back otherwise."""
+        con = self._open(read_only=False)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    # -- schema --------------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this database lacks, each in its own transaction. Returns their names."""
+        applied: list[str] = []
+        with self.connect() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            newest_known = max(m.version for m in MIGRATIONS)
+            if done and max(done) > newest_known:
+                raise StoreError(
+                    f"the database was written by a newer litmine (schema {max(done)}, this one knows "
+                    f"{newest_known}): upgrade litmine",
+                    path=self.path,
+                )
+            for m in sorted(MIGRATIONS, key=lambda m: m.version):
+                if m.version in done:
+                    continue
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    if callable(m.sql):
+                        m.sql(con)
+                    else:
+                        con.execute(m.sql)
+                    con.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)", [m.version, m.name, utcnow()]
+                    )
+                except duckdb.Error as exc:
+                    con.execute("ROLLBACK")
+                    raise StoreError(f"migration {m.version} ({m.name}) failed: {exc}", path=self.path) from None
+                con.execute("COMMIT")
+                log.info("applied migration %s: %s", m.version, m.name)
+                applied.append(f"{m.version:03d} {m.name}")
+        return applied
+
+    def applied_migrations(self) -> list[tuple[int, str, datetime]]:
+        with self.connect(read_only=True) as con:
+            return con.execute("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").fetchall()
+
+    def schema(self) -> list[tuple[str, str, str, str, str]]:
+        """(table, table comment, column, type, column comment) for every table and view."""
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                """
+                SELECT c.table_name, coalesce(t.comment, v.comment, ''), c.column_name, c.data_type,
+                       coalesce(c.comment, '')
+                FROM duckdb_columns() c
+                LEFT JOIN duckdb_tables() t ON t.table_name = c.table_name AND t.schema_name = c.schema_name
+                LEFT JOIN duckdb_views() v ON v.view_name = c.table_name AND v.schema_name = c.schema_name
+                WHERE c.schema_name = 'main' AND c.database_name = current_database()
+                ORDER BY (t.table_name IS NULL), c.table_name, c.column_index
+                """
+            ).fetchall()
+
+    # -- read-only queries ---------------------------------------------------------------------
+
+    def query_readonly(self, sql: str, params: list | None = None) -> QueryResult:
+        """Run one user query with no way to write, attach, copy out, read files or load extensions."""
+        check_read_only(sql)
+        con = self._open(
+            read_only=True,
+            config={
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "lock_configuration": True,
+            },
+        )
+        try:
+            cur = con.execute(sql, params or [])
+            columns = [d[0] for d in cur.description] if cur.description else []
+            return QueryResult(columns, cur.fetchall())
+        except duckdb.PermissionException as exc:
+            raise ReadOnlyViolation(f"refused: {str(exc).splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+        finally:
+            con.close()
+
+    # -- runs and failures ---------------------------------------------------------------------
+
+    def start_run(self, command: str, config: dict | None = None) -> str:
+        run_id = str(uuid.uuid4())
+        with self.transaction() as con:
+            con.execute(
+                "INSERT INTO runs (run_id, command, started_at, status, litmine_version, config) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
+                [run_id, command, utcnow(), __version__, json.dumps(config or {}, default=str)],
+            )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, counts: dict | None = None, error: str | None = None) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, counts = ?, error = ? WHERE run_id = ?",
+                [utcnow(), status, json.dumps(counts or {}, default=str), error, run_id],
+            )
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse any statement that is not a plain read, with a message naming what was refused."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+    if not statements:
+        raise ReadOnlyViolation("empty query: give one SELECT statement")
+    if len(statements) > 1:
+        raise ReadOnlyViolation(f"one statement at a time: got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in _READ_ONLY_TYPES:
+        hint = _REFUSAL_HINTS.get(kind, f"{kind} is refused: litmine query is read-only, use SELECT")
+        raise ReadOnlyViolation(hint)
+
+
+def _describe_open_error(text: str) -> str:
+    first = text.splitlines()[0] if text else "unknown error"
+    if "not a valid DuckDB database" in text or "Corrupt" in text or "corrupt" in text:
+        return (
+            "the database file is not a valid DuckDB database or is damaged; it was left untouched: "
+            "move it aside and run `litmine run` to rebuild, or point LITMINE_DB_PATH elsewhere"
+        )
+    return f"cannot open the database: {first}"
+
+
+def who() -> str:
+    """``user@host``, recorded as ``created_by`` on labels a person or process writes."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def json_param(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)

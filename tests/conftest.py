@@ -1,0 +1,54 @@
+"""Shared fixtures: every test gets its own data directory and database, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+# Offline by default: no model hub, no telemetry, Prefect state kept inside the test session.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect" / "test"))
+for _var in [v for v in os.environ if v.startswith("LITMINE_")]:
+    del os.environ[_var]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data directory, set as LITMINE_DATA_DIR for the library and the CLI."""
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("LITMINE_DATA_DIR", str(path))
+    monkeypatch.chdir(tmp_path)  # so no litmine.toml of the developer's is read
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path):
+    from litmine.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture
+def store(settings):
+    """A migrated, empty store in the test's own data directory."""
+    from litmine.store import Store
+
+    s = Store(settings.database, lock_timeout=5)
+    s.migrate()
+    return s
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"the shared data folder is missing: expected it at {SHARED}")
+    return SHARED
