@@ -54,6 +54,7 @@ class Settings:
     task_runner: str = "thread"
     schedule_cron: str = "30 1 * * 1-5"
     schedule_timezone: str = "UTC"
+    prefect_api_url: str = "http://127.0.0.1:4200/api"
     db_lock_timeout_seconds: float = 120.0
 
     @property
@@ -75,6 +76,10 @@ class Settings:
     @property
     def decisions_dir(self) -> Path:
         return self.data_dir / "decisions"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / ".prefect"
 
     @property
     def seed_dir(self) -> Path:
@@ -106,6 +111,7 @@ _HELP = {
     "task_runner": "Prefect task runner: thread or dask",
     "schedule_cron": "cron of the nightly run",
     "schedule_timezone": "time zone of that cron",
+    "prefect_api_url": "Prefect server API that `litmine schedule` registers with (`prefect server start`)",
     "db_lock_timeout_seconds": "how long a writer waits for another process's database lock",
 }
 
@@ -148,6 +154,23 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
             values[name] = _coerce(name, env[var], typ, var)
     values.update(overrides)
     return Settings(**values)
+
+
+def prefect_environment(settings: Settings, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Set Prefect's variables litmine relies on, unless the user set them; returns what it set.
+
+    No telemetry (``DO_NOT_TRACK``, server analytics off) and a project-local ``PREFECT_HOME``, so
+    litmine's Prefect state lives beside its data. Call before importing ``prefect``.
+    """
+    env = os.environ if env is None else env
+    wanted = {
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_HOME": str(settings.prefect_home),
+    }
+    added = {k: v for k, v in wanted.items() if k not in env}
+    env.update(added)
+    return added
 
 
 def describe() -> list[tuple[str, str, str]]:

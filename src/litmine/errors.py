@@ -61,3 +61,15 @@ class ExtractError(LitmineError):
 
 class ClassifierError(LitmineError):
     """A classifier or LLM backend failed, or is unknown."""
+
+
+class StageError(LitmineError):
+    """A pipeline stage failed as a whole (not one item of it); the run records it and goes on."""
+
+
+class ScheduleError(LitmineError):
+    """The nightly schedule could not be registered with the Prefect server."""
+
+
+class ReviewError(LitmineError):
+    """A review decision names an unknown work or label, or an unknown decision."""
