@@ -19,6 +19,7 @@ from litmine.errors import LitmineError
 # Modules whose ``register(main)`` adds commands. One line each; order is help order.
 COMMAND_MODULES = [
     "litmine.cli.core",
+    "litmine.cli.survey",
 ]
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
+
 import click
 
 from litmine.cli.common import open_store, settings
@@ -22,5 +26,145 @@ def init() -> None:
     click.echo(f"database ready: {cfg.database} ({len(applied)} migrations applied)")
 
 
+@click.command()
+def status() -> None:
+    """Show counts per stage and per label source, and the latest runs.
+
+    \b
+    Example:
+      litmine status
+    """
+    from litmine.status import status as read_status
+
+    st = read_status(open_store(migrate=False))
+    click.echo(f"database: {st.database} (schema {st.schema_version})")
+    width = max(len(name) for name, _ in st.stages)
+    for name, n in st.stages:
+        click.echo(f"  {name:<{width}}  {n:>7}")
+    click.echo("labels by source (works carrying a label now):")
+    if not st.label_sources:
+        click.echo("  none yet")
+    for source, label_set, works, rows in st.label_sources:
+        click.echo(f"  {source:<12} {label_set:<11} {works:>6} works {rows:>7} labels")
+    click.echo("latest runs:")
+    if not st.runs:
+        click.echo("  none yet")
+    for started, command, run_status, error in st.runs:
+        click.echo(f"  {started}  {command:<14} {run_status}" + (f": {error}" if error else ""))
+
+
+def _cell(value: object, width: int) -> str:
+    text = "" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("--max-width", type=int, default=60, show_default=True,
+              help="Cut table cells longer than this (table format only).")
+def query(sql: str, fmt: str, max_width: int) -> None:
+    """Run one read-only SQL query against the database.
+
+    Writes, ATTACH, COPY ... TO, INSTALL and LOAD are refused, and no file outside the database
+    can be read. `litmine schema` lists the tables and views.
+
+    \b
+    Examples:
+      litmine query "select section, count(*) from survey_labels group by 1 order by 1"
+      litmine query --format csv "select * from works" > works.csv
+    """
+    result = open_store(migrate=False).query_readonly(sql)
+    if fmt == "json":
+        rows = [dict(zip(result.columns, row)) for row in result.rows]
+        click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=1))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+        return
+    cells = [[_cell(v, max_width) for v in row] for row in result.rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(result.columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(result.columns, widths)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    click.echo(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
+
+
+@click.command()
+@click.argument("table", required=False)
+def schema(table: str | None) -> None:
+    """Document every table and view of the database, column by column.
+
+    \b
+    Examples:
+      litmine schema
+      litmine schema works
+    """
+    rows = open_store().schema()
+    if table:
+        rows = [r for r in rows if r[0] == table]
+        if not rows:
+            raise click.ClickException(f"no table or view named {table!r}: run `litmine schema` for the list")
+    current = None
+    for name, doc, column, typ, comment in rows:
+        if name != current:
+            if current is not None:
+                click.echo()
+            click.echo(f"{name}: {doc}")
+            current = name
+        click.echo(f"  {column:<20} {typ:<12} {comment}")
+
+
+@click.command("config")
+def show_config() -> None:
+    """List every setting: its environment variable, current value and meaning.
+
+    Settings come from LITMINE_* environment variables, then litmine.toml, then the defaults.
+
+    \b
+    Example:
+      LITMINE_ARXIV_LOOKBACK_DAYS=14 litmine config
+    """
+    from litmine.config import describe
+
+    cfg = settings()
+    for var, default, meaning in describe():
+        value = getattr(cfg, var.removeprefix("LITMINE_").lower())
+        if var == "LITMINE_LLM_API_KEY":
+            value = "(set)" if value else ""
+        elif isinstance(value, tuple):
+            value = ",".join(value)
+        click.echo(f"{var}={'' if value is None else value}")
+        click.echo(f"    {meaning}")
+
+
+@click.command()
+def run() -> None:
+    """Run the pipeline once: bring the database up to date and load the survey seed.
+
+    \b
+    Example:
+      litmine run
+    """
+    from litmine.survey import load_survey
+
+    cfg = settings()
+    store = open_store(cfg)
+    run_id = store.start_run("run")
+    try:
+        counts = load_survey(store, cfg.seed_dir, run_id=run_id)
+    except Exception as exc:
+        store.finish_run(run_id, "failed", error=str(exc))
+        raise
+    store.finish_run(run_id, "ok", {"survey": counts.as_dict()})
+    click.echo(str(counts))
+    click.echo(f"database: {cfg.database}")
+
+
 def register(main: click.Group) -> None:
-    main.add_command(init)
+    for command in (init, run, status, query, schema, show_config):
+        main.add_command(command)

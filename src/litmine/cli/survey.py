@@ -1,0 +1,47 @@
+"""`litmine survey`: the survey seed."""
+
+from __future__ import annotations
+
+import click
+
+from litmine.cli.common import echo_counts, open_store, settings
+
+
+@click.group()
+def survey() -> None:
+    """The survey seed: its taxonomy, themes and labelled bibliography.
+
+    \b
+    Example:
+      litmine survey load
+    """
+
+
+@survey.command("load")
+@click.option("--seed-dir", type=click.Path(file_okay=False, path_type=None),
+              help="Seed folder (default: LITMINE_SURVEY_DIR or the bundled survey).")
+def load(seed_dir: str | None) -> None:
+    """Load the survey seed into the database; loading twice changes nothing.
+
+    \b
+    Example:
+      litmine survey load
+    """
+    from pathlib import Path
+
+    from litmine.survey import load_survey
+
+    cfg = settings()
+    store = open_store(cfg)
+    run_id = store.start_run("survey load")
+    try:
+        counts = load_survey(store, Path(seed_dir) if seed_dir else cfg.seed_dir, run_id=run_id)
+    except Exception as exc:
+        store.finish_run(run_id, "failed", error=str(exc))
+        raise
+    store.finish_run(run_id, "ok", {"survey": counts.as_dict()})
+    echo_counts(counts)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(survey)

@@ -1,0 +1,369 @@
+"""The survey seed: a survey's taxonomy, themes and labelled bibliography, described as data.
+
+A seed folder holds ``survey.json`` (format ``litmine-survey/1``) and the references file it names.
+Nothing about any particular survey is written in code: another survey is another folder.
+
+``survey.json``::
+
+    {"format": "litmine-survey/1", "id": "...", "title": "...", "arxiv_id": "...", "doi": "...",
+     "label_sets": [{"id": "part", "description": "...", "multi_label": true,
+                     "labels": [{"id": "2", "name": "Weights", "description": "..."}]},
+                    {"id": "subsection", "parent_set": "part", "labels": [{"id": "2.1", "parent": "2",
+                     "name": "...", "kind": "intrinsic", "description": "...", "meta": {...}}]},
+                    {"id": "theme", "labels": [...], "examples": {"theme-id": ["arXiv id", ...]}}],
+     "references": {"file": "references.csv", "list_separator": ";",
+                    "sections_label_sets": ["subsection", "section"],
+                    "derived_label_sets": {"part": "subsection"}}}
+
+The references file is CSV with the columns in ``REQUIRED_COLUMNS``. ``sections`` lists the
+labels (of the ``sections_label_sets``) citing the entry, primary first; ``label_status`` says how
+far to trust them. A derived label set gets each label's ``parent``: a subsection's part.
+
+Loading is idempotent: a second load of unchanged files changes nothing. The seed's arXiv ids are
+kept on ``survey_references`` only, unverified, until ``litmine fetch survey`` resolves them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from litmine.counts import Counts
+from litmine.errors import SeedError
+from litmine.store import Store, utcnow
+from litmine.store import labels as label_store
+from litmine.store.works import WorkRecord, upsert_work
+
+log = logging.getLogger(__name__)
+
+FORMAT = "litmine-survey/1"
+REQUIRED_COLUMNS = ["ref", "key", "title", "authors", "year", "venue", "arxiv_id", "doi",
+                    "metadata_confidence", "sections", "label_status"]
+LABEL_STATUSES = {"verified", "silver-agree", "silver-disagree"}
+SOURCE = "survey"
+
+
+@dataclass
+class Label:
+    id: str
+    name: str
+    description: str = ""
+    parent: str | None = None
+    kind: str | None = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class LabelSet:
+    id: str
+    description: str
+    multi_label: bool
+    labels: list[Label]
+    parent_set: str | None = None
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Reference:
+    line: int
+    ref: int
+    key: str
+    title: str
+    authors: list[str]
+    year: int | None
+    venue: str | None
+    arxiv_id: str | None
+    doi: str | None
+    openalex_id: str | None
+    metadata_confidence: str | None
+    sections: list[str]
+    label_status: str
+    annotations: dict
+
+
+@dataclass
+class Seed:
+    id: str
+    title: str
+    meta: dict
+    label_sets: list[LabelSet]
+    references: list[Reference]
+    sections_label_sets: list[str]
+    derived_label_sets: dict[str, str]
+    hash: str
+
+    def label_set(self, set_id: str) -> LabelSet:
+        return next(s for s in self.label_sets if s.id == set_id)
+
+
+# -- reading and validating ---------------------------------------------------------------------
+
+
+def _need(obj: dict, key: str, where: str, path: Path, kind: type = str):
+    if key not in obj:
+        raise SeedError(f"missing field '{key}' in {where}", file=path)
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise SeedError(f"field '{key}' in {where} must be {kind.__name__}, got {type(value).__name__}", file=path)
+    return value
+
+
+def read_seed(seed_dir: Path) -> Seed:
+    """Read and validate a seed folder; every problem names the file, line and field."""
+    seed_dir = Path(seed_dir)
+    manifest = seed_dir / "survey.json"
+    if not manifest.is_file():
+        raise SeedError("survey seed not found: expected survey.json (set LITMINE_SURVEY_DIR)", file=manifest)
+    raw_manifest = manifest.read_bytes()
+    try:
+        doc = json.loads(raw_manifest)
+    except json.JSONDecodeError as exc:
+        raise SeedError(f"invalid JSON: {exc.msg}", file=manifest, line=exc.lineno) from None
+    if not isinstance(doc, dict):
+        raise SeedError("survey.json must hold an object", file=manifest)
+    if doc.get("format") != FORMAT:
+        raise SeedError(f"field 'format' must be {FORMAT!r}, got {doc.get('format')!r}", file=manifest)
+    survey_id = _need(doc, "id", "the survey", manifest)
+    title = _need(doc, "title", "the survey", manifest)
+
+    label_sets: list[LabelSet] = []
+    for i, raw_set in enumerate(_need(doc, "label_sets", "the survey", manifest, list)):
+        where = f"label_sets[{i}]"
+        if not isinstance(raw_set, dict):
+            raise SeedError(f"{where} must be an object", file=manifest)
+        labels = []
+        for j, raw in enumerate(_need(raw_set, "labels", where, manifest, list)):
+            lw = f"{where}.labels[{j}]"
+            if not isinstance(raw, dict):
+                raise SeedError(f"{lw} must be an object", file=manifest)
+            labels.append(
+                Label(
+                    id=_need(raw, "id", lw, manifest),
+                    name=_need(raw, "name", lw, manifest),
+                    description=raw.get("description", ""),
+                    parent=raw.get("parent"),
+                    kind=raw.get("kind"),
+                    meta=raw.get("meta", {}),
+                )
+            )
+        ids = [label.id for label in labels]
+        if len(set(ids)) != len(ids):
+            raise SeedError(f"duplicate label id in {where}", file=manifest)
+        label_sets.append(
+            LabelSet(
+                id=_need(raw_set, "id", where, manifest),
+                description=raw_set.get("description", ""),
+                multi_label=bool(raw_set.get("multi_label", True)),
+                labels=labels,
+                parent_set=raw_set.get("parent_set"),
+                examples=raw_set.get("examples", {}),
+            )
+        )
+    by_id = {s.id: s for s in label_sets}
+    for s in label_sets:
+        if s.parent_set:
+            if s.parent_set not in by_id:
+                raise SeedError(f"label set '{s.id}' names unknown parent_set '{s.parent_set}'", file=manifest)
+            parents = {label.id for label in by_id[s.parent_set].labels}
+            for label in s.labels:
+                if label.parent not in parents:
+                    raise SeedError(
+                        f"label '{label.id}' of set '{s.id}' has parent {label.parent!r}, not a label of "
+                        f"'{s.parent_set}'", file=manifest)
+        for theme, _ in s.examples.items():
+            if theme not in {label.id for label in s.labels}:
+                raise SeedError(f"examples of set '{s.id}' name unknown label '{theme}'", file=manifest)
+
+    refs_spec = _need(doc, "references", "the survey", manifest, dict)
+    sections_sets = refs_spec.get("sections_label_sets", [])
+    derived = refs_spec.get("derived_label_sets", {})
+    for name in [*sections_sets, *derived, *derived.values()]:
+        if name not in by_id:
+            raise SeedError(f"references name unknown label set '{name}'", file=manifest)
+    refs_path = seed_dir / _need(refs_spec, "file", "references", manifest)
+    known_sections = {label.id for name in sections_sets for label in by_id[name].labels}
+    references, raw_refs = _read_references(refs_path, refs_spec.get("list_separator", ";"), known_sections)
+
+    digest = hashlib.sha256(raw_manifest + b"\0" + raw_refs).hexdigest()
+    meta = {k: v for k, v in doc.items() if k not in ("label_sets", "references", "format")}
+    return Seed(survey_id, title, meta, label_sets, references, sections_sets, derived, digest)
+
+
+def _read_references(path: Path, sep: str, known_sections: set[str]) -> tuple[list[Reference], bytes]:
+    if not path.is_file():
+        raise SeedError("references file not found", file=path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SeedError(f"not UTF-8 at byte {exc.start}", file=path) from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise SeedError(f"missing column(s) {', '.join(missing)}", file=path, line=1)
+
+    def split(value: str) -> list[str]:
+        return [x.strip() for x in value.split(sep) if x.strip()]
+
+    refs, keys = [], set()
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            raise SeedError("more fields than the header has", file=path, line=line)
+        if any(row[c] is None for c in REQUIRED_COLUMNS):
+            raise SeedError("fewer fields than the header has", file=path, line=line)
+
+        def bad(fieldname: str, why: str) -> SeedError:
+            return SeedError(f"field '{fieldname}' {why}", file=path, line=line)
+
+        key = row["key"].strip()
+        if not key:
+            raise bad("key", "is empty")
+        if key in keys:
+            raise bad("key", f"repeats {key!r}")
+        keys.add(key)
+        try:
+            ref_no = int(row["ref"])
+        except ValueError:
+            raise bad("ref", f"must be an integer, got {row['ref']!r}") from None
+        year = None
+        if row["year"].strip():
+            try:
+                year = int(row["year"])
+            except ValueError:
+                raise bad("year", f"must be an integer, got {row['year']!r}") from None
+        status = row["label_status"].strip()
+        if status not in LABEL_STATUSES:
+            raise bad("label_status", f"must be one of {', '.join(sorted(LABEL_STATUSES))}, got {status!r}")
+        sections = split(row["sections"])
+        unknown = [s for s in sections if s not in known_sections]
+        if unknown:
+            raise bad("sections", f"names unknown label(s) {', '.join(unknown)}")
+        if not row["title"].strip():
+            raise bad("title", "is empty")
+        refs.append(
+            Reference(
+                line=line,
+                ref=ref_no,
+                key=key,
+                title=row["title"].strip(),
+                authors=split(row["authors"]),
+                year=year,
+                venue=row["venue"].strip() or None,
+                arxiv_id=row["arxiv_id"].strip() or None,
+                doi=row["doi"].strip().lower() or None,
+                openalex_id=(row.get("openalex_id") or "").strip() or None,
+                metadata_confidence=row["metadata_confidence"].strip() or None,
+                sections=sections,
+                label_status=status,
+                annotations={k: row[k] for k in row if k.startswith("annotator_") and row[k]},
+            )
+        )
+    return refs, raw
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Counts:
+    """Load (or refresh) a survey seed; counts are of references. Loading twice changes nothing."""
+    seed = read_seed(seed_dir)
+    counts = Counts("survey")
+    with store.transaction() as con:
+        row = con.execute("SELECT seed_hash FROM surveys WHERE survey_id = ?", [seed.id]).fetchone()
+        if row and row[0] == seed.hash:
+            counts.add("unchanged", len(seed.references))
+            counts.notes.append("seed unchanged since last load")
+            return counts
+        con.execute(
+            "INSERT INTO surveys VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (survey_id) DO UPDATE SET "
+            "title = excluded.title, arxiv_id = excluded.arxiv_id, doi = excluded.doi, meta = excluded.meta, "
+            "seed_hash = excluded.seed_hash, loaded_at = excluded.loaded_at",
+            [seed.id, seed.title, seed.meta.get("arxiv_id"), seed.meta.get("doi"),
+             json.dumps(seed.meta, ensure_ascii=False), seed.hash, utcnow()],
+        )
+        for s in seed.label_sets:
+            label_store.upsert_label_set(con, s.id, seed.id, s.description, s.multi_label)
+            for position, label in enumerate(s.labels):
+                label_store.upsert_label(
+                    con, s.id, label.id, label.parent, label.name, label.kind, label.description, position, label.meta
+                )
+        version = seed.hash[:12]
+        parent_of = {
+            derived: {label.id: label.parent for label in seed.label_set(base).labels}
+            for derived, base in seed.derived_label_sets.items()
+        }
+        set_of = {label.id: s for s in seed.sections_label_sets for label in seed.label_set(s).labels}
+        examples = {
+            (s.id, arxiv_id): label for s in seed.label_sets for label, ids in s.examples.items() for arxiv_id in ids
+        }
+        for ref in seed.references:
+            status = _load_reference(con, seed, ref, run_id)
+            wanted: dict[str, set[str]] = {}
+            for section in ref.sections:
+                wanted.setdefault(set_of[section], set()).add(section)
+                for derived, parents in parent_of.items():
+                    if section in parents:
+                        wanted.setdefault(derived, set()).add(parents[section])
+            work_id = con.execute(
+                "SELECT work_id FROM survey_references WHERE survey_id = ? AND key = ?", [seed.id, ref.key]
+            ).fetchone()[0]
+            changed = False
+            for set_id in [*seed.sections_label_sets, *seed.derived_label_sets]:
+                changed |= label_store.set_source_labels(
+                    con, work_id, set_id, SOURCE, wanted.get(set_id, set()), status=ref.label_status,
+                    source_version=version, run_id=run_id,
+                )
+            for (set_id, arxiv_id), label in examples.items():
+                if ref.arxiv_id == arxiv_id:
+                    changed |= label_store.set_source_labels(
+                        con, work_id, set_id, SOURCE, {label}, status="example", source_version=version,
+                        run_id=run_id, only_add=True,
+                    )
+            counts.add("updated" if status == "unchanged" and changed else status)
+    log.info("%s", counts)
+    return counts
+
+
+def _load_reference(con, seed: Seed, ref: Reference, run_id: str | None) -> str:
+    """Upsert the reference row and its work; 'new', 'updated' or 'unchanged'."""
+    existing = con.execute(
+        "SELECT work_id, ref, title, authors, year, venue, arxiv_id, doi, openalex_id, metadata_confidence, "
+        "sections, label_status, annotations FROM survey_references WHERE survey_id = ? AND key = ?",
+        [seed.id, ref.key],
+    ).fetchone()
+    values = [ref.ref, ref.title, ref.authors, ref.year, ref.venue, ref.arxiv_id, ref.doi, ref.openalex_id,
+              ref.metadata_confidence, ref.sections, ref.label_status, json.dumps(ref.annotations, sort_keys=True)]
+    record = WorkRecord(title=ref.title, metadata_source="seed", authors=ref.authors or None, year=ref.year,
+                        venue=ref.venue, doi=ref.doi)
+    if existing is None:
+        work_id, _ = upsert_work(con, record)
+        con.execute(
+            "INSERT INTO survey_references (survey_id, key, work_id, ref, title, authors, year, venue, arxiv_id, "
+            "doi, openalex_id, metadata_confidence, sections, label_status, annotations, match_status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+            [seed.id, ref.key, work_id, *values],
+        )
+        con.execute(
+            "INSERT INTO work_sources (work_id, source, source_ref, run_id) VALUES (?, 'survey', ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [work_id, f"{seed.id}:{ref.key}", run_id],
+        )
+        return "new"
+    work_id = existing[0]
+    _, work_status = upsert_work(con, record, work_id=work_id)
+    old = list(existing[1:])
+    old[-1] = json.dumps(json.loads(old[-1]) if old[-1] else {}, sort_keys=True)
+    if old == values and work_status == "unchanged":
+        return "unchanged"
+    con.execute(
+        "UPDATE survey_references SET ref = ?, title = ?, authors = ?, year = ?, venue = ?, arxiv_id = ?, doi = ?, "
+        "openalex_id = ?, metadata_confidence = ?, sections = ?, label_status = ?, annotations = ? "
+        "WHERE survey_id = ? AND key = ?",
+        [*values, seed.id, ref.key],
+    )
+    return "updated"
