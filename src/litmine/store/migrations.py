@@ -317,7 +317,26 @@ UNION ALL SELECT 'open failures', count(*) FROM failures WHERE resolved_at IS NU
 COMMENT ON VIEW stage_counts IS 'How far the pipeline has got: rows per stage.';
 """
 
+_REVIEW_DECISIONS = _table(
+    "review_decisions",
+    "Decisions a reviewer recorded on a disagreement (journal data/decisions/), each imported once as a human label.",
+    [
+        ("decision_id", "VARCHAR PRIMARY KEY", "id given when the decision was recorded (a UUID), so an import is never doubled"),
+        ("work_id", "INTEGER NOT NULL", "the work"),
+        ("label_set", "VARCHAR NOT NULL", "label set of the label decided on"),
+        ("label_id", "VARCHAR NOT NULL", "the label decided on"),
+        ("decision", "VARCHAR NOT NULL", "accept (the work carries the label) or reject (it does not)"),
+        ("note", "VARCHAR", "the reviewer's note; becomes the human label's rationale"),
+        ("reviewer", "VARCHAR", "who decided (user@host)"),
+        ("decided_at", "TIMESTAMP NOT NULL", "when the reviewer decided (UTC)"),
+        ("imported_at", "TIMESTAMP NOT NULL", "when the decision became a label_assignments row"),
+        ("assignment_id", "BIGINT", "the label_assignments row (source human) it became"),
+        ("run_id", "VARCHAR", "run that imported it, NULL when the notebook imported it at once"),
+    ],
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", _INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
+    Migration(40, "review_decisions: reviewers' decisions, imported once each as human labels", _REVIEW_DECISIONS),
 ]
