@@ -52,3 +52,6 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"the shared data folder is missing: expected it at {SHARED}")
     return SHARED
+
+
+from replay import replay_server  # noqa: E402,F401  (the loopback arXiv: tests/replay.py)

@@ -42,7 +42,7 @@ class LitmineGroup(click.Group):
 
 @click.group(
     cls=LitmineGroup,
-    epilog="Start with: litmine run    (then: litmine status, litmine query \"select ...\")",
+    epilog="Next: litmine run, then litmine status.",
 )
 @click.version_option(__version__, prog_name="litmine")
 @click.option("-v", "--verbose", count=True, help="Log progress (-v) or everything (-vv) to stderr.")

@@ -120,13 +120,20 @@ class Store:
 
     # -- schema --------------------------------------------------------------------------------
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations this database lacks, each in its own transaction. Returns their names."""
+    def migrate(self, upto: int | None = None) -> list[str]:
+        """Apply the migrations this database lacks (up to version ``upto``), each in its own
+        transaction. Returns their names."""
         applied: list[str] = []
         with self.connect() as con:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            con.execute(
+                "COMMENT ON TABLE schema_migrations IS 'Schema migrations applied to this file, in order.';"
+                "COMMENT ON COLUMN schema_migrations.version IS 'migration number';"
+                "COMMENT ON COLUMN schema_migrations.name IS 'what the migration changed';"
+                "COMMENT ON COLUMN schema_migrations.applied_at IS 'when it was applied (UTC)'"
             )
             done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
             newest_known = max(m.version for m in MIGRATIONS)
@@ -137,7 +144,7 @@ class Store:
                     path=self.path,
                 )
             for m in sorted(MIGRATIONS, key=lambda m: m.version):
-                if m.version in done:
+                if m.version in done or (upto is not None and m.version > upto):
                     continue
                 con.execute("BEGIN TRANSACTION")
                 try:

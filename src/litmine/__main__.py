@@ -1,0 +1,3 @@
+from litmine.cli import main
+
+main()
