@@ -35,6 +35,7 @@ class Settings:
     # arXiv: the API endpoint, the OAI-PMH endpoint, politeness and the nightly query.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
+    arxiv_pdf_url: str = "https://arxiv.org/pdf"
     arxiv_delay_seconds: float = 3.0
     arxiv_timeout_seconds: float = 30.0
     arxiv_retries: int = 4
@@ -92,6 +93,7 @@ _HELP = {
     "survey_dir": "the survey seed folder (default: data/surveys/toward-transparent-ai)",
     "arxiv_api_url": "arXiv API query endpoint; point it at a mirror or a replay server",
     "arxiv_oai_url": "arXiv OAI-PMH endpoint for bulk backfill",
+    "arxiv_pdf_url": "where arXiv PDFs are fetched from: URL + /<id>v<version>",
     "arxiv_delay_seconds": "seconds between requests to arXiv (its terms: at least 3)",
     "arxiv_timeout_seconds": "timeout of every request to arXiv",
     "arxiv_retries": "retries for 429, 5xx, timeouts and empty pages",
