@@ -1,0 +1,142 @@
+"""The nightly pipeline as a Prefect flow: one task per stage of ``litmine.pipeline``, nothing else.
+
+Network stages are retried with exponential backoff and hold the ``arxiv`` concurrency slot (limit
+1), so arXiv never sees two requests at once, whichever tasks run. With ``LITMINE_TASK_RUNNER=dask``
+the CPU-heavy stages run on a local Dask cluster; the flow waits for each stage before the next, so
+one process at a time writes to DuckDB. Run it with ``litmine run`` or ``python flows/nightly.py``.
+"""
+
+from __future__ import annotations
+
+from litmine.config import load_settings, prefect_environment
+
+prefect_environment(load_settings())  # before prefect reads its settings
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.concurrency.sync import concurrency  # noqa: E402
+from prefect.tasks import exponential_backoff  # noqa: E402
+
+from litmine import pipeline  # noqa: E402
+from litmine.counts import Counts  # noqa: E402
+from litmine.errors import StageError  # noqa: E402
+from litmine.store import Store  # noqa: E402
+
+ARXIV_SLOT = "arxiv"
+NETWORK_RETRIES = 3
+
+
+def _context(run_id: str, started_at) -> pipeline.PipelineContext:
+    settings = load_settings()
+    store = Store(settings.database, lock_timeout=settings.db_lock_timeout_seconds)
+    return pipeline.PipelineContext(settings, store, run_id, started_at=started_at)
+
+
+@task(task_run_name="{name}")
+def run_stage(name: str, run_id: str, started_at) -> Counts:
+    """One stage of the pipeline (``litmine.pipeline.run_stage``)."""
+    return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at))
+
+
+@task(task_run_name="{name}", retries=NETWORK_RETRIES, retry_delay_seconds=exponential_backoff(backoff_factor=10),
+      retry_jitter_factor=0.5)
+def run_network_stage(name: str, run_id: str, started_at) -> Counts:
+    """A stage that talks to arXiv: retried with backoff, one at a time across all tasks."""
+    with concurrency(ARXIV_SLOT, occupy=1, strict=True):
+        return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at))
+
+
+def _ensure_arxiv_limit() -> None:
+    """Create the global concurrency limit ``arxiv`` (1 slot) on the Prefect server, once."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(ARXIV_SLOT)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=ARXIV_SLOT, limit=1))
+            except ObjectAlreadyExists:
+                pass
+
+
+def task_runner(kind: str):
+    """The task runner a setting names: ``thread`` (default) or ``dask`` (a local two-worker cluster)."""
+    if kind == "dask":
+        import cloudpickle
+        import sys
+
+        from prefect_dask import DaskTaskRunner
+
+        # This file is loaded by path, not installed: Dask workers get its tasks by value.
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+@flow(name="litmine-nightly", log_prints=False)
+def nightly(stages: list[str] | None = None, run_id: str | None = None) -> dict:
+    """Run the pipeline's stages in order; a stage that fails as a whole is recorded and the rest run.
+
+    Returns the run's counts; ends Failed (after every stage has run) if a stage failed as a whole.
+    """
+    logger = get_run_logger()
+    settings = load_settings()
+    store = Store(settings.database, lock_timeout=settings.db_lock_timeout_seconds)
+    store.migrate()
+    selected = pipeline.select(stages)
+    run_id = run_id or store.start_run("run", {"stages": [s.name for s in selected], "flow": "litmine-nightly"})
+    started_at = pipeline.now()
+    report = pipeline.RunReport(run_id)
+    if any(s.network for s in selected):
+        _ensure_arxiv_limit()
+    for stage in selected:
+        body = run_network_stage if stage.network else run_stage
+        if stage.cpu_heavy:  # on the task runner: a worker thread, or a Dask worker process
+            future = body.submit(stage.name, run_id, started_at)
+            future.wait()
+            state = future.state
+        else:
+            state = body(stage.name, run_id, started_at, return_state=True)
+        if state.is_completed():
+            counts = state.result()
+            report.counts.append(counts)
+            pipeline.resolve_stage_failure(store, stage.name)
+            logger.info("%s", counts)
+        else:
+            error = state.result(raise_on_failure=False)
+            message = pipeline.failed_stage_message(error) if isinstance(error, BaseException) else str(state.message)
+            pipeline.record_stage_failure(store, run_id, stage.name, error if isinstance(error, BaseException)
+                                          else RuntimeError(message))
+            report.failed[stage.name] = message
+            logger.error("%s failed: %s", stage.name, message)
+    pipeline.finish(store, report)
+    create_markdown_artifact(key="litmine-run-counts", markdown=_summary(report),
+                             description="litmine nightly run: counts per stage")
+    if report.failed:
+        raise StageError(
+            f"{len(report.failed)} of {len(selected)} stages failed: {', '.join(report.failed)}", run_id=run_id)
+    return report.as_dict()
+
+
+def _summary(report: pipeline.RunReport) -> str:
+    rows = ["| stage | new | updated | unchanged | failed | notes |", "|---|---|---|---|---|---|"]
+    for c in report.counts:
+        rows.append(f"| {c.stage} | {c.new} | {c.updated} | {c.unchanged} | {c.failed} | {'; '.join(c.notes)} |")
+    for name, reason in report.failed.items():
+        rows.append(f"| {name} | | | | stage failed | {reason} |")
+    return f"# litmine run {report.run_id}: {report.status}\n\n" + "\n".join(rows) + "\n"
+
+
+def build(task_runner_kind: str | None = None):
+    """The flow with the configured task runner (``LITMINE_TASK_RUNNER``)."""
+    kind = task_runner_kind or load_settings().task_runner
+    return nightly.with_options(task_runner=task_runner(kind))
+
+
+if __name__ == "__main__":
+    build()()

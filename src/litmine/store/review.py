@@ -1,0 +1,199 @@
+"""Reads and writes of the review notebook, the decision import and the digest."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from litmine.store import Connection, utcnow
+
+# Which source's labels a digest trusts for a work, best first; classifiers come after these.
+TRUSTED_SOURCES = ("human", "survey")
+
+
+def last_finished_run(con: Connection, command: str, before: datetime | None = None) -> datetime | None:
+    """Start of the newest run of ``command`` that finished (ok or partial), started before ``before``."""
+    row = con.execute(
+        "SELECT max(started_at) FROM runs WHERE command = ? AND status IN ('ok', 'partial') "
+        "AND (? IS NULL OR started_at < ?)",
+        [command, before, before],
+    ).fetchone()
+    return row[0] if row else None
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+
+def imported_decision_ids(con: Connection) -> set[str]:
+    return {d for (d,) in con.execute("SELECT decision_id FROM review_decisions").fetchall()}
+
+
+def label_exists(con: Connection, label_set: str, label_id: str) -> bool:
+    row = con.execute("SELECT 1 FROM labels WHERE label_set = ? AND label_id = ?", [label_set, label_id]).fetchone()
+    return row is not None
+
+
+def work_exists(con: Connection, work_id: int) -> bool:
+    return con.execute("SELECT 1 FROM works WHERE work_id = ?", [work_id]).fetchone() is not None
+
+
+def import_decision(con: Connection, d: dict, run_id: str | None) -> bool:
+    """Turn one journal entry into a ``human`` label row; False if it was imported before."""
+    if con.execute("SELECT 1 FROM review_decisions WHERE decision_id = ?", [d["decision_id"]]).fetchone():
+        return False
+    (assignment_id,) = con.execute(
+        "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, assigned, status, "
+        "rationale, run_id, created_by, created_at) VALUES (?, ?, ?, 'human', 'review', ?, ?, ?, ?, ?, ?) "
+        "RETURNING assignment_id",
+        [d["work_id"], d["label_set"], d["label_id"], d["decision"] == "accept", d["decision"], d.get("note"),
+         run_id, d.get("reviewer"), d["decided_at"]],
+    ).fetchone()
+    con.execute(
+        "INSERT INTO review_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [d["decision_id"], d["work_id"], d["label_set"], d["label_id"], d["decision"], d.get("note"),
+         d.get("reviewer"), d["decided_at"], utcnow(), assignment_id, run_id],
+    )
+    return True
+
+
+def decisions(con: Connection, label_set: str | None = None) -> list[tuple]:
+    """(work_id, label_set, label_id, decision, note, reviewer, decided_at) of imported decisions, newest first."""
+    return con.execute(
+        "SELECT work_id, label_set, label_id, decision, note, reviewer, decided_at FROM review_decisions "
+        "WHERE ? IS NULL OR label_set = ? ORDER BY decided_at DESC",
+        [label_set, label_set],
+    ).fetchall()
+
+
+# -- evidence for one work -----------------------------------------------------------------------
+
+
+def work_summary(con: Connection, work_id: int) -> dict | None:
+    row = con.execute(
+        "SELECT work_id, arxiv_id, title, abstract, year, authors FROM works WHERE work_id = ?", [work_id]
+    ).fetchone()
+    if row is None:
+        return None
+    return dict(zip(("work_id", "arxiv_id", "title", "abstract", "year", "authors"), row))
+
+
+def source_labels(con: Connection, work_id: int, label_set: str) -> list[dict]:
+    """What every source says now about the work in ``label_set``: one dict per source and label."""
+    cur = con.execute(
+        "SELECT source, label_id, assigned, score, status, rationale, model, prompt_version, source_version, "
+        "run_id, created_at FROM latest_labels WHERE work_id = ? AND label_set = ? "
+        "ORDER BY source, score DESC NULLS LAST, label_id",
+        [work_id, label_set],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def survey_entry(con: Connection, work_id: int) -> dict | None:
+    cur = con.execute(
+        "SELECT survey_id, ref, key, sections, label_status, metadata_confidence, annotations "
+        "FROM survey_references WHERE work_id = ? ORDER BY ref LIMIT 1",
+        [work_id],
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    out = dict(zip([d[0] for d in cur.description], row))
+    if isinstance(out.get("annotations"), str):
+        out["annotations"] = json.loads(out["annotations"])
+    return out
+
+
+def nearest_labelled(con: Connection, work_id: int, label_set: str, k: int = 5) -> list[dict]:
+    """The ``k`` works most similar to this one (title and abstract embeddings) that a person or the
+    survey labelled in ``label_set``, with those labels. Empty when the work has no embedding."""
+    row = con.execute(
+        "SELECT model_id, dim FROM embeddings WHERE work_id = ? AND kind = 'title_abstract' AND chunk = 0 "
+        "ORDER BY created_at DESC LIMIT 1",
+        [work_id],
+    ).fetchone()
+    if row is None:
+        return []
+    model_id, dim = row
+    dim = int(dim)
+    rows = con.execute(
+        f"""
+        WITH me AS (
+            SELECT vector::FLOAT[{dim}] AS v FROM embeddings
+            WHERE work_id = ? AND kind = 'title_abstract' AND chunk = 0 AND model_id = ?),
+        labelled AS (
+            SELECT work_id, list(DISTINCT label_id ORDER BY label_id) AS labels FROM latest_labels
+            WHERE label_set = ? AND assigned AND source IN ('human', 'survey') AND work_id <> ?
+            GROUP BY work_id)
+        SELECT e.work_id, w.title, l.labels,
+               array_cosine_similarity(e.vector::FLOAT[{dim}], me.v) AS similarity
+        FROM embeddings e JOIN labelled l USING (work_id) JOIN works w USING (work_id), me
+        WHERE e.kind = 'title_abstract' AND e.chunk = 0 AND e.model_id = ? AND e.dim = ?
+        ORDER BY similarity DESC, e.work_id LIMIT ?
+        """,
+        [work_id, model_id, label_set, work_id, model_id, dim, k],
+    ).fetchall()
+    return [dict(zip(("work_id", "title", "labels", "similarity"), r)) for r in rows]
+
+
+# -- the digest ----------------------------------------------------------------------------------
+
+
+def new_works(con: Connection, since: datetime) -> list[dict]:
+    """Works first stored at or after ``since``, oldest first."""
+    cur = con.execute(
+        "SELECT work_id, arxiv_id, title, year, authors, published, created_at FROM works "
+        "WHERE created_at >= ? ORDER BY created_at, work_id",
+        [since],
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def best_labels(con: Connection, label_set: str, work_ids: list[int]) -> dict[int, list[tuple[str, str, float | None]]]:
+    """{work_id: [(label_id, source, score)]} from the most trusted source that labelled each work.
+
+    A human decision counts first (a rejection removes the label), then the survey, then the
+    classifier with the most assigned labels for the work (highest mean score breaks ties).
+    """
+    if not work_ids:
+        return {}
+    rows = con.execute(
+        "SELECT work_id, source, label_id, assigned, score FROM latest_labels "
+        "WHERE label_set = ? AND list_contains(?, work_id)",
+        [label_set, work_ids],
+    ).fetchall()
+    by_work: dict[int, dict[str, list[tuple[str, bool, float | None]]]] = {}
+    for work_id, source, label_id, assigned, score in rows:
+        by_work.setdefault(work_id, {}).setdefault(source, []).append((label_id, assigned, score))
+    out: dict[int, list[tuple[str, str, float | None]]] = {}
+    for work_id, sources in by_work.items():
+        human = {label: assigned for label, assigned, _ in sources.get("human", [])}
+        base: list[tuple[str, str, float | None]] = []
+        if "survey" in sources:
+            base = [(label, "survey", None) for label, assigned, _ in sources["survey"] if assigned]
+        else:
+            machine = {s: v for s, v in sources.items() if s not in TRUSTED_SOURCES}
+            if machine:
+                def strength(item):
+                    picked = [sc or 0.0 for _, a, sc in item[1] if a]
+                    return (len(picked) > 0, sum(picked) / len(picked) if picked else 0.0, item[0])
+                source, labels = max(machine.items(), key=strength)
+                base = [(label, source, score) for label, assigned, score in labels if assigned]
+        chosen = [b for b in base if human.get(b[0], True)]
+        chosen += [(label, "human", None) for label, assigned in human.items()
+                   if assigned and label not in {b[0] for b in chosen}]
+        if chosen:
+            out[work_id] = sorted(chosen)
+    return out
+
+
+def label_names(con: Connection, label_set: str) -> list[tuple[str, str]]:
+    """(label_id, name) of a label set, in its order."""
+    return con.execute(
+        "SELECT label_id, name FROM labels WHERE label_set = ? ORDER BY position, label_id", [label_set]
+    ).fetchall()
+
+
+def now() -> datetime:
+    return utcnow()
