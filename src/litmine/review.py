@@ -25,6 +25,7 @@ from litmine.counts import Counts
 from litmine.errors import DatabaseLocked, ReviewError
 from litmine.store import Store, utcnow, who
 from litmine.store import review as db
+from litmine.store.failures import record_failure
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,11 @@ def record_decision(settings: Settings, work_id: int, label_set: str, label_id: 
     decision = decision.strip().lower()
     if decision not in DECISIONS:
         raise ReviewError(f"unknown decision {decision!r}: use accept or reject", work_id=work_id)
-    store = _store(settings)
-    with store.connect(read_only=True) as con:
-        if not db.work_exists(con, int(work_id)):
-            raise ReviewError("no such work: pick a work_id from list_disagreements()", work_id=work_id)
-        if not db.label_exists(con, label_set, label_id):
-            raise ReviewError(f"no label {label_id!r} in label set {label_set!r}: see labels()",
-                              work_id=work_id)
+    try:
+        with _store(settings, wait=IMPORT_WAIT_SECONDS).connect(read_only=True) as con:
+            _check(con, int(work_id), label_set, label_id)
+    except DatabaseLocked:
+        log.warning("the database is busy: decision saved unchecked; the import checks it")
     entry = {
         "decision_id": str(uuid.uuid4()),
         "work_id": int(work_id),
@@ -93,6 +92,13 @@ def record_decision(settings: Settings, work_id: int, label_set: str, label_id: 
         log.warning("the database is busy: decision %s waits in %s for the next run",
                     entry["decision_id"], journal_path(settings))
     return Decision(**entry, imported=imported)
+
+
+def _check(con, work_id: int, label_set: str, label_id: str) -> None:
+    if not db.work_exists(con, work_id):
+        raise ReviewError("no such work: pick a work_id from list_disagreements()", work_id=work_id)
+    if not db.label_exists(con, label_set, label_id):
+        raise ReviewError(f"no label {label_id!r} in label set {label_set!r}: see labels()", work_id=work_id)
 
 
 def _append(path: Path, entry: dict) -> None:
@@ -132,11 +138,16 @@ def import_decisions(store: Store, settings: Settings, run_id: str | None = None
         for entry in entries:
             if entry["decision_id"] in done:
                 counts.add("unchanged")
-            elif db.import_decision(con, entry, run_id):
-                done.add(entry["decision_id"])
-                counts.add("new")
-            else:
-                counts.add("unchanged")
+                continue
+            try:
+                _check(con, int(entry["work_id"]), entry["label_set"], entry["label_id"])
+            except ReviewError as exc:
+                record_failure(con, run_id, "decisions", entry["decision_id"], exc)
+                counts.add("failed")
+                continue
+            db.import_decision(con, entry, run_id)
+            done.add(entry["decision_id"])
+            counts.add("new")
     return counts
 
 
