@@ -170,3 +170,205 @@ def labels(settings: Settings, label_set: str) -> list[tuple[str, str]]:
     """(label_id, name) of every label of ``label_set``, in the survey's order."""
     with _store(settings).connect(read_only=True) as con:
         return db.label_names(con, label_set)
+
+
+# -- disagreements and their evidence -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One work and label on which the classifiers disagree with each other or with the survey."""
+
+    work_id: int
+    arxiv_id: str | None
+    title: str
+    label_set: str
+    label_id: str
+    label_name: str | None
+    kind: str  # 'methods', 'survey', or 'methods and survey'
+    priority: float
+    survey_says: bool | None
+    survey_status: str | None
+    n_assigned: int
+    n_methods: int
+    mean_score: float | None
+
+    def __str__(self) -> str:
+        survey = {True: "survey: yes", False: "survey: no", None: "survey: -"}[self.survey_says]
+        return (f"[{self.priority:.2f}] work {self.work_id} {self.label_set} {self.label_id} "
+                f"({self.label_name}): {self.n_assigned}/{self.n_methods} methods say yes, {survey}; "
+                f"{self.title[:70]}")
+
+
+def list_disagreements(settings: Settings, label_set: str | None = None, limit: int = 20) -> list[Disagreement]:
+    """The most informative disagreements first (view ``disagreements``), skipping decided ones."""
+    with _store(settings).connect(read_only=True) as con:
+        rows = db.disagreement_rows(con, label_set, limit)
+    return [Disagreement(**r) for r in rows]
+
+
+@dataclass
+class Evidence:
+    """Everything a reviewer needs to decide one disagreement."""
+
+    disagreement: Disagreement
+    work: dict
+    methods: list[dict]  # every source's current labels of the work in the label set, with scores
+    survey: dict | None  # the survey reference: key, sections, label status, annotations
+    nearest: list[dict]  # the most similar works the survey or a reviewer labelled
+    decisions: list[dict]
+
+    def _label_rows(self) -> list[tuple[str, str, str, str, str]]:
+        rows = []
+        for m in self.methods:
+            score = "" if m["score"] is None else f"{m['score']:.3f}"
+            mark = "*" if m["label_id"] == self.disagreement.label_id else ""
+            rows.append((m["source"], f"{mark}{m['label_id']}", "yes" if m["assigned"] else "no", score,
+                         m.get("rationale") or ""))
+        return rows
+
+    def __str__(self) -> str:
+        d = self.disagreement
+        lines = [f"{self.work['title']} ({self.work.get('year') or 'n.d.'}) arXiv:{self.work.get('arxiv_id') or '-'}",
+                 f"question: does it belong to {d.label_set} {d.label_id} {d.label_name or ''}?",
+                 "abstract: " + (self.work.get("abstract") or "(none stored)")]
+        if self.survey:
+            lines.append(f"survey: [{self.survey['ref']}] {self.survey['key']} sections "
+                         f"{', '.join(self.survey['sections'] or []) or '-'} ({self.survey['label_status']})")
+        lines.append("labels (source, label, assigned, score, rationale):")
+        lines += ["  " + " | ".join(r) for r in self._label_rows()]
+        lines.append("nearest labelled works:")
+        lines += [f"  {n['similarity']:.3f} {', '.join(n['labels'])}: {n['title'][:70]}" for n in self.nearest]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        e = html.escape
+        d = self.disagreement
+        out = [f"<h3>{e(self.work['title'])} ({self.work.get('year') or 'n.d.'})</h3>",
+               f"<p><b>Does it belong to {e(d.label_set)} {e(d.label_id)} {e(d.label_name or '')}?</b> "
+               f"{d.n_assigned} of {d.n_methods} methods say yes; priority {d.priority:.2f}.</p>",
+               f"<p>{e(self.work.get('abstract') or '(no abstract stored)')}</p>"]
+        if self.survey:
+            out.append(f"<p>Survey: [{self.survey['ref']}] {e(self.survey['key'])}, sections "
+                       f"{e(', '.join(self.survey['sections'] or []) or '-')}, status "
+                       f"<b>{e(str(self.survey['label_status']))}</b></p>")
+        out.append("<table><tr><th>source</th><th>label</th><th>assigned</th><th>score</th><th>rationale</th></tr>")
+        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in self._label_rows()]
+        out.append("</table><p>Nearest labelled works:</p><ul>")
+        out += [f"<li>{n['similarity']:.3f} [{e(', '.join(n['labels']))}] {e(n['title'])}</li>" for n in self.nearest]
+        out.append("</ul>")
+        return "\n".join(out)
+
+
+def evidence(settings: Settings, disagreement: Disagreement, nearest: int = 5) -> Evidence:
+    """The evidence on one disagreement: the work, every method's labels, the survey, neighbours."""
+    d = disagreement
+    with _store(settings).connect(read_only=True) as con:
+        return Evidence(
+            disagreement=d,
+            work=db.work_summary(con, d.work_id),
+            methods=db.source_labels(con, d.work_id, d.label_set),
+            survey=db.survey_entry(con, d.work_id),
+            nearest=db.nearest_labelled(con, d.work_id, d.label_set, nearest),
+            decisions=[dict(zip(("work_id", "label_set", "label_id", "decision", "note", "reviewer", "decided_at"), r))
+                       for r in db.decisions(con, d.label_set) if r[0] == d.work_id],
+        )
+
+
+# -- figures ------------------------------------------------------------------------------------
+
+
+def label_distribution_by_year(settings: Settings, label_set: str = "part") -> dict[str, dict[int, int]]:
+    """{label_id: {year: works}} by each work's most trusted labels (reviewer, survey, classifier)."""
+    with _store(settings).connect(read_only=True) as con:
+        years = db.work_years(con)
+        labels = db.best_labels(con, label_set, list(years))
+    out: dict[str, dict[int, int]] = {}
+    for work_id, assigned in labels.items():
+        if years.get(work_id) is None:
+            continue
+        for label_id, _, _ in assigned:
+            per_year = out.setdefault(label_id, {})
+            per_year[years[work_id]] = per_year.get(years[work_id], 0) + 1
+    return out
+
+
+def method_agreement(settings: Settings, label_set: str = "subsection") -> list[dict]:
+    """Per method: on works the survey labelled, how often it agrees with the survey label by label."""
+    with _store(settings).connect(read_only=True) as con:
+        return db.method_agreement(con, label_set)
+
+
+def latest_confusion(settings: Settings, label_set: str = "part") -> dict | None:
+    """Confusion matrix (survey label vs the method's top label) of the best method of the latest
+    evaluation, on the works the survey labelled; None before any evaluation or classification."""
+    with _store(settings).connect(read_only=True) as con:
+        method = db.best_evaluated_method(con, label_set)
+        if method is None:
+            return None
+        labels = [label for label, _ in db.label_names(con, label_set)]
+        pairs = db.top_label_pairs(con, label_set, method)
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for truth, predicted in pairs:
+        if truth in index and predicted in index:
+            matrix[index[truth]][index[predicted]] += 1
+    return {"method": method, "label_set": label_set, "labels": labels, "matrix": matrix}
+
+
+def plot_label_distribution(settings: Settings, label_set: str = "part"):
+    import matplotlib.pyplot as plt
+
+    data = label_distribution_by_year(settings, label_set)
+    names = dict(labels(settings, label_set))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    years = sorted({y for per in data.values() for y in per})
+    bottom = [0] * len(years)
+    for label_id in [lid for lid, _ in labels(settings, label_set) if lid in data]:
+        values = [data[label_id].get(y, 0) for y in years]
+        ax.bar(years, values, bottom=bottom, label=f"{label_id} {names[label_id][:30]}")
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xlabel("year")
+    ax.set_ylabel("works")
+    ax.set_title(f"Works per {label_set} and year")
+    if data:
+        ax.legend(fontsize="small", loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_method_agreement(settings: Settings, label_set: str = "subsection"):
+    import matplotlib.pyplot as plt
+
+    rows = method_agreement(settings, label_set)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.barh([r["method"] for r in rows], [r["agreement"] for r in rows], color="#4c72b0")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"agreement with the survey ({label_set} labels)")
+    ax.set_title("Per-method agreement")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(settings: Settings, label_set: str = "part"):
+    import matplotlib.pyplot as plt
+
+    cm = latest_confusion(settings, label_set)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    if cm is None:
+        ax.text(0.5, 0.5, "no evaluation yet: run `litmine evaluate`", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    ax.imshow(cm["matrix"], cmap="Blues")
+    ax.set_xticks(range(len(cm["labels"])), cm["labels"])
+    ax.set_yticks(range(len(cm["labels"])), cm["labels"])
+    for i, row in enumerate(cm["matrix"]):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center")
+    ax.set_xlabel(f"{cm['method']} (top label)")
+    ax.set_ylabel("survey")
+    ax.set_title(f"Confusion, {label_set}: {cm['method']}")
+    fig.tight_layout()
+    return fig

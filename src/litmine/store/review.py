@@ -197,3 +197,77 @@ def label_names(con: Connection, label_set: str) -> list[tuple[str, str]]:
 
 def now() -> datetime:
     return utcnow()
+
+
+# -- the review notebook -------------------------------------------------------------------------
+
+_DISAGREEMENT_COLUMNS = ("work_id", "arxiv_id", "title", "label_set", "label_id", "label_name", "disagreement",
+                         "priority", "survey_says", "survey_status", "n_assigned", "n_methods", "mean_score")
+
+
+def disagreement_rows(con: Connection, label_set: str | None, limit: int) -> list[dict]:
+    """Rows of view ``disagreements``, most informative first, as dicts (``disagreement`` -> ``kind``)."""
+    rows = con.execute(
+        f"SELECT {', '.join(_DISAGREEMENT_COLUMNS)} FROM disagreements WHERE ? IS NULL OR label_set = ? "
+        "ORDER BY priority DESC, work_id, label_set, label_id LIMIT ?",
+        [label_set, label_set, limit],
+    ).fetchall()
+    names = [("kind" if c == "disagreement" else c) for c in _DISAGREEMENT_COLUMNS]
+    return [dict(zip(names, r)) for r in rows]
+
+
+def work_years(con: Connection) -> dict[int, int | None]:
+    return dict(con.execute("SELECT work_id, year FROM works").fetchall())
+
+
+def method_agreement(con: Connection, label_set: str) -> list[dict]:
+    """Per classifier: share of (work, label) decisions equal to the survey's, on survey-labelled works."""
+    rows = con.execute(
+        """
+        WITH survey AS (
+            SELECT work_id, list(label_id) FILTER (WHERE assigned) AS labels FROM latest_labels
+            WHERE source = 'survey' AND label_set = ? GROUP BY work_id HAVING count(*) FILTER (WHERE assigned) > 0)
+        SELECT m.source AS method, count(*) AS decisions,
+               avg(CASE WHEN m.assigned = list_contains(s.labels, m.label_id) THEN 1.0 ELSE 0.0 END) AS agreement
+        FROM latest_labels m JOIN survey s USING (work_id)
+        WHERE m.label_set = ? AND m.source NOT IN ('survey', 'human')
+        GROUP BY m.source ORDER BY m.source
+        """,
+        [label_set, label_set],
+    ).fetchall()
+    return [{"method": m, "decisions": n, "agreement": a} for m, n, a in rows]
+
+
+def best_evaluated_method(con: Connection, label_set: str) -> str | None:
+    """The method with the best macro F1 in the latest evaluation run, else any classifier with labels."""
+    row = con.execute(
+        """
+        SELECT method FROM evaluations
+        WHERE run_id = (SELECT run_id FROM evaluations ORDER BY created_at DESC LIMIT 1)
+          AND label_set = ? AND metric = 'macro_f1' AND label_id = '*'
+        ORDER BY value DESC NULLS LAST, method LIMIT 1
+        """,
+        [label_set],
+    ).fetchone()
+    if row:
+        return row[0]
+    row = con.execute(
+        "SELECT min(source) FROM latest_labels WHERE label_set = ? AND source NOT IN ('survey', 'human')", [label_set]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def top_label_pairs(con: Connection, label_set: str, method: str) -> list[tuple[str, str]]:
+    """(survey label, method's highest-scored label) for each work the survey labelled in ``label_set``."""
+    return con.execute(
+        """
+        WITH truth AS (
+            SELECT work_id, min(label_id) AS label_id FROM latest_labels
+            WHERE source = 'survey' AND label_set = ? AND assigned GROUP BY work_id),
+        top AS (
+            SELECT work_id, arg_max(label_id, score) AS label_id FROM latest_labels
+            WHERE source = ? AND label_set = ? AND score IS NOT NULL GROUP BY work_id)
+        SELECT truth.label_id, top.label_id FROM truth JOIN top USING (work_id) ORDER BY work_id
+        """,
+        [label_set, method, label_set],
+    ).fetchall()

@@ -1,0 +1,158 @@
+"""Review library: disagreements with their evidence, decisions that become human labels, figures.
+
+``build_review_db`` fills a store the way the pipeline would (survey seed, hashing embeddings,
+two classifiers' labels, an evaluation) through the library's own store functions; the notebook
+and digest tests use it too. Run as a script to fill the configured database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from litmine.store import utcnow
+
+# Survey works (by citation key) given classifier labels, and three works new from "arXiv".
+NEW_WORKS = [
+    ("2601.00001", "Sparse autoencoders find circuits in transformer weights", 2026),
+    ("2601.00002", "Probing latent representations of vision models", 2026),
+    ("2601.00003", "A benchmark of feature attribution methods", 2026),
+]
+
+
+def build_review_db(store, seed_dir, n_survey_works: int = 24) -> dict:
+    """Survey seed + embeddings + labels of two classifiers that disagree + an evaluation."""
+    from litmine.embed import HashingEmbedder, embed_works
+    from litmine.store import ml as ml_store
+    from litmine.store.works import WorkRecord, upsert_work
+    from litmine.survey import load_survey
+
+    load_survey(store, seed_dir)
+    with store.transaction() as con:
+        new_ids = [upsert_work(con, WorkRecord(title=t, metadata_source="arxiv", arxiv_id=a, year=y,
+                                               abstract=f"{t}. We study interpretability."))[0]
+                   for a, t, y in NEW_WORKS]
+    embed_works(store, HashingEmbedder(64), fulltext=False)
+    with store.connect(read_only=True) as con:
+        parts = [p for (p,) in con.execute("SELECT label_id FROM labels WHERE label_set = 'part' ORDER BY position").fetchall()]
+        subs = [s for (s,) in con.execute(
+            "SELECT label_id FROM labels WHERE label_set = 'subsection' ORDER BY position").fetchall()]
+        surveyed = con.execute(
+            "SELECT work_id, list(label_id ORDER BY label_id) FROM latest_labels WHERE source = 'survey' "
+            "AND label_set = 'subsection' AND assigned GROUP BY work_id ORDER BY work_id LIMIT ?",
+            [n_survey_works]).fetchall()
+    rows = []
+    for i, (work_id, labels) in enumerate(surveyed + [(w, []) for w in new_ids]):
+        truth = labels[0] if labels else subs[i % len(subs)]
+        other = subs[(subs.index(truth) + 1) % len(subs)]
+        for method, version, chosen in (("zeroshot", "zs-1", truth if i % 3 else other), ("supervised", "sv-1", truth)):
+            for label in (truth, other):
+                yes = label == chosen
+                rows.append({"work_id": work_id, "label_set": "subsection", "label_id": label, "source": method,
+                             "source_version": version, "score": 0.8 if yes else 0.3, "assigned": yes,
+                             "rationale": f"{method} thinks {label}" if method == "zeroshot" else None})
+            part = parts[int(chosen.split(".")[0]) - 2] if chosen.split(".")[0].isdigit() else parts[0]
+            rows.append({"work_id": work_id, "label_set": "part", "label_id": part, "source": method,
+                         "source_version": version, "score": 0.7, "assigned": True})
+    with store.transaction() as con:
+        ml_store.write_assignments(con, rows)
+        ml_store.write_evaluation(con, "eval-1", [
+            ("zeroshot", "part", "all", "*", "macro_f1", 0.5),
+            ("supervised", "part", "all", "*", "macro_f1", 0.9),
+        ], {"folds": 5})
+    return {"new_work_ids": new_ids, "surveyed": [w for w, _ in surveyed]}
+
+
+@pytest.fixture
+def review_db(store, settings):
+    return build_review_db(store, settings.seed_dir)
+
+
+def test_disagreements_come_with_their_evidence(review_db, settings):
+    from litmine import review
+
+    found = review.list_disagreements(settings, label_set="subsection", limit=200)
+    assert found, "the two classifiers disagree on every third work"
+    assert [d.priority for d in found] == sorted((d.priority for d in found), reverse=True)
+    top = found[0]
+    ev = review.evidence(settings, top)
+    assert ev.work["work_id"] == top.work_id and ev.work["title"] == top.title
+    sources = {m["source"] for m in ev.methods}
+    assert {"zeroshot", "supervised"} <= sources
+    zs = [m for m in ev.methods if m["source"] == "zeroshot"]
+    assert all(m["rationale"] == f"zeroshot thinks {m['label_id']}" for m in zs)
+    assert all(m["score"] in (0.8, 0.3) for m in zs)
+    if top.work_id in review_db["surveyed"]:
+        assert ev.survey is not None and ev.survey["label_status"] in ("verified", "silver-agree", "silver-disagree")
+    assert 1 <= len(ev.nearest) <= 5
+    assert all(n["work_id"] != top.work_id and n["labels"] for n in ev.nearest)
+    assert [n["similarity"] for n in ev.nearest] == sorted((n["similarity"] for n in ev.nearest), reverse=True)
+    text = str(ev)
+    assert top.title in text and "nearest labelled works:" in text
+    assert "<table>" in ev._repr_html_()
+
+
+def test_a_decision_becomes_a_human_label_and_leaves_the_list(review_db, settings, store):
+    from litmine import review
+
+    top = review.list_disagreements(settings, label_set="subsection")[0]
+    d = review.record_decision(settings, top.work_id, top.label_set, top.label_id, "reject", note="not about weights")
+    assert d.imported is True
+    assert str(d) == f"reject subsection {top.label_id} for work {top.work_id}: recorded as a human label"
+    with store.connect(read_only=True) as con:
+        rows = con.execute(
+            "SELECT assigned, status, rationale, source_version FROM latest_labels WHERE source = 'human' "
+            "AND work_id = ? AND label_set = 'subsection' AND label_id = ?", [top.work_id, top.label_id]).fetchall()
+    assert rows == [(False, "reject", "not about weights", "review")]
+    remaining = review.list_disagreements(settings, label_set="subsection", limit=500)
+    assert (top.work_id, top.label_id) not in {(x.work_id, x.label_id) for x in remaining}
+    # The next run's import finds nothing new: a decision never doubles.
+    again = review.import_decisions(store, settings)
+    assert (again.new, again.unchanged) == (0, 1)
+    assert review.evidence(settings, top).decisions[0]["decision"] == "reject"
+
+
+def test_figures_data(review_db, settings):
+    from litmine import review
+
+    dist = review.label_distribution_by_year(settings, "part")
+    assert dist and all(year > 1900 for per in dist.values() for year in per)
+    agreement = {r["method"]: r for r in review.method_agreement(settings, "subsection")}
+    assert set(agreement) == {"zeroshot", "supervised"}
+    assert agreement["supervised"]["agreement"] > agreement["zeroshot"]["agreement"]
+    cm = review.latest_confusion(settings, "part")
+    assert cm["method"] == "supervised"  # best macro F1 of the latest evaluation
+    assert len(cm["matrix"]) == len(cm["labels"]) == 4
+    assert sum(map(sum, cm["matrix"])) >= 1
+    for fig in (review.plot_label_distribution(settings), review.plot_method_agreement(settings),
+                review.plot_confusion(settings)):
+        assert fig.axes
+
+
+def test_import_refuses_a_journal_entry_naming_an_unknown_label(review_db, settings, store):
+    import json
+
+    from litmine import review
+
+    path = review.journal_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"decision_id": "d-1", "work_id": review_db["new_work_ids"][0], "label_set": "subsection",
+                                "label_id": "9.9", "decision": "accept", "decided_at": utcnow().isoformat()}) + "\n"
+                    + '{"decision_id": "torn', encoding="utf-8")
+    counts = review.import_decisions(store, settings)
+    assert (counts.new, counts.failed) == (0, 1)
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT stage, item, reason FROM failures").fetchall() == [
+            ("decisions", "d-1", f"no label '9.9' in label set 'subsection': see labels() "
+                                 f"(work_id={review_db['new_work_ids'][0]})")]
+
+
+if __name__ == "__main__":
+    from litmine.config import load_settings
+    from litmine.store import Store
+
+    cfg = load_settings()
+    st = Store(cfg.database)
+    st.migrate()
+    print(build_review_db(st, cfg.seed_dir))
