@@ -1,0 +1,194 @@
+"""The digest: new works grouped by taxonomy node and theme, as Markdown and HTML with plots.
+
+A work is placed by its most trusted labels (a reviewer's decision, then the survey, then the
+classifier most sure of it; see ``litmine.store.review.best_labels``). Files go to
+``DATA_DIR/digests/<since>_<until>/``: ``digest.md``, ``digest.html`` and ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from litmine.config import Settings
+from litmine.store import Store, utcnow
+from litmine.store import review as db
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Group:
+    label_id: str
+    name: str
+    parent: str | None
+    works: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Digest:
+    since: datetime
+    until: datetime
+    works: list[dict]
+    taxonomy: list[Group]  # subsections in the survey's order
+    themes: list[Group]
+    unplaced: list[dict]  # works with no subsection label
+    parts: dict[str, str]  # part id -> name
+
+    @property
+    def count(self) -> int:
+        return len(self.works)
+
+
+@dataclass
+class DigestReport:
+    works: int
+    folder: Path
+    markdown: Path
+    html: Path
+    plots: list[Path]
+
+
+def build_digest(store: Store, since: datetime, until: datetime | None = None) -> Digest:
+    """Read the works stored since ``since`` and group them; no files written."""
+    until = until or utcnow()
+    with store.connect(read_only=True) as con:
+        works = [w for w in db.new_works(con, since) if w["created_at"] <= until]
+        ids = [w["work_id"] for w in works]
+        by_sub = db.best_labels(con, "subsection", ids)
+        by_theme = db.best_labels(con, "theme", ids)
+        subsections = con.execute(
+            "SELECT label_id, name, parent_id FROM labels WHERE label_set = 'subsection' ORDER BY position, label_id"
+        ).fetchall()
+        parts = dict(db.label_names(con, "part"))
+        themes = db.label_names(con, "theme")
+    by_id = {w["work_id"]: w for w in works}
+    taxonomy = [Group(label_id, name, parent) for label_id, name, parent in subsections]
+    theme_groups = [Group(label_id, name, None) for label_id, name in themes]
+    _fill(taxonomy, by_sub, by_id)
+    _fill(theme_groups, by_theme, by_id)
+    unplaced = [w for w in works if w["work_id"] not in by_sub]
+    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts)
+
+
+def _fill(groups: list[Group], labels: dict[int, list[tuple]], works: dict[int, dict]) -> None:
+    index = {g.label_id: g for g in groups}
+    for work_id, assigned in labels.items():
+        for label_id, source, score in assigned:
+            if label_id in index:
+                index[label_id].works.append({**works[work_id], "source": source, "score": score})
+
+
+def write_digest(store: Store, settings: Settings, since: datetime, until: datetime | None = None) -> DigestReport:
+    """Write ``digest.md``, ``digest.html`` and the plots; returns where they are."""
+    import markdown
+
+    digest = build_digest(store, since, until)
+    folder = settings.digest_dir / f"{digest.since:%Y-%m-%d}_{digest.until:%Y-%m-%d}"
+    (folder / "plots").mkdir(parents=True, exist_ok=True)
+    plots = _plots(digest, folder / "plots")
+    text = render_markdown(digest, [p.relative_to(folder) for p in plots])
+    md_path = folder / "digest.md"
+    _write(md_path, text)
+    body = markdown.markdown(text, extensions=["tables"])
+    title = html_lib.escape(f"litmine digest since {digest.since:%Y-%m-%d}")
+    page = (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+            "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem}"
+            "img{max-width:100%}</style></head>\n<body>\n" + body + "\n</body></html>\n")
+    html_path = folder / "digest.html"
+    _write(html_path, page)
+    log.info("digest of %d works written to %s", digest.count, folder)
+    return DigestReport(digest.count, folder, md_path, html_path, plots)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _work_line(w: dict) -> str:
+    link = f"[arXiv:{w['arxiv_id']}](https://arxiv.org/abs/{w['arxiv_id']})" if w.get("arxiv_id") else f"work {w['work_id']}"
+    year = f" ({w['year']})" if w.get("year") else ""
+    how = w.get("source")
+    if how and w.get("score") is not None:
+        how = f"{how} {w['score']:.2f}"
+    return f"- {_md(w['title'])}{year}, {link}" + (f" — by {how}" if how else "")
+
+
+def _md(text: str | None) -> str:
+    return (text or "").replace("\n", " ").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+
+
+def render_markdown(digest: Digest, plots: list[Path]) -> str:
+    out = [
+        f"# litmine digest: {digest.count} new works",
+        "",
+        f"Works stored from {digest.since:%Y-%m-%d %H:%M} to {digest.until:%Y-%m-%d %H:%M} UTC, "
+        "placed by a reviewer's decision, else the survey, else the most confident classifier.",
+        "",
+    ]
+    for plot in plots:
+        out += [f"![{plot.stem.replace('_', ' ')}]({plot.as_posix()})", ""]
+    out += ["## By taxonomy node", "", "| part | subsection | works |", "|---|---|---|"]
+    for g in digest.taxonomy:
+        out.append(f"| {_md(digest.parts.get(g.parent or '', g.parent or ''))} | {g.label_id} {_md(g.name)} | {len(g.works)} |")
+    out.append(f"| | not placed | {len(digest.unplaced)} |")
+    out.append("")
+    for g in digest.taxonomy:
+        if g.works:
+            out += [f"### {g.label_id} {_md(g.name)} ({len(g.works)})", ""]
+            out += [_work_line(w) for w in g.works] + [""]
+    out += ["## By theme", "", "| theme | works |", "|---|---|"]
+    out += [f"| {_md(g.name)} | {len(g.works)} |" for g in digest.themes] + [""]
+    for g in digest.themes:
+        if g.works:
+            out += [f"### {_md(g.name)} ({len(g.works)})", ""]
+            out += [_work_line(w) for w in g.works] + [""]
+    if digest.unplaced:
+        out += [f"## Not yet placed ({len(digest.unplaced)})", ""]
+        out += [_work_line(w) for w in digest.unplaced] + [""]
+    return "\n".join(out)
+
+
+def _plots(digest: Digest, folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+
+    def bar(name: str, labels: list[str], values: list[int], title: str) -> None:
+        fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(labels) + 1)))
+        ax.barh(labels[::-1], values[::-1], color="#4c72b0")
+        ax.set_xlabel("new works")
+        ax.set_title(title)
+        fig.tight_layout()
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+
+    bar("works_by_subsection", [f"{g.label_id} {g.name[:40]}" for g in digest.taxonomy] + ["not placed"],
+        [len(g.works) for g in digest.taxonomy] + [len(digest.unplaced)], "New works by taxonomy subsection")
+    bar("works_by_theme", [g.name[:50] for g in digest.themes], [len(g.works) for g in digest.themes],
+        "New works by theme")
+    days = Counter(w["created_at"].date() for w in digest.works)
+    fig, ax = plt.subplots(figsize=(8, 2.5))
+    ordered = sorted(days)
+    ax.bar([d.isoformat() for d in ordered], [days[d] for d in ordered], color="#55a868")
+    ax.set_ylabel("works stored")
+    ax.set_title("New works per day")
+    ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    path = folder / "works_per_day.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    paths.append(path)
+    return paths
