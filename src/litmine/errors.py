@@ -63,6 +63,14 @@ class ClassifierError(LitmineError):
     """A classifier or LLM backend failed, or is unknown."""
 
 
+class EmbedError(LitmineError):
+    """An embedding model cannot be loaded or returned unusable vectors."""
+
+
+class LLMError(ClassifierError):
+    """An LLM endpoint failed, or answered outside the JSON schema it was given."""
+
+
 class StageError(LitmineError):
     """A pipeline stage failed as a whole (not one item of it); the run records it and goes on."""
 

@@ -335,8 +335,117 @@ _REVIEW_DECISIONS = _table(
     ],
 )
 
+_DISAGREEMENTS = """
+CREATE VIEW disagreements AS
+WITH machine AS (
+    SELECT * FROM latest_labels
+    WHERE source NOT IN ('survey', 'human') AND label_set IN ('part', 'subsection', 'theme')
+),
+per_label AS (
+    SELECT work_id, label_set, label_id,
+           count(*) AS n_methods,
+           count(*) FILTER (WHERE assigned) AS n_assigned,
+           avg(score) AS mean_score,
+           list(struct_pack(method := source, version := source_version, score := round(score, 3),
+                            assigned := assigned, run_id := run_id) ORDER BY source) AS methods,
+           string_agg(CASE WHEN rationale IS NOT NULL THEN source || ': ' || rationale END, ' | ') AS rationales
+    FROM machine GROUP BY work_id, label_set, label_id
+),
+survey AS (
+    SELECT work_id, label_set,
+           list(label_id ORDER BY label_id) FILTER (WHERE assigned) AS survey_set,
+           any_value(status) AS survey_status
+    FROM latest_labels WHERE source = 'survey' AND label_set IN ('part', 'subsection', 'theme')
+    GROUP BY work_id, label_set
+),
+decided AS (SELECT DISTINCT work_id, label_set, label_id FROM label_assignments WHERE source = 'human'),
+scored AS (
+    SELECT p.*, s.survey_status,
+           s.survey_set IS NOT NULL AND s.survey_status <> 'example' AS survey_labelled,
+           coalesce(list_contains(s.survey_set, p.label_id), false) AS survey_says,
+           least(p.n_assigned, p.n_methods - p.n_assigned) * 2.0 / p.n_methods AS split,
+           1 - abs(2 * p.mean_score - 1) AS uncertainty
+    FROM per_label p LEFT JOIN survey s USING (work_id, label_set)
+    WHERE NOT EXISTS (SELECT 1 FROM decided h WHERE h.work_id = p.work_id AND h.label_set = p.label_set
+                      AND h.label_id = p.label_id)
+),
+ranked AS (
+    SELECT *,
+           CASE WHEN survey_says THEN (n_methods - n_assigned) / n_methods
+                WHEN coalesce(survey_labelled, false) THEN n_assigned / n_methods
+                ELSE 0.0 END AS against_survey
+    FROM scored
+)
+SELECT r.work_id, w.arxiv_id, w.title, r.label_set, r.label_id, l.name AS label_name,
+       CASE WHEN r.split > 0 AND r.against_survey > 0 THEN 'methods and survey'
+            WHEN r.split > 0 THEN 'methods' ELSE 'survey' END AS disagreement,
+       round(r.split + r.uncertainty + r.against_survey
+             + CASE WHEN r.survey_status = 'silver-disagree' THEN 0.5 ELSE 0 END, 3) AS priority,
+       CASE WHEN r.survey_says OR r.survey_labelled THEN r.survey_says END AS survey_says,
+       r.survey_status, r.n_assigned, r.n_methods, round(r.mean_score, 3) AS mean_score,
+       r.methods, r.rationales, sr.annotations AS survey_annotations
+FROM ranked r
+JOIN works w USING (work_id)
+LEFT JOIN labels l ON l.label_set = r.label_set AND l.label_id = r.label_id
+LEFT JOIN (SELECT work_id, any_value(annotations) AS annotations FROM survey_references
+           WHERE work_id IS NOT NULL GROUP BY work_id) sr USING (work_id)
+WHERE r.split > 0 OR r.against_survey > 0
+ORDER BY priority DESC, r.work_id, r.label_set, r.label_id;
+COMMENT ON VIEW disagreements IS 'Works and labels on which classifiers disagree with each other or with the survey, most informative first (priority = split between methods + uncertainty of their mean score + share of methods against the survey, +0.5 where the survey annotators disagreed). Labels a human already decided are left out.';
+
+CREATE MACRO similar_works(wid, n) AS TABLE
+    SELECT o.work_id, w.arxiv_id, w.title, list_cosine_similarity(o.vector, q.vector) AS cosine, o.model_id
+    FROM embeddings q
+    JOIN embeddings o ON o.model_id = q.model_id AND o.kind = 'title_abstract' AND o.work_id <> q.work_id
+    JOIN works w ON w.work_id = o.work_id
+    WHERE q.work_id = wid AND q.kind = 'title_abstract' AND NOT isnan(list_cosine_similarity(o.vector, q.vector))
+    ORDER BY cosine DESC LIMIT n;
+
+COMMENT ON COLUMN embeddings.content_hash IS 'sha256 of the embedded text (for fulltext_chunk rows: of the whole extracted text); unchanged text is not embedded again';
+"""
+
+_CITATION_VIEWS = """
+COMMENT ON COLUMN documents.path IS 'file path: relative to the data directory for downloaded PDFs, absolute for local files registered by `litmine extract --pdf-dir` (read in place, never copied)';
+COMMENT ON COLUMN documents.extract_status IS 'ok, encrypted, damaged, empty, no_text, too_large, not_pdf, missing, timeout, crashed (timeout, crashed and missing are retried on the next run)';
+COMMENT ON COLUMN documents.text IS 'cleaned full text; a failed re-extraction keeps the text an earlier one stored, and a damaged file keeps what mupdf recovered';
+COMMENT ON COLUMN citations.match_method IS 'arxiv_id (the work''s id, or the id a survey gives its entry), doi or title; NULL when unresolved';
+COMMENT ON COLUMN citations.match_score IS 'for title matches: similarity (0-1) of the parsed title to the work''s title (1.0: equal after normalising)';
+
+CREATE VIEW cited_by AS
+SELECT c.cited_work_id AS work_id, w.arxiv_id, w.title,
+       c.citing_work_id, cw.arxiv_id AS citing_arxiv_id, cw.title AS citing_title,
+       c.position, c.match_method, c.match_score
+FROM citations c
+JOIN works w ON w.work_id = c.cited_work_id
+JOIN works cw ON cw.work_id = c.citing_work_id;
+COMMENT ON VIEW cited_by IS 'Which works cite which: one row per reference linked to a work (work_id is cited by citing_work_id).';
+
+CREATE VIEW connected_papers AS
+WITH survey_works AS (
+    SELECT work_id FROM work_sources WHERE source = 'survey'
+    UNION SELECT work_id FROM survey_references WHERE work_id IS NOT NULL),
+cites AS (
+    SELECT c.*, coalesce('work:' || c.cited_work_id, 'arxiv:' || c.arxiv_id, 'doi:' || c.doi,
+                         'title:' || lower(c.title)) AS cited_key
+    FROM citations c
+    WHERE c.citing_work_id IN (SELECT work_id FROM survey_works)
+      AND (c.cited_work_id IS NULL OR c.cited_work_id NOT IN (SELECT work_id FROM survey_works)))
+SELECT c.cited_key, any_value(c.cited_work_id) AS work_id,
+       coalesce(any_value(w.arxiv_id), any_value(c.arxiv_id)) AS arxiv_id,
+       coalesce(any_value(w.title), any_value(c.title)) AS title,
+       count(DISTINCT c.citing_work_id) AS cited_by_survey_works,
+       list(DISTINCT c.citing_work_id ORDER BY c.citing_work_id) AS citing_work_ids
+FROM cites c LEFT JOIN works w ON w.work_id = c.cited_work_id
+WHERE c.cited_key IS NOT NULL
+GROUP BY c.cited_key
+ORDER BY cited_by_survey_works DESC, cited_key;
+COMMENT ON VIEW connected_papers IS 'Works the survey''s works cite that the survey does not: linked works, or unresolved entries grouped by arXiv id, DOI or title, most cited by survey works first.';
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", _INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
+    Migration(20, "citation views: cited_by, connected_papers; documents.path may be absolute", _CITATION_VIEWS),
+    Migration(30, "disagreements view, similar_works(work_id, n) macro", _DISAGREEMENTS),
     Migration(40, "review_decisions: reviewers' decisions, imported once each as human labels", _REVIEW_DECISIONS),
 ]

@@ -1,0 +1,210 @@
+"""Classification stage: every work scored for the survey's parts, subsections and themes.
+
+Classifiers register under the entry-point group ``litmine.classifiers`` (built in: ``zeroshot``,
+``supervised``, ``llm``, ``ensemble``); a third-party one registers the same way. Each writes one
+``label_assignments`` row per work and label with its name, version (code version + hash of its
+parameters, model, prompt, training data and taxonomy), parameters, score and run id. A work whose
+input (title, abstract, full text) is unchanged is not classified again by the same version.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Callable
+
+from litmine.classify.base import (
+    ALL_SETS,
+    TARGET_SETS,
+    Classifier,
+    Example,
+    Prediction,
+    Taxonomy,
+    WorkItem,
+)
+from litmine.counts import Counts
+from litmine.errors import ClassifierError
+from litmine.store import Store
+from litmine.store import ml as ml_store
+
+log = logging.getLogger(__name__)
+
+GROUP = "litmine.classifiers"
+TRAIN_STATUSES = ("verified", "silver-agree")  # survey labels a classifier may learn from
+
+__all__ = ["Classifier", "ClassifierEnv", "Example", "Prediction", "Taxonomy", "WorkItem", "available_classifiers",
+           "classify_works", "get_classifier", "load_examples", "load_taxonomy"]
+
+
+@dataclass
+class ClassifierEnv:
+    """Collaborators classifiers may use, built lazily: the embedder and the LLM client."""
+
+    make_embedder: Callable[[], object] | None = None
+    make_llm: Callable[[], object] | None = None
+    _built: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def embedder(self):
+        if "embedder" not in self._built:
+            if self.make_embedder is None:
+                raise ClassifierError("this classifier needs an embedder and none was given")
+            self._built["embedder"] = self.make_embedder()
+        return self._built["embedder"]
+
+    @property
+    def llm(self):
+        if "llm" not in self._built:
+            if self.make_llm is None:
+                raise ClassifierError(
+                    "No LLM configured: set LITMINE_LLM_BACKEND and LITMINE_LLM_MODEL, or run `litmine llm list`"
+                )
+            self._built["llm"] = self.make_llm()
+        return self._built["llm"]
+
+    @property
+    def has_llm(self) -> bool:
+        return self.make_llm is not None
+
+
+def available_classifiers() -> dict[str, object]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def get_classifier(name: str, env: ClassifierEnv | None = None, **params: object) -> Classifier:
+    found = available_classifiers()
+    if name not in found:
+        raise ClassifierError(
+            f"unknown classifier {name!r}: choose from {', '.join(sorted(found)) or 'none (reinstall litmine)'}"
+        )
+    cls = found[name].load()
+    clf = cls(env, **params)
+    clf.name = name
+    return clf
+
+
+def load_taxonomy(store: Store) -> Taxonomy:
+    with store.connect(read_only=True) as con:
+        taxonomy = Taxonomy.from_rows(ml_store.taxonomy_rows(con))
+    missing = [s for s in ALL_SETS if not taxonomy.ids(s)]
+    if missing:
+        raise ClassifierError(
+            f"the database has no {', '.join(missing)} labels: load the survey first (`litmine survey load`)"
+        )
+    return taxonomy
+
+
+def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] = TRAIN_STATUSES,
+                  work_ids: set[int] | None = None) -> list[Example]:
+    """Labelled works: survey labels of ``statuses`` and every human label, as training examples.
+
+    The survey's subsection labels are complete for the works it places in a subsection (every
+    other subsection is a negative); its theme labels are examples only (positives). Human labels
+    are explicit positives (accept) or negatives (reject).
+    """
+    with store.connect(read_only=True) as con:
+        gold = ml_store.gold_labels(con)
+        by_work: dict[int, Example] = {}
+        for work_id, label_set, label_id, source, status, assigned in gold:
+            if label_set not in TARGET_SETS or (work_ids is not None and work_id not in work_ids):
+                continue
+            if source == "survey" and status not in statuses and status != "example":
+                continue
+            ex = by_work.setdefault(work_id, Example(item=None))  # type: ignore[arg-type]
+            if assigned:
+                ex.positives.setdefault(label_set, set()).add(label_id)
+                if source == "survey" and label_set == "subsection":
+                    ex.complete.add(label_set)
+            else:
+                ex.negatives.setdefault(label_set, set()).add(label_id)
+        if not by_work:
+            return []
+        items = {row[0]: WorkItem.from_row(row) for row in ml_store.work_items(con, model_id, sorted(by_work))}
+    examples = []
+    for work_id, ex in by_work.items():
+        ex.item = items[work_id]
+        examples.append(ex)
+    return examples
+
+
+def _prediction_rows(clf: Classifier, pred: Prediction, item: WorkItem, run_id: str | None, version: str,
+                     params: dict) -> list[dict]:
+    rows = []
+    for label_set in ALL_SETS:
+        scores = pred.scores.get(label_set)
+        if scores is None:
+            continue
+        chosen = (pred.assigned or {}).get(label_set, set())
+        for label_id, score in scores.items():
+            rows.append({
+                "work_id": item.work_id, "label_set": label_set, "label_id": label_id, "source": clf.name,
+                "source_version": version, "model": clf.model, "prompt_version": clf.prompt_version,
+                "params": params, "score": float(score), "assigned": label_id in chosen,
+                "rationale": pred.rationale, "content_hash": item.input_hash, "run_id": run_id,
+            })
+    return rows
+
+
+def classify_works(store: Store, classifier: Classifier, run_id: str | None = None, page_size: int = 256,
+                   limit: int | None = None) -> Counts:
+    """Score every work with ``classifier``; fit it first on the stored labels when it learns.
+
+    Works whose input is unchanged since this classifier version labelled them are ``unchanged``;
+    works with no vector of the embedding model are left for after `litmine embed` (noted); a work
+    the classifier fails on is recorded in ``failures`` and counted ``failed``; the run goes on.
+    """
+    counts = Counts(f"classify {classifier.name}")
+    taxonomy = load_taxonomy(store)
+    model_id = classifier.env.embedder.model_id if classifier.needs_vectors else None
+    examples = load_examples(store, model_id) if classifier.trainable else []
+    classifier.fit(taxonomy, [ex for ex in examples if not classifier.needs_vectors or ex.item.vector is not None])
+    version, params = classifier.source_version, classifier.params()
+    after, not_embedded, seen = 0, 0, 0
+    while limit is None or seen < limit:
+        with store.connect(read_only=True) as con:
+            rows = ml_store.work_items(con, model_id, after=after, limit=page_size)
+            if not rows:
+                break
+            after = rows[-1][0]
+            items = [WorkItem.from_row(r) for r in rows]
+            if limit is not None:
+                items = items[: limit - seen]
+            seen += len(items)
+            done = ml_store.done_inputs(con, classifier.name, version, [i.work_id for i in items])
+            before = ml_store.labelled_by(con, classifier.name, [i.work_id for i in items])
+        todo = []
+        for item in items:
+            if (item.work_id, item.input_hash) in done:
+                counts.add("unchanged")
+            elif classifier.needs_vectors and item.vector is None:
+                not_embedded += 1
+            else:
+                todo.append(item)
+        if not todo:
+            continue
+        try:
+            predictions = classifier.classify(todo)
+        except ClassifierError:
+            raise
+        rows, ok = [], []
+        with store.transaction() as con:
+            for item, pred in zip(todo, predictions):
+                if pred.error is not None:
+                    ml_store.record_classify_failure(con, run_id, classifier.name, item.work_id, pred.error)
+                    counts.add("failed")
+                    continue
+                rows += _prediction_rows(classifier, pred, item, run_id, version, params)
+                ok.append(item.work_id)
+                counts.add("updated" if item.work_id in before else "new")
+            ml_store.write_assignments(con, rows)
+            ml_store.resolve_classify_failures(con, classifier.name, ok)
+    if not_embedded:
+        counts.notes.append(f"{not_embedded} works have no {model_id} vector yet: run `litmine embed`")
+    llm = classifier.env._built.get("llm") if classifier.env is not None else None
+    if llm is not None:
+        counts.notes.append(llm.usage())
+    if counts.new == counts.updated == counts.failed == 0:
+        counts.notes.append("nothing new to classify")
+    log.info("%s", counts)
+    return counts

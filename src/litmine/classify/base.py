@@ -1,0 +1,197 @@
+"""What every classifier shares: the taxonomy, work items, predictions, and the assignment rule.
+
+A classifier implements ``predict(items)``: scores in [0, 1] for the labels of the target sets
+(``subsection`` and ``theme``). The base class derives the part from the subsections (a part's score
+is its best subsection's; a part is assigned when one of its subsections is) and decides which
+labels are assigned: in ``subsection``, the best-scoring label always and any other scoring at
+least ``threshold``; in ``theme``, any label scoring at least ``threshold`` (a work may carry none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TARGET_SETS = ("subsection", "theme")
+DERIVED = {"part": "subsection"}
+ALL_SETS = ("part", "subsection", "theme")
+REQUIRE_ONE = {"subsection"}
+
+
+@dataclass(frozen=True)
+class Label:
+    label_set: str
+    label_id: str
+    parent_id: str | None
+    name: str
+    kind: str | None
+    description: str | None
+
+
+@dataclass
+class Taxonomy:
+    labels: dict[str, list[Label]]
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple]) -> "Taxonomy":
+        labels: dict[str, list[Label]] = {}
+        for label_set, label_id, parent_id, name, kind, description, _ in rows:
+            labels.setdefault(label_set, []).append(Label(label_set, label_id, parent_id, name, kind, description))
+        return cls(labels)
+
+    def ids(self, label_set: str) -> list[str]:
+        return [label.label_id for label in self.labels.get(label_set, [])]
+
+    def parents(self, label_set: str = "subsection") -> dict[str, str | None]:
+        return {label.label_id: label.parent_id for label in self.labels.get(label_set, [])}
+
+    def get(self, label_set: str, label_id: str) -> Label:
+        return next(label for label in self.labels[label_set] if label.label_id == label_id)
+
+    def describe(self, label_set: str, label_id: str) -> str:
+        label = self.get(label_set, label_id)
+        return f"{label.name}. {label.description or ''}".strip()
+
+    def fingerprint(self) -> str:
+        payload = json.dumps({k: [vars(label) for label in v] for k, v in sorted(self.labels.items())}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+@dataclass
+class WorkItem:
+    work_id: int
+    text: str
+    input_hash: str
+    excerpt: str | None = None
+    vector: np.ndarray | None = None
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "WorkItem":
+        work_id, text, input_hash, excerpt, vector = row
+        return cls(work_id, text, input_hash, excerpt, None if vector is None else np.asarray(vector, dtype=np.float32))
+
+
+@dataclass
+class Example:
+    """A labelled work for training: positives per set, and negatives (explicit, or every other label
+    of a set whose labels are ``complete``, as the survey's subsections are for the works it cites)."""
+
+    item: WorkItem
+    positives: dict[str, set[str]] = field(default_factory=dict)
+    negatives: dict[str, set[str]] = field(default_factory=dict)
+    complete: set[str] = field(default_factory=set)
+
+    def label(self, label_set: str, label_id: str) -> bool | None:
+        """True, False, or None when unknown."""
+        if label_id in self.positives.get(label_set, ()):
+            return True
+        if label_id in self.negatives.get(label_set, ()) or label_set in self.complete:
+            return False
+        return None
+
+
+@dataclass
+class Prediction:
+    work_id: int
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    assigned: dict[str, set[str]] | None = None  # None: the base class's rule decides
+    rationale: str | None = None
+    error: Exception | None = None
+
+
+class Classifier:
+    """Base of every classifier. Subclasses set ``name``/``version`` and implement ``predict``."""
+
+    name = "base"
+    version = "1"
+    needs_vectors = True
+    trainable = False
+    threshold = 0.5
+
+    def __init__(self, env=None, **params: object) -> None:
+        self.env = env
+        self.param_values: dict = dict(params)
+        self.taxonomy: Taxonomy | None = None
+        self.training_fingerprint = ""
+
+    # -- what a subclass may override ------------------------------------------------------------
+
+    @property
+    def model(self) -> str | None:
+        embedder = getattr(self.env, "embedder", None) if self.env is not None else None
+        return embedder.model_id if embedder is not None and self.needs_vectors else None
+
+    prompt_version: str | None = None
+
+    def params(self) -> dict:
+        return {"threshold": self.threshold, **self.param_values}
+
+    def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
+        self.taxonomy = taxonomy
+        if self.trainable:
+            digest = hashlib.sha256()
+            for ex in sorted(examples, key=lambda e: e.item.work_id):
+                digest.update(json.dumps([ex.item.work_id, ex.item.input_hash,
+                                          {k: sorted(v) for k, v in sorted(ex.positives.items())},
+                                          {k: sorted(v) for k, v in sorted(ex.negatives.items())},
+                                          sorted(ex.complete)]).encode())
+            self.training_fingerprint = digest.hexdigest()[:12]
+
+    def predict(self, items: list[WorkItem]) -> list[Prediction]:
+        raise NotImplementedError
+
+    # -- what the base does ---------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        payload = json.dumps({"version": self.version, "params": self.params(), "model": self.model,
+                              "prompt": self.prompt_version, "training": self.training_fingerprint,
+                              "taxonomy": self.taxonomy.fingerprint() if self.taxonomy else ""},
+                             sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    @property
+    def source_version(self) -> str:
+        """The classifier's version and a hash of everything else that shapes its output."""
+        return f"{self.version}+{self.fingerprint()}"
+
+    def classify(self, items: list[WorkItem]) -> list[Prediction]:
+        """``predict``, then parts derived and assignments decided."""
+        return [self.finish(p) for p in self.predict(items)]
+
+    def finish(self, pred: Prediction) -> Prediction:
+        if pred.error is not None:
+            return pred
+        assigned = {k: set(v) for k, v in (pred.assigned or {}).items()}
+        for label_set, scores in pred.scores.items():
+            if pred.assigned is not None and label_set in pred.assigned:
+                continue
+            chosen = {label for label, s in scores.items() if s >= self.threshold}
+            if label_set in REQUIRE_ONE and scores:
+                chosen.add(max(scores, key=lambda label: (scores[label], label)))
+            assigned[label_set] = chosen
+        for derived, base in DERIVED.items():
+            if base not in pred.scores or self.taxonomy is None:
+                continue
+            parents = self.taxonomy.parents(base)
+            part_scores: dict[str, float] = {label: 0.0 for label in self.taxonomy.ids(derived)}
+            for label, score in pred.scores[base].items():
+                parent = parents.get(label)
+                if parent in part_scores:
+                    part_scores[parent] = max(part_scores[parent], score)
+            pred.scores[derived] = part_scores
+            assigned[derived] = {parents[label] for label in assigned.get(base, ()) if parents.get(label)}
+        pred.assigned = assigned
+        return pred
+
+
+def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
+    z = (x - x.max(axis=-1, keepdims=True)) / temperature
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
