@@ -51,6 +51,14 @@ class FetchError(LitmineError):
     """A request to arXiv or another source failed after its retries."""
 
 
+class ArxivApiError(FetchError):
+    """arXiv answered with its error feed (a malformed id or query); retrying cannot help."""
+
+
+class InvalidArxivId(LitmineError):
+    """A string is not an arXiv identifier of either scheme, or would make an unsafe file name."""
+
+
 class PdfError(LitmineError):
     """A PDF could not be downloaded or is not a PDF."""
 

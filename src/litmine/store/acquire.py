@@ -1,0 +1,182 @@
+"""Acquisition's reads and writes: watermarks, arXiv works, survey reference matches, PDF rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from litmine.store import Connection, utcnow
+from litmine.store.works import WorkRecord, add_source, find_work, upsert_work
+
+# -- watermarks ---------------------------------------------------------------------------------
+
+
+def get_watermark(con: Connection, name: str) -> str | None:
+    row = con.execute("SELECT value FROM watermarks WHERE name = ?", [name]).fetchone()
+    return row[0] if row else None
+
+
+def set_watermark(con: Connection, name: str, value: str, run_id: str | None) -> None:
+    con.execute(
+        "INSERT INTO watermarks (name, value, updated_at, run_id) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, "
+        "run_id = excluded.run_id",
+        [name, value, utcnow(), run_id],
+    )
+
+
+# -- works --------------------------------------------------------------------------------------
+
+
+def store_arxiv_work(
+    con: Connection, rec: WorkRecord, source: str, source_ref: str, run_id: str | None, work_id: int | None = None
+) -> tuple[int, str]:
+    """Upsert an arXiv record and note where it came from; (work_id, 'new'|'updated'|'unchanged').
+
+    With ``work_id`` (a survey reference's seed work), the arXiv metadata lands on that work; if
+    another work already holds the arXiv id, the seed work is merged into it, so one paper is one work.
+    """
+    holder = find_work(con, arxiv_id=rec.arxiv_id)
+    if work_id is not None and holder is not None and holder != work_id:
+        merge_work(con, work_id, holder)
+        work_id = holder
+    work_id, status = upsert_work(con, rec, work_id=work_id or holder)
+    add_source(con, work_id, source, source_ref, run_id)
+    return work_id, status
+
+
+def merge_work(con: Connection, from_id: int, into_id: int) -> None:
+    """Move everything that points at ``from_id`` onto ``into_id`` and delete ``from_id``."""
+    con.execute(
+        "INSERT INTO work_sources (work_id, source, source_ref, run_id, first_seen) "
+        "SELECT ?, source, source_ref, run_id, first_seen FROM work_sources WHERE work_id = ? ON CONFLICT DO NOTHING",
+        [into_id, from_id],
+    )
+    con.execute("DELETE FROM work_sources WHERE work_id = ?", [from_id])
+    con.execute("UPDATE label_assignments SET work_id = ? WHERE work_id = ?", [into_id, from_id])
+    con.execute("UPDATE survey_references SET work_id = ? WHERE work_id = ?", [into_id, from_id])
+    con.execute("UPDATE citations SET cited_work_id = ? WHERE cited_work_id = ?", [into_id, from_id])
+    for table in ("embeddings", "documents", "citations"):
+        column = "citing_work_id" if table == "citations" else "work_id"
+        con.execute(f"DELETE FROM {table} WHERE {column} = ?", [from_id])
+    con.execute("DELETE FROM works WHERE work_id = ?", [from_id])
+
+
+# -- survey references ---------------------------------------------------------------------------
+
+RESOLVED = ("by-id", "by-title", "not-found", "not-on-arxiv")
+
+
+@dataclass
+class SurveyRef:
+    survey_id: str
+    key: str
+    work_id: int | None
+    title: str | None
+    authors: list[str] | None
+    year: int | None
+    arxiv_id: str | None
+    doi: str | None
+    match_status: str | None
+
+
+def survey_refs(con: Connection, survey_id: str | None = None, unresolved_only: bool = True) -> list[SurveyRef]:
+    sql = (
+        "SELECT survey_id, key, work_id, title, authors, year, arxiv_id, doi, match_status FROM survey_references"
+        " WHERE (? IS NULL OR survey_id = ?)"
+    )
+    if unresolved_only:
+        sql += f" AND coalesce(match_status, 'pending') NOT IN ({', '.join(repr(s) for s in RESOLVED)})"
+    rows = con.execute(sql + " ORDER BY survey_id, ref", [survey_id, survey_id]).fetchall()
+    return [SurveyRef(*row) for row in rows]
+
+
+def count_refs(con: Connection, survey_id: str | None = None) -> int:
+    return con.execute(
+        "SELECT count(*) FROM survey_references WHERE (? IS NULL OR survey_id = ?)", [survey_id, survey_id]
+    ).fetchone()[0]
+
+
+def set_match(
+    con: Connection,
+    ref: SurveyRef,
+    status: str,
+    reason: str,
+    score: float | None = None,
+    query: str | None = None,
+    work_id: int | None = None,
+) -> bool:
+    """Record how a reference was resolved; True if anything changed."""
+    old = con.execute(
+        "SELECT match_status, match_score, match_query, match_reason, work_id FROM survey_references "
+        "WHERE survey_id = ? AND key = ?",
+        [ref.survey_id, ref.key],
+    ).fetchone()
+    work_id = work_id if work_id is not None else ref.work_id
+    score = None if score is None else round(score, 4)
+    if old == (status, score, query, reason, work_id):
+        return False
+    con.execute(
+        "UPDATE survey_references SET match_status = ?, match_score = ?, match_query = ?, match_reason = ?, "
+        "work_id = ?, resolved_at = ? WHERE survey_id = ? AND key = ?",
+        [status, score, query, reason, work_id, utcnow(), ref.survey_id, ref.key],
+    )
+    return True
+
+
+# -- documents (the download half) ----------------------------------------------------------------
+
+
+@dataclass
+class PdfTask:
+    work_id: int
+    arxiv_id: str
+    version: int | None
+    path: str | None
+    sha256: str | None
+    status: str | None
+
+
+def pdf_tasks(con: Connection, limit: int | None = None, retry_failed: bool = True) -> list[PdfTask]:
+    """arXiv works whose PDF is not stored at their latest version (or whose download failed)."""
+    sql = """
+        SELECT w.work_id, w.arxiv_id, w.arxiv_version, d.path, d.sha256, d.download_status
+        FROM works w LEFT JOIN documents d USING (work_id)
+        WHERE w.arxiv_id IS NOT NULL
+          AND (d.work_id IS NULL OR d.download_status <> 'ok'
+               OR coalesce(d.arxiv_version, 0) < coalesce(w.arxiv_version, 0))
+    """
+    if not retry_failed:
+        sql += " AND coalesce(d.download_status, 'pending') <> 'failed'"
+    sql += " ORDER BY w.work_id"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return [PdfTask(*row) for row in con.execute(sql).fetchall()]
+
+
+def count_pdf_ok(con: Connection) -> int:
+    return con.execute("SELECT count(*) FROM documents WHERE download_status = 'ok'").fetchone()[0]
+
+
+def set_pdf_ok(
+    con: Connection, work_id: int, version: int | None, url: str, path: str, sha256: str, size: int,
+    when: datetime | None = None,
+) -> None:
+    con.execute(
+        "INSERT INTO documents (work_id, arxiv_version, url, path, sha256, bytes, download_status, download_error, "
+        "downloaded_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', NULL, ?) ON CONFLICT (work_id) DO UPDATE SET "
+        "arxiv_version = excluded.arxiv_version, url = excluded.url, path = excluded.path, sha256 = excluded.sha256, "
+        "bytes = excluded.bytes, download_status = 'ok', download_error = NULL, downloaded_at = excluded.downloaded_at",
+        [work_id, version, url, path, sha256, size, when or utcnow()],
+    )
+
+
+def set_pdf_failed(con: Connection, work_id: int, version: int | None, url: str, reason: str) -> None:
+    """Record a failed download; a PDF already stored for an older version is kept."""
+    con.execute(
+        "INSERT INTO documents (work_id, arxiv_version, url, download_status, download_error) "
+        "VALUES (?, ?, ?, 'failed', ?) ON CONFLICT (work_id) DO UPDATE SET "
+        "download_status = CASE WHEN documents.path IS NOT NULL THEN documents.download_status ELSE 'failed' END, "
+        "download_error = excluded.download_error",
+        [work_id, version, url, reason],
+    )
