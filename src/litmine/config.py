@@ -46,6 +46,7 @@ class Settings:
     pdf_max_bytes: int = 50 * 1024 * 1024
     pdf_max_pages: int = 300
     extract_timeout_seconds: float = 60.0
+    extract_workers: int = 2
     embed_model: str = "all-MiniLM-L6-v2"
     embed_batch_size: int = 64
     llm_backend: str = ""
@@ -104,6 +105,7 @@ _HELP = {
     "pdf_max_bytes": "largest PDF downloaded, in bytes",
     "pdf_max_pages": "largest PDF extracted, in pages",
     "extract_timeout_seconds": "time limit of one PDF's extraction",
+    "extract_workers": "worker processes extracting PDFs side by side (each killed at the time limit)",
     "embed_model": "sentence-transformers model name or path",
     "embed_batch_size": "texts per embedding batch",
     "llm_backend": "LLM backend name (`litmine llm list`); empty: no LLM classifier",

@@ -89,3 +89,7 @@ class ScheduleError(LitmineError):
 
 class ReviewError(LitmineError):
     """A review decision names an unknown work or label, or an unknown decision."""
+
+
+class LatexError(LitmineError):
+    """A LaTeX e-print cannot be read, or its labels cannot be applied to a survey."""

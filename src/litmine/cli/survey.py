@@ -44,4 +44,7 @@ def load(seed_dir: str | None) -> None:
 
 
 def register(main: click.Group) -> None:
+    from litmine.cli.extract import labels_from_latex
+
+    survey.add_command(labels_from_latex)
     main.add_command(survey)

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from litmine.store import Connection, utcnow
 
-# Metadata from arXiv (or OAI-PMH) outranks metadata recalled in a seed or parsed from a citation.
-_RANK = {"citation": 0, "seed": 1, "oai-pmh": 2, "arxiv": 3}
+# Metadata from arXiv (or OAI-PMH) outranks metadata recalled in a seed, guessed from a local PDF
+# (`litmine extract --pdf-dir`) or parsed from a citation.
+_RANK = {"citation": 0, "pdf": 0.5, "seed": 1, "oai-pmh": 2, "arxiv": 3}
 
 
 @dataclass

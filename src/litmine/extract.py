@@ -1,0 +1,734 @@
+"""Text extraction: stored PDFs into clean text, abstract, headings and reference entries (pymupdf).
+
+``read_pdf`` turns one file into an ``Extraction`` and never raises for a bad file: its ``status``
+says what happened (``ok``, ``encrypted``, ``damaged``, ``empty``, ``no_text``, ``too_large``,
+``not_pdf``, ``missing``; the worker pool adds ``timeout`` and ``crashed``) and ``reason`` says why.
+Each file is read in a worker process that is killed when it runs past the time limit, so no PDF
+can hang or crash a run. ``extract_documents`` is the stage: it extracts every downloaded document
+not yet extracted by ``EXTRACTOR_VERSION``, stores text and reference entries, and links the
+entries to works. ``extract_folder`` registers a folder of local PDFs as documents, then does the
+same.
+
+Cleaning, in order: ligatures expanded and LaTeX's spacing accents joined to their letters; the
+arXiv margin stamp dropped (its id kept); running headers, footers and page numbers dropped
+(margin lines that repeat across pages); two-column pages read left column then right, band by
+band between full-width blocks; words hyphenated across line and column breaks joined, keeping
+the hyphen only where the document spells the word with one elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import re
+import time
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pymupdf
+
+from litmine.config import Settings
+from litmine.counts import Counts
+from litmine.errors import ExtractError
+from litmine.store import Store, utcnow
+from litmine.store import text as text_store
+from litmine.store.failures import record_failure, resolve_failures
+
+log = logging.getLogger(__name__)
+
+# Bump when the text, abstract, headings or references of any PDF would change: documents
+# extracted by an older version are extracted again.
+EXTRACTOR_VERSION = "extract-1"
+STAGE = "extract"
+
+FAILED_STATUSES = ("encrypted", "damaged", "empty", "no_text", "too_large", "not_pdf", "missing", "timeout",
+                   "crashed")
+# Failures that can go away on their own (a loaded machine, a file put back): retried on every run.
+RETRIED_STATUSES = ("timeout", "crashed", "missing")
+
+_FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP  # no ligatures kept: "ﬁ" -> "fi"
+_MARGIN = 0.09  # top and bottom share of the page where running heads and footers live
+
+_STAMP = re.compile(r"^arXiv:\s*(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?\s+\[[^\]]+\]\s+\d{1,2}\s+\w{3}\s+\d{4}$")
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s+(?:of|/)\s+\d{1,4})?$", re.I)
+_HEADING_NUMBERED = re.compile(r"^((?:[1-9]|1[0-5])(?:\.\d{1,2}){0,3})\.?\s+([A-Z][^\n]{1,90})$")
+_HEADING_LETTERED = re.compile(r"^([A-H](?:\.\d{1,2}){0,3})\.?\s+([A-Z][^\n]{1,90})$")
+_HEADING_ROMAN = re.compile(r"^([IVX]{1,5})\.\s+([A-Z][^\n]{1,90})$")
+_HEADING_NAMES = re.compile(
+    r"^(abstract|introduction|related work|background|conclusions?|discussion|references|bibliography|"
+    r"acknowledge?ments?|appendix|appendices|limitations|broader impacts?|methods?|results|experiments|"
+    r"supplementary material|literature cited|works cited)[.:]?$",
+    re.I,
+)
+_REFERENCE_NAMES = re.compile(r"^(references|bibliography|literature cited|works cited|references and notes)[.:]?$", re.I)
+_AFTER_REFERENCES = re.compile(r"^(appendix|appendices|supplementary|acknowledge?ments?|checklist|"
+                               r"neurips paper checklist|author contributions)", re.I)
+_ABSTRACT_START = re.compile(r"^(abstract|a b s t r a c t|summary)\s*[.:—–-]?\s*", re.I)
+_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+_ACCENTS = {"´": "\u0301", "`": "\u0300", "¨": "\u0308", "ˆ": "\u0302", "˜": "\u0303", "ˇ": "\u030c",
+            "˚": "\u030a", "¯": "\u0304"}
+_SPACING_ACCENT = re.compile(r"([´`¨ˆ˜ˇ˚¯])\s?([A-Za-z])")
+_CEDILLA = re.compile(r"([cCsS])\s?¸\s?")
+
+
+@dataclass
+class Block:
+    """A text block of a page: its box and its lines."""
+
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.lines)
+
+
+@dataclass
+class Extraction:
+    """What reading one PDF gave. ``status`` is ``ok`` or the kind of failure, ``reason`` why."""
+
+    status: str
+    reason: str | None = None
+    pages: int | None = None
+    text: str | None = None
+    abstract: str | None = None
+    headings: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    arxiv_stamp: str | None = None  # the margin stamp's id, with its version: "1606.03490v3"
+    title_guess: str | None = None  # the PDF's own title, or its first line
+    seconds: float = 0.0
+
+
+# -- one PDF ------------------------------------------------------------------------------------
+
+
+def read_pdf(path: Path | str, max_pages: int) -> Extraction:
+    """Extract one PDF. Never raises for a bad file: the returned status says what went wrong."""
+    started = time.perf_counter()
+    result = _read(Path(path), max_pages)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _read(path: Path, max_pages: int) -> Extraction:
+    if not path.is_file():
+        return Extraction("missing", f"no file at {path}: download it again (`litmine fetch pdfs`) or fix the path")
+    with path.open("rb") as fh:
+        head = fh.read(1024)
+    if not head:
+        return Extraction("empty", "the file is empty (0 bytes)")
+    if b"%PDF" not in head and not re.search(rb"\d+ \d+ obj", head):
+        return Extraction("not_pdf", f"not a PDF: the file starts with {head[:16]!r}")
+    pymupdf.TOOLS.mupdf_display_errors(False)
+    pymupdf.TOOLS.reset_mupdf_warnings()
+    try:
+        doc = pymupdf.open(path, filetype="pdf")
+    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
+        return Extraction("damaged", f"mupdf cannot open it: {_mupdf_problem(str(exc))}")
+    try:
+        return _read_document(doc, max_pages)
+    except (RuntimeError, ValueError) as exc:  # mupdf raises these for damage it finds while reading
+        return Extraction("damaged", f"mupdf failed while reading it: {_mupdf_problem(str(exc))}")
+    finally:
+        doc.close()
+
+
+def _read_document(doc: pymupdf.Document, max_pages: int) -> Extraction:
+    if doc.needs_pass:
+        return Extraction("encrypted", "the PDF is encrypted and needs a password to read", pages=doc.page_count)
+    n = doc.page_count
+    if n == 0:
+        problem = _warnings()
+        if doc.is_repaired or problem:
+            return Extraction("damaged", f"no page could be read: the file is truncated or its structure is "
+                                         f"broken (mupdf: {problem or 'repaired on open'})", pages=0)
+        return Extraction("empty", "the PDF has no pages", pages=0)
+    if n > max_pages:
+        return Extraction("too_large", f"{n} pages, more than the limit of {max_pages} (LITMINE_PDF_MAX_PAGES)",
+                          pages=n)
+    pages: list[list[Block]] = []
+    sizes: list[tuple[float, float]] = []
+    for pno, page in enumerate(doc):
+        rect = page.rect
+        sizes.append((rect.width, rect.height))
+        pages.append([
+            Block(pno, b[0], b[1], b[2], b[3], [_fix_chars(line) for line in b[4].splitlines() if line.strip()])
+            for b in page.get_text("blocks", flags=_FLAGS)
+            if b[6] == 0 and b[4].strip()
+        ])
+    title_guess = _title_guess(doc.metadata or {}, pages)
+    result = clean(pages, sizes)
+    result.pages = n
+    result.title_guess = title_guess
+    problem = _warnings()
+    if doc.is_repaired:
+        result.status = "damaged"
+        result.reason = (f"mupdf had to repair the file ({problem or 'broken cross-reference table'}); the text "
+                         f"it recovered from {n} page(s) is stored but may be incomplete")
+    elif not result.text:
+        if problem:
+            result.status, result.reason = "damaged", f"no text could be read: mupdf: {problem}"
+        else:
+            result.status = "no_text"
+            result.reason = f"{n} page(s) but no extractable text: probably scanned images (litmine does no OCR)"
+    return result
+
+
+def _warnings() -> str:
+    """mupdf's complaints about the open document, in one line; '' if none were errors."""
+    lines = [w.strip() for w in pymupdf.TOOLS.mupdf_warnings().splitlines() if "error" in w.lower()]
+    return "; ".join(dict.fromkeys(lines))[:300]
+
+
+def _mupdf_problem(text: str) -> str:
+    return text.splitlines()[0][:300] if text else "unknown error"
+
+
+def _fix_chars(line: str) -> str:
+    """Join LaTeX's spacing accents to their letters ("No´emie" -> "Noémie"); NFC-normalise."""
+    if any(ch in line for ch in _ACCENTS) or "¸" in line:
+        line = _SPACING_ACCENT.sub(lambda m: m.group(2) + _ACCENTS[m.group(1)], line)
+        line = _CEDILLA.sub(lambda m: m.group(1) + "\u0327", line)
+    return unicodedata.normalize("NFC", line.rstrip())
+
+
+def _title_guess(metadata: dict, pages: list[list[Block]]) -> str | None:
+    title = (metadata.get("title") or "").strip()
+    if 10 <= len(title) <= 300 and not re.search(r"\.(pdf|docx?|tex|dvi)$|^microsoft word|^untitled", title, re.I):
+        return title
+    for block in pages[0] if pages else []:
+        text = block.text.strip()
+        if 10 <= len(text) <= 300 and not _STAMP.match(" ".join(text.split())):
+            return text
+    return None
+
+
+# -- cleaning -----------------------------------------------------------------------------------
+
+
+def clean(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> Extraction:
+    """Clean text, abstract, headings and reference entries from the blocks of every page."""
+    stamp = None
+    kept_pages = []
+    for blocks, (width, height) in zip(pages, sizes):
+        kept = []
+        for b in blocks:
+            m = _STAMP.match(" ".join(b.text.split()))
+            if m and (b.x1 < 0.15 * width or b.x0 > 0.85 * width):
+                stamp = stamp or m.group(1) + (m.group(2) or "")
+                continue
+            kept.append(b)
+        kept_pages.append(kept)
+    kept_pages = _drop_running_lines(kept_pages, sizes)
+    ordered = [b for blocks, (width, _) in zip(kept_pages, sizes) for b in _reading_order(blocks, width)]
+    vocabulary = _vocabulary(ordered)
+
+    paragraphs: list[str] = []
+    headings: list[str] = []
+    heading_at: list[int] = []  # index into ordered of each heading
+    in_references = False
+    refs_start = refs_end = None
+    for i, b in enumerate(ordered):
+        heading = _heading(b, in_references)
+        if heading:
+            if in_references and refs_end is None:
+                refs_end = i
+            headings.append(heading)
+            heading_at.append(i)
+            if _REFERENCE_NAMES.match(_strip_number(heading)):
+                in_references, refs_start, refs_end = True, i + 1, None
+    if refs_start is not None and refs_end is None:
+        refs_end = len(ordered)
+
+    # Paragraph text: a block that continues the previous one's sentence is joined to it.
+    heading_set = set(heading_at)
+    for i, b in enumerate(ordered):
+        para = join_lines(b.lines, vocabulary)
+        if (paragraphs and i not in heading_set and (i - 1) not in heading_set
+                and _continues(paragraphs[-1], para)):
+            paragraphs[-1] = join_lines([paragraphs[-1], para], vocabulary)
+        else:
+            paragraphs.append(para)
+    text = "\n".join(p for p in paragraphs if p).strip()
+
+    references = []
+    if refs_start is not None:
+        references = split_references(ordered[refs_start:refs_end], vocabulary)
+    return Extraction(
+        status="ok",
+        text=text or None,
+        abstract=_abstract(ordered, heading_at, vocabulary),
+        headings=headings,
+        references=references,
+        arxiv_stamp=stamp,
+    )
+
+
+def _drop_running_lines(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> list[list[Block]]:
+    """Drop page numbers and margin blocks whose text recurs on several pages (running heads, footers)."""
+    def key(b: Block) -> str:
+        return re.sub(r"\d+", "#", " ".join(b.text.lower().split()))
+
+    def in_margin(b: Block, height: float) -> bool:
+        return b.y1 < _MARGIN * height or b.y0 > (1 - _MARGIN) * height
+
+    seen = Counter()
+    for blocks, (_, height) in zip(pages, sizes):
+        seen.update({key(b) for b in blocks if in_margin(b, height)})
+    repeat = max(2, int(0.3 * len(pages)))
+    out = []
+    for blocks, (_, height) in zip(pages, sizes):
+        out.append([
+            b for b in blocks
+            if not (in_margin(b, height) and (_PAGE_NUMBER.match(b.text.strip()) or seen[key(b)] >= repeat))
+        ])
+    return out
+
+
+def _reading_order(blocks: list[Block], width: float) -> list[Block]:
+    """Two-column pages: left column then right, band by band between full-width blocks."""
+    mid = width / 2
+    left = [b for b in blocks if b.x1 <= mid + 0.02 * width]
+    right = [b for b in blocks if b.x0 >= mid - 0.02 * width]
+    if len(left) < 2 or len(right) < 2:
+        return blocks
+    out: list[Block] = []
+    band_left: list[Block] = []
+    band_right: list[Block] = []
+    for b in sorted(blocks, key=lambda b: (b.y0, b.x0)):
+        if b.x1 <= mid + 0.02 * width:
+            band_left.append(b)
+        elif b.x0 >= mid - 0.02 * width:
+            band_right.append(b)
+        else:  # spans both columns: ends the band
+            out += band_left + band_right + [b]
+            band_left, band_right = [], []
+    return out + band_left + band_right
+
+
+def _vocabulary(blocks: Iterable[Block]) -> set[str]:
+    """Lower-cased words of the document, hyphenated compounds included, for de-hyphenation."""
+    words: set[str] = set()
+    for b in blocks:
+        for line in b.lines:
+            words.update(w.lower() for w in _WORD.findall(line.rstrip("-")))
+    return words
+
+
+def join_lines(lines: list[str], vocabulary: set[str]) -> str:
+    """Join lines into one paragraph, mending words hyphenated across line breaks."""
+    out = ""
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        if not out:
+            out = line
+            continue
+        m = re.search(r"([A-Za-z]+)-$", out)
+        n = re.match(r"([a-z][A-Za-z]*)", line)
+        if m and n:
+            head, tail = m.group(1), n.group(1)
+            joined = (head + tail).lower()
+            keep_hyphen = joined not in vocabulary and f"{head}-{tail}".lower() in vocabulary
+            out = out[:-1] + ("-" if keep_hyphen else "") + line
+        else:
+            out += " " + line
+    return out
+
+
+def _continues(previous: str, following: str) -> bool:
+    """Whether ``following`` carries on the sentence ``previous`` broke off (column or page break)."""
+    if not previous or not following or not following[0].islower():
+        return False
+    return previous.endswith("-") or previous[-1] not in ".!?:;)]"
+
+
+def _strip_number(heading: str) -> str:
+    return re.sub(r"^(?:[\dIVX]+(?:\.\d+)*|[A-H](?:\.\d+)*)\.?\s+", "", heading)
+
+
+def _heading(b: Block, in_references: bool) -> str | None:
+    """The block's text if it is a section heading, else None."""
+    if len(b.lines) > 2:
+        return None
+    text = " ".join(" ".join(b.lines).split())
+    if len(text) > 100 or not re.search(r"[A-Za-z]{3}", text):
+        return None
+    if _HEADING_NAMES.match(text):
+        return text.rstrip(".:")
+    if in_references:  # a numbered reference ("12. Smith, ...") must not end the list
+        m = _HEADING_LETTERED.match(text)
+        if m and _title_like(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
+            return text
+        return None
+    for pattern in (_HEADING_NUMBERED, _HEADING_ROMAN):
+        m = pattern.match(text)
+        if m and _title_like(m.group(2)):
+            return text
+    m = _HEADING_LETTERED.match(text)
+    if m and "." in m.group(1) and _title_like(m.group(2)):
+        return text
+    return None
+
+
+def _title_like(title: str) -> bool:
+    words = title.split()
+    if not 1 <= len(words) <= 12 or title.endswith((".", ",", ";")) and not title.endswith("et al."):
+        return False
+    letters = sum(ch.isalpha() for ch in title)
+    return letters >= 0.6 * len(title.replace(" ", "")) and not re.search(r"\d{4}", title)
+
+
+def _abstract(blocks: list[Block], heading_at: list[int], vocabulary: set[str]) -> str | None:
+    """The abstract: the text under an 'Abstract' heading or after a leading 'Abstract' word."""
+    stop = set(heading_at)
+    early = [i for i, b in enumerate(blocks) if b.page <= 1]
+    for i in early:
+        text = join_lines(blocks[i].lines, vocabulary)
+        m = _ABSTRACT_START.match(text)
+        if not m:
+            continue
+        parts = [text[m.end():]] if text[m.end():].strip() else []
+        j = i + 1
+        while j < len(blocks) and j not in stop and sum(map(len, parts)) < 2500:
+            nxt = join_lines(blocks[j].lines, vocabulary)
+            if re.match(r"^(keywords|index terms|key words)\b", nxt, re.I) or (parts and _looks_like_footnote(nxt)):
+                break
+            parts.append(nxt)
+            j += 1
+        abstract = join_lines(parts, vocabulary) if parts else ""
+        if len(abstract) >= 100:
+            return abstract
+    # No 'Abstract' word: the first long paragraph before the first numbered heading.
+    first_heading = heading_at[0] if heading_at else len(blocks)
+    for i in early:
+        if i >= first_heading:
+            break
+        text = join_lines(blocks[i].lines, vocabulary)
+        if len(text) >= 400:
+            return text
+    return None
+
+
+def _looks_like_footnote(text: str) -> bool:
+    return bool(re.match(r"^(\*|†|‡|\d\s?[A-Z][a-z]+ (University|Institute)|Correspondence|Preprint|Under review|"
+                         r"Proceedings|Copyright|\d{4} (ICML|NeurIPS|IEEE))", text))
+
+
+# -- reference lists ----------------------------------------------------------------------------
+
+_NUMBERED = re.compile(r"^\s*\[(\d{1,4})\]\s*")
+_DOTTED = re.compile(r"^\s*(\d{1,4})\.\s+(?=\S)")
+
+
+def split_references(blocks: list[Block], vocabulary: set[str]) -> list[str]:
+    """Split the blocks of a reference list into one string per entry.
+
+    Numbered lists ("[12] ...", "12. ...") split at their numbers; author-year lists split where a
+    block starts at its column's left edge (continuation lines are indented).
+    """
+    lines = [line for b in blocks for line in b.lines]
+    if sum(1 for line in lines if _NUMBERED.match(line)) >= 3:
+        return _split_numbered(lines, _NUMBERED, vocabulary)
+    dotted = [int(m.group(1)) for line in lines if (m := _DOTTED.match(line))]
+    if len(dotted) >= 3 and dotted[:3] == [1, 2, 3]:
+        return _split_numbered(lines, _DOTTED, vocabulary, sequential=True)
+    entries: list[list[str]] = []
+    edges: dict[tuple[int, bool], float] = {}
+    for b in blocks:
+        side = (b.page, b.x0 > _column_split(blocks, b.page))
+        edges[side] = min(edges.get(side, b.x0), b.x0)
+    for b in blocks:
+        side = (b.page, b.x0 > _column_split(blocks, b.page))
+        if b.x0 - edges[side] > 3 and entries:
+            entries[-1].extend(b.lines)
+        else:
+            entries.append(list(b.lines))
+    entries = [part for lines in entries for part in _split_block_entries(lines)]
+    return [e for e in (join_lines(lines, vocabulary) for lines in entries) if _entry_like(e)]
+
+
+_AUTHOR_START = re.compile(r"^(?:[A-Z][\w'’-]+ )?[A-Z][\w'’-]+, (?:[A-Z]\.|[A-Z][a-z]+[,.]? )")
+
+
+def _split_block_entries(lines: list[str]) -> list[list[str]]:
+    """Split a block holding several author-year entries: a new one starts with "Surname, X."
+    on a line after one that ended a sentence (not an author's initial)."""
+    parts = [[lines[0]]] if lines else []
+    for prev, line in zip(lines, lines[1:]):
+        ended = prev.rstrip().endswith((".", ")")) and not re.search(r"(?:^|[\s.,-])[A-Z]\.$", prev.rstrip())
+        if ended and _AUTHOR_START.match(line) and re.search(r"\b(19|20)\d\d\b", line):
+            parts.append([line])
+        else:
+            parts[-1].append(line)
+    return parts
+
+
+def _column_split(blocks: list[Block], page: int) -> float:
+    xs = [b.x1 for b in blocks if b.page == page]
+    return max(xs) / 2 if xs else 0.0
+
+
+def _split_numbered(lines: list[str], marker: re.Pattern, vocabulary: set[str], sequential: bool = False) -> list[str]:
+    entries: list[list[str]] = []
+    expected = 1
+    for line in lines:
+        m = marker.match(line)
+        if m and (not sequential or int(m.group(1)) == expected):
+            expected = int(m.group(1)) + 1
+            entries.append([line[m.end():]])
+        elif entries:
+            entries[-1].append(line)
+    return [e for e in (join_lines(lines, vocabulary) for lines in entries) if _entry_like(e)]
+
+
+def _entry_like(entry: str) -> bool:
+    return len(entry) >= 20 and sum(ch.isalpha() for ch in entry) >= 10
+
+
+# -- running extraction in killable worker processes ---------------------------------------------
+
+
+def _serve(conn, max_pages: int) -> None:  # pragma: no cover - runs in the worker process
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        conn.send(read_pdf(job, max_pages))
+
+
+class _Worker:
+    def __init__(self, ctx, max_pages: int) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, max_pages), daemon=True, name="litmine-extract")
+        self.process.start()
+        child.close()
+        self.job: Path | None = None
+        self.deadline = 0.0
+
+    def stop(self) -> None:
+        """Kill the worker: it holds nothing worth a clean exit, and exiting cleanly is slower."""
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def extract_many(paths: Iterable[Path], max_pages: int, timeout: float, workers: int = 1) -> Iterator[tuple[Path, Extraction]]:
+    """Extract files in ``workers`` worker processes; yields (path, extraction) as each finishes.
+
+    A file that takes longer than ``timeout`` seconds gets status ``timeout`` and its worker is
+    killed and replaced; a worker that dies (a crash inside mupdf) gives ``crashed``.
+    """
+    ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold DuckDB and threads
+    queue = list(paths)
+    queue.reverse()
+    pool = [_Worker(ctx, max_pages) for _ in range(max(1, min(workers, len(queue))))] if queue else []
+    try:
+        while queue or any(w.job for w in pool):
+            for w in pool:
+                if w.job is None and queue:
+                    w.job = queue.pop()
+                    w.deadline = time.monotonic() + timeout
+                    w.conn.send(w.job)
+            busy = [w for w in pool if w.job is not None]
+            ready = wait([w.conn for w in busy], timeout=max(0.0, min(w.deadline for w in busy) - time.monotonic()))
+            for i, w in enumerate(pool):
+                if w.job is None:
+                    continue
+                if w.conn in ready:
+                    try:
+                        result = w.conn.recv()
+                    except (EOFError, OSError):
+                        code = w.process.exitcode
+                        result = Extraction("crashed", f"the extractor process died reading it (exit code {code})")
+                        w.stop()
+                        job, pool[i] = w.job, _Worker(ctx, max_pages)
+                        yield job, result
+                        continue
+                    job, w.job = w.job, None
+                    yield job, result
+                elif time.monotonic() >= w.deadline:
+                    w.stop()
+                    job, pool[i] = w.job, _Worker(ctx, max_pages)
+                    yield job, Extraction("timeout", f"extraction took longer than {timeout:g} s and was stopped "
+                                                     "(LITMINE_EXTRACT_TIMEOUT_SECONDS)")
+    finally:
+        for w in pool:
+            w.stop()
+
+
+# -- the stage ----------------------------------------------------------------------------------
+
+
+def extract_documents(store: Store, settings: Settings, run_id: str | None = None, limit: int | None = None,
+                      workers: int | None = None) -> Counts:
+    """Extract every downloaded document not yet extracted by this extractor version.
+
+    Idempotent and resumable: results are committed in small batches as they come, and a re-run
+    skips documents done by the same version (timeouts, crashes and missing files are retried).
+    Reference entries are stored in ``citations`` and linked to works; earlier unresolved entries
+    are linked again, as the works they name may have arrived since.
+    """
+    counts = Counts(STAGE)
+    with store.connect(read_only=True) as con:
+        todo = text_store.pending_documents(con, EXTRACTOR_VERSION, RETRIED_STATUSES, limit)
+        done = text_store.count_extracted(con, EXTRACTOR_VERSION)
+    counts.add("unchanged", done - sum(1 for d in todo if d.extractor_version == EXTRACTOR_VERSION))
+    if not todo:
+        counts.notes.append(f"nothing to extract: every downloaded document is extracted by {EXTRACTOR_VERSION}")
+    by_path = {_resolve(settings, d.path): d for d in todo}
+    batch = _Batch(store, run_id, counts)
+    for path, result in extract_many(by_path, settings.pdf_max_pages, settings.extract_timeout_seconds,
+                                    workers or settings.extract_workers):
+        doc = by_path[path]
+        batch.add(lambda con, doc=doc, result=result: _save(con, doc.work_id, result, run_id,
+                                                            first=doc.extractor_version is None))
+    batch.flush()
+    _finish(store, counts)
+    return counts
+
+
+def extract_folder(store: Store, settings: Settings, folder: Path, run_id: str | None = None,
+                   workers: int | None = None) -> Counts:
+    """Register every PDF under ``folder`` (recursively) as a document and extract it, in place.
+
+    A file is linked to a work by the arXiv id in its margin stamp or its name, and a minimal work
+    (metadata source ``pdf``) is made when none exists. A file that cannot be read gets its own
+    minimal work, so its status and reason are stored. A file whose work already has a document
+    is not stored (a failure names the other file). Files registered before, unchanged and
+    extracted by this version are skipped.
+    """
+    folder = folder.resolve()
+    if not folder.is_dir():
+        raise ExtractError("no such folder: give a directory of PDF files", folder=folder)
+    counts = Counts(STAGE)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf")
+    if not files:
+        counts.notes.append(f"no PDF files under {folder}")
+        return counts
+    hashes = {p: _sha256(p) for p in files}
+    with store.connect(read_only=True) as con:
+        known = text_store.registered_files(con, [str(p) for p in files])
+    todo = []
+    for p in files:
+        row = known.get(str(p))
+        if row and row.sha256 == hashes[p] and row.extractor_version == EXTRACTOR_VERSION \
+                and row.extract_status not in RETRIED_STATUSES:
+            counts.add("unchanged")
+        else:
+            todo.append(p)
+    claimed: dict[int, Path] = {}
+
+    def store_file(con, path: Path, result: Extraction) -> str:
+        arxiv = (result.arxiv_stamp or _arxiv_id_of(path.name)) if result.status == "ok" else None
+        work_id, how = text_store.register_file(
+            con, path, hashes[path], path.stat().st_size, arxiv, result.title_guess or path.stem, run_id)
+        if how == "has_pdf":
+            counts.notes.append(f"{path.name}: its work ({arxiv}) has a downloaded PDF already; not registered")
+            return "unchanged"
+        if how == "taken" or work_id in claimed:
+            other = claimed.get(work_id)
+            if not text_store.has_open_failure(con, STAGE, str(path)):  # one row per file, not per run
+                record_failure(con, run_id, STAGE, str(path), ExtractError(
+                    f"another file{f' ({other.name})' if other else ''} holds the document of the same work; "
+                    "this one was not stored", path=path, work_id=work_id))
+            counts.notes.append(f"{path.name}: same work as another file; not stored")
+            return "failed"
+        claimed[work_id] = path
+        return _save(con, work_id, result, run_id, first=how == "new")
+
+    batch = _Batch(store, run_id, counts)
+    for path, result in extract_many(todo, settings.pdf_max_pages, settings.extract_timeout_seconds,
+                                    workers or settings.extract_workers):
+        batch.add(lambda con, path=path, result=result: store_file(con, path, result))
+    batch.flush()
+    _finish(store, counts)
+    return counts
+
+
+class _Batch:
+    """Results waiting to be stored: one transaction per batch (opening the database costs more
+    than extracting a short PDF), committed at ``size`` results or every ``seconds``."""
+
+    def __init__(self, store: Store, run_id: str | None, counts: Counts, size: int = 25, seconds: float = 5.0):
+        self.store, self.run_id, self.counts = store, run_id, counts
+        self.size, self.seconds = size, seconds
+        self.pending: list = []
+        self.since = time.monotonic()
+        self.statuses: Counter = Counter()
+
+    def add(self, write) -> None:
+        self.pending.append(write)
+        if len(self.pending) >= self.size or time.monotonic() - self.since >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            with self.store.transaction() as con:
+                results = [write(con) for write in self.pending]
+            for status in results:
+                self.counts.add(status if status in ("new", "updated", "unchanged") else "failed")
+                if status not in ("new", "updated", "unchanged"):
+                    self.statuses[status] += 1
+        self.pending = []
+        self.since = time.monotonic()
+
+
+def _save(con, work_id: int, result: Extraction, run_id: str | None, first: bool) -> str:
+    """Store one extraction and its references; returns new, updated, or the failure status."""
+    from litmine.references import parse_reference
+
+    text_store.save_extraction(con, work_id, result, EXTRACTOR_VERSION, utcnow())
+    if result.status != "ok":
+        record_failure(con, run_id, STAGE, f"work {work_id}",
+                       ExtractError(result.reason or result.status, status=result.status, work_id=work_id))
+        log.info("work %s: %s: %s", work_id, result.status, result.reason)
+        return result.status
+    text_store.replace_citations(con, work_id, [parse_reference(raw) for raw in result.references],
+                                 EXTRACTOR_VERSION)
+    resolve_failures(con, STAGE, f"work {work_id}")
+    return "new" if first else "updated"
+
+
+def _finish(store: Store, counts: Counts) -> None:
+    """Link references to works, and note the failures by kind."""
+    from litmine.references import link_citations
+
+    with store.transaction() as con:
+        linked = link_citations(con)
+        failed = text_store.failure_summary(con, EXTRACTOR_VERSION)
+    if linked:
+        counts.notes.append(f"{linked} references newly linked to works")
+    if counts.failed and failed:
+        counts.notes.append("not extracted so far: " + ", ".join(f"{n} {status}" for status, n in failed))
+    log.info("%s", counts)
+
+
+def _resolve(settings: Settings, path: str | None) -> Path:
+    p = Path(path or "")
+    return p if p.is_absolute() else settings.data_dir / p
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _arxiv_id_of(name: str) -> str | None:
+    """The arXiv id (with version, if any) a file name starts with or contains: '1606.03490v3'."""
+    m = re.search(r"(?<![\d.])(\d{4}\.\d{4,5})(v\d+)?(?![\d])", name)
+    return m.group(1) + (m.group(2) or "") if m else None
