@@ -57,6 +57,8 @@ class Settings:
     schedule_cron: str = "30 1 * * 1-5"
     schedule_timezone: str = "UTC"
     prefect_api_url: str = "http://127.0.0.1:4200/api"
+    flow_retries: int = 2
+    flow_retry_delay_seconds: float = 30.0
     db_lock_timeout_seconds: float = 120.0
 
     @property
@@ -116,6 +118,8 @@ _HELP = {
     "schedule_cron": "cron of the nightly run",
     "schedule_timezone": "time zone of that cron",
     "prefect_api_url": "Prefect server API that `litmine schedule` registers with (`prefect server start`)",
+    "flow_retries": "times the nightly flow retries a network stage that failed as a whole",
+    "flow_retry_delay_seconds": "first delay before such a retry; it doubles each time",
     "db_lock_timeout_seconds": "how long a writer waits for another process's database lock",
 }
 
@@ -160,7 +164,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     return Settings(**values)
 
 
-def prefect_environment(settings: Settings, env: dict[str, str] | None = None) -> dict[str, str]:
+def prefect_environment(settings: Settings, env: dict[str, str] | None = None,
+                        log_level: str | None = None) -> dict[str, str]:
     """Set Prefect's variables litmine relies on, unless the user set them; returns what it set.
 
     No telemetry (``DO_NOT_TRACK``, server analytics off) and a project-local ``PREFECT_HOME``, so
@@ -172,6 +177,8 @@ def prefect_environment(settings: Settings, env: dict[str, str] | None = None) -
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_HOME": str(settings.prefect_home),
     }
+    if log_level:
+        wanted["PREFECT_LOGGING_LEVEL"] = log_level
     added = {k: v for k, v in wanted.items() if k not in env}
     env.update(added)
     return added
