@@ -208,3 +208,24 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
         counts.notes.append("nothing new to classify")
     log.info("%s", counts)
     return counts
+
+
+def env_from_settings(settings, store: Store) -> ClassifierEnv:
+    """The embedder and LLM client that the settings name, built on first use. The LLM client caches
+    responses in ``store``; without ``LITMINE_LLM_BACKEND`` there is no LLM."""
+    from litmine.embed import get_embedder
+    from litmine.llm import LLMClient, StoreCache, get_backend
+
+    def make_llm():
+        backend = get_backend(settings.llm_backend, settings.llm_model, settings.llm_base_url, settings.llm_api_key)
+        return LLMClient(backend, StoreCache(store))
+
+    return ClassifierEnv(
+        make_embedder=lambda: get_embedder(settings.embed_model, settings.embed_batch_size),
+        make_llm=make_llm if settings.llm_backend else None,
+    )
+
+
+def default_methods(env: ClassifierEnv) -> list[str]:
+    """zeroshot, supervised, ensemble, and llm when an LLM is configured."""
+    return ["zeroshot", "supervised"] + (["llm"] if env.has_llm else []) + ["ensemble"]

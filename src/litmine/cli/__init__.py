@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "litmine.cli.core",
     "litmine.cli.survey",
     "litmine.cli.extract",
+    "litmine.cli.classify",
     "litmine.cli.flows",
 ]
 

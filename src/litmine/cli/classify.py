@@ -1,0 +1,189 @@
+"""Commands of the embedding, classification and evaluation stages: embed, similar, classify,
+evaluate, llm list."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from litmine.cli.common import echo_counts, open_store, settings
+from litmine.errors import ClassifierError
+
+
+def _run_config(cfg) -> dict:
+    values = dataclasses.asdict(cfg)
+    values.pop("llm_api_key", None)  # never stored
+    return values
+
+
+@click.command()
+@click.option("--model", help="Embedding model (default: LITMINE_EMBED_MODEL, all-MiniLM-L6-v2).")
+@click.option("--batch-size", type=int, help="Texts per batch (default: LITMINE_EMBED_BATCH_SIZE).")
+@click.option("--no-fulltext", is_flag=True, help="Embed titles and abstracts only, not full-text chunks.")
+def embed(model: str | None, batch_size: int | None, no_fulltext: bool) -> None:
+    """Embed every work's title and abstract, and its full text in chunks where extracted.
+
+    Text already embedded by the same model, unchanged, is skipped.
+
+    \b
+    Example:
+      litmine embed
+      LITMINE_EMBED_MODEL=allenai/specter2_base litmine embed
+    """
+    from litmine.embed import embed_works, get_embedder
+
+    cfg = settings()
+    store = open_store(cfg)
+    embedder = get_embedder(model or cfg.embed_model, batch_size or cfg.embed_batch_size)
+    run_id = store.start_run("embed", _run_config(cfg))
+    try:
+        counts = embed_works(store, embedder, run_id=run_id, fulltext=not no_fulltext)
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
+        raise
+    store.finish_run(run_id, "partial" if counts.failed else "ok", {"embed": counts.as_dict()})
+    echo_counts(counts)
+
+
+@click.command()
+@click.argument("work")
+@click.option("-n", "--limit", default=10, show_default=True, help="How many works to list.")
+@click.option("--model", help="Embedding model whose vectors to compare (default: LITMINE_EMBED_MODEL).")
+def similar(work: str, limit: int, model: str | None) -> None:
+    """List the works most similar to WORK (a work id, arXiv id or survey key), by exact cosine
+    similarity of their title-and-abstract embeddings.
+
+    \b
+    Example:
+      litmine similar olah2020zoom -n 5
+      litmine query "select * from similar_works(42, 5)"
+    """
+    from litmine.store import ml as ml_store
+
+    cfg = settings()
+    store = open_store(cfg)
+    model_id = model or cfg.embed_model
+    with store.connect(read_only=True) as con:
+        work_id = ml_store.resolve_work(con, work)
+        if work_id is None:
+            raise ClassifierError(f"no work {work!r}: give a work id, an arXiv id or a survey citation key")
+        if not ml_store.has_embedding(con, work_id, model_id):
+            raise ClassifierError(f"work {work_id} has no {model_id} embedding: run `litmine embed` first")
+        rows = ml_store.similar_works(con, work_id, model_id, limit)
+        title = con.execute("SELECT title FROM works WHERE work_id = ?", [work_id]).fetchone()[0]
+    click.echo(f"works most similar to {work_id} {title!r} ({model_id}):")
+    for other, arxiv_id, year, other_title, cosine in rows:
+        click.echo(f"{cosine:6.3f}  {other:>6}  {arxiv_id or '-':<12} {year or '':>4}  {other_title}")
+
+
+@click.command()
+@click.option("-m", "--method", "methods", multiple=True,
+              help="Classifier to run (repeatable; default: zeroshot, supervised, llm if configured, ensemble).")
+@click.option("--limit", type=int, help="Classify at most this many works per method (for a trial).")
+def classify(methods: tuple[str, ...], limit: int | None) -> None:
+    """Score every work for the survey's parts, subsections and themes with each classifier.
+
+    Each label row records the classifier's name, version, parameters, model and run id. Works
+    whose text is unchanged since the same classifier version scored them are skipped.
+
+    \b
+    Example:
+      litmine classify
+      litmine classify -m zeroshot -m supervised
+      litmine query "select * from disagreements limit 5"
+    """
+    from litmine.classify import classify_works, default_methods, env_from_settings, get_classifier
+
+    cfg = settings()
+    store = open_store(cfg)
+    env = env_from_settings(cfg, store)
+    names = list(methods) or default_methods(env)
+    run_id = store.start_run("classify " + " ".join(names), _run_config(cfg))
+    results = []
+    try:
+        for name in names:
+            results.append(classify_works(store, get_classifier(name, env), run_id=run_id, limit=limit))
+            echo_counts(results[-1])
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", {c.stage: c.as_dict() for c in results}, error=str(exc) or type(exc).__name__)
+        raise
+    failed = any(c.failed for c in results)
+    store.finish_run(run_id, "partial" if failed else "ok", {c.stage: c.as_dict() for c in results})
+
+
+@click.command()
+@click.option("-m", "--method", "methods", multiple=True,
+              help="Classifier to evaluate (repeatable; default: zeroshot, supervised, llm if configured, ensemble).")
+@click.option("--folds", default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the fold split and of the models.")
+def evaluate(methods: tuple[str, ...], folds: int, seed: int) -> None:
+    """Cross-validate each classifier on the labelled works and print every figure, per label and
+    per label status (verified, silver-agree, silver-disagree); the figures are stored in the
+    table evaluations.
+
+    \b
+    Example:
+      litmine evaluate
+      litmine evaluate -m zeroshot --folds 10
+      litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
+    """
+    from litmine.classify import default_methods, env_from_settings, get_classifier, load_taxonomy
+    from litmine.evaluate import evaluate as run_evaluation
+    from litmine.evaluate import format_report
+
+    cfg = settings()
+    store = open_store(cfg)
+    env = env_from_settings(cfg, store)
+    names = list(methods) or default_methods(env)
+    for name in names:
+        get_classifier(name, env)  # an unknown name fails here, before any work
+    run_id = store.start_run("evaluate " + " ".join(names), _run_config(cfg))
+    try:
+        result = run_evaluation(store, {n: (lambda n=n: get_classifier(n, env)) for n in names},
+                                folds=folds, seed=seed, run_id=run_id)
+    except BaseException as exc:
+        store.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
+        raise
+    store.finish_run(run_id, "ok", {"evaluate": {"rows": len(result.rows)}})
+    click.echo(format_report(result, load_taxonomy(store)))
+    llm = env._built.get("llm")
+    if llm is not None:
+        click.echo(llm.usage())
+    click.echo(f"stored as evaluation run {run_id}")
+
+
+@click.group()
+def llm() -> None:
+    """LLM backends for the llm classifier.
+
+    \b
+    Example:
+      litmine llm list
+    """
+
+
+@llm.command("list")
+def llm_list() -> None:
+    """List the registered LLM backends and the one configured.
+
+    \b
+    Example:
+      LITMINE_LLM_BACKEND=openai LITMINE_LLM_MODEL=gpt-4o-mini litmine llm list
+    """
+    from litmine.llm import available_backends
+
+    cfg = settings()
+    for name, ep in sorted(available_backends().items()):
+        mark = "*" if name == cfg.llm_backend else " "
+        click.echo(f"{mark} {name:<18} {ep.value}")
+    if cfg.llm_backend:
+        click.echo(f"configured: {cfg.llm_backend}, model {cfg.llm_model or '(none: set LITMINE_LLM_MODEL)'}"
+                   + (f", {cfg.llm_base_url}" if cfg.llm_base_url else ""))
+    else:
+        click.echo("configured: none (set LITMINE_LLM_BACKEND and LITMINE_LLM_MODEL)")
+
+
+def register(main: click.Group) -> None:
+    for command in (embed, similar, classify, evaluate, llm):
+        main.add_command(command)
