@@ -20,6 +20,7 @@ from litmine.errors import LitmineError
 COMMAND_MODULES = [
     "litmine.cli.core",
     "litmine.cli.survey",
+    "litmine.cli.fetch",
     "litmine.cli.extract",
     "litmine.cli.classify",
     "litmine.cli.flows",

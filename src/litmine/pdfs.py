@@ -1,0 +1,182 @@
+"""PDF download: the latest version of every arXiv work's PDF, checked, hashed and stored atomically.
+
+A download must: arrive within ``arxiv_timeout_seconds``, be no larger than ``pdf_max_bytes``, be
+sent as a PDF (``Content-Type``), start with ``%PDF-`` and end with ``%%EOF`` (a cut-off file
+lacks it), and arrive whole (``Content-Length``). It is streamed into a temporary file beside its
+destination, hashed on the way, and renamed into place, so a killed run never leaves half a PDF.
+Files are named by ``ArxivId.filename`` (``hep-th/9901001v2`` -> ``hep-th_9901001v2.pdf``) under
+``pdf_dir``; ``documents.path`` holds the path relative to the data directory.
+
+A file already in place (a run killed between rename and commit) is hashed and recorded, not
+fetched again. A failure is recorded on the work (``documents.download_status = 'failed'``, with a
+readable ``download_error``) and in ``failures``; the run goes on. Failed downloads are tried again
+only with ``retry_failed``. Requests to arXiv share the API's politeness: one every
+``arxiv_delay_seconds``, retries with backoff for 429, 5xx, timeouts and dropped connections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from litmine.arxiv import USER_AGENT, Throttle, _retry_after
+from litmine.config import Settings
+from litmine.counts import Counts
+from litmine.errors import FetchError, PdfError
+from litmine.ids import ArxivId, safe_child
+from litmine.store import Store
+from litmine.store import acquire
+from litmine.store.failures import record_failure, resolve_failures
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 64 * 1024
+_ACCEPTED_TYPES = ("application/pdf", "application/x-pdf", "application/octet-stream")
+
+
+def pdf_url(settings: Settings, aid: ArxivId) -> str:
+    return f"{settings.arxiv_pdf_url.rstrip('/')}/{aid.versioned}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_pdf_file(path: Path) -> None:
+    """Raise ``PdfError`` unless the file starts like a PDF and ends with its ``%%EOF`` marker."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(5)
+        fh.seek(max(0, size - 2048))
+        tail = fh.read()
+    if head != b"%PDF-":
+        raise PdfError(f"not a PDF: the file starts with {head!r}, not %PDF-", path=path.name)
+    if b"%%EOF" not in tail:
+        raise PdfError("the PDF is cut off: no %%EOF marker at its end", path=path.name, bytes=size)
+
+
+class PdfDownloader:
+    """Downloads one PDF at a time, politely. ``fetch`` returns (sha256, size) of the stored file."""
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None, throttle: Throttle | None = None,
+                 backoff_seconds: float | None = None) -> None:
+        self.settings = settings
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.throttle = throttle or Throttle(settings.arxiv_delay_seconds)
+        self.backoff = settings.arxiv_delay_seconds if backoff_seconds is None else backoff_seconds
+
+    def fetch(self, url: str, dest: Path) -> tuple[str, int]:
+        last = "no attempt made"
+        wait_hint = None
+        for attempt in range(self.settings.arxiv_retries + 1):
+            if attempt:
+                pause = self.backoff * 2 ** (attempt - 1)
+                if wait_hint is not None:
+                    pause = max(pause, min(wait_hint, 300.0))
+                time.sleep(pause)
+                wait_hint = None
+            self.throttle.wait()
+            try:
+                with self.session.get(url, stream=True, timeout=self.settings.arxiv_timeout_seconds) as resp:
+                    if resp.status_code == 429 or resp.status_code >= 500:
+                        last, wait_hint = f"HTTP {resp.status_code}", _retry_after(resp)
+                        continue
+                    if resp.status_code != 200:
+                        raise PdfError(f"the server answered HTTP {resp.status_code}", url=url)
+                    return self._store(resp, url, dest)
+            except requests.Timeout:
+                last = f"no answer within {self.settings.arxiv_timeout_seconds:g} s"
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                last = f"the download broke off ({type(exc).__name__})"
+        raise FetchError(f"PDF download failed after {self.settings.arxiv_retries + 1} tries: {last}", url=url)
+
+    def _store(self, resp: requests.Response, url: str, dest: Path) -> tuple[str, int]:
+        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype not in _ACCEPTED_TYPES:
+            raise PdfError(f"not a PDF: the server sent {ctype or 'no content type'}", url=url)
+        cap = self.settings.pdf_max_bytes
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > cap:
+            raise PdfError(f"too large: {int(declared)} bytes, the limit is {cap} (LITMINE_PDF_MAX_BYTES)", url=url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".", suffix=".part")
+        tmp = Path(tmp_name)
+        digest, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in resp.iter_content(_CHUNK):
+                    size += len(chunk)
+                    if size > cap:
+                        raise PdfError(f"too large: more than {cap} bytes (LITMINE_PDF_MAX_BYTES)", url=url)
+                    digest.update(chunk)
+                    out.write(chunk)
+            if declared and declared.isdigit() and size != int(declared):
+                raise requests.exceptions.ChunkedEncodingError(f"got {size} of {declared} bytes")
+            check_pdf_file(tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return digest.hexdigest(), size
+
+
+def download_pdfs(
+    store: Store,
+    settings: Settings,
+    downloader: PdfDownloader | None = None,
+    run_id: str | None = None,
+    limit: int | None = None,
+    retry_failed: bool = False,
+) -> Counts:
+    """Store the PDF of every arXiv work lacking one at its latest version. Counts: new (first PDF
+    of a work), updated (a newer version), unchanged (already in place), failed."""
+    counts = Counts("pdfs")
+    downloader = downloader or PdfDownloader(settings)
+    with store.connect(read_only=True) as con:
+        tasks = acquire.pdf_tasks(con, limit, retry_failed=retry_failed)
+        stored = acquire.count_pdf_ok(con)
+    if not tasks:
+        counts.add("unchanged", stored)
+        counts.notes.append("nothing to download: every PDF is stored or has failed (retry with --retry-failed)")
+        return counts
+    pdf_dir = settings.pdf_dir
+    for task in tasks:
+        aid = ArxivId(task.arxiv_id, task.version)
+        url = pdf_url(settings, aid)
+        try:
+            dest = safe_child(pdf_dir, aid.filename())
+            rel = str(dest.relative_to(settings.data_dir))
+            if dest.exists() and dest.stat().st_size:
+                check_pdf_file(dest)  # kept from a run killed before its commit
+                sha, size, fetched = sha256_file(dest), dest.stat().st_size, False
+            else:
+                sha, size = downloader.fetch(url, dest)
+                fetched = True
+        except (PdfError, FetchError) as exc:
+            log.warning("PDF of %s failed: %s", aid, exc)
+            with store.transaction() as con:
+                acquire.set_pdf_failed(con, task.work_id, task.version, url, str(exc))
+                record_failure(con, run_id, "pdfs", aid.versioned, exc)
+            counts.add("failed")
+            continue
+        with store.transaction() as con:
+            acquire.set_pdf_ok(con, task.work_id, task.version, url, rel, sha, size)
+            resolve_failures(con, "pdfs", aid.versioned)
+        if task.path and task.path != rel:
+            old = settings.data_dir / task.path
+            if old.parent == pdf_dir:
+                old.unlink(missing_ok=True)
+        status = "unchanged" if not fetched and task.sha256 == sha else "updated" if task.path else "new"
+        counts.add(status)
+    log.info("%s", counts)
+    return counts
