@@ -76,6 +76,7 @@ class Hit:
     url: str
     status: int
     source: str
+    user_agent: str = ""
 
 
 @dataclass
@@ -799,7 +800,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, url: str, status: int, source: str) -> None:
         with self.replay._lock:
-            self.replay.log.append(Hit("GET", url, status, source))
+            self.replay.log.append(Hit("GET", url, status, source, self.headers.get("User-Agent", "")))
 
     def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None, truncate: bool = False) -> None:
         try:

@@ -155,7 +155,7 @@ class ArxivClient:
     def get_feed(self, url: str, first_page: bool = True):
         """Fetch and parse one page, retrying only what can succeed on retry."""
         start = int((parse_qs(urlsplit(url).query).get("start") or ["0"])[0])
-        last_problem = "no attempt made"
+        last_problem, wait_hint = "no attempt made", None
         for attempt in range(self.retries + 1):
             if attempt:
                 pause = self.backoff_seconds * 2 ** (attempt - 1)
@@ -213,7 +213,7 @@ class ArxivClient:
         for i in range(0, len(wanted), self.page_size):
             batch = wanted[i : i + self.page_size]
             search = arxiv.Search(id_list=batch, max_results=len(batch))
-            for result in self.results(search, page_size=len(batch) if len(batch) < self.page_size else None):
+            for result in self.results(search):
                 found[parse_arxiv_id(result.get_short_id()).base] = result
         return found
 
