@@ -91,7 +91,9 @@ class SentenceTransformerEmbedder(Embedder):
     def model(self):
         if self._model is None:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # library code does not draw progress bars on the user's terminal
             path = self.model_path()
             log.info("loading embedding model %s from %s", self.model_id, path)
             try:
