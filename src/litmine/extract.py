@@ -28,16 +28,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import pymupdf
 
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ExtractError
-from litmine.store import Store, utcnow
-from litmine.store import text as text_store
-from litmine.store.failures import record_failure, resolve_failures
+
+# The worker processes import this module: the store (DuckDB, pyarrow) is imported by the stage
+# functions only, so a worker starts with pymupdf alone.
+
+if TYPE_CHECKING:
+    from litmine.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,9 @@ _AFTER_REFERENCES = re.compile(r"^(appendix|appendices|supplementary|acknowledge
                                r"neurips paper checklist|author contributions)", re.I)
 _ABSTRACT_START = re.compile(r"^(abstract|a b s t r a c t|summary)\s*[.:—–-]?\s*", re.I)
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
+_HYPHEN_END = re.compile(r"([A-Za-z]+)-$")
+_WORD_START = re.compile(r"([a-z][A-Za-z]*)")
+_ACCENT_CHARS = re.compile("[´`¨ˆ˜ˇ˚¯¸]")
 _ACCENTS = {"´": "\u0301", "`": "\u0300", "¨": "\u0308", "ˆ": "\u0302", "˜": "\u0303", "ˇ": "\u030c",
             "˚": "\u030a", "¯": "\u0304"}
 _SPACING_ACCENT = re.compile(r"([´`¨ˆ˜ˇ˚¯])\s?([A-Za-z])")
@@ -103,6 +109,7 @@ class Extraction:
     abstract: str | None = None
     headings: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
+    citations: list = field(default_factory=list)  # the references parsed: ParsedReference
     arxiv_stamp: str | None = None  # the margin stamp's id, with its version: "1606.03490v3"
     title_guess: str | None = None  # the PDF's own title, or its first line
     seconds: float = 0.0
@@ -115,6 +122,10 @@ def read_pdf(path: Path | str, max_pages: int) -> Extraction:
     """Extract one PDF. Never raises for a bad file: the returned status says what went wrong."""
     started = time.perf_counter()
     result = _read(Path(path), max_pages)
+    if result.status == "ok":
+        from litmine.references import parse_reference
+
+        result.citations = [parse_reference(raw) for raw in result.references]
     result.seconds = time.perf_counter() - started
     return result
 
@@ -195,7 +206,9 @@ def _mupdf_problem(text: str) -> str:
 
 def _fix_chars(line: str) -> str:
     """Join LaTeX's spacing accents to their letters ("No´emie" -> "Noémie"); NFC-normalise."""
-    if any(ch in line for ch in _ACCENTS) or "¸" in line:
+    if line.isascii():
+        return line.rstrip()
+    if _ACCENT_CHARS.search(line):
         line = _SPACING_ACCENT.sub(lambda m: m.group(2) + _ACCENTS[m.group(1)], line)
         line = _CEDILLA.sub(lambda m: m.group(1) + "\u0327", line)
     return unicodedata.normalize("NFC", line.rstrip())
@@ -334,8 +347,8 @@ def join_lines(lines: list[str], vocabulary: set[str]) -> str:
         if not out:
             out = line
             continue
-        m = re.search(r"([A-Za-z]+)-$", out)
-        n = re.match(r"([a-z][A-Za-z]*)", line)
+        m = _HYPHEN_END.search(out[-60:]) if out.endswith("-") else None
+        n = _WORD_START.match(line) if m else None
         if m and n:
             head, tail = m.group(1), n.group(1)
             joined = (head + tail).lower()
@@ -500,6 +513,7 @@ def _entry_like(entry: str) -> bool:
 
 
 def _serve(conn, max_pages: int) -> None:  # pragma: no cover - runs in the worker process
+    conn.send("ready")  # imports done: the parent starts a job's clock only now
     while True:
         try:
             job = conn.recv()
@@ -508,14 +522,18 @@ def _serve(conn, max_pages: int) -> None:  # pragma: no cover - runs in the work
         conn.send(read_pdf(job, max_pages))
 
 
+_START_SECONDS = 120.0  # how long a worker may take to start (import pymupdf) before it is given up
+
+
 class _Worker:
     def __init__(self, ctx, max_pages: int) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child, max_pages), daemon=True, name="litmine-extract")
         self.process.start()
         child.close()
+        self.ready = False
         self.job: Path | None = None
-        self.deadline = 0.0
+        self.deadline = time.monotonic() + _START_SECONDS
 
     def stop(self) -> None:
         """Kill the worker: it holds nothing worth a clean exit, and exiting cleanly is slower."""
@@ -524,7 +542,14 @@ class _Worker:
         self.conn.close()
 
 
-def extract_many(paths: Iterable[Path], max_pages: int, timeout: float, workers: int = 1) -> Iterator[tuple[Path, Extraction]]:
+def _start(w: _Worker, job: Path, timeout: float) -> None:
+    w.job = job
+    w.deadline = time.monotonic() + timeout
+    w.conn.send(job)
+
+
+def extract_many(paths: Iterable[Path], max_pages: int, timeout: float,
+                 workers: int = 1) -> Iterator[tuple[Path, Extraction]]:
     """Extract files in ``workers`` worker processes; yields (path, extraction) as each finishes.
 
     A file that takes longer than ``timeout`` seconds gets status ``timeout`` and its worker is
@@ -537,32 +562,37 @@ def extract_many(paths: Iterable[Path], max_pages: int, timeout: float, workers:
     try:
         while queue or any(w.job for w in pool):
             for w in pool:
-                if w.job is None and queue:
-                    w.job = queue.pop()
-                    w.deadline = time.monotonic() + timeout
-                    w.conn.send(w.job)
-            busy = [w for w in pool if w.job is not None]
-            ready = wait([w.conn for w in busy], timeout=max(0.0, min(w.deadline for w in busy) - time.monotonic()))
+                if w.ready and w.job is None and queue:
+                    _start(w, queue.pop(), timeout)
+            waiting = [w for w in pool if w.job is not None or not w.ready]
+            ready = wait([w.conn for w in waiting],
+                         timeout=max(0.0, min(w.deadline for w in waiting) - time.monotonic()))
             for i, w in enumerate(pool):
-                if w.job is None:
-                    continue
                 if w.conn in ready:
                     try:
-                        result = w.conn.recv()
+                        message = w.conn.recv()
                     except (EOFError, OSError):
                         code = w.process.exitcode
-                        result = Extraction("crashed", f"the extractor process died reading it (exit code {code})")
                         w.stop()
-                        job, pool[i] = w.job, _Worker(ctx, max_pages)
-                        yield job, result
+                        pool[i] = _Worker(ctx, max_pages)
+                        if w.job is None:
+                            raise ExtractError(f"the extractor process died while starting (exit code {code})")
+                        yield w.job, Extraction("crashed", f"the extractor process died reading it (exit code {code})")
+                        continue
+                    if message == "ready":
+                        w.ready = True
                         continue
                     job, w.job = w.job, None
-                    yield job, result
+                    if queue:  # the next job first, so the worker runs while the caller stores this one
+                        _start(w, queue.pop(), timeout)
+                    yield job, message
                 elif time.monotonic() >= w.deadline:
                     w.stop()
-                    job, pool[i] = w.job, _Worker(ctx, max_pages)
-                    yield job, Extraction("timeout", f"extraction took longer than {timeout:g} s and was stopped "
-                                                     "(LITMINE_EXTRACT_TIMEOUT_SECONDS)")
+                    pool[i] = _Worker(ctx, max_pages)
+                    if w.job is None:
+                        raise ExtractError(f"the extractor process did not start within {_START_SECONDS:g} s")
+                    yield w.job, Extraction("timeout", f"extraction took longer than {timeout:g} s and was stopped "
+                                                       "(LITMINE_EXTRACT_TIMEOUT_SECONDS)")
     finally:
         for w in pool:
             w.stop()
@@ -580,6 +610,8 @@ def extract_documents(store: Store, settings: Settings, run_id: str | None = Non
     Reference entries are stored in ``citations`` and linked to works; earlier unresolved entries
     are linked again, as the works they name may have arrived since.
     """
+    from litmine.store import text as text_store
+
     counts = Counts(STAGE)
     with store.connect(read_only=True) as con:
         todo = text_store.pending_documents(con, EXTRACTOR_VERSION, RETRIED_STATUSES, limit)
@@ -609,6 +641,9 @@ def extract_folder(store: Store, settings: Settings, folder: Path, run_id: str |
     is not stored (a failure names the other file). Files registered before, unchanged and
     extracted by this version are skipped.
     """
+    from litmine.store import text as text_store
+    from litmine.store.failures import record_failure
+
     folder = folder.resolve()
     if not folder.is_dir():
         raise ExtractError("no such folder: give a directory of PDF files", folder=folder)
@@ -687,7 +722,9 @@ class _Batch:
 
 def _save(con, work_id: int, result: Extraction, run_id: str | None, first: bool) -> str:
     """Store one extraction and its references; returns new, updated, or the failure status."""
-    from litmine.references import parse_reference
+    from litmine.store import text as text_store
+    from litmine.store import utcnow
+    from litmine.store.failures import record_failure, resolve_failures
 
     text_store.save_extraction(con, work_id, result, EXTRACTOR_VERSION, utcnow())
     if result.status != "ok":
@@ -695,8 +732,7 @@ def _save(con, work_id: int, result: Extraction, run_id: str | None, first: bool
                        ExtractError(result.reason or result.status, status=result.status, work_id=work_id))
         log.info("work %s: %s: %s", work_id, result.status, result.reason)
         return result.status
-    text_store.replace_citations(con, work_id, [parse_reference(raw) for raw in result.references],
-                                 EXTRACTOR_VERSION)
+    text_store.replace_citations(con, work_id, result.citations, EXTRACTOR_VERSION)
     resolve_failures(con, STAGE, f"work {work_id}")
     return "new" if first else "updated"
 
@@ -704,6 +740,7 @@ def _save(con, work_id: int, result: Extraction, run_id: str | None, first: bool
 def _finish(store: Store, counts: Counts) -> None:
     """Link references to works, and note the failures by kind."""
     from litmine.references import link_citations
+    from litmine.store import text as text_store
 
     with store.transaction() as con:
         linked = link_citations(con)

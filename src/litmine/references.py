@@ -19,9 +19,12 @@ import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from typing import TYPE_CHECKING
+
 from litmine.ids import try_parse_arxiv_id
-from litmine.store import Connection
-from litmine.store import text as text_store
+
+if TYPE_CHECKING:  # parsing runs in extraction workers, which do not load the store
+    from litmine.store import Connection
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +193,10 @@ def _similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, a, b).ratio() if a and b else 0.0
 
 
-def link_citations(con: Connection, citing_work_id: int | None = None) -> int:
+def link_citations(con: "Connection", citing_work_id: int | None = None) -> int:
     """Link unresolved stored entries (all, or one work's) to works; returns how many were linked."""
+    from litmine.store import text as text_store
+
     rows = text_store.unresolved_citations(con, citing_work_id)
     if not rows:
         return 0

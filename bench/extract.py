@@ -1,0 +1,64 @@
+"""Pages per second of `litmine extract` against plain pymupdf `page.get_text()`, same files, same run.
+
+litmine's figure is the whole stage: registering the files, worker processes with a time limit,
+cleaning, headings, abstract, reference parsing, storing text and citations in DuckDB, and linking.
+Each measurement runs in a fresh process; the best of REPEATS is kept for each side.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from common import SHARED, header, measure
+
+FOLDER = SHARED / "fixtures" / "pdfs" / "real"
+REPEATS = 3
+GOAL = 0.8
+
+
+def plain_pymupdf(folder: Path) -> int:
+    import pymupdf
+
+    pages = 0
+    for path in sorted(folder.glob("*.pdf")):
+        with pymupdf.open(path) as doc:
+            for page in doc:
+                page.get_text()
+                pages += 1
+    return pages
+
+
+def litmine_extract(folder: Path, workers: int) -> int:
+    from litmine.config import load_settings
+    from litmine.extract import extract_folder
+    from litmine.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(env={}, data_dir=Path(tmp))
+        store = Store(settings.database)
+        store.migrate()
+        counts = extract_folder(store, settings, folder, workers=workers)
+        if counts.failed:
+            raise RuntimeError(f"extraction failed: {counts}")
+        with store.connect(read_only=True) as con:
+            return con.execute("SELECT sum(pages) FROM documents WHERE extract_status = 'ok'").fetchone()[0]
+
+
+def best(func, *args) -> tuple[int, float]:
+    runs = [measure(func, *args) for _ in range(REPEATS)]
+    pages = runs[0][0]
+    return pages, min(seconds for _, seconds, _ in runs)
+
+
+if __name__ == "__main__":
+    header(f"extract: {FOLDER.relative_to(SHARED)} ({len(list(FOLDER.glob('*.pdf')))} PDFs), best of {REPEATS}")
+    pages, plain_s = best(plain_pymupdf, FOLDER)
+    print(f"plain pymupdf get_text, 1 process     : {pages} pages in {plain_s:6.2f} s = {pages / plain_s:7.1f} pages/s")
+    for workers in (1, 2):
+        lit_pages, lit_s = best(litmine_extract, FOLDER, workers)
+        if lit_pages != pages:
+            raise SystemExit(f"litmine extracted {lit_pages} pages, pymupdf {pages}")
+        ratio = plain_s / lit_s
+        print(f"litmine extract, {workers} worker(s){' ' * (10 - len(str(workers)))}: {pages} pages in {lit_s:6.2f} s "
+              f"= {pages / lit_s:7.1f} pages/s, ratio {ratio:.2f} (goal >= {GOAL})")
