@@ -514,7 +514,7 @@ class ReplayServer:
 
     def start(self) -> "ReplayServer":
         handler = type("Handler", (_Handler,), {"replay": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="replay-server", daemon=True)
         self._thread.start()
@@ -738,6 +738,16 @@ def _split_id(raw: str) -> tuple[str, str]:
         return f"{m.group(1)}.{m.group(2)}", (m.group(3) or "")[1:]
     m = _OLD_ID.match(raw)
     return f"{m.group(1)}/{m.group(2)}", (m.group(3) or "")[1:]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up (timeouts, truncation tests) are expected, not errors worth a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -52,17 +52,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_pdf_file(path: Path) -> None:
+def check_pdf_file(path: Path, url: str | None = None) -> None:
     """Raise ``PdfError`` unless the file starts like a PDF and ends with its ``%%EOF`` marker."""
+    where = {"url": url} if url else {"path": path.name}
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(5)
         fh.seek(max(0, size - 2048))
         tail = fh.read()
     if head != b"%PDF-":
-        raise PdfError(f"not a PDF: the file starts with {head!r}, not %PDF-", path=path.name)
+        raise PdfError(f"not a PDF: the file starts with {head!r}, not %PDF-", **where)
     if b"%%EOF" not in tail:
-        raise PdfError("the PDF is cut off: no %%EOF marker at its end", path=path.name, bytes=size)
+        raise PdfError(f"the PDF is cut off: no %%EOF marker at its end ({size} bytes)", **where)
 
 
 class PdfDownloader:
@@ -123,7 +124,7 @@ class PdfDownloader:
                     out.write(chunk)
             if declared and declared.isdigit() and size != int(declared):
                 raise requests.exceptions.ChunkedEncodingError(f"got {size} of {declared} bytes")
-            check_pdf_file(tmp)
+            check_pdf_file(tmp, url)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)

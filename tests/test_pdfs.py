@@ -1,0 +1,91 @@
+"""PDF download against the replay server: real PDFs stored, every bad one recorded with its reason."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from litmine.config import load_settings
+from litmine.pdfs import download_pdfs
+from litmine.store import Store
+from litmine.store.acquire import store_arxiv_work
+from litmine.store.works import WorkRecord
+
+IDS = {"1606.03490": 3, "2309.08600": 3, "astro-ph/0601001": 1, "2207.13243": 6, "1502.03167": 2}
+
+
+@pytest.fixture
+def setup(replay_server, data_dir):
+    cfg = load_settings(arxiv_retries=1, arxiv_timeout_seconds=10.0)
+    store = Store(cfg.database)
+    store.migrate()
+    with store.transaction() as con:
+        for aid, version in IDS.items():
+            store_arxiv_work(con, WorkRecord(title=aid, metadata_source="arxiv", arxiv_id=aid, arxiv_version=version),
+                             "manual", "test", None)
+    return cfg, store, replay_server
+
+
+def _docs(store):
+    with store.connect(read_only=True) as con:
+        return {r[0]: r[1:] for r in con.execute(
+            "SELECT w.arxiv_id, d.download_status, d.path, d.sha256, d.bytes, d.download_error "
+            "FROM documents d JOIN works w USING (work_id)").fetchall()}
+
+
+def test_valid_pdfs_stored_bad_ones_recorded_and_a_rerun_changes_nothing(setup, shared):
+    cfg, store, server = setup
+    server.serve_pdf("1502.03167", "broken/DERIVED_truncated_50pct__1606.03490v3.pdf")  # a cut-off file, sent whole
+    server.inject("body", path="/pdf/2309.08600", times=1, body=b"<html>Our servers are busy</html>")
+    counts = download_pdfs(store, cfg)
+    assert (counts.new, counts.failed) == (1, 4)
+    docs = _docs(store)
+    real = shared / "fixtures/pdfs/real/1606.03490v3__mythos_of_model_interpretability.pdf"
+    assert docs["1606.03490"][:4] == ("ok", "pdfs/1606.03490v3.pdf", hashlib.sha256(real.read_bytes()).hexdigest(),
+                                      real.stat().st_size)
+    assert (cfg.data_dir / "pdfs/1606.03490v3.pdf").read_bytes() == real.read_bytes()
+    assert docs["2309.08600"][0] == "failed" and docs["2309.08600"][4] == (
+        f"not a PDF: the server sent text/html (url={server.pdf_url}/2309.08600v3)")
+    assert docs["1502.03167"][4] == (
+        f"the PDF is cut off: no %%EOF marker at its end (183923 bytes) (url={server.pdf_url}/1502.03167v2)")
+    assert docs["astro-ph/0601001"][4] == f"the server answered HTTP 404 (url={server.pdf_url}/astro-ph/0601001v1)"
+    assert docs["2207.13243"][4].startswith("the server answered HTTP 404")
+    assert sorted(p.name for p in (cfg.data_dir / "pdfs").iterdir()) == ["1606.03490v3.pdf"]  # no partial files left
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM failures WHERE stage = 'pdfs'").fetchone() == (4,)
+
+    again = download_pdfs(store, cfg)
+    assert (again.new, again.updated, again.unchanged, again.failed) == (0, 0, 1, 0)
+    assert again.notes == ["nothing to download: every PDF is stored or has failed (retry with --retry-failed)"]
+
+    retried = download_pdfs(store, cfg, retry_failed=True)  # the busy page is gone now: that one succeeds
+    assert (retried.new, retried.failed) == (1, 3)
+    assert _docs(store)["2309.08600"][0] == "ok"
+
+
+def test_a_truncated_download_is_retried_then_recorded(setup):
+    cfg, store, server = setup
+    server.inject("truncate", path="/pdf/1606.03490", times=2)
+    counts = download_pdfs(store, cfg, limit=1)
+    assert counts.failed == 1
+    assert _docs(store)["1606.03490"][4] == (
+        f"PDF download failed after 2 tries: the download broke off (ChunkedEncodingError) (url={server.pdf_url}/1606.03490v3)")
+    server.inject("truncate", path="/pdf/1606.03490", times=1)
+    assert download_pdfs(store, cfg, limit=1, retry_failed=True).new == 1  # a retry succeeds
+
+
+def test_size_cap_and_a_file_left_by_a_killed_run(setup, shared):
+    cfg, store, server = setup
+    small = load_settings(arxiv_retries=0, pdf_max_bytes=1000)
+    counts = download_pdfs(store, small, limit=1)
+    assert counts.failed == 1
+    assert _docs(store)["1606.03490"][4].startswith("too large: 367847 bytes, the limit is 1000 (LITMINE_PDF_MAX_BYTES)")
+    # A run killed after the rename but before its commit left the file: it is hashed, not fetched.
+    real = shared / "fixtures/pdfs/real/1606.03490v3__mythos_of_model_interpretability.pdf"
+    (cfg.pdf_dir).mkdir(parents=True, exist_ok=True)
+    (cfg.pdf_dir / "1606.03490v3.pdf").write_bytes(real.read_bytes())
+    server.reset_log()
+    assert download_pdfs(store, cfg, limit=1, retry_failed=True).new == 1
+    assert server.log == []
+    assert _docs(store)["1606.03490"][0] == "ok"

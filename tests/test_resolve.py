@@ -1,0 +1,72 @@
+"""Survey references resolved to arXiv: by id, by scored title search, or not linked with a reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import arxiv
+import pytest
+from click.testing import CliRunner
+
+from litmine.cli import main
+from litmine.resolve import match_score, normalise_title, title_similarity
+from litmine.store.acquire import SurveyRef
+
+
+def _result(title, year, first_author):
+    return arxiv.Result(entry_id="http://arxiv.org/abs/1810.03292v1", title=title,
+                        published=datetime(year, 10, 8, tzinfo=timezone.utc), updated=datetime(year, 10, 8, tzinfo=timezone.utc),
+                        authors=[arxiv.Result.Author(first_author)])
+
+
+def test_title_normalisation_and_similarity():
+    assert normalise_title("Sanity Checks for {S}aliency Maps!") == "sanity checks for s aliency maps"
+    assert normalise_title("Réseaux  de $\\alpha$-neurones") == "reseaux de neurones"
+    assert title_similarity("Fooling LIME and SHAP", "Fooling LIME and SHAP: Adversarial Attacks on Post hoc Explanation Methods") == 0.9
+    assert title_similarity("Sanity checks for saliency maps", "Sanity Checks for Saliency Maps") == 1.0
+    assert title_similarity("Attention is not explanation", "Deep residual learning") < 0.5
+
+
+def test_match_score_weighs_title_year_and_first_author():
+    ref = SurveyRef("s", "k", None, "Sanity Checks for Saliency Maps", ["Julius Adebayo", "Justin Gilmer"], 2018,
+                    None, None, None)
+    assert match_score(ref, _result("Sanity Checks for Saliency Maps", 2018, "Julius Adebayo")) == 1.0
+    assert match_score(ref, _result("Sanity Checks for Saliency Maps", 2021, "Someone Else")) == pytest.approx(0.7)
+    no_meta = SurveyRef("s", "k", None, "Sanity Checks for Saliency Maps", None, None, None, None, None)
+    assert match_score(no_meta, _result("Sanity Checks for Saliency Maps", 2030, "X")) == 1.0
+
+
+def test_fetch_survey_end_to_end_then_nothing_changes(replay_server, data_dir):
+    runner = CliRunner()
+    assert runner.invoke(main, ["survey", "load"]).exit_code == 0
+    first = runner.invoke(main, ["fetch", "survey"])
+    assert first.exit_code == 0, first.output
+    assert first.output == (
+        "fetch-survey: 252 new, 75 updated, 0 unchanged, 0 failed "
+        "(251 by-id, 1 by-title, 48 not-found, 27 not-on-arxiv)\n"
+    )
+    second = runner.invoke(main, ["fetch", "survey"])
+    assert second.output == ("fetch-survey: 0 new, 0 updated, 327 unchanged, 0 failed "
+                             "(nothing to resolve: every reference is already resolved)\n")
+
+    from litmine.config import load_settings
+    from litmine.store import Store
+
+    served = {json.loads(line)["arxiv_id"] for line in (replay_server.shared / "survey/abstracts.jsonl").open()}
+    with Store(load_settings().database).connect(read_only=True) as con:
+        linked = {r[0] for r in con.execute(
+            "SELECT w.arxiv_id FROM survey_references r JOIN works w USING (work_id) "
+            "WHERE r.match_status IN ('by-id', 'by-title')").fetchall()}
+        stored = con.execute("SELECT count(*) FROM works WHERE metadata_source = 'arxiv' AND abstract IS NOT NULL").fetchone()
+        engstrom = con.execute("SELECT match_status, match_reason FROM survey_references WHERE key = 'engstrom2019adversarial'").fetchone()
+        unlinked = con.execute(
+            "SELECT count(*) FROM survey_references r JOIN works w USING (work_id) "
+            "WHERE r.match_status IN ('not-found', 'not-on-arxiv') AND w.metadata_source = 'seed' "
+            "AND r.match_reason IS NOT NULL AND (r.doi IS NULL OR w.doi = r.doi)").fetchone()
+        sources = con.execute("SELECT count(*) FROM work_sources WHERE source = 'survey'").fetchone()
+    assert served <= linked  # every reference whose arXiv record is served is linked to it
+    assert stored == (len(linked),)
+    assert engstrom[0] == "by-id" and "match score 0.5" in engstrom[1]  # retitled on arXiv; year and author agree
+    assert unlinked == (75,)  # not on arXiv: seed metadata and DOI kept, the reason recorded
+    assert sources == (327,)
