@@ -214,13 +214,19 @@ def _fix_chars(line: str) -> str:
     return unicodedata.normalize("NFC", line.rstrip())
 
 
+_BOILERPLATE = re.compile(r"^(published (?:as|at|in)|proceedings|preprint|under review|accepted|workshop|in submission|"
+                         r"arxiv|journal of|to appear|copyright|\d{4} (ieee|acm))", re.I)
+
+
 def _title_guess(metadata: dict, pages: list[list[Block]]) -> str | None:
     title = (metadata.get("title") or "").strip()
     if 10 <= len(title) <= 300 and not re.search(r"\.(pdf|docx?|tex|dvi)$|^microsoft word|^untitled", title, re.I):
         return title
-    for block in pages[0] if pages else []:
-        text = block.text.strip()
-        if 10 <= len(text) <= 300 and not _STAMP.match(" ".join(text.split())):
+    for block in pages[0][:8] if pages else []:
+        text = " ".join(block.lines)
+        text = re.sub(r"([A-Z]{2,})- ([A-Z]{2,})", r"\1\2", text)  # "EN- GINEERING" in all-caps titles
+        text = join_lines([text], set())
+        if 10 <= len(text) <= 300 and not _STAMP.match(" ".join(text.split())) and not _BOILERPLATE.match(text):
             return text
     return None
 
