@@ -164,7 +164,7 @@ def download_pdfs(
                 sha, size = downloader.fetch(url, dest)
                 fetched = True
         except (PdfError, FetchError) as exc:
-            log.warning("PDF of %s failed: %s", aid, exc)
+            log.info("PDF of %s failed: %s", aid, exc)
             with store.transaction() as con:
                 acquire.set_pdf_failed(con, task.work_id, task.version, url, str(exc))
                 record_failure(con, run_id, "pdfs", aid.versioned, exc)
