@@ -216,10 +216,18 @@ def _bibliography_keys(files: dict[str, str]) -> dict[str, str | None]:
         for m in _BIB_ENTRY.finditer(text):
             if m.group(1).lower() in ("string", "preamble", "comment"):
                 continue
-            title = re.search(r"\btitle\s*=\s*[{\"]", text[m.end():m.end() + 3000], re.I)
-            keys.setdefault(m.group(2), _braced(text, m.end() + title.end()).replace("{", "").replace("}", "")
-                            if title else None)
+            keys.setdefault(m.group(2), _bib_title(text, m.end()))
     return keys
+
+
+def _bib_title(text: str, start: int) -> str | None:
+    """The title field of the .bib entry starting at ``start``: ``title = {...}`` or ``title = "..."``."""
+    m = re.search(r"\btitle\s*=\s*([{\"])", text[start:start + 3000], re.I)
+    if not m:
+        return None
+    begin = start + m.end()
+    raw = _braced(text, begin) if m.group(1) == "{" else text[begin:text.find('"', begin)]
+    return " ".join(raw.replace("{", "").replace("}", "").split()) or None
 
 
 # -- into the database ---------------------------------------------------------------------------
@@ -242,7 +250,7 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
             "SELECT l.label_set, l.label_id, l.parent_id FROM labels l JOIN label_sets s USING (label_set) "
             "WHERE s.survey_id = ?", [survey_id]).fetchall()
         # The label sets the seed's `sections` column uses, and the sets their parents are in.
-        used = {x for _, _, secs in refs.values() for x in (secs or [])}
+        used = {x for _, secs in refs.values() for x in (secs or [])}
         section_sets = {s for s, label_id, _ in labels if label_id in used}
         set_of = {label_id: s for s, label_id, _ in labels if s in section_sets}
         parent_of = {label_id: parent for s, label_id, parent in labels if s in section_sets and parent}

@@ -110,19 +110,27 @@ def _sentences(text: str) -> list[str]:
         before = text[start:m.start() + 1]
         last = before.split()[-1] if before.split() else ""
         if re.fullmatch(r"(?:[A-Z]|[A-Z][a-z]?|[A-Z]\.-?[A-Z]|al|et al|vol|no|pp|eds?|Proc|Conf|Int|Jr|St|vs)\.?",
-                        last.rstrip(".")) and not last.endswith(")."):
+                        last.rstrip(".")) and not last.endswith(").") and not _prose_follows(text[m.end():]):
             continue
         if m.group(0).startswith("?") or m.group(0).startswith("!"):
             parts.append(text[start:m.start() + 1].strip())
         else:
-            parts.append(text[start:m.start()].strip() + (")" if m.group(0).startswith(")") else ""))
+            keep = ")" if m.group(0).startswith(")") else "." if re.fullmatch(r"[A-Z]\.?", last) else ""
+            parts.append(text[start:m.start()].strip() + keep)
         start = m.end()
     parts.append(text[start:].strip())
     return [p for p in parts if p]
 
 
+def _prose_follows(text: str) -> bool:
+    """Whether ``text`` starts like a title ("Machine learning methods"), not a name ("Smith, ")."""
+    return bool(re.match(r"[A-Z][a-z]+ (?!and\b|van\b|von\b|de\b|der\b|del\b|la\b|di\b)[a-z]{2,}", text))
+
+
 def _split_authors(text: str) -> list[str] | None:
-    text = re.sub(r"\(?(?:19|20)\d\d[a-z]?\)?\.?\s*$", "", text.strip()).strip(" .,")
+    text = re.sub(r"\(?(?:19|20)\d\d[a-z]?\)?\.?\s*$", "", text.strip()).strip(" ,")
+    if text.endswith(".") and not re.search(r"(?:^|[\s.])[A-Z]\.$", text):
+        text = text[:-1]
     if not text or len(text) > 600:
         return None
     text = re.sub(r",?\s+(?:and|&)\s+", ", ", text)

@@ -1,0 +1,89 @@
+"""Reference entries: parsing the common styles, and linking to works by arXiv id, DOI and title."""
+
+from __future__ import annotations
+
+from litmine.references import TitleIndex, link_citations, normalize_title, parse_reference
+from litmine.store import text as text_store
+from litmine.store.works import WorkRecord, upsert_work
+
+
+def test_natbib_author_year_surname_first():
+    r = parse_reference("Athey, Susan and Imbens, Guido W. Machine learning methods for estimating heterogeneous "
+                        "causal effects. Stat, 2015.")
+    assert r.authors == ["Susan Athey", "Guido W. Imbens"]
+    assert r.title == "Machine learning methods for estimating heterogeneous causal effects"
+    assert (r.year, r.venue) == (2015, "Stat")
+
+
+def test_names_first_with_arxiv_id():
+    r = parse_reference("Arthur Conmy, Augustine N Mavor-Parker, Aengus Lynch, Stefan Heimersheim, and Adrià "
+                        "Garriga-Alonso. Towards automated circuit discovery for mechanistic interpretability. "
+                        "arXiv preprint arXiv:2304.14997, 2023.")
+    assert r.authors[0] == "Arthur Conmy" and r.authors[-1] == "Adrià Garriga-Alonso" and len(r.authors) == 5
+    assert r.title == "Towards automated circuit discovery for mechanistic interpretability"
+    assert (r.arxiv_id, r.year) == ("2304.14997", 2023)
+
+
+def test_acl_style_year_after_authors():
+    r = parse_reference("Nicola De Cao, Wilker Aziz, and Ivan Titov. 2021. Editing factual knowledge in language "
+                        "models. In Proceedings of EMNLP 2021, pages 6491–6506.")
+    assert r.title == "Editing factual knowledge in language models"
+    assert r.year == 2021 and r.venue.startswith("Proceedings of EMNLP")
+
+
+def test_apa_style_and_doi():
+    r = parse_reference("Alain, G. and Bengio, Y. (2012). What regularized auto-encoders learn from the data "
+                        "generating distribution. Journal of Machine Learning Research. doi:10.5555/ABC.123.")
+    assert r.authors == ["G. Alain", "Y. Bengio"]
+    assert r.title == "What regularized auto-encoders learn from the data generating distribution"
+    assert (r.year, r.doi) == (2012, "10.5555/abc.123")
+
+
+def test_ieee_quoted_title():
+    r = parse_reference('D. Bau, B. Zhou, A. Khosla, A. Oliva, and A. Torralba, “Network dissection: Quantifying '
+                        'interpretability of deep visual representations,” in CVPR, 2017, pp. 6541–6549.')
+    assert r.title == "Network dissection: Quantifying interpretability of deep visual representations"
+    assert r.authors[:2] == ["D. Bau", "B. Zhou"] and r.year == 2017
+
+
+def test_old_style_arxiv_id_and_corr():
+    assert parse_reference("Gulcehre and Bengio. Knowledge matters. CoRR, abs/1301.4083, 2013.").arxiv_id == "1301.4083"
+    assert parse_reference("X. Author. A physics paper. arXiv:hep-th/9901001v2, 1999.").arxiv_id == "hep-th/9901001"
+
+
+def test_title_index_matches_whole_titles_inside_badly_split_entries():
+    index = TitleIndex([(7, "A Closer Look at Memorization in Deep Networks"), (8, "Deep Learning")])
+    raw = "Devansh Arpit, Stanisław Jastrzębski, et al. A closer look at memorization in deep networks. ICML, 2017."
+    assert index.match(raw, "A closer look at memorization in deep networks") == (7, 1.0)
+    # The parse went wrong (title glued to the venue), but the whole title is in the entry.
+    work_id, score = index.match(raw, "A closer look at memorization in deep networks ICML")
+    assert work_id == 7 and 0.9 < score < 1.0
+    # A short title never links by appearing inside another entry.
+    assert index.match("Y. LeCun. Deep learning of representations. Nature, 2015.", "Deep learning of representations") is None
+    assert normalize_title("Noémie’s  “Title”:  A—B") == "noemie s title a b"
+
+
+def test_link_citations_by_arxiv_id_doi_and_title(store):
+    from litmine.references import ParsedReference
+
+    with store.transaction() as con:
+        citing, _ = upsert_work(con, WorkRecord(title="A citing paper", metadata_source="arxiv", arxiv_id="2401.00001"))
+        by_id, _ = upsert_work(con, WorkRecord(title="Toy models of superposition", metadata_source="arxiv",
+                                               arxiv_id="2209.10652"))
+        by_doi, _ = upsert_work(con, WorkRecord(title="Peeking inside the black-box", metadata_source="seed",
+                                                doi="10.1109/ACCESS.2018.2870052"))
+        by_title, _ = upsert_work(con, WorkRecord(title="Sanity Checks for Saliency Maps", metadata_source="seed"))
+        refs = [parse_reference(r) for r in [
+            "Nelson Elhage et al. Toy models of superposition. arXiv preprint arXiv:2209.10652v1, 2022.",
+            "A. Adadi and M. Berrada. Peeking inside the black-box. IEEE Access, 2018. doi: 10.1109/access.2018.2870052",
+            "Julius Adebayo, Justin Gilmer, and Been Kim. Sanity checks for saliency maps. In NeurIPS, 2018.",
+            "Somebody Else. A paper litmine does not have at all. In Nowhere, 2020.",
+        ]]
+        assert all(isinstance(r, ParsedReference) for r in refs)
+        text_store.replace_citations(con, citing, refs, "test")
+        assert link_citations(con) == 3
+        assert link_citations(con) == 0  # linked ones are not looked at again
+        rows = con.execute("SELECT position, cited_work_id, match_method, match_score FROM citations "
+                           "ORDER BY position").fetchall()
+    assert rows == [(1, by_id, "arxiv_id", None), (2, by_doi, "doi", None), (3, by_title, "title", 1.0),
+                    (4, None, None, None)]
