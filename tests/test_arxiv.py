@@ -29,7 +29,7 @@ def test_pages_through_a_recorded_multi_page_result(replay_server):
     assert replay_server.used == [f"recorded-2026/q_testing_s{s}_m10_{h}.json" for s, h in [
         (0, "bc5a6c384fe9"), (10, "34e56e15aaac"), (20, "348a237fecab"), (30, "f2e39f0143dc"),
         (40, "96dd32eb854c"), (50, "7f488ab8598c")]]
-    assert {h.user_agent for h in replay_server.log} == {f"litmine/{__version__} (+https://github.com/litmine; literature mining for interpretability research)"}
+    assert {h.user_agent for h in replay_server.log} == {f"litmine/{__version__} (literature mining for interpretability research; python-requests)"}
 
 
 def test_an_empty_page_is_asked_again(replay_server):

@@ -47,7 +47,7 @@ from litmine.store.works import WorkRecord
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"litmine/{__version__} (+https://github.com/litmine; literature mining for interpretability research)"
+USER_AGENT = f"litmine/{__version__} (literature mining for interpretability research; python-requests)"
 
 # The nightly query's terms, when LITMINE_ARXIV_QUERY is empty. Phrases in titles or abstracts that
 # name interpretability work in the survey's sense: explaining or dissecting a model's internals.
