@@ -1,6 +1,6 @@
 """Pages per second of `litmine extract` against plain pymupdf `page.get_text()`, same files, same run.
 
-litmine's figure is the whole stage: registering the files, worker processes with a time limit,
+``read_pdf`` is litmine's work per file alone. The stage's figure is the whole stage: registering the files, worker processes with a time limit,
 cleaning, headings, abstract, reference parsing, storing text and citations in DuckDB, and linking.
 Each measurement runs in a fresh process; the best of REPEATS is kept for each side.
 """
@@ -29,6 +29,13 @@ def plain_pymupdf(folder: Path) -> int:
     return pages
 
 
+def litmine_read_pdf(folder: Path) -> int:
+    """litmine's per-file work alone (text, cleaning, headings, abstract, references), in one process."""
+    from litmine.extract import read_pdf
+
+    return sum(read_pdf(path, 10_000).pages for path in sorted(folder.glob("*.pdf")))
+
+
 def litmine_extract(folder: Path, workers: int) -> int:
     from litmine.config import load_settings
     from litmine.extract import extract_folder
@@ -55,6 +62,9 @@ if __name__ == "__main__":
     header(f"extract: {FOLDER.relative_to(SHARED)} ({len(list(FOLDER.glob('*.pdf')))} PDFs), best of {REPEATS}")
     pages, plain_s = best(plain_pymupdf, FOLDER)
     print(f"plain pymupdf get_text, 1 process     : {pages} pages in {plain_s:6.2f} s = {pages / plain_s:7.1f} pages/s")
+    cpu_pages, cpu_s = best(litmine_read_pdf, FOLDER)
+    print(f"litmine read_pdf, 1 process, no store: {pages} pages in {cpu_s:6.2f} s = {pages / cpu_s:7.1f} pages/s, "
+          f"ratio {plain_s / cpu_s:.2f}")
     for workers in (1, 2):
         lit_pages, lit_s = best(litmine_extract, FOLDER, workers)
         if lit_pages != pages:
