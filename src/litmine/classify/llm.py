@@ -41,7 +41,7 @@ USER = "<paper>\n{paper}\n</paper>\nClassify this paper."
 class LLMClassifier(Classifier):
     name = "llm"
     version = "1"
-    defaults = {"few_shot": 3, "excerpt_chars": 1500, "example_chars": 500, "max_tokens": 300}
+    defaults = {"few_shot": 3, "excerpt_chars": 1500, "example_chars": 500, "max_tokens": 250}
 
     def __init__(self, env=None, **params: object) -> None:
         super().__init__(env, **{**self.defaults, **params})
@@ -72,7 +72,7 @@ class LLMClassifier(Classifier):
                                 "minItems": 1, "maxItems": 3},
                 "themes": {"type": "array", "items": {"type": "string", "enum": self.taxonomy.ids("theme")},
                            "maxItems": 5},
-                "rationale": {"type": "string", "maxLength": 300},
+                "rationale": {"type": "string", "maxLength": 200},
             },
             "required": ["subsections", "themes", "rationale"],
             "additionalProperties": False,
@@ -93,7 +93,8 @@ class LLMClassifier(Classifier):
         paper = {"title_and_abstract": text[:limit] if limit else text}
         if excerpt:
             paper["full_text_excerpt"] = excerpt[: int(self.param_values["excerpt_chars"])]
-        return json.dumps(paper, ensure_ascii=False)
+        # Angle brackets are escaped so that no text in a paper can close the <paper> block.
+        return json.dumps(paper, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
     def messages(self, item: WorkItem) -> list[dict]:
         msgs = [{"role": "system", "content": self.system_message()}]
@@ -136,7 +137,7 @@ class LLMClassifier(Classifier):
             for rank, label in enumerate(chosen):
                 scores[label_set][label] = 1.0 if label_set == "theme" else max(0.5, 1.0 - 0.1 * rank)
             assigned[label_set] = set(chosen)
-        return Prediction(item.work_id, scores, assigned, rationale=answer["rationale"][:300])
+        return Prediction(item.work_id, scores, assigned, rationale=answer["rationale"][:200])
 
 
 def parse_answer(text: str, schema: dict, work_id: int | None = None) -> dict:
