@@ -20,10 +20,10 @@ from prefect.tasks import exponential_backoff  # noqa: E402
 from litmine import pipeline  # noqa: E402
 from litmine.counts import Counts  # noqa: E402
 from litmine.errors import StageError  # noqa: E402
+from litmine.runlock import run_lock  # noqa: E402
 from litmine.store import Store  # noqa: E402
 
 ARXIV_SLOT = "arxiv"
-NETWORK_RETRIES = 3
 
 
 def _context(run_id: str, started_at) -> pipeline.PipelineContext:
@@ -38,8 +38,7 @@ def run_stage(name: str, run_id: str, started_at) -> Counts:
     return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at))
 
 
-@task(task_run_name="{name}", retries=NETWORK_RETRIES, retry_delay_seconds=exponential_backoff(backoff_factor=10),
-      retry_jitter_factor=0.5)
+@task(task_run_name="{name}")
 def run_network_stage(name: str, run_id: str, started_at) -> Counts:
     """A stage that talks to arXiv: retried with backoff, one at a time across all tasks."""
     with concurrency(ARXIV_SLOT, occupy=1, strict=True):
@@ -84,8 +83,13 @@ def nightly(stages: list[str] | None = None, run_id: str | None = None) -> dict:
 
     Returns the run's counts; ends Failed (after every stage has run) if a stage failed as a whole.
     """
-    logger = get_run_logger()
     settings = load_settings()
+    with run_lock(settings.data_dir, "litmine-nightly"):
+        return _nightly(settings, stages, run_id)
+
+
+def _nightly(settings, stages: list[str] | None, run_id: str | None) -> dict:
+    logger = get_run_logger()
     store = Store(settings.database, lock_timeout=settings.db_lock_timeout_seconds)
     store.migrate()
     selected = pipeline.select(stages)
@@ -94,8 +98,12 @@ def nightly(stages: list[str] | None = None, run_id: str | None = None) -> dict:
     report = pipeline.RunReport(run_id)
     if any(s.network for s in selected):
         _ensure_arxiv_limit()
+    network_task = run_network_stage.with_options(
+        retries=settings.flow_retries, retry_jitter_factor=0.2,
+        retry_delay_seconds=exponential_backoff(backoff_factor=settings.flow_retry_delay_seconds)
+        if settings.flow_retry_delay_seconds > 0 else 0)
     for stage in selected:
-        body = run_network_stage if stage.network else run_stage
+        body = network_task if stage.network else run_stage
         if stage.cpu_heavy:  # on the task runner: a worker thread, or a Dask worker process
             future = body.submit(stage.name, run_id, started_at)
             future.wait()
@@ -104,7 +112,7 @@ def nightly(stages: list[str] | None = None, run_id: str | None = None) -> dict:
             state = body(stage.name, run_id, started_at, return_state=True)
         if state.is_completed():
             counts = state.result()
-            report.counts.append(counts)
+            report.counts[stage.name] = counts
             pipeline.resolve_stage_failure(store, stage.name)
             logger.info("%s", counts)
         else:
@@ -125,8 +133,8 @@ def nightly(stages: list[str] | None = None, run_id: str | None = None) -> dict:
 
 def _summary(report: pipeline.RunReport) -> str:
     rows = ["| stage | new | updated | unchanged | failed | notes |", "|---|---|---|---|---|---|"]
-    for c in report.counts:
-        rows.append(f"| {c.stage} | {c.new} | {c.updated} | {c.unchanged} | {c.failed} | {'; '.join(c.notes)} |")
+    for name, c in report.counts.items():
+        rows.append(f"| {name} | {c.new} | {c.updated} | {c.unchanged} | {c.failed} | {'; '.join(c.notes)} |")
     for name, reason in report.failed.items():
         rows.append(f"| {name} | | | | stage failed | {reason} |")
     return f"# litmine run {report.run_id}: {report.status}\n\n" + "\n".join(rows) + "\n"

@@ -66,10 +66,74 @@ def _survey(ctx: PipelineContext) -> Counts:
     return load_survey(ctx.store, ctx.settings.seed_dir, run_id=ctx.run_id)
 
 
+def arxiv_client(ctx: PipelineContext):
+    from litmine.arxiv import ArxivClient
+
+    return ctx.get("arxiv", lambda: ArxivClient.from_settings(ctx.settings))
+
+
+def _resolve(ctx: PipelineContext) -> Counts:
+    from litmine.resolve import fetch_survey
+
+    return fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id)
+
+
+def _fetch_arxiv(ctx: PipelineContext) -> Counts:
+    from litmine.arxiv import fetch_new
+
+    return fetch_new(ctx.store, arxiv_client(ctx), ctx.settings, run_id=ctx.run_id)
+
+
+def _pdfs(ctx: PipelineContext) -> Counts:
+    from litmine.pdfs import download_pdfs
+
+    return download_pdfs(ctx.store, ctx.settings, run_id=ctx.run_id)
+
+
 def _extract(ctx: PipelineContext) -> Counts:
     from litmine.extract import extract_documents
 
     return extract_documents(ctx.store, ctx.settings, run_id=ctx.run_id)
+
+
+def embedder(ctx: PipelineContext):
+    from litmine.embed import get_embedder
+
+    return ctx.get("embedder", lambda: get_embedder(ctx.settings.embed_model, ctx.settings.embed_batch_size))
+
+
+def _embed(ctx: PipelineContext) -> Counts:
+    from litmine.embed import embed_works
+
+    return embed_works(ctx.store, embedder(ctx), run_id=ctx.run_id)
+
+
+def classifier_env(ctx: PipelineContext):
+    from litmine.classify import ClassifierEnv
+
+    def make_llm():
+        from litmine.llm import LLMClient, StoreCache, get_backend
+
+        s = ctx.settings
+        return LLMClient(get_backend(s.llm_backend, s.llm_model, s.llm_base_url, s.llm_api_key),
+                         cache=StoreCache(ctx.store))
+
+    return ctx.get("classifier_env", lambda: ClassifierEnv(
+        make_embedder=lambda: embedder(ctx), make_llm=make_llm if ctx.settings.llm_backend else None))
+
+
+def _classifier_stage(method: str) -> Callable[[PipelineContext], Counts]:
+    def run(ctx: PipelineContext) -> Counts:
+        from litmine.classify import classify_works, get_classifier
+
+        env = classifier_env(ctx)
+        if method == "llm" and not env.has_llm:
+            counts = Counts(f"classify {method}")
+            counts.notes.append("skipped: no LLM configured (set LITMINE_LLM_BACKEND and LITMINE_LLM_MODEL)")
+            return counts
+        return classify_works(ctx.store, get_classifier(method, env), run_id=ctx.run_id)
+
+    return run
 
 
 def _digest(ctx: PipelineContext) -> Counts:
@@ -86,7 +150,15 @@ def _digest(ctx: PipelineContext) -> Counts:
 STAGES: list[Stage] = [
     Stage("decisions", _decisions, "import review decisions recorded since the last run as human labels"),
     Stage("survey", _survey, "load the survey seed: taxonomy, themes, references and their labels"),
+    Stage("resolve", _resolve, "resolve the survey's references to arXiv records", network=True),
+    Stage("fetch-arxiv", _fetch_arxiv, "fetch papers matching the nightly query since the last run", network=True),
+    Stage("pdfs", _pdfs, "download the PDFs of arXiv works lacking their latest version", network=True),
     Stage("extract", _extract, "extract the text of downloaded PDFs", cpu_heavy=True),
+    Stage("embed", _embed, "embed titles, abstracts and full texts", cpu_heavy=True),
+    Stage("classify-zeroshot", _classifier_stage("zeroshot"), "label works by similarity to label descriptions"),
+    Stage("classify-supervised", _classifier_stage("supervised"), "label works with a model trained on "
+          "survey and human labels"),
+    Stage("classify-llm", _classifier_stage("llm"), "label works with the configured LLM, with rationales"),
     Stage("digest", _digest, "write the Markdown and HTML digest of works new since the last run"),
 ]
 
@@ -119,7 +191,12 @@ def run_stage(stage: Stage, ctx: PipelineContext) -> Counts:
     except LitmineError as exc:
         raise StageError(str(exc)) from exc
     if counts.failed and not (counts.new or counts.updated or counts.unchanged):
-        raise StageError(f"all {counts.failed} items failed: their reasons are in table failures (stage {stage.name!r})")
+        from litmine.store.review import last_failure_reason
+
+        with ctx.store.connect(read_only=True) as con:
+            reason = last_failure_reason(con, ctx.run_id)
+        example = f", the last: {reason.split(' (url=')[0][:160]}" if reason else ""
+        raise StageError(f"all {counts.failed} items failed{example}; every reason is in table failures")
     return counts
 
 
@@ -143,31 +220,35 @@ class RunReport:
     """Counts of every stage that ran, and the stages that failed as a whole with their reasons."""
 
     run_id: str | None
-    counts: list[Counts] = field(default_factory=list)
+    counts: dict[str, Counts] = field(default_factory=dict)  # by stage name, in the order they ran
     failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
         if self.failed:
             return "failed"
-        return "partial" if any(c.failed for c in self.counts) else "ok"
+        return "partial" if any(c.failed for c in self.counts.values()) else "ok"
 
     def lines(self) -> list[str]:
-        """One line per stage, in pipeline order: counts, or why the stage failed."""
+        """One line per stage, in pipeline order: its counts, or why it failed as a whole."""
         out = []
-        by_name = {c.stage: c for c in self.counts}
         for name in stage_names():
             if name in self.failed:
-                out.append(f"{name}: FAILED: {self.failed[name]}")
-            elif name in by_name:
-                out.append(str(by_name[name]))
+                out.append(f"{name}: failed: {self.failed[name]}")
+            elif name in self.counts:
+                counts = self.counts[name]
+                out.append(str(counts) if counts.stage == name else f"{name}: {str(counts).split(': ', 1)[1]}")
         return out
 
     def as_dict(self) -> dict:
-        return {
-            "stages": {c.stage: c.as_dict() for c in self.counts},
-            "failed": dict(self.failed),
-        }
+        return {"stages": {name: c.as_dict() for name, c in self.counts.items()}, "failed": dict(self.failed)}
+
+    @classmethod
+    def from_dict(cls, run_id: str | None, data: dict) -> "RunReport":
+        counts = {}
+        for name, c in (data.get("stages") or {}).items():
+            counts[name] = Counts(**c)
+        return cls(run_id, counts, dict(data.get("failed") or {}))
 
 
 def failed_stage_message(error: BaseException) -> str:
@@ -182,6 +263,19 @@ def finish(store: Store, report: RunReport) -> None:
     store.finish_run(report.run_id, report.status, report.as_dict(), error)
 
 
+def load_report(store: Store, run_id: str) -> RunReport | None:
+    """The finished run's report from table ``runs``; None while it runs or if it never finished."""
+    import json
+
+    from litmine.store.review import run_row
+
+    with store.connect(read_only=True) as con:
+        row = run_row(con, run_id)
+    if row is None or row[0] == "running" or not row[1]:
+        return None
+    return RunReport.from_dict(run_id, json.loads(row[1]))
+
+
 def run_pipeline(settings: Settings, store: Store, names: list[str] | None = None,
                  run_id: str | None = None) -> RunReport:
     """Run the stages in order without Prefect: each stage's failure is recorded and the rest run."""
@@ -191,7 +285,7 @@ def run_pipeline(settings: Settings, store: Store, names: list[str] | None = Non
     report = RunReport(run_id)
     for stage in stages:
         try:
-            report.counts.append(run_stage(stage, ctx))
+            report.counts[stage.name] = run_stage(stage, ctx)
             resolve_stage_failure(store, stage.name)
         except Exception as exc:  # a stage failing as a whole must not stop the others
             log.warning("stage %s failed: %s", stage.name, exc)

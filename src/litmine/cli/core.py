@@ -142,29 +142,6 @@ def show_config() -> None:
         click.echo(f"    {meaning}")
 
 
-@click.command()
-def run() -> None:
-    """Run the pipeline once: bring the database up to date and load the survey seed.
-
-    \b
-    Example:
-      litmine run
-    """
-    from litmine.survey import load_survey
-
-    cfg = settings()
-    store = open_store(cfg)
-    run_id = store.start_run("run")
-    try:
-        counts = load_survey(store, cfg.seed_dir, run_id=run_id)
-    except Exception as exc:
-        store.finish_run(run_id, "failed", error=str(exc))
-        raise
-    store.finish_run(run_id, "ok", {"survey": counts.as_dict()})
-    click.echo(str(counts))
-    click.echo(f"database: {cfg.database}")
-
-
 def register(main: click.Group) -> None:
-    for command in (init, run, status, query, schema, show_config):
+    for command in (init, status, query, schema, show_config):  # `run`: litmine.cli.flows
         main.add_command(command)

@@ -29,6 +29,54 @@ def load_flows(name: str):
 
 
 @click.command()
+@click.option("--stage", "stages", multiple=True, metavar="NAME",
+              help="Run only this stage (repeatable): decisions, survey, resolve, fetch-arxiv, pdfs, extract, "
+                   "embed, classify-zeroshot, classify-supervised, classify-llm, digest.")
+@click.pass_context
+def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
+    """Run the nightly pipeline once, as a Prefect flow, and print counts per stage.
+
+    Stages, in order: review decisions, survey seed, survey references on arXiv, new arXiv papers,
+    PDFs, text, embeddings, classification, digest. A stage that fails for some works records
+    them and the run goes on (exit 0). A stage that fails as a whole (arXiv unreachable, say) is
+    recorded too and the other stages still run; the run then exits 1. Run it again to finish
+    the job: nothing is fetched, stored or labelled twice.
+
+    \b
+    Example:
+      litmine run
+      litmine run --stage embed --stage classify-zeroshot
+    """
+    from litmine import pipeline
+    from litmine.cli.common import open_store
+    from litmine.config import prefect_environment
+    from litmine.errors import LitmineError, StageError
+
+    cfg = settings()
+    verbose = ctx.find_root().params.get("verbose", 0)
+    prefect_environment(cfg, log_level="INFO" if verbose else "CRITICAL")
+    selected = pipeline.select(list(stages) or None)
+    store = open_store(cfg)
+    run_id = store.start_run("run", {"stages": [s.name for s in selected], "flow": "litmine-nightly"})
+    nightly = load_flows("nightly")
+    state = nightly.build(cfg.task_runner)(stages=[s.name for s in selected], run_id=run_id, return_state=True)
+    report = pipeline.load_report(store, run_id)
+    if report is None:  # the flow stopped before it finished the run: say why, and close the run
+        error = state.result(raise_on_failure=False)
+        message = str(error) if isinstance(error, BaseException) else str(state.message)
+        store.finish_run(run_id, "failed", error=message)
+        if isinstance(error, LitmineError):
+            raise error
+        raise StageError(f"the run stopped: {message}", run_id=run_id)
+    for line in report.lines():
+        click.echo(line)
+    click.echo(f"run {run_id}: {report.status}; database {cfg.database}")
+    if report.failed:
+        raise StageError(f"{len(report.failed)} of {len(selected)} stages failed as a whole "
+                         f"({', '.join(report.failed)}); the others ran. Reasons: `litmine status`")
+
+
+@click.command()
 @click.option("--serve", is_flag=True, help="After registering, keep running and execute the scheduled runs here.")
 @click.option("--api-url", default=None, help="Prefect server API (default: LITMINE_PREFECT_API_URL).")
 def schedule(serve: bool, api_url: str | None) -> None:
@@ -84,5 +132,5 @@ def digest(since: datetime) -> None:
 
 
 def register(main: click.Group) -> None:
-    for command in (schedule, digest):
+    for command in (run, schedule, digest):
         main.add_command(command)

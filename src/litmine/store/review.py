@@ -21,6 +21,18 @@ def last_finished_run(con: Connection, command: str, before: datetime | None = N
     return row[0] if row else None
 
 
+def run_row(con: Connection, run_id: str) -> tuple[str, str | None] | None:
+    """(status, counts JSON) of a run."""
+    return con.execute("SELECT status, counts FROM runs WHERE run_id = ?", [run_id]).fetchone()
+
+
+def last_failure_reason(con: Connection, run_id: str | None) -> str | None:
+    """The reason of the newest failure recorded in ``run_id``."""
+    row = con.execute("SELECT reason FROM failures WHERE run_id IS NOT DISTINCT FROM ? "
+                      "ORDER BY failed_at DESC, failure_id DESC LIMIT 1", [run_id]).fetchone()
+    return row[0] if row else None
+
+
 # -- decisions ---------------------------------------------------------------------------------
 
 
