@@ -57,7 +57,9 @@ def fetch_survey_cmd(refresh: bool, threshold: float | None) -> None:
 
 @fetch.command("arxiv")
 @click.option("--max-results", type=int, default=None, help="Stop after this many results (default: all).")
-def fetch_arxiv_cmd(max_results: int | None) -> None:
+@click.option("--until", "until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+              default=None, help="Take this (UTC) time as now: fetch what was submitted up to it (default: now).")
+def fetch_arxiv_cmd(max_results: int | None, until) -> None:
     """Fetch the interpretability papers submitted since the last run.
 
     The query covers LITMINE_ARXIV_CATEGORIES and LITMINE_ARXIV_QUERY (default: litmine's
@@ -67,11 +69,12 @@ def fetch_arxiv_cmd(max_results: int | None) -> None:
     Example:
       litmine fetch arxiv
       LITMINE_ARXIV_CATEGORIES=cs.LG,cs.CL litmine fetch arxiv --max-results 200
+      litmine fetch arxiv --until 2026-06-20
     """
     from litmine.arxiv import ArxivClient, fetch_new
 
     _run("fetch arxiv", "fetch-arxiv", lambda cfg, store, run_id: fetch_new(
-        store, ArxivClient.from_settings(cfg), cfg, run_id=run_id, max_results=max_results))
+        store, ArxivClient.from_settings(cfg), cfg, run_id=run_id, max_results=max_results, now=until))
 
 
 @fetch.command("oai")

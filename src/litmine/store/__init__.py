@@ -111,10 +111,16 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                _rollback(con)
+                # A full disk, a file-size limit, an I/O error: nothing of the transaction is kept.
+                raise StoreError(
+                    f"database write failed, nothing of it was kept: {str(exc).splitlines()[0]}", path=self.path
+                ) from None
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
-            con.execute("COMMIT")
         finally:
             con.close()
 
@@ -125,16 +131,18 @@ class Store:
         transaction. Returns their names."""
         applied: list[str] = []
         with self.connect() as con:
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-            )
-            con.execute(
-                "COMMENT ON TABLE schema_migrations IS 'Schema migrations applied to this file, in order.';"
-                "COMMENT ON COLUMN schema_migrations.version IS 'migration number';"
-                "COMMENT ON COLUMN schema_migrations.name IS 'what the migration changed';"
-                "COMMENT ON COLUMN schema_migrations.applied_at IS 'when it was applied (UTC)'"
-            )
+            fresh = not con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_migrations' AND schema_name = 'main'"
+            ).fetchone()[0]
+            if fresh:
+                con.execute(
+                    "CREATE TABLE schema_migrations ("
+                    "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL);"
+                    "COMMENT ON TABLE schema_migrations IS 'Schema migrations applied to this file, in order.';"
+                    "COMMENT ON COLUMN schema_migrations.version IS 'migration number';"
+                    "COMMENT ON COLUMN schema_migrations.name IS 'what the migration changed';"
+                    "COMMENT ON COLUMN schema_migrations.applied_at IS 'when it was applied (UTC)'"
+                )
             done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
             newest_known = max(m.version for m in MIGRATIONS)
             if done and max(done) > newest_known:
@@ -225,6 +233,13 @@ class Store:
                 "UPDATE runs SET finished_at = ?, status = ?, counts = ?, error = ? WHERE run_id = ?",
                 [utcnow(), status, json.dumps(counts or {}, default=str), error, run_id],
             )
+
+
+def _rollback(con: Connection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:  # the failed commit already ended the transaction
+        pass
 
 
 def check_read_only(sql: str) -> None:

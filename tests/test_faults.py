@@ -1,0 +1,182 @@
+"""Faults: after each, no row is lost, none is duplicated, and a re-run completes the job.
+
+Faults served by the replay server (429 and 503 bursts, empty pages, a connection reset, a slow
+server) hit a later page of a multi-page nightly query; a real disk write failure comes from a
+file-size limit (RLIMIT_FSIZE) on a real `litmine` process; a kill is a real SIGKILL mid-write.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+from litmine.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
+from litmine.config import load_settings
+from litmine.store import Store
+from litmine.store import acquire
+
+NOW = datetime(2026, 6, 20, 12, 0)
+
+
+def _settings(server, tmp_path, name, **kw):
+    kw.setdefault("arxiv_retries", 2)
+    kw.setdefault("arxiv_timeout_seconds", 5)
+    return load_settings(env={}, data_dir=tmp_path / name, arxiv_api_url=server.api_url, arxiv_delay_seconds=0,
+                         arxiv_page_size=10, arxiv_lookback_days=3, **kw)
+
+
+def _fetch(server, tmp_path, name, **kw):
+    cfg = _settings(server, tmp_path, name, **kw)
+    store = Store(cfg.database)
+    store.migrate()
+    return cfg, store, fetch_new(store, ArxivClient.from_settings(cfg), cfg, now=NOW)
+
+
+def _ids(store):
+    with store.connect(read_only=True) as con:
+        ids = [r[0] for r in con.execute("SELECT arxiv_id FROM works ORDER BY arxiv_id").fetchall()]
+        sources = con.execute("SELECT count(*), count(DISTINCT work_id) FROM work_sources").fetchone()
+    assert sources[0] == sources[1], "a work was recorded twice from the same source"
+    return ids
+
+
+@pytest.fixture
+def clean_result(replay_server, tmp_path):
+    _, store, counts = _fetch(replay_server, tmp_path, "clean")
+    assert counts.new > 20 and counts.failed == 0  # at least three pages of 10
+    replay_server.reset_log()
+    return _ids(store)
+
+
+FAULTS = {
+    "429 burst": dict(kind="status", status=429, retry_after=0),
+    "503 burst": dict(kind="status", status=503),
+    "empty pages": dict(kind="empty"),
+    "connection reset": dict(kind="reset"),
+    "slow server": dict(kind="slow", delay=7.0),  # past the 5 s timeout
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
+def test_a_fault_past_the_retries_keeps_earlier_pages_and_a_rerun_completes(replay_server, tmp_path, clean_result,
+                                                                          fault):
+    # the second page fails on every try (3 tries: arxiv_retries=2); the first page is stored
+    replay_server.inject(path="/api/query", match="start=10", times=3, **FAULTS[fault])
+    cfg, store, counts = _fetch(replay_server, tmp_path, "faulty")
+    assert counts.failed == 1 and counts.new == 10
+    assert counts.notes[0].startswith("stopped early: arXiv did not answer after 3 tries: ")
+    stored = _ids(store)
+    assert len(stored) == 10 and set(stored) < set(clean_result)
+    with store.connect(read_only=True) as con:
+        failures = con.execute("SELECT stage, reason FROM failures").fetchall()
+        assert acquire.get_watermark(con, watermark_name(nightly_query(cfg))) is None  # not moved past the gap
+    assert len(failures) == 1 and failures[0][0] == "fetch-arxiv" and "start=10" in failures[0][1]
+
+    again = fetch_new(store, ArxivClient.from_settings(cfg), cfg, now=NOW)
+    assert again.failed == 0 and again.new == len(clean_result) - 10 and again.unchanged == 10
+    assert _ids(store) == clean_result
+
+
+def test_a_fault_within_the_retries_is_invisible(replay_server, tmp_path, clean_result):
+    replay_server.inject("status", status=503, match="start=10", times=2)
+    replay_server.inject("reset", match="start=20", times=1)
+    _, store, counts = _fetch(replay_server, tmp_path, "retried")
+    assert counts.failed == 0
+    assert _ids(store) == clean_result
+
+
+def _litmine(args, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "litmine", *args], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_killed_during_a_nightly_fetch_then_rerun(replay_server, tmp_path, clean_result):
+    """SIGKILL while the third page is in flight: two committed pages stay, the re-run finishes."""
+    data = tmp_path / "killed"
+    env = {**replay_server.env(), "LITMINE_DATA_DIR": str(data), "LITMINE_ARXIV_PAGE_SIZE": "10",
+           "LITMINE_ARXIV_LOOKBACK_DAYS": "3"}
+    cfg = load_settings(env=env)
+    Store(cfg.database).migrate()
+    replay_server.inject("slow", match="start=20", delay=60.0)  # the third page hangs
+    proc = _litmine(["fetch", "arxiv", "--until", "2026-06-20T12:00"], env)
+    store = Store(cfg.database, lock_timeout=30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        with store.connect(read_only=True) as con:
+            if con.execute("SELECT count(*) FROM works").fetchone()[0] >= 20:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # while it waits for the third page
+    proc.wait()
+    assert len(_ids(store)) == 20
+    replay_server.faults.clear()
+    rerun = _litmine(["fetch", "arxiv", "--until", "2026-06-20T12:00"], env)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert _ids(store) == clean_result
+
+
+def _snapshot(store):
+    with store.connect(read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ["works", "survey_references", "labels", "label_assignments", "work_sources"]}
+
+
+def test_killed_inside_a_write_transaction_keeps_nothing_half_done(data_dir):
+    """SIGKILL while the survey load's transaction is open: all or nothing, and a re-run loads it."""
+    cfg = load_settings()
+    store = Store(cfg.database)
+    store.migrate()
+    wal = cfg.database.with_name(cfg.database.name + ".wal")
+    proc = _litmine(["survey", "load"], {})
+    deadline = time.monotonic() + 60
+    while not (wal.exists() and wal.stat().st_size > 0) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _snapshot(store)["works"] in (0, 327)  # never a partial load
+    again = _litmine(["survey", "load"], {})
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    expected = Store(data_dir / "clean.duckdb")
+    expected.migrate()
+    from litmine.survey import load_survey
+
+    load_survey(expected, cfg.seed_dir)
+    assert _snapshot(store) == _snapshot(expected)
+
+
+def _limit_file_size(limit_bytes):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
+    cfg = load_settings()
+    store = Store(cfg.database)
+    store.migrate()
+    with store.transaction() as con:
+        con.execute("INSERT INTO watermarks (name, value) VALUES ('kept', 'before the failure')")
+    limited = _litmine(["survey", "load"], {}, preexec_fn=_limit_file_size(64 * 1024))
+    out, err = limited.communicate(timeout=120)
+    assert limited.returncode == 1
+    assert err.startswith("Error: database write failed, nothing of it was kept: ")
+    assert "File too large" in err and "Traceback" not in err and err.count("\n") == 1
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT value FROM watermarks").fetchall() == [("before the failure",)]
+        assert con.execute("SELECT count(*) FROM works").fetchone()[0] == 0
+    again = _litmine(["survey", "load"], {})
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert out == "survey: 327 new, 0 updated, 0 unchanged, 0 failed\n"
