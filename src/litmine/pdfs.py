@@ -28,8 +28,8 @@ import requests
 from litmine.arxiv import USER_AGENT, Throttle, _retry_after
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import FetchError, PdfError
-from litmine.ids import ArxivId, safe_child
+from litmine.errors import FetchError, InvalidArxivId, PdfError
+from litmine.ids import ArxivId, parse_arxiv_id, safe_child
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure, resolve_failures
@@ -155,7 +155,8 @@ def download_pdfs(
         aid = ArxivId(task.arxiv_id, task.version)
         url = pdf_url(settings, aid)
         try:
-            dest = safe_child(pdf_dir, aid.filename())
+            # re-parsed: an id that reached the database unchecked cannot choose a path
+            dest = safe_child(pdf_dir, parse_arxiv_id(task.arxiv_id).with_version(task.version).filename())
             rel = str(dest.relative_to(settings.data_dir))
             if dest.exists() and dest.stat().st_size:
                 check_pdf_file(dest)  # kept from a run killed before its commit
@@ -163,7 +164,7 @@ def download_pdfs(
             else:
                 sha, size = downloader.fetch(url, dest)
                 fetched = True
-        except (PdfError, FetchError) as exc:
+        except (PdfError, FetchError, InvalidArxivId) as exc:
             log.info("PDF of %s failed: %s", aid, exc)
             with store.transaction() as con:
                 acquire.set_pdf_failed(con, task.work_id, task.version, url, str(exc))

@@ -54,10 +54,10 @@ class OpenAICompatBackend(LLMBackend):
                 log.info("LLM request failed (%s), retrying in %.0f s", type(exc).__name__, delay)
             else:
                 if resp.status_code == 200:
-                    return _parse(resp, url)
+                    return _parse(resp, url, self._api_key)
                 if resp.status_code not in _RETRY_STATUS or attempt > self.retries:
                     raise LLMError(
-                        f"LLM endpoint answered HTTP {resp.status_code}: {resp.text[:200]}",
+                        f"LLM endpoint answered HTTP {resp.status_code}: {_redact(resp.text, self._api_key)[:200]}",
                         url=url, status=resp.status_code,
                     )
                 log.info("LLM endpoint answered %s, retrying in %.0f s", resp.status_code, delay)
@@ -76,11 +76,17 @@ class LlamaCppServerBackend(OpenAICompatBackend):
         super().__init__(model, base_url or "http://127.0.0.1:8000/v1", api_key, **options)
 
 
-def _parse(resp: requests.Response, url: str) -> Completion:
+def _redact(text: str, secret: str) -> str:
+    """``text`` with the API key (which some endpoints echo in their errors) blanked out."""
+    return text.replace(secret, "[API key]") if secret else text
+
+
+def _parse(resp: requests.Response, url: str, secret: str) -> Completion:
     try:
         data = resp.json()
         text = data["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise LLMError(f"LLM endpoint answered without a chat completion: {resp.text[:200]}", url=url) from None
+        raise LLMError(f"LLM endpoint answered without a chat completion: {_redact(resp.text, secret)[:200]}",
+                       url=url) from None
     usage = data.get("usage") or {}
     return Completion(text or "", usage.get("prompt_tokens"), usage.get("completion_tokens"))
