@@ -70,3 +70,32 @@ def test_fetch_survey_end_to_end_then_nothing_changes(replay_server, data_dir):
     assert engstrom[0] == "by-id" and "match score 0.5" in engstrom[1]  # retitled on arXiv; year and author agree
     assert unlinked == (75,)  # not on arXiv: seed metadata and DOI kept, the reason recorded
     assert sources == (327,)
+
+
+def test_an_unreachable_arxiv_is_asked_once_past_its_retries_not_per_reference(data_dir):
+    """No network: one request plus its retries, then every reference stays unresolved with the reason."""
+    import socket
+
+    from litmine.arxiv import ArxivClient
+    from litmine.config import load_settings
+    from litmine.resolve import fetch_survey
+    from litmine.store import Store
+    from litmine.survey import load_survey
+
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = load_settings()
+    store = Store(cfg.database)
+    store.migrate()
+    load_survey(store, cfg.seed_dir)
+    client = ArxivClient(f"http://127.0.0.1:{port}/api/query", delay_seconds=0, retries=2, timeout=2)
+    counts = fetch_survey(store, client)
+    assert client.requests_made == 3  # the id batch and its two retries; no title search was tried
+    assert (counts.new, counts.failed) == (0, 327)
+    with store.connect(read_only=True) as con:
+        reasons = con.execute("SELECT DISTINCT reason FROM failures WHERE item <> 'id batch'").fetchall()
+        pending = con.execute("SELECT count(*) FROM survey_references WHERE match_status = 'pending'").fetchone()[0]
+    assert reasons == [("not asked: arXiv failed earlier in this run: arXiv did not answer after 3 tries: "
+                        "connection failed: ConnectionError",)]
+    assert pending == 327

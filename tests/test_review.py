@@ -156,3 +156,32 @@ if __name__ == "__main__":
     st = Store(cfg.database)
     st.migrate()
     print(build_review_db(st, cfg.seed_dir))
+
+
+def test_litmine_classify_imports_decisions_waiting_in_the_journal(data_dir, monkeypatch):
+    """A decision journaled while the database was busy becomes a human label at the next classify."""
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from litmine.cli import main
+    from litmine.config import load_settings
+    from litmine.review import journal_path
+    from litmine.store import Store
+
+    monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")
+    runner = CliRunner()
+    assert runner.invoke(main, ["survey", "load"]).exit_code == 0
+    assert runner.invoke(main, ["embed"]).exit_code == 0
+    cfg = load_settings()
+    path = journal_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_json.dumps({"decision_id": "d-1", "work_id": 1, "label_set": "subsection", "label_id": "2.1",
+                                 "decision": "accept", "note": "waited", "reviewer": "tester",
+                                 "decided_at": "2026-11-24T10:00:00"}) + "\n")
+    result = runner.invoke(main, ["classify", "-m", "zeroshot", "--limit", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("decisions: 1 new, 0 updated, 0 unchanged, 0 failed")
+    with Store(cfg.database).connect(read_only=True) as con:
+        assert con.execute("SELECT work_id, label_id, assigned, status, created_by FROM label_assignments "
+                           "WHERE source = 'human'").fetchall() == [(1, "2.1", True, "accept", "tester")]

@@ -127,20 +127,29 @@ def fetch_survey(
     statuses: dict[str, int] = {}
 
     by_id = {ref.key: try_parse_arxiv_id(ref.arxiv_id) for ref in refs}
+    id_error: FetchError | None = None
     try:
         records = client.by_ids(sorted({aid.base for aid in by_id.values() if aid}))
     except FetchError as exc:
         log.warning("fetching survey references by id failed: %s", exc)
         with store.transaction() as con:
             record_failure(con, run_id, "fetch-survey", "id batch", exc)
-        records = None  # ids not fetched: those references fail this run, the rest go on
+        records, id_error = None, exc  # ids not fetched: those references fail this run
 
+    # Once arXiv has failed past its retries (down, or no network), the rest are not asked: each would
+    # wait out the same retries. They stay unresolved, with the reason, and the next run asks again.
+    gave_up: FetchError | None = id_error
     pending: list[Decision] = []
     for i, ref in enumerate(refs):
-        try:
-            pending.append(decide(client, ref, by_id[ref.key], records, threshold))
-        except FetchError as exc:
-            pending.append(Decision(ref, "failed", str(exc), error=exc))
+        if gave_up is not None:
+            error = FetchError(f"not asked: arXiv failed earlier in this run: {gave_up.message}")
+            pending.append(Decision(ref, "failed", str(error), error=error))
+        else:
+            try:
+                pending.append(decide(client, ref, by_id[ref.key], records, threshold))
+            except FetchError as exc:
+                pending.append(Decision(ref, "failed", str(exc), error=exc))
+                gave_up = exc
         if len(pending) >= batch or i == len(refs) - 1:
             with store.transaction() as con:
                 for decision in pending:

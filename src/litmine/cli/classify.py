@@ -94,6 +94,7 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
       litmine query "select * from disagreements limit 5"
     """
     from litmine.classify import classify_works, default_methods, env_from_settings, get_classifier
+    from litmine.review import import_decisions
 
     cfg = settings()
     store = open_store(cfg)
@@ -102,6 +103,10 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
     run_id = store.start_run("classify " + " ".join(names), _run_config(cfg))
     results = []
     try:
+        # reviewers' decisions still in the journal become human labels first, so training sees them
+        decided = import_decisions(store, cfg, run_id=run_id)
+        if decided.new or decided.failed:
+            echo_counts(decided)
         for name in names:
             results.append(classify_works(store, get_classifier(name, env), run_id=run_id, limit=limit))
             echo_counts(results[-1])
