@@ -25,3 +25,12 @@ def test_every_cli_command_is_in_the_readme():
 def test_every_setting_is_in_the_readme():
     missing = [var for var, _, _ in describe() if var not in README]
     assert missing == [], f"settings missing from README.md: {missing}"
+
+
+def test_the_settings_table_is_generated_from_the_code():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_settings", ROOT / "scripts" / "readme_settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.render(README) == README, "run: .venv/bin/python scripts/readme_settings.py"
