@@ -160,3 +160,19 @@ def test_classify_command_and_the_disagreements_view(seeded):
     with seeded.connect() as con:
         run = con.execute("SELECT status, config FROM runs WHERE command = 'classify zeroshot supervised'").fetchone()
     assert run[0] == "ok" and "llm_api_key" not in json.loads(run[1])
+
+
+def test_a_run_with_nothing_new_to_learn_fits_nothing_and_new_labels_refit(seeded, monkeypatch):
+    clf = get_classifier("supervised", env())
+    fits = []
+    real_fit = type(clf).fit
+    monkeypatch.setattr(type(clf), "fit", lambda self, *a: (fits.append(1), real_fit(self, *a))[1])
+    first = classify_works(seeded, clf)
+    again = classify_works(seeded, clf)
+    assert len(fits) == 1 and first.new == 327 and again.unchanged == 327
+    version = clf.source_version
+    with seeded.transaction() as con:  # a reviewer's decision changes the training data
+        con.execute("INSERT INTO label_assignments (work_id, label_set, label_id, source, assigned, status) "
+                    "VALUES (1, 'subsection', '2.2', 'human', true, 'accept')")
+    third = classify_works(seeded, clf)
+    assert len(fits) == 2 and clf.source_version != version and third.updated == 327

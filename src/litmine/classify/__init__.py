@@ -158,7 +158,7 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
     taxonomy = load_taxonomy(store)
     model_id = classifier.env.embedder.model_id if classifier.needs_vectors else None
     examples = load_examples(store, model_id) if classifier.trainable else []
-    classifier.fit(taxonomy, [ex for ex in examples if not classifier.needs_vectors or ex.item.vector is not None])
+    classifier.ensure_fitted(taxonomy, [ex for ex in examples if not classifier.needs_vectors or ex.item.vector is not None])
     version, params = classifier.source_version, classifier.params()
     after, not_embedded, seen = 0, 0, 0
     while limit is None or seen < limit:

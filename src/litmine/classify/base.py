@@ -132,13 +132,17 @@ class Classifier:
     def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         self.taxonomy = taxonomy
         if self.trainable:
-            digest = hashlib.sha256()
-            for ex in sorted(examples, key=lambda e: e.item.work_id):
-                digest.update(json.dumps([ex.item.work_id, ex.item.input_hash,
-                                          {k: sorted(v) for k, v in sorted(ex.positives.items())},
-                                          {k: sorted(v) for k, v in sorted(ex.negatives.items())},
-                                          sorted(ex.complete)]).encode())
-            self.training_fingerprint = digest.hexdigest()[:12]
+            self.training_fingerprint = training_digest(examples)
+
+    def ensure_fitted(self, taxonomy: Taxonomy, examples: list[Example]) -> bool:
+        """``fit`` unless already fitted on this taxonomy and these examples (a nightly run with
+        nothing new to learn fits nothing). Returns whether it fitted."""
+        key = (taxonomy.fingerprint(), training_digest(examples))
+        if getattr(self, "_fitted_on", None) == key:
+            return False
+        self.fit(taxonomy, examples)
+        self._fitted_on = key
+        return True
 
     def predict(self, items: list[WorkItem]) -> list[Prediction]:
         raise NotImplementedError
@@ -195,3 +199,14 @@ def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def training_digest(examples: list[Example]) -> str:
+    """A short hash of the training data: which works, their inputs, and their labels."""
+    digest = hashlib.sha256()
+    for ex in sorted(examples, key=lambda e: e.item.work_id):
+        digest.update(json.dumps([ex.item.work_id, ex.item.input_hash,
+                                  {k: sorted(v) for k, v in sorted(ex.positives.items())},
+                                  {k: sorted(v) for k, v in sorted(ex.negatives.items())},
+                                  sorted(ex.complete)]).encode())
+    return digest.hexdigest()[:12]
