@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect" / "test"))
+# One temporary Prefect home per test session, created here (Prefect warns if it cannot create it).
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="litmine-prefect-test-")
+atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 for _var in [v for v in os.environ if v.startswith("LITMINE_")]:
     del os.environ[_var]
 
@@ -55,3 +60,41 @@ def shared() -> Path:
 
 
 from replay import replay_server  # noqa: E402,F401  (the loopback arXiv: tests/replay.py)
+
+
+@pytest.fixture(scope="session")
+def seeded_db(tmp_path_factory):
+    """The survey seed with its works' real abstracts, embedded by the hashing embedder; built once
+    per session and copied for each test that asks for ``seeded``."""
+    from ml_seed import load_seed_with_abstracts
+
+    from litmine.config import load_settings
+    from litmine.embed import HashingEmbedder, embed_works
+    from litmine.store import Store
+
+    path = tmp_path_factory.mktemp("seeded") / "litmine.duckdb"
+    store = Store(path)
+    store.migrate()
+    assert load_seed_with_abstracts(store, load_settings(env={}).seed_dir) == 251
+    embed_works(store, HashingEmbedder(256))
+    return path
+
+
+@pytest.fixture
+def seeded(seeded_db, settings):
+    """A copy of ``seeded_db`` as this test's database."""
+    import shutil
+
+    from litmine.store import Store
+
+    shutil.copy(seeded_db, settings.database)
+    return Store(settings.database, lock_timeout=5)
+
+
+def hashing_env():
+    """Classifier collaborators with the deterministic hashing embedder (the one ``seeded`` used)."""
+    from litmine.classify import ClassifierEnv
+    from litmine.embed import HashingEmbedder
+
+    emb = HashingEmbedder(256)
+    return ClassifierEnv(make_embedder=lambda: emb)

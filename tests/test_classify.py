@@ -3,43 +3,24 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from click.testing import CliRunner
-from ml_seed import load_seed_with_abstracts
 
-from litmine.classify import ClassifierEnv, classify_works, get_classifier, load_examples
+from conftest import hashing_env
+from litmine.classify import classify_works, get_classifier, load_examples
 from litmine.cli import main
 from litmine.embed import HashingEmbedder, embed_works
 from litmine.errors import ClassifierError
-from litmine.store import Store
 
 MODEL = "hashing:256"
 
 
-@pytest.fixture(scope="module")
-def seeded_db(tmp_path_factory):
-    """The survey seed with its works' abstracts, embedded by the hashing embedder; built once."""
-    from litmine.config import load_settings
-
-    path = tmp_path_factory.mktemp("seeded") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    assert load_seed_with_abstracts(store, load_settings().seed_dir) == 251
-    embed_works(store, HashingEmbedder(256))
-    return path
 
 
-@pytest.fixture
-def seeded(seeded_db, settings):
-    shutil.copy(seeded_db, settings.database)
-    return Store(settings.database, lock_timeout=5)
 
 
-def env() -> ClassifierEnv:
-    emb = HashingEmbedder(256)
-    return ClassifierEnv(make_embedder=lambda: emb)
+env = hashing_env  # the embedder the shared `seeded` store was built with
 
 
 def test_unknown_classifier_lists_the_registered_ones():

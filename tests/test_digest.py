@@ -20,7 +20,7 @@ def _png_size(path):
 
 
 def test_digest_groups_new_works_and_renders_plots(store, settings):
-    built = build_review_db(store, settings.seed_dir)
+    build_review_db(store, settings.seed_dir)
     since = utcnow() - timedelta(minutes=5)
     with store.transaction() as con:  # the survey works count as old; the three arXiv works are new
         con.execute("UPDATE works SET created_at = created_at - INTERVAL 30 DAY WHERE metadata_source <> 'arxiv'")

@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 from click.testing import CliRunner
-from ml_seed import load_seed_with_abstracts
 
+from conftest import hashing_env
 from litmine.classify import ClassifierEnv, get_classifier, load_taxonomy
 from litmine.classify.base import Classifier, Prediction
 from litmine.cli import main
-from litmine.embed import HashingEmbedder, embed_works
+from litmine.embed import HashingEmbedder
 from litmine.evaluate import _ece, evaluate
-from litmine.store import Store
 
 import numpy as np
 
 
-@pytest.fixture(scope="module")
-def seeded_db(tmp_path_factory):
-    from litmine.config import load_settings
-
-    path = tmp_path_factory.mktemp("seeded") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    load_seed_with_abstracts(store, load_settings().seed_dir)
-    embed_works(store, HashingEmbedder(256))
-    return path
 
 
-@pytest.fixture
-def seeded(seeded_db, settings):
-    shutil.copy(seeded_db, settings.database)
-    return Store(settings.database, lock_timeout=5)
 
 
-def env() -> ClassifierEnv:
-    emb = HashingEmbedder(256)
-    return ClassifierEnv(make_embedder=lambda: emb)
+env = hashing_env  # the embedder the shared `seeded` store was built with
 
 
 class Spy(Classifier):

@@ -7,7 +7,6 @@ and digest tests use it too. Run as a script to fill the configured database.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 
 import pytest
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from litmine.classify import TRAIN_STATUSES, Classifier, Example, Prediction, load_examples, load_taxonomy
+from litmine.classify import TRAIN_STATUSES, Example, Prediction, load_examples, load_taxonomy
 from litmine.classify.base import Taxonomy
 from litmine.errors import ClassifierError
 from litmine.store import Store
@@ -281,7 +281,7 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
 def _confusion(result: Evaluation, method: str, label_set: str, taxonomy: Taxonomy) -> list[str]:
     ids = taxonomy.ids(label_set)
     width = max(4, max(len(i) for i in ids) + 1)
-    lines = [f"   confusion (all works; rows: true label, columns: best-scoring label)",
+    lines = ["   confusion (all works; rows: true label, columns: best-scoring label)",
              "   " + " " * width + "".join(f"{i:>{width}}" for i in ids)]
     for true in ids:
         counts = [result.value(method, label_set, "all", true, f"predicted:{p}") for p in ids]

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
-from litmine.errors import ConfigError, LLMError
+from litmine.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
