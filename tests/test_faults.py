@@ -180,3 +180,46 @@ def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert out == "survey: 327 new, 0 updated, 0 unchanged, 0 failed\n"
+
+
+NOTEBOOK = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)  # a notebook cell that keeps its connection
+con.execute("SELECT count(*) FROM works").fetchall()
+print("open", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _notebook(db, seconds):
+    proc = subprocess.Popen([sys.executable, "-c", NOTEBOOK, str(db), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "open"
+    return proc
+
+
+def test_a_notebook_holding_the_database_open(replay_server, tmp_path, clean_result):
+    """Held briefly: the nightly fetch waits and completes. Held past the lock timeout: it stops with one
+    line, nothing half-written, and the re-run completes."""
+    data = tmp_path / "notebook"
+    env = {**replay_server.env(), "LITMINE_DATA_DIR": str(data), "LITMINE_ARXIV_PAGE_SIZE": "10",
+           "LITMINE_ARXIV_LOOKBACK_DAYS": "3"}
+    cfg = load_settings(env=env)
+    store = Store(cfg.database)
+    store.migrate()
+    args = ["fetch", "arxiv", "--until", "2026-06-20T12:00"]
+
+    held_past = _notebook(cfg.database, 30)
+    refused = _litmine(args, {**env, "LITMINE_DB_LOCK_TIMEOUT_SECONDS": "2"})
+    out, err = refused.communicate(timeout=120)
+    held_past.kill()
+    held_past.wait()
+    assert refused.returncode == 1
+    assert err.startswith("Error: the database is in use by another process (") and err.count("\n") == 1
+    assert _ids(store) == []
+
+    held_briefly = _notebook(cfg.database, 3)
+    waited = _litmine(args, {**env, "LITMINE_DB_LOCK_TIMEOUT_SECONDS": "60"})
+    out, err = waited.communicate(timeout=180)
+    held_briefly.wait()
+    assert waited.returncode == 0, err
+    assert _ids(store) == clean_result
