@@ -255,3 +255,25 @@ def test_real_llama_cpp_server_classifies_through_http_within_the_schema_even_un
         assert {label for ls, label in chosen if ls == "theme"} <= themes
         assert len({r[4] for r in rows if r[0] == work_id}) == 1  # one rationale, stored with every row
     assert cached == 2
+
+
+def test_injection_in_a_reviewed_papers_text_never_reaches_another_works_prompt(seeded):
+    """Few-shot examples come from the survey's works only: a new paper that a reviewer labelled (its
+    abstract is untrusted arXiv text) is never shown to the model while it classifies another work."""
+    from litmine.embed import embed_works
+    from litmine.store.works import WorkRecord, upsert_work
+
+    with seeded.transaction() as con:
+        hostile, _ = upsert_work(con, WorkRecord(title="Circuits in transformers", metadata_source="arxiv",
+                                                 arxiv_id="2601.00001", abstract=INJECTION))
+        con.execute("INSERT INTO label_assignments (work_id, label_set, label_id, source, assigned, status) "
+                    "VALUES (?, 'subsection', '4.4', 'human', true, 'accept')", [hostile])
+    embed_works(seeded, HashingEmbedder(256))
+    env, _ = make_env(seeded, get_backend("fake", "m"))
+    clf = get_classifier("llm", env, few_shot=1000)  # more than there are examples: every allowed one is shown
+    counts = classify_works(seeded, clf, limit=1)
+    assert counts.new == 1 and hostile != 1
+    system, *shots, question = FakeBackend.requests[0]["messages"]
+    assert len(shots) >= 2 * 200  # the survey's labelled works are there as examples
+    prompt = json.dumps(FakeBackend.requests[0]["messages"])
+    assert "Ignore all previous instructions" not in prompt

@@ -112,6 +112,7 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
             if source == "survey" and status not in statuses and status != "example":
                 continue
             ex = by_work.setdefault(work_id, Example(item=None))  # type: ignore[arg-type]
+            ex.sources.add(source)
             if assigned:
                 ex.positives.setdefault(label_set, set()).add(label_id)
                 if source == "survey" and label_set == "subsection":

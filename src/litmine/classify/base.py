@@ -83,6 +83,7 @@ class Example:
     positives: dict[str, set[str]] = field(default_factory=dict)
     negatives: dict[str, set[str]] = field(default_factory=dict)
     complete: set[str] = field(default_factory=set)
+    sources: set[str] = field(default_factory=set)  # who labelled it: survey, human
 
     def label(self, label_set: str, label_id: str) -> bool | None:
         """True, False, or None when unknown."""

@@ -56,7 +56,11 @@ class LLMClassifier(Classifier):
 
     def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         super().fit(taxonomy, examples)
-        self._examples = [ex for ex in examples if ex.item.vector is not None and ex.positives.get("subsection")]
+        # Few-shot examples show other works' text to the model, so they come only from the survey's own
+        # works: a paper labelled by a reviewer is untrusted text, and an instruction hidden in it must not
+        # reach the prompt of any other work.
+        self._examples = [ex for ex in examples if ex.item.vector is not None and ex.positives.get("subsection")
+                          and "survey" in ex.sources]
         self._example_vectors = (
             np.stack([ex.item.vector for ex in self._examples]) if self._examples else None
         )
