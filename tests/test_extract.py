@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from litmine.extract import EXTRACTOR_VERSION, extract_documents, extract_folder, extract_many, join_lines, read_pdf
 from litmine.store.works import WorkRecord, upsert_work
 
-PDFS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pdfs"
+PDFS = (Path(__file__).resolve().parents[2] / "shared").resolve() / "fixtures" / "pdfs"  # as stored: resolved
 REAL = PDFS / "real"
 
 
