@@ -1,9 +1,11 @@
 """The nightly pipeline as a Prefect flow: one task per stage of ``litmine.pipeline``, nothing else.
 
 Network stages are retried with exponential backoff and hold the ``arxiv`` concurrency slot (limit
-1), so arXiv never sees two requests at once, whichever tasks run. With ``LITMINE_TASK_RUNNER=dask``
-the CPU-heavy stages run on a local Dask cluster; the flow waits for each stage before the next, so
-one process at a time writes to DuckDB. Run it with ``litmine run`` or ``python flows/nightly.py``.
+1), so arXiv never sees two requests at once, whichever tasks run. Every stage runs in the flow's
+process, which alone reads and writes DuckDB; the CPU-heavy stages (extract, embed) hand their
+compute, one task per chunk of PDFs or batch of texts, to the task runner through ``submit_many``:
+threads by default, the processes of a local Dask cluster with ``LITMINE_TASK_RUNNER=dask``.
+Run it with ``litmine run`` or ``python flows/nightly.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from litmine.config import load_settings, prefect_environment
 
 prefect_environment(load_settings())  # before prefect reads its settings
 
-from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect import flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.concurrency.sync import concurrency  # noqa: E402
 from prefect.tasks import exponential_backoff  # noqa: E402
 
@@ -26,16 +29,29 @@ from litmine.store import Store  # noqa: E402
 ARXIV_SLOT = "arxiv"
 
 
-def _context(run_id: str, started_at) -> pipeline.PipelineContext:
+def _context(run_id: str, started_at, mapped: bool = False) -> pipeline.PipelineContext:
     settings = load_settings()
     store = Store(settings.database, lock_timeout=settings.db_lock_timeout_seconds)
-    return pipeline.PipelineContext(settings, store, run_id, started_at=started_at)
+    return pipeline.PipelineContext(settings, store, run_id, started_at=started_at,
+                                    map=submit_many if mapped else None)
 
 
 @task(task_run_name="{name}")
-def run_stage(name: str, run_id: str, started_at) -> Counts:
-    """One stage of the pipeline (``litmine.pipeline.run_stage``)."""
-    return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at))
+def run_stage(name: str, run_id: str, started_at, mapped: bool = False) -> Counts:
+    """One stage of the pipeline (``litmine.pipeline.run_stage``), in the flow's process."""
+    return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at, mapped))
+
+
+@task(cache_policy=NO_CACHE)
+def compute(fn, item):
+    """A stage's compute on one item (a chunk of PDFs, a batch of texts), on the task runner."""
+    return fn(item)
+
+
+def submit_many(fn, items: list):
+    """Submit ``fn`` on every item to the flow's task runner at once; yield the results in order."""
+    futures = compute.map(unmapped(fn), items) if items else []
+    return (future.result() for future in futures)
 
 
 @task(task_run_name="{name}")
@@ -61,20 +77,27 @@ def _ensure_arxiv_limit() -> None:
                 pass
 
 
-def task_runner(kind: str):
-    """The task runner a setting names: ``thread`` (default) or ``dask`` (a local two-worker cluster)."""
+def task_runner(kind: str, cluster_kwargs: dict | None = None):
+    """The task runner a setting names: ``thread`` (default: LITMINE_EXTRACT_WORKERS threads) or
+    ``dask`` (a local cluster of two single-threaded worker processes, or ``cluster_kwargs``)."""
+    workers = max(1, load_settings().extract_workers)
     if kind == "dask":
-        import cloudpickle
         import sys
 
+        import cloudpickle
+        import dask
         from prefect_dask import DaskTaskRunner
 
         # This file is loaded by path, not installed: Dask workers get its tasks by value.
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
-        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
+        # Worker processes start a child to extract each chunk (killed at the time limit), which a
+        # daemonic process may not do.
+        dask.config.set({"distributed.worker.daemon": False})
+        return DaskTaskRunner(cluster_kwargs=cluster_kwargs or {
+            "n_workers": workers, "threads_per_worker": 1, "processes": True})
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    return ThreadPoolTaskRunner(max_workers=1)
+    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 @flow(name="litmine-nightly", log_prints=False)
@@ -84,7 +107,8 @@ def nightly(stages: list[str] | None = None, run_id: str | None = None) -> dict:
     Returns the run's counts; ends Failed (after every stage has run) if a stage failed as a whole.
     """
     settings = load_settings()
-    with run_lock(settings.data_dir, "litmine-nightly"):
+    # `litmine run` holds the lock already (it is re-entrant); a scheduled run takes it here.
+    with run_lock(settings.data_dir, "schedule --serve"):
         return _nightly(settings, stages, run_id)
 
 
@@ -94,6 +118,7 @@ def _nightly(settings, stages: list[str] | None, run_id: str | None) -> dict:
     store.migrate()
     selected = pipeline.select(stages)
     run_id = run_id or store.start_run("run", {"stages": [s.name for s in selected], "flow": "litmine-nightly"})
+    pipeline.close_interrupted_runs(store, keep=run_id)
     started_at = pipeline.now()
     report = pipeline.RunReport(run_id)
     if any(s.network for s in selected):
@@ -103,13 +128,10 @@ def _nightly(settings, stages: list[str] | None, run_id: str | None) -> dict:
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.flow_retry_delay_seconds)
         if settings.flow_retry_delay_seconds > 0 else 0)
     for stage in selected:
-        body = network_task if stage.network else run_stage
-        if stage.cpu_heavy:  # on the task runner: a worker thread, or a Dask worker process
-            future = body.submit(stage.name, run_id, started_at)
-            future.wait()
-            state = future.state
-        else:
-            state = body(stage.name, run_id, started_at, return_state=True)
+        if stage.network:
+            state = network_task(stage.name, run_id, started_at, return_state=True)
+        else:  # the CPU-heavy stages' compute goes to the task runner; their writes stay here
+            state = run_stage(stage.name, run_id, started_at, mapped=stage.cpu_heavy, return_state=True)
         if state.is_completed():
             counts = state.result()
             report.counts[stage.name] = counts
@@ -140,10 +162,10 @@ def _summary(report: pipeline.RunReport) -> str:
     return f"# litmine run {report.run_id}: {report.status}\n\n" + "\n".join(rows) + "\n"
 
 
-def build(task_runner_kind: str | None = None):
+def build(task_runner_kind: str | None = None, cluster_kwargs: dict | None = None):
     """The flow with the configured task runner (``LITMINE_TASK_RUNNER``)."""
     kind = task_runner_kind or load_settings().task_runner
-    return nightly.with_options(task_runner=task_runner(kind))
+    return nightly.with_options(task_runner=task_runner(kind, cluster_kwargs))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import math
 import re
+import threading
 from importlib.metadata import entry_points
 from typing import Iterable, Iterator, Sequence
 
@@ -155,12 +156,41 @@ def get_embedder(spec: str = DEFAULT_MODEL, batch_size: int = 64) -> Embedder:
     return found["sentence-transformers"].load()(spec, batch_size=batch_size)
 
 
+_SHARED: dict[tuple[str, int], tuple[Embedder, threading.Lock]] = {}
+
+
+def shared_embedder(spec: str = DEFAULT_MODEL, batch_size: int = 64) -> Embedder:
+    """The embedder ``spec`` names, built once per process and shared (its model loads once)."""
+    return _shared(spec, batch_size)[0]
+
+
+def _shared(spec: str, batch_size: int) -> tuple[Embedder, threading.Lock]:
+    key = (spec, batch_size)
+    if key not in _SHARED:
+        _SHARED[key] = (get_embedder(spec, batch_size), threading.Lock())
+    return _SHARED[key]
+
+
+def embed_texts(spec: str, batch_size: int, texts: list[str]) -> list[list[float]]:
+    """Compute only, no database: unit vectors of ``texts`` by the embedder ``spec`` names (loaded
+    once per process, used by one thread at a time). What a task runner's worker (a Dask worker
+    process, or a thread) runs for one batch of ``embed_works(compute=...)``."""
+    embedder, lock = _shared(spec, batch_size)
+    with lock:
+        return list(embedder.embed(texts))
+
+
 def embed_works(store: Store, embedder: Embedder, run_id: str | None = None, page_size: int = 512,
-                fulltext: bool = True) -> Counts:
+                fulltext: bool = True, compute=None) -> Counts:
     """Embed every work's title and abstract, and its full text in chunks where extracted text exists.
 
     Streams pages of ``page_size`` texts; each page is committed on its own, so a killed run keeps
     what it finished. Text whose hash and model match a stored vector is skipped (``unchanged``).
+
+    ``compute(batches)``, when given, turns a list of batches of texts into their vectors, batch by
+    batch in order, wherever the caller's task runner runs it (``embed_texts`` on threads or Dask
+    workers); this process only reads the texts and writes the vectors. Without it, ``embedder``
+    computes here.
     """
     counts = Counts("embed")
     with store.connect(read_only=True) as con:
@@ -174,7 +204,7 @@ def embed_works(store: Store, embedder: Embedder, run_id: str | None = None, pag
         after = page[-1][0]
         _write(store, embedder, run_id, counts, [
             (work_id, "title_abstract", 0, digest, text, existed) for work_id, text, digest, existed in page
-        ])
+        ], compute)
     if fulltext:
         after = 0
         while True:
@@ -186,7 +216,7 @@ def embed_works(store: Store, embedder: Embedder, run_id: str | None = None, pag
             rows = []
             for work_id, text, digest, existed in page:
                 rows += [(work_id, "fulltext_chunk", i, digest, chunk, existed) for i, chunk in enumerate(chunk_text(text))]
-            _write(store, embedder, run_id, counts, rows)
+            _write(store, embedder, run_id, counts, rows, compute)
     if counts.new == counts.updated == counts.failed == 0:
         counts.notes.append("nothing new to embed")
     log.info("%s", counts)
@@ -194,11 +224,20 @@ def embed_works(store: Store, embedder: Embedder, run_id: str | None = None, pag
 
 
 def _write(store: Store, embedder: Embedder, run_id: str | None, counts: Counts, rows: list[tuple],
-           ) -> None:
+           compute=None) -> None:
     if not rows:
         return
     try:
-        vectors = list(embedder.embed(text for *_, text, _ in rows))
+        if compute is None:
+            vectors = list(embedder.embed(text for *_, text, _ in rows))
+        else:
+            texts = [text for *_, text, _ in rows]
+            size = embedder.batch_size
+            vectors = [v for batch in compute([texts[i:i + size] for i in range(0, len(texts), size)])
+                       for v in batch]
+            if len(vectors) != len(rows):
+                raise EmbedError(f"the embedding workers returned {len(vectors)} vectors for {len(rows)} texts",
+                                 model=embedder.model_id)
     except EmbedError:
         raise
     except (RuntimeError, ValueError, OSError) as exc:

@@ -18,6 +18,7 @@ the hyphen only where the document spells the word with one elsewhere.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -604,17 +605,34 @@ def extract_many(paths: Iterable[Path], max_pages: int, timeout: float,
             w.stop()
 
 
+def extract_files(paths: list[str], max_pages: int, timeout: float) -> list[tuple[str, Extraction]]:
+    """Compute only, no database: extract ``paths`` one after another in one killable worker
+    process; returns (path, extraction) in order. What a task runner's worker (a Dask worker
+    process, or a thread) runs for one chunk of ``extract_documents(map_chunks=...)``."""
+    return [(str(path), result) for path, result in extract_many([Path(p) for p in paths], max_pages, timeout)]
+
+
+# A chunk of files is one task on the task runner: large enough that starting its extractor process
+# is a small share, small enough that a killed run loses little and two workers share the work.
+CHUNK_FILES = 8
+
+
 # -- the stage ----------------------------------------------------------------------------------
 
 
 def extract_documents(store: Store, settings: Settings, run_id: str | None = None, limit: int | None = None,
-                      workers: int | None = None) -> Counts:
+                      workers: int | None = None, map_chunks=None) -> Counts:
     """Extract every downloaded document not yet extracted by this extractor version.
 
     Idempotent and resumable: results are committed in small batches as they come, and a re-run
     skips documents done by the same version (timeouts, crashes and missing files are retried).
     Reference entries are stored in ``citations`` and linked to works; earlier unresolved entries
     are linked again, as the works they name may have arrived since.
+
+    ``map_chunks(fn, chunks)``, when given, runs ``fn`` on each chunk of file paths wherever the
+    caller's task runner puts it (threads, Dask workers) and yields the results in order; this
+    process only reads the work to do and writes the results. Without it, ``workers`` local
+    extractor processes do the work.
     """
     from litmine.store import text as text_store
 
@@ -627,8 +645,17 @@ def extract_documents(store: Store, settings: Settings, run_id: str | None = Non
         counts.notes.append(f"nothing to extract: every downloaded document is extracted by {EXTRACTOR_VERSION}")
     by_path = {_resolve(settings, d.path): d for d in todo}
     batch = _Batch(store, run_id, counts)
-    for path, result in extract_many(by_path, settings.pdf_max_pages, settings.extract_timeout_seconds,
-                                    workers or settings.extract_workers):
+    if map_chunks is None:
+        results = extract_many(by_path, settings.pdf_max_pages, settings.extract_timeout_seconds,
+                               workers or settings.extract_workers)
+    else:
+        local = {str(p.absolute()): p for p in by_path}  # absolute: a worker's directory may differ
+        names = list(local)
+        chunks = [names[i:i + CHUNK_FILES] for i in range(0, len(names), CHUNK_FILES)]
+        compute = functools.partial(extract_files, max_pages=settings.pdf_max_pages,
+                                    timeout=settings.extract_timeout_seconds)
+        results = ((local[p], r) for chunk in map_chunks(compute, chunks) for p, r in chunk)
+    for path, result in results:
         doc = by_path[path]
         batch.add(lambda con, doc=doc, result=result: _save(con, doc.work_id, result, run_id,
                                                             first=doc.extractor_version is None))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Iterable
 
 from litmine.config import Settings
 from litmine.counts import Counts
@@ -23,6 +23,8 @@ from litmine.errors import LitmineError, StageError
 from litmine.store import Store
 
 log = logging.getLogger(__name__)
+
+Mapper = Callable[[Callable, list], Iterable]
 
 
 @dataclass
@@ -33,6 +35,10 @@ class PipelineContext:
     store: Store
     run_id: str | None = None
     started_at: datetime | None = None
+    # ``map(fn, items)``: runs ``fn`` on each item on the task runner and yields the results in
+    # order. The CPU-heavy stages hand it their compute (chunks of PDFs, batches of texts) and
+    # write the results here; None computes in this process.
+    map: Mapper | None = None
     _built: dict[str, object] = field(default_factory=dict, repr=False)
 
     def get(self, name: str, build: Callable[[], object]) -> object:
@@ -48,7 +54,7 @@ class Stage:
     run: Callable[[PipelineContext], Counts]
     help: str
     network: bool = False  # talks to arXiv: retried with backoff, one request at a time across tasks
-    cpu_heavy: bool = False  # may run on a Dask cluster when LITMINE_TASK_RUNNER=dask
+    cpu_heavy: bool = False  # its compute goes to the task runner (ctx.map): Dask workers when LITMINE_TASK_RUNNER=dask
 
 
 # -- the stages, as plain library calls ---------------------------------------------------------
@@ -93,19 +99,28 @@ def _pdfs(ctx: PipelineContext) -> Counts:
 def _extract(ctx: PipelineContext) -> Counts:
     from litmine.extract import extract_documents
 
-    return extract_documents(ctx.store, ctx.settings, run_id=ctx.run_id)
+    return extract_documents(ctx.store, ctx.settings, run_id=ctx.run_id, map_chunks=ctx.map)
 
 
 def embedder(ctx: PipelineContext):
-    from litmine.embed import get_embedder
+    from litmine.embed import shared_embedder
 
-    return ctx.get("embedder", lambda: get_embedder(ctx.settings.embed_model, ctx.settings.embed_batch_size))
+    # Shared with the embedding tasks that run in this process (thread runner): one model in memory.
+    return ctx.get("embedder", lambda: shared_embedder(ctx.settings.embed_model, ctx.settings.embed_batch_size))
 
 
 def _embed(ctx: PipelineContext) -> Counts:
-    from litmine.embed import embed_works
+    from functools import partial
 
-    return embed_works(ctx.store, embedder(ctx), run_id=ctx.run_id)
+    from litmine.embed import embed_texts, embed_works
+
+    work = partial(embed_texts, ctx.settings.embed_model, ctx.settings.embed_batch_size)
+
+    def on_task_runner(batches: list[list[str]]) -> Iterable:
+        return ctx.map(work, batches)
+
+    compute = on_task_runner if ctx.map is not None else None
+    return embed_works(ctx.store, embedder(ctx), run_id=ctx.run_id, compute=compute)
 
 
 def classifier_env(ctx: PipelineContext):
@@ -276,11 +291,38 @@ def load_report(store: Store, run_id: str) -> RunReport | None:
     return RunReport.from_dict(run_id, json.loads(row[1]))
 
 
+INTERRUPTED_REASON = ("its process stopped before the run finished (killed, or the machine went down); "
+                      "a later run picked up its work")
+
+
+def close_interrupted_runs(store: Store, keep: str | None = None) -> list[str]:
+    """Mark the runs of `litmine run` still ``running`` (but ``keep``) as ``interrupted``; their ids.
+
+    Call it only while holding the run lock (``litmine.runlock``): every run holds that lock while it
+    runs, so a run left ``running`` belongs to a process that is gone.
+    """
+    from litmine.store.runs import mark_interrupted
+
+    with store.transaction() as con:
+        ids = mark_interrupted(con, "run", keep, INTERRUPTED_REASON)
+    for run_id in ids:
+        log.warning("run %s was interrupted: %s", run_id, INTERRUPTED_REASON)
+    return ids
+
+
 def run_pipeline(settings: Settings, store: Store, names: list[str] | None = None,
                  run_id: str | None = None) -> RunReport:
     """Run the stages in order without Prefect: each stage's failure is recorded and the rest run."""
+    from litmine.runlock import run_lock
+
+    with run_lock(settings.data_dir, "run"):
+        return _run_pipeline(settings, store, names, run_id)
+
+
+def _run_pipeline(settings: Settings, store: Store, names: list[str] | None, run_id: str | None) -> RunReport:
     stages = select(names)
     run_id = run_id or store.start_run("run", {"stages": [s.name for s in stages]})
+    close_interrupted_runs(store, keep=run_id)
     ctx = PipelineContext(settings, store, run_id, started_at=now())
     report = RunReport(run_id)
     for stage in stages:

@@ -3,7 +3,9 @@
 A second ``litmine run`` started while one is going refuses at once, naming the first one, rather
 than interleaving with it. The lock is an OS file lock (``flock``) on ``DATA_DIR/run.lock``: the
 kernel releases it when the holding process exits, however it exits, so a killed run never leaves
-a stale lock behind.
+a stale lock behind. Within one process the lock is re-entrant: `litmine run` takes it before it
+records its run, and the flow it starts takes it again (as a scheduled run does) without waiting
+on itself.
 """
 
 from __future__ import annotations
@@ -23,11 +25,21 @@ class RunInProgress(LitmineError):
     """Another litmine run holds the data directory's run lock."""
 
 
+_held: dict[Path, int] = {}  # lock files this process holds, and how deeply
+
+
 @contextmanager
 def run_lock(data_dir: Path, command: str) -> Iterator[None]:
     """Hold the run lock of ``data_dir`` for the block, or raise ``RunInProgress`` at once."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "run.lock"
+    path = (data_dir / "run.lock").resolve()
+    if path in _held:  # this process holds it already: an outer block releases it
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -42,9 +54,11 @@ def run_lock(data_dir: Path, command: str) -> Iterator[None]:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command,
                                   "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+        _held[path] = 1
         try:
             yield
         finally:
+            del _held[path]
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

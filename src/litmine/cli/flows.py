@@ -51,23 +51,25 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     from litmine.cli.common import open_store
     from litmine.config import prefect_environment
     from litmine.errors import LitmineError, StageError
+    from litmine.runlock import run_lock
 
     cfg = settings()
     verbose = ctx.find_root().params.get("verbose", 0)
     prefect_environment(cfg, log_level="INFO" if verbose else "CRITICAL")
     selected = pipeline.select(list(stages) or None)
-    store = open_store(cfg)
-    run_id = store.start_run("run", {"stages": [s.name for s in selected], "flow": "litmine-nightly"})
-    nightly = load_flows("nightly")
-    state = nightly.build(cfg.task_runner)(stages=[s.name for s in selected], run_id=run_id, return_state=True)
-    report = pipeline.load_report(store, run_id)
-    if report is None:  # the flow stopped before it finished the run: say why, and close the run
-        error = state.result(raise_on_failure=False)
-        message = str(error) if isinstance(error, BaseException) else str(state.message)
-        store.finish_run(run_id, "failed", error=message)
-        if isinstance(error, LitmineError):
-            raise error
-        raise StageError(f"the run stopped: {message}", run_id=run_id)
+    with run_lock(cfg.data_dir, "run"):  # before the run is recorded: a refused run leaves no row
+        store = open_store(cfg)
+        run_id = store.start_run("run", {"stages": [s.name for s in selected], "flow": "litmine-nightly"})
+        nightly = load_flows("nightly")
+        state = nightly.build(cfg.task_runner)(stages=[s.name for s in selected], run_id=run_id, return_state=True)
+        report = pipeline.load_report(store, run_id)
+        if report is None:  # the flow stopped before it finished the run: say why, and close the run
+            error = state.result(raise_on_failure=False)
+            message = str(error) if isinstance(error, BaseException) else str(state.message)
+            store.finish_run(run_id, "failed", error=message)
+            if isinstance(error, LitmineError):
+                raise error
+            raise StageError(f"the run stopped: {message}", run_id=run_id)
     for line in report.lines():
         click.echo(line)
     click.echo(f"run {run_id}: {report.status}; database {cfg.database}")
