@@ -1,0 +1,146 @@
+"""A real `litmine run` killed midway (SIGKILL), then run again: the job finishes with nothing lost
+and nothing duplicated, and the database matches that of one clean uninterrupted run.
+
+Both runs talk to the replay arXiv (real recorded data and real PDFs on 127.0.0.1). The kill point
+is deterministic: the replay server holds one real PDF's download, and the run is killed once that
+request has arrived, so the survey, its resolution, the arXiv fetch and two PDFs are stored and
+everything after is not. While the run waits there, a second `litmine run` must refuse at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+
+import pytest
+
+from litmine.store import Store, utcnow
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+HELD_PDF = "1606.03490"  # a real PDF the pdfs stage reaches after two others that download fine
+
+# Rows that say what one piece of work is: none may appear twice after a kill and a re-run.
+UNIQUE = {
+    "works": "arxiv_id",
+    "documents": "work_id",
+    "embeddings": "work_id, kind, chunk, model_id",
+    "label_assignments": "work_id, label_set, label, source, method",
+    "work_sources": "work_id, source, source_id",
+}
+
+
+def _env(replay_server, data_dir) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITMINE_")}
+    env.update(replay_server.env())
+    env.update(
+        PREFECT_HOME=str(data_dir / "prefect"),  # each run its own temporary Prefect server and database
+        LITMINE_DATA_DIR=str(data_dir),
+        LITMINE_EMBED_MODEL="hashing:256",  # the flow, not the model, is under test here
+        LITMINE_FLOW_RETRY_DELAY_SECONDS="0",
+        # The replay listings end on 2026-07-01: look back far enough to reach their last days.
+        LITMINE_ARXIV_LOOKBACK_DAYS=str((utcnow().date() - date(2026, 6, 27)).days),
+    )
+    return env
+
+
+class Run:
+    """`litmine run` in a subprocess, its output in files (a full pipe must not stall it)."""
+
+    def __init__(self, env: dict[str, str], folder) -> None:
+        self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen([sys.executable, "-m", "litmine", "run"], env=env, cwd=folder,
+                                         stdout=out, stderr=err, text=True)
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"`litmine run` did not finish within {timeout:g} s: {self.out.read_text()}{self.err.read_text()}")
+        return code, self.out.read_text(), self.err.read_text()
+
+
+def _tables(store: Store) -> list[str]:
+    with store.connect(read_only=True) as con:
+        return [t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY 1").fetchall()]
+
+
+def _sizes(store: Store, tables: list[str]) -> dict[str, int]:
+    with store.connect(read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _wait_until_held(fault, run: Run, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while fault.times > 0:
+        if run.proc.poll() is not None:
+            code, out, err = run.finish(0)
+            pytest.fail(f"the run ended (exit {code}) before it asked for {HELD_PDF}: {out}{err}")
+        if time.monotonic() > deadline:
+            run.proc.kill()
+            pytest.fail(f"the run never asked for the PDF of {HELD_PDF} within {seconds:g} s")
+        time.sleep(0.2)
+
+
+def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path):
+    killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
+    for folder in (killed_dir, clean_dir, tmp_path / "victim", tmp_path / "clean-run", tmp_path / "rerun"):
+        folder.mkdir()
+    held = replay_server.inject("slow", path="/pdf/", match=HELD_PDF, delay=600)
+    victim = Run(_env(replay_server, killed_dir), tmp_path / "victim")
+    _wait_until_held(held, victim, 300)  # the victim now waits for that PDF, holding the run lock
+    # The uninterrupted run, in its own data directory, meanwhile (the held download was the only one).
+    clean = Run(_env(replay_server, clean_dir), tmp_path / "clean-run")
+
+    second = subprocess.run([sys.executable, "-m", "litmine", "run"], env=_env(replay_server, killed_dir),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1
+    assert second.stdout == ""
+    assert re.fullmatch(
+        rf"Error: another litmine run is in progress \(`litmine run`, pid {victim.proc.pid}, since [0-9: -]+\): "
+        r"wait for it to finish; its results will be in `litmine status` \(lock=.*run\.lock\)\n", second.stderr)
+
+    os.kill(victim.proc.pid, signal.SIGKILL)
+    victim.proc.wait(timeout=30)
+    store = Store(killed_dir / "litmine.duckdb", lock_timeout=60)
+    with store.connect(read_only=True) as con:
+        (killed_id, status, finished), = con.execute("SELECT run_id, status, finished_at FROM runs").fetchall()
+        ok_pdfs = con.execute("SELECT count(*) FROM documents WHERE download_status = 'ok'").fetchone()[0]
+        extracted = con.execute("SELECT count(*) FROM documents WHERE extract_status IS NOT NULL").fetchone()[0]
+        embedded = con.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    assert (status, finished) == ("running", None)  # nobody was left to say otherwise
+    assert ok_pdfs == 2 and extracted == 0 and embedded == 0  # killed midway through the PDFs
+
+    code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "rerun").finish(timeout=240)
+    assert code == 0, err
+    clean_code, clean_out, clean_err = clean.finish(timeout=240)
+    assert clean_code == 0, clean_err
+
+    baseline = Store(clean_dir / "litmine.duckdb")
+    tables = _tables(baseline)
+    assert _tables(store) == tables
+    after, expected = _sizes(store, tables), _sizes(baseline, tables)
+    assert expected["runs"] == 1 and after["runs"] == 2
+    del after["runs"], expected["runs"]
+    assert after == expected
+    with store.connect(read_only=True) as con:
+        for table, key in UNIQUE.items():
+            dupes = con.execute(f"SELECT {key}, count(*) FROM {table} GROUP BY ALL HAVING count(*) > 1").fetchall()
+            assert dupes == [], f"{table} has duplicate rows: {dupes[:3]}"
+        runs = con.execute("SELECT run_id, status, finished_at IS NULL, error FROM runs ORDER BY started_at").fetchall()
+        assert con.execute("SELECT count(*) FROM documents WHERE download_status = 'ok'").fetchone()[0] == 4
+    assert runs[0][:3] == (killed_id, "interrupted", True)
+    assert runs[0][3].startswith("its process stopped before the run finished")
+    assert runs[1][1:3] == ("partial", False)  # PDFs the replay arXiv lacks failed, as in the clean run
+    assert out.splitlines()[-1] == f"run {runs[1][0]}: partial; database {killed_dir / 'litmine.duckdb'}"
+    # Same work done as the clean run, less what the killed run had finished.
+    assert [line.split(":")[0] for line in out.splitlines()] == [line.split(":")[0] for line in clean_out.splitlines()]
