@@ -1,7 +1,9 @@
 """The nightly pipeline as a Prefect flow: one task per stage of ``litmine.pipeline``, nothing else.
 
-Network stages are retried with exponential backoff and hold the ``arxiv`` concurrency slot (limit
-1), so arXiv never sees two requests at once, whichever tasks run. Every stage runs in the flow's
+Network stages are retried with exponential backoff and run one after another in the flow's process,
+each with one polite client, so arXiv never sees two requests at once from a run; the run lock keeps
+a second run on the same data from starting. (No Prefect global concurrency slot: the server keeps
+its holders, so a killed run's slot would block every later run.) Every stage runs in the flow's
 process, which alone reads and writes DuckDB; the CPU-heavy stages (extract, embed) hand their
 compute, one task per chunk of PDFs or batch of texts, to the task runner through ``submit_many``:
 threads by default, the processes of a local Dask cluster with ``LITMINE_TASK_RUNNER=dask``.
@@ -17,7 +19,6 @@ prefect_environment(load_settings())  # before prefect reads its settings
 from prefect import flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
-from prefect.concurrency.sync import concurrency  # noqa: E402
 from prefect.tasks import exponential_backoff  # noqa: E402
 
 from litmine import pipeline  # noqa: E402
@@ -25,8 +26,6 @@ from litmine.counts import Counts  # noqa: E402
 from litmine.errors import StageError  # noqa: E402
 from litmine.runlock import run_lock  # noqa: E402
 from litmine.store import Store  # noqa: E402
-
-ARXIV_SLOT = "arxiv"
 
 
 def _context(run_id: str, started_at, mapped: bool = False) -> pipeline.PipelineContext:
@@ -56,25 +55,8 @@ def submit_many(fn, items: list):
 
 @task(task_run_name="{name}")
 def run_network_stage(name: str, run_id: str, started_at) -> Counts:
-    """A stage that talks to arXiv: retried with backoff, one at a time across all tasks."""
-    with concurrency(ARXIV_SLOT, occupy=1, strict=True):
-        return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at))
-
-
-def _ensure_arxiv_limit() -> None:
-    """Create the global concurrency limit ``arxiv`` (1 slot) on the Prefect server, once."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(ARXIV_SLOT)
-        except ObjectNotFound:
-            try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=ARXIV_SLOT, limit=1))
-            except ObjectAlreadyExists:
-                pass
+    """A stage that talks to arXiv: retried with backoff; called (not submitted), so one at a time."""
+    return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at))
 
 
 def task_runner(kind: str, cluster_kwargs: dict | None = None):
@@ -121,8 +103,6 @@ def _nightly(settings, stages: list[str] | None, run_id: str | None) -> dict:
     pipeline.close_interrupted_runs(store, keep=run_id)
     started_at = pipeline.now()
     report = pipeline.RunReport(run_id)
-    if any(s.network for s in selected):
-        _ensure_arxiv_limit()
     network_task = run_network_stage.with_options(
         retries=settings.flow_retries, retry_jitter_factor=0.2,
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.flow_retry_delay_seconds)
