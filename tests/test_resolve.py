@@ -65,6 +65,12 @@ def test_fetch_survey_end_to_end_then_nothing_changes(replay_server, data_dir):
             "WHERE r.match_status IN ('not-found', 'not-on-arxiv') AND w.metadata_source = 'seed' "
             "AND r.match_reason IS NOT NULL AND (r.doi IS NULL OR w.doi = r.doi)").fetchone()
         sources = con.execute("SELECT count(*) FROM work_sources WHERE source = 'survey'").fetchone()
+        twice = con.execute("""SELECT count(*) FROM (SELECT 1 FROM label_assignments
+                               GROUP BY work_id, label_set, label_id, source, source_version, assigned, status
+                               HAVING count(*) > 1)""").fetchone()
+        merged = con.execute("SELECT count(*) FROM (SELECT work_id FROM survey_references GROUP BY 1 "
+                             "HAVING count(*) > 1)").fetchone()
+    assert merged[0] >= 1 and twice == (0,)  # two references, one work: its survey labels are not doubled
     assert served <= linked  # every reference whose arXiv record is served is linked to it
     assert stored == (len(linked),)
     assert engstrom[0] == "by-id" and "match score 0.5" in engstrom[1]  # retitled on arXiv; year and author agree

@@ -53,6 +53,16 @@ def merge_work(con: Connection, from_id: int, into_id: int) -> None:
         [into_id, from_id],
     )
     con.execute("DELETE FROM work_sources WHERE work_id = ?", [from_id])
+    # Two references to one work both carry the survey's labels: keep one row of each, not two.
+    con.execute(
+        """DELETE FROM label_assignments a WHERE a.work_id = ? AND EXISTS (
+               SELECT 1 FROM label_assignments b WHERE b.work_id = ? AND b.label_set = a.label_set
+               AND b.label_id = a.label_id AND b.source = a.source AND b.assigned = a.assigned
+               AND b.source_version IS NOT DISTINCT FROM a.source_version
+               AND b.status IS NOT DISTINCT FROM a.status
+               AND b.content_hash IS NOT DISTINCT FROM a.content_hash)""",
+        [from_id, into_id],
+    )
     con.execute("UPDATE label_assignments SET work_id = ? WHERE work_id = ?", [into_id, from_id])
     con.execute("UPDATE survey_references SET work_id = ? WHERE work_id = ?", [into_id, from_id])
     con.execute("UPDATE citations SET cited_work_id = ? WHERE cited_work_id = ?", [into_id, from_id])
