@@ -448,4 +448,6 @@ MIGRATIONS: list[Migration] = [
     Migration(20, "citation views: cited_by, connected_papers; documents.path may be absolute", _CITATION_VIEWS),
     Migration(30, "disagreements view, similar_works(work_id, n) macro", _DISAGREEMENTS),
     Migration(40, "review_decisions: reviewers' decisions, imported once each as human labels", _REVIEW_DECISIONS),
+    Migration(50, "runs.status may be interrupted", "COMMENT ON COLUMN runs.status IS 'running, ok, partial (some "
+              "items failed), failed, or interrupted (its process stopped before it finished; the next run marks it)';"),
 ]
