@@ -176,6 +176,8 @@ def prefect_environment(settings: Settings, env: dict[str, str] | None = None,
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_HOME": str(settings.prefect_home),
+        # Prefect's temporary server gets 20 s to start by default; a busy machine needs more.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
     if log_level:
         wanted["PREFECT_LOGGING_LEVEL"] = log_level

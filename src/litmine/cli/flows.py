@@ -61,7 +61,13 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
         store = open_store(cfg)
         run_id = store.start_run("run", {"stages": [s.name for s in selected], "flow": "litmine-nightly"})
         nightly = load_flows("nightly")
-        state = nightly.build(cfg.task_runner)(stages=[s.name for s in selected], run_id=run_id, return_state=True)
+        try:
+            state = nightly.build(cfg.task_runner)(stages=[s.name for s in selected], run_id=run_id,
+                                                   return_state=True)
+        except RuntimeError as exc:  # Prefect's own failure to start (its temporary server, say)
+            store.finish_run(run_id, "failed", error=str(exc))
+            raise StageError(f"Prefect could not start the flow: {str(exc).rstrip('.')}: run it again, or start a server "
+                             "(`prefect server start`) and set PREFECT_API_URL", run_id=run_id) from None
         report = pipeline.load_report(store, run_id)
         if report is None:  # the flow stopped before it finished the run: say why, and close the run
             error = state.result(raise_on_failure=False)
