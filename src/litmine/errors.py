@@ -14,11 +14,20 @@ class LitmineError(Exception):
     def __str__(self) -> str:
         if not self.context:
             return self.message
-        where = ", ".join(f"{k}={v}" for k, v in self.context.items())
+        where = ", ".join(f"{k}={_short(v)}" for k, v in self.context.items())
         return f"{self.message} ({where})"
 
     def __reduce__(self):
         return (_rebuild, (type(self), self.message, self.context))
+
+
+def _short(value: object, limit: int = 160) -> str:
+    """A long value (an arXiv query URL runs to 1,000 characters) cut in the middle, keeping its
+    start and its end (where a URL's paging parameters are)."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:90]}…{text[-60:]}"
 
 
 def _rebuild(cls: type[LitmineError], message: str, context: dict) -> LitmineError:
