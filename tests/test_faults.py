@@ -27,7 +27,7 @@ NOW = datetime(2026, 6, 20, 12, 0)
 
 def _settings(server, tmp_path, name, **kw):
     kw.setdefault("arxiv_retries", 2)
-    kw.setdefault("arxiv_timeout_seconds", 5)
+    kw.setdefault("arxiv_timeout_seconds", 10)  # the replay server filters 74,728 listings per query
     return load_settings(env={}, data_dir=tmp_path / name, arxiv_api_url=server.api_url, arxiv_delay_seconds=0,
                          arxiv_page_size=10, arxiv_lookback_days=3, **kw)
 
@@ -60,7 +60,7 @@ FAULTS = {
     "503 burst": dict(kind="status", status=503),
     "empty pages": dict(kind="empty"),
     "connection reset": dict(kind="reset"),
-    "slow server": dict(kind="slow", delay=7.0),  # past the 5 s timeout
+    "slow server": dict(kind="slow", delay=12.0),  # past the 10 s timeout
 }
 
 
