@@ -24,10 +24,11 @@ WRITER = textwrap.dedent("""
     import sys, time
     from litmine.store import Store
     from litmine.store.works import WorkRecord, upsert_work
+    from pathlib import Path
     store = Store(sys.argv[1], lock_timeout=60)
-    deadline = time.monotonic() + float(sys.argv[2])
+    stop, deadline = Path(sys.argv[2]), time.monotonic() + 300  # runs until the test says stop
     n = 0
-    while time.monotonic() < deadline:
+    while not stop.exists() and time.monotonic() < deadline:
         with store.transaction() as con:   # one stage batch: holds the write lock ~0.2 s
             for _ in range(20):
                 n += 1
@@ -69,21 +70,25 @@ def _seed(store) -> list[int]:
 def test_reviewer_and_query_alongside_a_writing_run(store, settings, data_dir):
     work_ids = _seed(store)
     env = dict(os.environ, LITMINE_DATA_DIR=str(data_dir))
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.database), "8"], env=env,
+    stop = data_dir / "stop-writing"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(settings.database), str(stop)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)  # the writer is mid-run
     reviewer = subprocess.Popen([sys.executable, "-c", REVIEWER, ",".join(map(str, work_ids))], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     queries = []
-    while writer.poll() is None:
+    # however slow the machine, every query and the whole review happen while the writer writes
+    while reviewer.poll() is None or len(queries) < 3:
+        assert writer.poll() is None, writer.communicate()
         queries.append(subprocess.run([str(BIN / "litmine"), "query", "--format", "csv",
                                        "select count(*) as n from works"],
                                       env=env, capture_output=True, text=True, timeout=120))
+    stop.touch()
     w_out, w_err = writer.communicate(timeout=120)
     r_out, r_err = reviewer.communicate(timeout=120)
     assert writer.returncode == 0, w_err
     assert reviewer.returncode == 0, r_err
-    assert len(queries) >= 2
+    assert len(queries) >= 3
     for q in queries:
         assert q.returncode == 0, q.stderr
         assert q.stdout.splitlines()[0] == "n"
