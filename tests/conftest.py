@@ -98,3 +98,15 @@ def hashing_env():
 
     emb = HashingEmbedder(256)
     return ClassifierEnv(make_embedder=lambda: emb)
+
+
+def send_json(handler, status: int, obj) -> None:
+    """Answer an HTTP request of a test server (``BaseHTTPRequestHandler``) with ``obj`` as JSON."""
+    import json
+
+    payload = json.dumps(obj).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)

@@ -17,6 +17,8 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from conftest import send_json
+
 from litmine.classify import ClassifierEnv, classify_works, get_classifier
 from litmine.classify.llm import parse_answer
 from litmine.cli import main
@@ -130,13 +132,8 @@ class _Recorder(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Recorder.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
         answer = {"subsections": ["5.6"], "themes": [], "rationale": "A probing paper."}
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": json.dumps(answer)}}],
-                              "usage": {"prompt_tokens": 1234, "completion_tokens": 21}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, 200, {"choices": [{"message": {"role": "assistant", "content": json.dumps(answer)}}],
+                              "usage": {"prompt_tokens": 1234, "completion_tokens": 21}})
 
     def log_message(self, *args):
         pass

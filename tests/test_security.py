@@ -7,13 +7,14 @@ test_llm.py. Each test here fails if its protection is removed.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from click.testing import CliRunner
+
+from conftest import send_json
 
 from litmine.cli import main
 from litmine.config import load_settings
@@ -75,13 +76,7 @@ class _EchoingEndpoint(BaseHTTPRequestHandler):
 
     def do_POST(self):
         key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        body = json.dumps({"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}})
-        payload = body.encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_json(self, 401, {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}})
 
     def log_message(self, *args):
         pass
