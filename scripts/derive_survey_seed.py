@@ -29,6 +29,25 @@ REFERENCE_COLUMNS = [
 ]
 
 
+# What the survey covers, in the project's own words (from the survey's framing in the authors'
+# summary, ../shared/seed/linkpost.txt): the statement screening and the LLM prompts use.
+SCOPE = {
+    "statement": (
+        "Inner interpretability of deep neural networks: methods, analyses, tools, benchmarks and critiques "
+        "that explain internal parts of a network's computational graph (its weights, neurons, subnetworks "
+        "or circuits, and latent representations), whether they act while the model is designed or trained "
+        "(intrinsic), are applied to a trained model (post hoc), or show hazards that make inner parts "
+        "misleading to interpret."
+    ),
+    "excludes": (
+        "Methods that only explain a model's inputs or outputs (input-feature attribution, saliency over "
+        "input pixels, SHAP, LIME) or the network as a whole; interpretable models built for an application "
+        "domain; user studies of explanations; general machine learning that merely mentions interpretability."
+    ),
+    "in_scope_label_sets": ["subsection"],
+}
+
+
 def derive(src: Path, dst: Path) -> None:
     taxonomy = json.loads((src / "taxonomy.json").read_text(encoding="utf-8"))
     themes = json.loads((src / "themes.json").read_text(encoding="utf-8"))
@@ -71,6 +90,7 @@ def derive(src: Path, dst: Path) -> None:
         "doi": survey["doi"],
         "venue": survey["venue"],
         "axes": taxonomy["axes"],
+        "scope": SCOPE,
         "label_sets": [
             {"id": "part", "description": taxonomy["axes"]["part"], "multi_label": True, "labels": parts},
             {"id": "subsection", "parent_set": "part", "multi_label": True,
