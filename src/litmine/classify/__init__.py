@@ -86,7 +86,9 @@ def get_classifier(name: str, env: ClassifierEnv | None = None, **params: object
 
 def load_taxonomy(store: Store) -> Taxonomy:
     with store.connect(read_only=True) as con:
-        taxonomy = Taxonomy.from_rows(ml_store.taxonomy_rows(con))
+        survey = ml_store.survey_row(con)
+        taxonomy = Taxonomy.from_rows(ml_store.taxonomy_rows(con), survey and {
+            **survey[2], "id": survey[0], "title": survey[1]})
     missing = [s for s in ALL_SETS if not taxonomy.ids(s)]
     if missing:
         raise ClassifierError(

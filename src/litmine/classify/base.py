@@ -34,13 +34,14 @@ class Label:
 @dataclass
 class Taxonomy:
     labels: dict[str, list[Label]]
+    survey: dict = field(default_factory=dict)  # the loaded survey: id, title, and the seed's meta (its scope)
 
     @classmethod
-    def from_rows(cls, rows: list[tuple]) -> "Taxonomy":
+    def from_rows(cls, rows: list[tuple], survey: dict | None = None) -> "Taxonomy":
         labels: dict[str, list[Label]] = {}
         for label_set, label_id, parent_id, name, kind, description, _ in rows:
             labels.setdefault(label_set, []).append(Label(label_set, label_id, parent_id, name, kind, description))
-        return cls(labels)
+        return cls(labels, dict(survey or {}))
 
     def ids(self, label_set: str) -> list[str]:
         return [label.label_id for label in self.labels.get(label_set, [])]

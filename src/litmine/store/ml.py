@@ -162,6 +162,12 @@ def has_embedding(con: Connection, work_id: int, model_id: str) -> bool:
 # -- labels and taxonomy ---------------------------------------------------------------------------
 
 
+def survey_row(con: Connection) -> tuple[str, str, dict] | None:
+    """(survey_id, title, meta) of the survey loaded last, or None before any is loaded."""
+    row = con.execute("SELECT survey_id, title, meta FROM surveys ORDER BY loaded_at DESC, survey_id LIMIT 1").fetchone()
+    return None if row is None else (row[0], row[1], json.loads(row[2]) if row[2] else {})
+
+
 def taxonomy_rows(con: Connection) -> list[tuple]:
     """(label_set, label_id, parent_id, name, kind, description, position) of every label."""
     return con.execute(
