@@ -174,6 +174,8 @@ STAGES: list[Stage] = [
     Stage("classify-supervised", _classifier_stage("supervised"), "label works with a model trained on "
           "survey and human labels"),
     Stage("classify-llm", _classifier_stage("llm"), "label works with the configured LLM, with rationales"),
+    Stage("classify-ensemble", _classifier_stage("ensemble"), "label works with the members' scores pooled by "
+          "weights learnt on out-of-fold scores"),
     Stage("digest", _digest, "write the Markdown and HTML digest of works new since the last run"),
 ]
 
