@@ -23,6 +23,10 @@ PART_DESCRIPTIONS = {
     "5": "Methods concerning a network's internal representations (activations, embeddings, tokens): what they encode and how it can be read out or shaped.",
 }
 
+# The survey works' themes as two annotators chose them: a theme both chose is a positive, one neither
+# chose a negative, one only one chose is left unknown (the project's own labels).
+THEME_LABEL_COLUMNS = ["key", "positive", "negative", "label_status", "annotator_a", "annotator_b"]
+
 REFERENCE_COLUMNS = [
     "ref", "key", "title", "authors", "year", "venue", "arxiv_id", "doi", "openalex_id",
     "metadata_confidence", "sections", "label_status", "annotator_a", "annotator_b",
@@ -107,6 +111,7 @@ def derive(src: Path, dst: Path) -> None:
             "list_separator": ";",
             "sections_label_sets": ["subsection", "section"],
             "derived_label_sets": {"part": "subsection"},
+            "label_files": [{"file": "theme_labels.csv", "label_set": "theme"}],
         },
     }
     dst.mkdir(parents=True, exist_ok=True)
@@ -118,6 +123,27 @@ def derive(src: Path, dst: Path) -> None:
         writer.writeheader()
         for row in csv.DictReader(fin):
             writer.writerow({c: row[c] for c in REFERENCE_COLUMNS})
+
+    derive_theme_labels(src / "theme_labels.csv", dst / "theme_labels.csv", [t["id"] for t in themes["themes"]])
+
+
+def derive_theme_labels(src: Path, dst: Path, theme_ids: list[str]) -> None:
+    """Each annotator's cell reads 'theme;theme (confidence)': agreed themes become ``positive``,
+    themes neither chose ``negative``."""
+
+    def chosen(cell: str) -> set[str]:
+        names = cell.rsplit("(", 1)[0] if cell.rstrip().endswith(")") else cell
+        return {t.strip() for t in names.split(";") if t.strip()}
+
+    with src.open(encoding="utf-8", newline="") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
+        writer = csv.DictWriter(fout, THEME_LABEL_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in csv.DictReader(fin):
+            a, b = chosen(row["annotator_a"]), chosen(row["annotator_b"])
+            writer.writerow({"key": row["key"], "positive": ";".join(t for t in theme_ids if t in a & b),
+                             "negative": ";".join(t for t in theme_ids if t not in a | b),
+                             "label_status": row["label_status"], "annotator_a": row["annotator_a"],
+                             "annotator_b": row["annotator_b"]})
 
 
 if __name__ == "__main__":
