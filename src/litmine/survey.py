@@ -15,6 +15,13 @@ Nothing about any particular survey is written in code: another survey is anothe
                     "sections_label_sets": ["subsection", "section"],
                     "derived_label_sets": {"part": "subsection"}}}
 
+``references.label_files`` (optional) lists further labels of the references, one file per label
+set, with negatives known: ``[{"file": "theme_labels.csv", "label_set": "theme"}]``. Each is CSV
+with the columns ``LABEL_FILE_COLUMNS``: ``key`` (a reference's key), ``positive`` and ``negative``
+(labels of the set, ``list_separator``-separated); a label in neither column is unknown for that
+work. Other columns (``label_status``, ``annotator_*``) are kept in the file only. They load as
+survey labels of status ``silver-agree``: assigned for a positive, not assigned for a negative.
+
 The references file is CSV with the columns in ``REQUIRED_COLUMNS``. ``sections`` lists the
 labels (of the ``sections_label_sets``) citing the entry, primary first; ``label_status`` says how
 far to trust them. A derived label set gets each label's ``parent``: a subsection's part.
@@ -44,6 +51,8 @@ FORMAT = "litmine-survey/1"
 REQUIRED_COLUMNS = ["ref", "key", "title", "authors", "year", "venue", "arxiv_id", "doi",
                     "metadata_confidence", "sections", "label_status"]
 LABEL_STATUSES = {"verified", "silver-agree", "silver-disagree"}
+LABEL_FILE_COLUMNS = ["key", "positive", "negative"]
+KNOWN_STATUS = "silver-agree"  # the status of a label from a label file
 SOURCE = "survey"
 
 
@@ -83,6 +92,7 @@ class Reference:
     sections: list[str]
     label_status: str
     annotations: dict
+    known_labels: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict)  # set -> (positives, negatives)
 
 
 @dataclass
@@ -187,6 +197,10 @@ def read_seed(seed_dir: Path) -> Seed:
     refs_path = seed_dir / _need(refs_spec, "file", "references", manifest)
     known_sections = {label.id for name in sections_sets for label in by_id[name].labels}
     references, raw_refs = _read_references(refs_path, refs_spec.get("list_separator", ";"), known_sections)
+    known_labels, raw_known = _read_label_files(seed_dir, refs_spec, by_id, {ref.key for ref in references}, manifest)
+    raw_refs += raw_known
+    for ref in references:
+        ref.known_labels = known_labels.get(ref.key, {})
 
     digest = hashlib.sha256(raw_manifest + b"\0" + raw_refs).hexdigest()
     meta = {k: v for k, v in doc.items() if k not in ("label_sets", "references", "format")}
@@ -324,9 +338,81 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
                         con, work_id, set_id, SOURCE, {label}, status="example", source_version=version,
                         run_id=run_id, only_add=True,
                     )
+            changed |= _set_known_labels(con, work_id, ref.known_labels, version, run_id)
             counts.add("updated" if status == "unchanged" and changed else status)
     log.info("%s", counts)
     return counts
+
+
+def _read_label_files(seed_dir: Path, refs_spec: dict, sets: dict[str, LabelSet], keys: set[str],
+                      manifest: Path) -> tuple[dict[str, dict[str, tuple[set[str], set[str]]]], bytes]:
+    """The references' label files: key -> label set -> (positives, negatives), and the files' bytes."""
+    sep = refs_spec.get("list_separator", ";")
+    out: dict[str, dict[str, tuple[set[str], set[str]]]] = {}
+    raw_all = b""
+    specs = refs_spec.get("label_files", [])
+    if not isinstance(specs, list):
+        raise SeedError("field 'label_files' in references must be list", file=manifest)
+    for i, spec in enumerate(specs):
+        where = f"references.label_files[{i}]"
+        if not isinstance(spec, dict):
+            raise SeedError(f"{where} must be an object", file=manifest)
+        set_id = _need(spec, "label_set", where, manifest)
+        if set_id not in sets:
+            raise SeedError(f"{where} names unknown label set '{set_id}'", file=manifest)
+        path = seed_dir / _need(spec, "file", where, manifest)
+        if not path.is_file():
+            raise SeedError("label file not found", file=path)
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SeedError(f"not UTF-8 at byte {exc.start}", file=path) from None
+        reader = csv.DictReader(text.splitlines())
+        missing = [c for c in LABEL_FILE_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise SeedError(f"missing column(s) {', '.join(missing)}", file=path, line=1)
+        labels = {label.id for label in sets[set_id].labels}
+        for row in reader:
+            line = reader.line_num
+            key = (row["key"] or "").strip()
+            if key not in keys:
+                raise SeedError(f"field 'key' names no reference: {key!r}", file=path, line=line)
+            if set_id in out.get(key, {}):
+                raise SeedError(f"field 'key' repeats {key!r}", file=path, line=line)
+            pos, neg = ({x.strip() for x in (row[c] or "").split(sep) if x.strip()} for c in ("positive", "negative"))
+            unknown = sorted((pos | neg) - labels)
+            if unknown:
+                raise SeedError(f"names unknown label(s) {', '.join(unknown)} of set '{set_id}'", file=path, line=line)
+            if pos & neg:
+                raise SeedError(f"field 'negative' repeats positive label(s) {', '.join(sorted(pos & neg))}",
+                                file=path, line=line)
+            out.setdefault(key, {})[set_id] = (pos, neg)
+        raw_all += b"\0" + raw
+    return out, raw_all
+
+
+def _set_known_labels(con, work_id: int, known: dict[str, tuple[set[str], set[str]]], version: str,
+                      run_id: str | None) -> bool:
+    """A reference's labels from the label files: rows only for what changed; a label no longer in
+    either column gets a row not assigned, of status ``unknown`` (never trained on)."""
+    from litmine.store import who
+
+    changed = False
+    for set_id, (pos, neg) in sorted(known.items()):
+        current = label_store.current_labels(con, work_id, set_id, SOURCE)
+        wanted = {**{label: (False, KNOWN_STATUS) for label in neg}, **{label: (True, KNOWN_STATUS) for label in pos}}
+        wanted.update({label: (False, "unknown") for label, (_, status) in current.items()
+                       if status == KNOWN_STATUS and label not in wanted})
+        for label, (assigned, status) in sorted(wanted.items()):
+            if current.get(label) == (assigned, status):
+                continue
+            con.execute(
+                "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, assigned, "
+                "status, run_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [work_id, set_id, label, SOURCE, version, assigned, status, run_id, who()])
+            changed = True
+    return changed
 
 
 def _load_reference(con, seed: Seed, ref: Reference, run_id: str | None) -> str:
