@@ -8,7 +8,7 @@ STAMP := $(VENV)/.litmine-setup
 # llama.cpp's default native build crashes on some CPUs; this portable x86-64 build does not.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: setup run test bench clean-env
+.PHONY: setup run test browser bench clean-env
 
 setup: $(STAMP)
 
@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/litmine run
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
+
+# The review queue's browser test (tests/test_browser.py) drives the Debian chromium; installed when missing.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; } \
+	  || echo "could not install the Debian packages chromium chromium-driver (as root: apt-get install chromium chromium-driver)"
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -184,3 +184,114 @@ def test_litmine_classify_imports_decisions_waiting_in_the_journal(data_dir, mon
     with Store(cfg.database).connect(read_only=True) as con:
         assert con.execute("SELECT work_id, label_id, assigned, status, created_by FROM label_assignments "
                            "WHERE source = 'human'").fetchall() == [(1, "2.1", True, "accept", "tester")]
+
+
+# -- the review queue widget: its buttons' callbacks, driven as a click would -------------------------
+
+
+def _ensure_scope_label(store):
+    """The seed loader creates label set ``scope`` (label ``in``); older seeds may lack it."""
+    with store.transaction() as con:
+        if not con.execute("SELECT 1 FROM labels WHERE label_set = 'scope' AND label_id = 'in'").fetchone():
+            con.execute("INSERT INTO labels (label_set, label_id, name, position) VALUES ('scope', 'in', 'in scope', 0)")
+
+
+def _human(store, work_id, label_set=None):
+    with store.connect(read_only=True) as con:
+        return con.execute("SELECT label_set, label_id, assigned FROM latest_labels WHERE source = 'human' "
+                           "AND work_id = ? AND (? IS NULL OR label_set = ?) ORDER BY label_set, label_id",
+                           [work_id, label_set, label_set]).fetchall()
+
+
+def test_queue_widget_accept_move_theme_skip_undo(review_db, settings, store):
+    from litmine import review
+    from litmine.review_widget import ReviewQueue
+
+    q = ReviewQueue.open(settings, "disagreements", label_set="subsection")
+    first, second, third = q.session.items[:3]
+    assert "Does it belong to subsection" in q.card.value and q.progress.value.startswith("<b>disagreements</b>: 0 reviewed")
+    assert "zeroshot" in q.card.value and "zeroshot thinks" in q.card.value  # a bar per method, the rationale
+    assert q.undo.disabled
+
+    q.accept.click()
+    assert _human(store, first.work_id, "subsection") == [("subsection", first.label_id, True)]
+    assert q.session.current == second
+    assert q.progress.value.startswith("<b>disagreements</b>: 1 reviewed")
+    assert q.message.value == html_escape(f"accept subsection {first.label_id} for work {first.work_id}: "
+                                          "recorded as a human label")
+
+    other = next(lid for lid, _ in review.labels(settings, "subsection") if lid not in (first.label_id, second.label_id))
+    q.move_to.value = other
+    q.move.click()
+    said = {label: assigned for _, label, assigned in _human(store, second.work_id, "subsection")}
+    assert (said[second.label_id], said[other]) == (False, True)
+    assert q.session.current == third
+
+    theme = next(iter(q.themes))
+    q.themes[theme].value = True  # a check-box click journals a theme decision and keeps the card
+    assert _human(store, third.work_id, "theme") == [("theme", theme, True)] and q.session.current == third
+
+    q.skip.click()
+    assert q.session.position == 3 and q.message.value == "skipped"
+
+    q.undo.click()  # the skip
+    q.undo.click()  # the theme
+    assert _human(store, third.work_id, "theme") == [] and q.session.current == third
+    assert not q.themes[theme].value
+    q.undo.click()  # the move: both its decisions
+    before = [("subsection", first.label_id, True)] if first.work_id == second.work_id else []
+    assert _human(store, second.work_id) == before and q.session.current == second
+    journal = review.read_journal(settings)
+    assert [e["decision"] for e in journal] == ["accept", "reject", "accept", "accept", "undo", "undo", "undo"]
+    assert review.pending_decisions(settings) == []
+    # The undone labels are undecided again: the move's pair is back among the disagreements.
+    back = {(d.work_id, d.label_id) for d in review.list_disagreements(settings, "subsection", limit=500)}
+    assert (second.work_id, second.label_id) in back and (first.work_id, first.label_id) not in back
+    assert [d["decision"] for d in review.decisions(settings)] == ["accept"]
+    # A later import of the whole journal changes nothing.
+    assert review.import_decisions(store, settings).new == 0
+
+
+def html_escape(text):
+    import html
+
+    return html.escape(text)
+
+
+def test_queue_widget_screening_and_scope(review_db, settings, store):
+    from litmine.review_widget import ReviewQueue
+
+    _ensure_scope_label(store)
+    q = ReviewQueue.open(settings, "screening")
+    surveyed = set(review_db["surveyed"])
+    assert q.session.items and not surveyed & {i.work_id for i in q.session.items}
+    assert q.accept.disabled and q.reject.disabled and "Is it in the survey's scope?" in q.card.value
+    first, second = q.session.items[:2]
+    q.in_scope.click()
+    q.out_of_scope.click()
+    assert _human(store, first.work_id, "scope") == [("scope", "in", True)]
+    assert _human(store, second.work_id, "scope") == [("scope", "in", False)]
+    assert q.session.progress()["found_in_scope"] == 1
+    assert "2 reviewed" in q.progress.value
+    # Screened works leave the queue the next time it opens.
+    again = ReviewQueue.open(settings, "screening")
+    assert {first.work_id, second.work_id}.isdisjoint({i.work_id for i in again.session.items})
+    q.accept.click()  # disabled in a browser; called anyway it explains itself and records nothing
+    assert q.message.value.startswith("<span") and "screening queue" in q.message.value
+
+
+def test_queue_of_one_subsection_and_a_bad_queue(review_db, settings):
+    from litmine import review
+    from litmine.errors import ReviewError
+    from litmine.review_widget import ReviewQueue, card_html
+
+    label = review.list_disagreements(settings, "subsection")[0].label_id
+    q = ReviewQueue.open(settings, "subsection", label_id=label)
+    assert q.session.items and all(i.label_id == label for i in q.session.items)
+    q.reject.click()
+    assert q.session.progress()["reviewed"] == 1
+    with pytest.raises(ReviewError, match="unknown queue 'nope': use one of disagreements, subsection, screening"):
+        review.queue_items(settings, "nope")
+    with pytest.raises(ReviewError, match="no label '9.9' in label set 'subsection'"):
+        review.queue_items(settings, "subsection", label_id="9.9")
+    assert "Nothing left in this queue" in card_html(None)

@@ -94,6 +94,31 @@ def record_decision(settings: Settings, work_id: int, label_set: str, label_id: 
     return Decision(**entry, imported=imported)
 
 
+def undo_decision(settings: Settings, decision: Decision) -> Decision:
+    """Retract ``decision``: journal an ``undo`` entry at once, then import it, which deletes the
+    human label the decision became (the label is undecided again). Durable when this returns."""
+    entry = {
+        "decision_id": str(uuid.uuid4()),
+        "work_id": decision.work_id,
+        "label_set": decision.label_set,
+        "label_id": decision.label_id,
+        "decision": "undo",
+        "note": None,
+        "reviewer": decision.reviewer,
+        "decided_at": utcnow().isoformat(),
+        "undoes": decision.decision_id,
+    }
+    _append(journal_path(settings), entry)
+    imported = False
+    try:
+        imported = import_decisions(_store(settings, wait=IMPORT_WAIT_SECONDS), settings).failed == 0
+    except DatabaseLocked:
+        log.warning("the database is busy: undo %s waits in %s for the next run", entry["decision_id"],
+                    journal_path(settings))
+    entry.pop("undoes")
+    return Decision(**entry, imported=imported)
+
+
 def _check(con, work_id: int, label_set: str, label_id: str) -> None:
     if not db.work_exists(con, work_id):
         raise ReviewError("no such work: pick a work_id from list_disagreements()", work_id=work_id)
@@ -133,11 +158,17 @@ def import_decisions(store: Store, settings: Settings, run_id: str | None = None
     if not entries:
         counts.notes.append("no decisions recorded")
         return counts
+    undone = {e.get("undoes") for e in entries if e.get("decision") == "undo"}
     with store.transaction() as con:
         done = db.imported_decision_ids(con)
         for entry in entries:
-            if entry["decision_id"] in done:
+            if entry["decision_id"] in done or entry["decision_id"] in undone:
                 counts.add("unchanged")
+                continue
+            if entry.get("decision") == "undo":
+                db.retract_decision(con, entry, run_id)
+                done.add(entry["decision_id"])
+                counts.add("new")
                 continue
             try:
                 _check(con, int(entry["work_id"]), entry["label_set"], entry["label_id"])
@@ -274,6 +305,87 @@ def evidence(settings: Settings, disagreement: Disagreement, nearest: int = 5) -
             nearest=db.nearest_labelled(con, d.work_id, d.label_set, nearest),
             decisions=[dict(zip(("work_id", "label_set", "label_id", "decision", "note", "reviewer", "decided_at"), r))
                        for r in db.decisions(con, d.label_set) if r[0] == d.work_id],
+        )
+
+
+# -- review queues: one card at a time -----------------------------------------------------------
+
+QUEUES = ("disagreements", "subsection", "screening")
+SCOPE_SET, SCOPE_IN = "scope", "in"
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One question for the reviewer: does work ``work_id`` carry ``label_id`` of ``label_set``?"""
+
+    work_id: int
+    label_set: str
+    label_id: str
+    why: str
+    score: float | None = None
+
+
+def queue_items(settings: Settings, queue: str = "disagreements", label_set: str = "subsection",
+                label_id: str | None = None, limit: int = 200) -> list[QueueItem]:
+    """The works of a review queue, in the order to review them.
+
+    ``disagreements``: today's disagreements in ``label_set``, highest priority first.
+    ``subsection``: works a source places in ``label_id`` (of ``label_set``) that no reviewer decided.
+    ``screening``: works not yet placed in or out of scope, the likeliest in scope first.
+    """
+    if queue == "disagreements":
+        return [QueueItem(d.work_id, d.label_set, d.label_id,
+                          f"{d.kind} disagree: {d.n_assigned} of {d.n_methods} methods say yes "
+                          f"(priority {d.priority:.2f})", d.mean_score)
+                for d in list_disagreements(settings, label_set=label_set, limit=limit)]
+    with _store(settings).connect(read_only=True) as con:
+        if queue == "subsection":
+            if not label_id or not db.label_exists(con, label_set, label_id):
+                raise ReviewError(f"no label {label_id!r} in label set {label_set!r}: pick one of labels()")
+            return [QueueItem(w, label_set, label_id, f"placed in {label_id} (best score "
+                              f"{'-' if sc is None else f'{sc:.2f}'})", sc)
+                    for w, sc in db.works_in_label(con, label_set, label_id, limit)]
+        if queue == "screening":
+            return [QueueItem(w, SCOPE_SET, SCOPE_IN, "not screened yet" if p is None else
+                              f"not screened yet (in scope: {p:.2f})", p)
+                    for w, p in db.unscreened_works(con, limit)]
+    raise ReviewError(f"unknown queue {queue!r}: use one of {', '.join(QUEUES)}")
+
+
+@dataclass
+class Card:
+    """What the queue shows for one item: the work, every method's score for the label in question,
+    the rationales, the survey's word, the nearest labelled works and the work's themes."""
+
+    item: QueueItem
+    work: dict
+    label_name: str | None
+    scores: list[dict]  # per source: score, assigned, rationale, for the label in question
+    survey: dict | None
+    survey_labels: list[str]  # the survey's labels of the work in the item's label set
+    nearest: list[dict]
+    themes: set[str]
+    human: bool | None  # what a reviewer says now about the item's label
+
+
+def card(settings: Settings, item: QueueItem, nearest: int = 5) -> Card:
+    with _store(settings).connect(read_only=True) as con:
+        work = db.work_summary(con, item.work_id)
+        if work is None:
+            raise ReviewError("no such work: the queue is stale, open it again", work_id=item.work_id)
+        rows = db.source_labels(con, item.work_id, item.label_set)
+        names = dict(db.label_names(con, item.label_set))
+        return Card(
+            item=item,
+            work=work,
+            label_name=names.get(item.label_id),
+            scores=[r for r in rows if r["label_id"] == item.label_id and r["source"] not in ("human", "survey")],
+            survey=db.survey_entry(con, item.work_id),
+            survey_labels=sorted(r["label_id"] for r in rows if r["source"] == "survey" and r["assigned"]),
+            nearest=db.nearest_labelled(con, item.work_id, "subsection" if item.label_set == SCOPE_SET
+                                        else item.label_set, nearest),
+            themes=db.assigned_labels(con, item.work_id, "theme"),
+            human=db.human_label(con, item.work_id, item.label_set, item.label_id),
         )
 
 

@@ -442,6 +442,12 @@ ORDER BY cited_by_survey_works DESC, cited_key;
 COMMENT ON VIEW connected_papers IS 'Works the survey''s works cite that the survey does not: linked works, or unresolved entries grouped by arXiv id, DOI or title, most cited by survey works first.';
 """
 
+_REVIEW_UNDO = """
+ALTER TABLE review_decisions ADD COLUMN undoes VARCHAR;
+COMMENT ON COLUMN review_decisions.undoes IS 'for decision ''undo'': the decision_id it retracts (that decision''s human label row is deleted, so the label is undecided again)';
+COMMENT ON COLUMN review_decisions.decision IS 'accept (the work carries the label), reject (it does not) or undo (retracts the decision named in undoes)';
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", _INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
@@ -450,4 +456,5 @@ MIGRATIONS: list[Migration] = [
     Migration(40, "review_decisions: reviewers' decisions, imported once each as human labels", _REVIEW_DECISIONS),
     Migration(50, "runs.status may be interrupted", "COMMENT ON COLUMN runs.status IS 'running, ok, partial (some "
               "items failed), failed, or interrupted (its process stopped before it finished; the next run marks it)';"),
+    Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
 ]

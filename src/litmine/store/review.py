@@ -60,19 +60,34 @@ def import_decision(con: Connection, d: dict, run_id: str | None) -> bool:
         [d["work_id"], d["label_set"], d["label_id"], d["decision"] == "accept", d["decision"], d.get("note"),
          run_id, d.get("reviewer"), d["decided_at"]],
     ).fetchone()
-    con.execute(
-        "INSERT INTO review_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [d["decision_id"], d["work_id"], d["label_set"], d["label_id"], d["decision"], d.get("note"),
-         d.get("reviewer"), d["decided_at"], utcnow(), assignment_id, run_id],
-    )
+    _record_import(con, d, assignment_id, run_id)
     return True
+
+
+def _record_import(con: Connection, d: dict, assignment_id: int | None, run_id: str | None) -> None:
+    con.execute(
+        "INSERT INTO review_decisions (decision_id, work_id, label_set, label_id, decision, note, reviewer, "
+        "decided_at, imported_at, assignment_id, run_id, undoes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [d["decision_id"], d["work_id"], d["label_set"], d["label_id"], d["decision"], d.get("note"),
+         d.get("reviewer"), d["decided_at"], utcnow(), assignment_id, run_id, d.get("undoes")],
+    )
+
+
+def retract_decision(con: Connection, d: dict, run_id: str | None) -> None:
+    """Import an ``undo`` entry: delete the human label row the undone decision became (if it was
+    imported), so the label is undecided again, and record the undo."""
+    row = con.execute("SELECT assignment_id FROM review_decisions WHERE decision_id = ?", [d["undoes"]]).fetchone()
+    if row and row[0] is not None:
+        con.execute("DELETE FROM label_assignments WHERE assignment_id = ? AND source = 'human'", [row[0]])
+    _record_import(con, d, None, run_id)
 
 
 def decisions(con: Connection, label_set: str | None = None) -> list[tuple]:
     """(work_id, label_set, label_id, decision, note, reviewer, decided_at) of imported decisions, newest first."""
     return con.execute(
         "SELECT work_id, label_set, label_id, decision, note, reviewer, decided_at FROM review_decisions "
-        "WHERE ? IS NULL OR label_set = ? ORDER BY decided_at DESC",
+        "WHERE (? IS NULL OR label_set = ?) AND decision <> 'undo' AND decision_id NOT IN "
+        "(SELECT undoes FROM review_decisions WHERE undoes IS NOT NULL) ORDER BY decided_at DESC",
         [label_set, label_set],
     ).fetchall()
 
@@ -282,4 +297,88 @@ def top_label_pairs(con: Connection, label_set: str, method: str) -> list[tuple[
         SELECT truth.label_id, top.label_id FROM truth JOIN top USING (work_id) ORDER BY work_id
         """,
         [label_set, method, label_set],
+    ).fetchall()
+
+
+# -- review queues -------------------------------------------------------------------------------
+
+
+def works_in_label(con: Connection, label_set: str, label_id: str, limit: int) -> list[tuple[int, float | None]]:
+    """(work_id, best score) of works a source labels ``label_id`` that no reviewer decided on yet,
+    the most confident first."""
+    return con.execute(
+        "SELECT work_id, max(score) AS best FROM latest_labels l "
+        "WHERE label_set = ? AND label_id = ? AND assigned AND source <> 'human' AND NOT EXISTS ("
+        "  SELECT 1 FROM label_assignments h WHERE h.source = 'human' AND h.work_id = l.work_id "
+        "  AND h.label_set = l.label_set AND h.label_id = l.label_id) "
+        "GROUP BY work_id ORDER BY best DESC NULLS LAST, work_id LIMIT ?",
+        [label_set, label_id, limit],
+    ).fetchall()
+
+
+def unscreened_works(con: Connection, limit: int) -> list[tuple[int, float | None]]:
+    """(work_id, mean machine score for scope 'in') of works neither the survey, its screening
+    annotators nor a reviewer placed in or out of scope, the likeliest in scope first (a screener finds the relevant works early)."""
+    return con.execute(
+        "SELECT w.work_id, avg(l.score) AS p FROM works w "
+        "LEFT JOIN latest_labels l ON l.work_id = w.work_id AND l.label_set = 'scope' AND l.label_id = 'in' "
+        "  AND l.source NOT IN ('human', 'survey', 'screening') "
+        "WHERE NOT EXISTS (SELECT 1 FROM label_assignments h WHERE h.work_id = w.work_id AND h.label_set = 'scope' "
+        "  AND h.source IN ('human', 'survey', 'screening')) "
+        "  AND NOT EXISTS (SELECT 1 FROM survey_references r WHERE r.work_id = w.work_id) "
+        "GROUP BY w.work_id ORDER BY p DESC NULLS LAST, w.work_id LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
+def human_label(con: Connection, work_id: int, label_set: str, label_id: str) -> bool | None:
+    """What a reviewer says now about the work and label: True, False, or None (undecided)."""
+    row = con.execute("SELECT assigned FROM latest_labels WHERE source = 'human' AND work_id = ? AND label_set = ? "
+                      "AND label_id = ?", [work_id, label_set, label_id]).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def assigned_labels(con: Connection, work_id: int, label_set: str) -> set[str]:
+    """Labels of ``label_set`` the work carries now: a reviewer's word first, else the survey's, else
+    any classifier's."""
+    rows = con.execute("SELECT label_id, source, assigned FROM latest_labels WHERE work_id = ? AND label_set = ?",
+                       [work_id, label_set]).fetchall()
+    by_label: dict[str, dict[str, bool]] = {}
+    for label_id, source, assigned in rows:
+        by_label.setdefault(label_id, {})[source] = bool(assigned)
+    out = set()
+    for label_id, sources in by_label.items():
+        if "human" in sources:
+            keep = sources["human"]
+        elif "survey" in sources:
+            keep = sources["survey"]
+        else:
+            keep = any(sources.values())
+        if keep:
+            out.add(label_id)
+    return out
+
+
+# -- the learning curve's examples ---------------------------------------------------------------
+
+
+def labelled_vectors(con: Connection, label_set: str, sources: tuple[str, ...], statuses: tuple[str, ...] | None,
+                     model_id: str | None = None) -> list[tuple[int, str, bool, list[float]]]:
+    """(work_id, label_id, assigned, title-and-abstract vector) of the current labels of ``sources``
+    in ``label_set`` (survey rows only of ``statuses``), for works embedded by ``model_id`` (default:
+    the model that embedded most works)."""
+    if model_id is None:
+        row = con.execute("SELECT model_id FROM embeddings WHERE kind = 'title_abstract' AND chunk = 0 "
+                          "GROUP BY model_id ORDER BY count(*) DESC, model_id LIMIT 1").fetchone()
+        if row is None:
+            return []
+        model_id = row[0]
+    return con.execute(
+        "SELECT l.work_id, l.label_id, l.assigned, e.vector FROM latest_labels l "
+        "JOIN embeddings e ON e.work_id = l.work_id AND e.kind = 'title_abstract' AND e.chunk = 0 AND e.model_id = ? "
+        "WHERE l.label_set = ? AND list_contains(?, l.source) "
+        "  AND (l.source <> 'survey' OR ? IS NULL OR list_contains(?, l.status)) "
+        "ORDER BY l.work_id, l.label_id",
+        [model_id, label_set, list(sources), None if statuses is None else list(statuses),
+         None if statuses is None else list(statuses)],
     ).fetchall()
