@@ -2,7 +2,8 @@
 
 Run once when the shared survey files change; the output is committed. It carries facts (ids,
 titles, structure) and the project's own descriptions and labels into litmine's generic seed
-format (see `litmine.survey`). The abstracts (third-party text) are not carried.
+format (see `litmine.survey`). The abstracts (third-party text) are not carried, nor are the
+screening candidates' titles: only their ids and the project's in/out judgements.
 
     .venv/bin/python scripts/derive_survey_seed.py ../shared/survey data/surveys/toward-transparent-ai
 """
@@ -22,6 +23,9 @@ PART_DESCRIPTIONS = {
     "4": "Methods concerning groups of neurons and weights working together: sparse, modular or circuit-level structure.",
     "5": "Methods concerning a network's internal representations (activations, embeddings, tokens): what they encode and how it can be read out or shaped.",
 }
+
+# The project's own screening judgements (ids and labels only; titles and abstracts come from arXiv).
+SCREENING_COLUMNS = ["arxiv_id", "listing_date", "scope", "subsection", "label_status", "annotator_a", "annotator_b"]
 
 # The survey works' themes as two annotators chose them: a theme both chose is a positive, one neither
 # chose a negative, one only one chose is left unknown (the project's own labels).
@@ -113,6 +117,7 @@ def derive(src: Path, dst: Path) -> None:
             "derived_label_sets": {"part": "subsection"},
             "label_files": [{"file": "theme_labels.csv", "label_set": "theme"}],
         },
+        "screening": {"file": "screening.csv"},
     }
     dst.mkdir(parents=True, exist_ok=True)
     (dst / "survey.json").write_text(json.dumps(seed, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -123,6 +128,13 @@ def derive(src: Path, dst: Path) -> None:
         writer.writeheader()
         for row in csv.DictReader(fin):
             writer.writerow({c: row[c] for c in REFERENCE_COLUMNS})
+
+    with (src / "screening.csv").open(encoding="utf-8", newline="") as fin, \
+            (dst / "screening.csv").open("w", encoding="utf-8", newline="") as fout:
+        writer = csv.DictWriter(fout, SCREENING_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in csv.DictReader(fin):
+            writer.writerow({c: row[c] for c in SCREENING_COLUMNS})
 
     derive_theme_labels(src / "theme_labels.csv", dst / "theme_labels.csv", [t["id"] for t in themes["themes"]])
 

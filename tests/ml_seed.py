@@ -41,7 +41,34 @@ def load_seed_with_abstracts(store, seed_dir: Path, keys: set[str] | None = None
             if key in abstracts and (keys is None or key in keys):
                 con.execute("UPDATE works SET abstract = ? WHERE work_id = ?", [abstracts[key], work_id])
                 n += 1
+    fill_screening_candidates(store)
     return n
+
+
+LISTINGS = ROOT.parent / "shared" / "fixtures" / "metadata" / "daily_arxiv_cs_2025-03_to_2026-07.parquet"
+
+
+def listing_records(arxiv_ids: set[str], path: Path = LISTINGS) -> dict[str, dict]:
+    """arXiv id -> {title, abstract, categories, listing_date} of real listings, read in place."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["arxiv_id", "title", "abstract", "categories", "listing_date"])
+    return {r["arxiv_id"]: r for r in table.to_pylist() if r["arxiv_id"] in arxiv_ids}
+
+
+def fill_screening_candidates(store) -> int:
+    """Give the seed's screening candidates their arXiv title and abstract from the listings fixture
+    (what `litmine fetch survey` stores from arXiv); returns how many got them."""
+    with store.connect(read_only=True) as con:
+        wanted = dict(con.execute("SELECT arxiv_id, work_id FROM screening_candidates").fetchall())
+    records = listing_records(set(wanted))
+    with store.transaction() as con:
+        for aid, rec in records.items():
+            con.execute(
+                "UPDATE works SET title = ?, abstract = ?, categories = ?, metadata_source = 'arxiv' WHERE work_id = ?",
+                [" ".join(rec["title"].split()), " ".join((rec["abstract"] or "").split()) or None,
+                 list(rec["categories"] or []), wanted[aid]])
+    return len(records)
 
 
 if __name__ == "__main__":

@@ -43,11 +43,11 @@ def test_fetch_survey_end_to_end_then_nothing_changes(replay_server, data_dir):
     first = runner.invoke(main, ["fetch", "survey"])
     assert first.exit_code == 0, first.output
     assert first.output == (
-        "fetch-survey: 252 new, 75 updated, 0 unchanged, 0 failed "
-        "(251 by-id, 1 by-title, 48 not-found, 27 not-on-arxiv)\n"
+        "fetch-survey: 453 new, 75 updated, 0 unchanged, 0 failed "
+        "(251 by-id, 1 by-title, 48 not-found, 27 not-on-arxiv; 201 screening candidates fetched)\n"
     )
     second = runner.invoke(main, ["fetch", "survey"])
-    assert second.output == ("fetch-survey: 0 new, 0 updated, 327 unchanged, 0 failed "
+    assert second.output == ("fetch-survey: 0 new, 0 updated, 528 unchanged, 0 failed "
                              "(nothing to resolve: every reference is already resolved)\n")
 
     from litmine.config import load_settings
@@ -72,7 +72,7 @@ def test_fetch_survey_end_to_end_then_nothing_changes(replay_server, data_dir):
                              "HAVING count(*) > 1)").fetchone()
     assert merged[0] >= 1 and twice == (0,)  # two references, one work: its survey labels are not doubled
     assert served <= linked  # every reference whose arXiv record is served is linked to it
-    assert stored == (len(linked),)
+    assert stored == (len(linked) + 201,)  # and the seed's 201 screening candidates
     assert engstrom[0] == "by-id" and "match score 0.5" in engstrom[1]  # retitled on arXiv; year and author agree
     assert unlinked == (75,)  # not on arXiv: seed metadata and DOI kept, the reason recorded
     assert sources == (327,)

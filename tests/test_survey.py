@@ -31,10 +31,10 @@ def test_load_stores_works_taxonomy_themes_and_labels_by_status(store):
     assert (counts.new, counts.updated, counts.unchanged, counts.failed) == (327, 0, 0, 0)
     with store.connect(read_only=True) as con:
         q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
-        assert q("SELECT count(*) FROM works") == [(327,)]
+        assert q("SELECT count(*) FROM works") == [(327 + 201,)]  # the references and the screening candidates
         assert q("SELECT count(*) FROM survey_references") == [(327,)]
         assert q("SELECT label_set, count(*) FROM labels GROUP BY 1 ORDER BY 1") == [
-            ("part", 4), ("section", 3), ("subsection", 21), ("theme", 15)]
+            ("part", 4), ("scope", 1), ("section", 3), ("subsection", 21), ("theme", 15)]
         assert q("SELECT label_status, count(*) FROM survey_references GROUP BY 1 ORDER BY 1") == [
             ("silver-agree", 273), ("silver-disagree", 45), ("verified", 9)]
         # every reference with a section has survey labels; the 19 without have none
@@ -47,10 +47,12 @@ def test_load_stores_works_taxonomy_themes_and_labels_by_status(store):
                       AND p.label_id = l.parent_id AND p.assigned)""") == [(0,)]
         # provenance: source, status, version, who
         assert q("""SELECT DISTINCT source, source_version IS NOT NULL, created_by IS NOT NULL
-                    FROM label_assignments""") == [("survey", True, True)]
+                    FROM label_assignments ORDER BY 1""") == [("screening", True, True), ("survey", True, True)]
         assert q("SELECT count(*) FROM label_assignments WHERE label_set = 'theme'") == [(10,)]
+        # screening candidates are keyed by their arXiv id at once; references' ids wait for resolution
         # seed arXiv ids stay unverified on the reference until resolution
-        assert q("SELECT count(*) FROM works WHERE arxiv_id IS NOT NULL") == [(0,)]
+        assert q("SELECT count(*) FROM works w WHERE arxiv_id IS NOT NULL AND work_id NOT IN "
+                 "(SELECT work_id FROM screening_candidates)") == [(0,)]
         assert q("SELECT count(*) FROM survey_references WHERE arxiv_id IS NOT NULL") == [(251,)]
 
 
@@ -133,6 +135,7 @@ def test_seed_format_describes_any_survey(tmp_path, store):
     seed_dir.mkdir()
     (seed_dir / "survey.json").write_text(json.dumps({
         "format": "litmine-survey/1", "id": "tiny", "title": "A tiny survey",
+        "scope": {"statement": "Topic A", "in_scope_label_sets": ["topic"]},
         "label_sets": [
             {"id": "area", "labels": [{"id": "A", "name": "Area A"}]},
             {"id": "topic", "parent_set": "area", "labels": [{"id": "A1", "parent": "A", "name": "Topic A1"}]},

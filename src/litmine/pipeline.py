@@ -80,8 +80,10 @@ def arxiv_client(ctx: PipelineContext):
 
 def _resolve(ctx: PipelineContext) -> Counts:
     from litmine.resolve import fetch_survey
+    from litmine.screening import fetch_candidates
 
-    return fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id)
+    counts = fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id)
+    return counts.merge(fetch_candidates(ctx.store, arxiv_client(ctx), run_id=ctx.run_id))
 
 
 def _fetch_arxiv(ctx: PipelineContext) -> Counts:

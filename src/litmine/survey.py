@@ -15,6 +15,24 @@ Nothing about any particular survey is written in code: another survey is anothe
                     "sections_label_sets": ["subsection", "section"],
                     "derived_label_sets": {"part": "subsection"}}}
 
+``scope`` (required) says what the survey covers, in words screening and LLM prompts read::
+
+    "scope": {"statement": "...", "excludes": "...", "in_scope_label_sets": ["subsection"]}
+
+``in_scope_label_sets`` names the label sets that place an in-scope work. Loading creates the label
+set ``scope`` with one label, ``in``, described by the statement.
+
+``screening`` (optional) names a CSV of candidate papers judged in or out of scope, beside the
+references: ``"screening": {"file": "screening.csv"}``, columns ``SCREENING_COLUMNS``: ``arxiv_id``,
+``listing_date`` (YYYY-MM-DD), ``scope`` (``in``, ``out``, ``borderline``, or empty where the
+annotators disagreed), ``subsection`` (the agreed subsection of an in or borderline paper, or empty),
+``label_status`` (``silver-agree`` or ``silver-disagree``), and ``annotator_*`` columns
+(``scope;subsection;confidence`` each). Only ids and judgements are carried: titles and abstracts
+come from arXiv (``litmine fetch survey``). Each row becomes a work keyed by its arXiv id, a row of
+``screening_candidates``, and labels of source ``screening``: ``scope``/``in`` assigned for ``in``,
+not assigned for ``out`` (a training label); ``subsection`` where an ``in`` paper's is agreed.
+Borderline and disputed rows get no label row: they are uncertain, kept for evaluation only.
+
 ``references.label_files`` (optional) lists further labels of the references, one file per label
 set, with negatives known: ``[{"file": "theme_labels.csv", "label_set": "theme"}]``. Each is CSV
 with the columns ``LABEL_FILE_COLUMNS``: ``key`` (a reference's key), ``positive`` and ``negative``
@@ -37,13 +55,14 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from litmine.counts import Counts
 from litmine.errors import SeedError
-from litmine.store import Store, utcnow
+from litmine.store import Store, utcnow, who
 from litmine.store import labels as label_store
-from litmine.store.works import WorkRecord, upsert_work
+from litmine.store.works import WorkRecord, add_source, find_work, upsert_work
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +73,10 @@ LABEL_STATUSES = {"verified", "silver-agree", "silver-disagree"}
 LABEL_FILE_COLUMNS = ["key", "positive", "negative"]
 KNOWN_STATUS = "silver-agree"  # the status of a label from a label file
 SOURCE = "survey"
+SCREENING_SOURCE = "screening"
+SCREENING_COLUMNS = ["arxiv_id", "listing_date", "scope", "subsection", "label_status"]
+SCREENING_SCOPES = {"in", "out", "borderline", ""}
+SCOPE_SET, IN = "scope", "in"
 
 
 @dataclass
@@ -96,6 +119,31 @@ class Reference:
 
 
 @dataclass
+class Scope:
+    """What the survey covers: the statement a scope decision is made against."""
+
+    statement: str
+    excludes: str
+    in_scope_label_sets: list[str]
+
+    def describe(self) -> str:
+        return self.statement + (f" Not in scope: {self.excludes}" if self.excludes else "")
+
+
+@dataclass
+class ScreeningRow:
+    """A candidate paper judged in or out of scope: ids and judgements only."""
+
+    line: int
+    arxiv_id: str
+    listing_date: str | None
+    scope: str  # in, out, borderline, or "" where the annotators disagreed
+    subsection: str | None
+    label_status: str
+    annotations: dict
+
+
+@dataclass
 class Seed:
     id: str
     title: str
@@ -105,6 +153,8 @@ class Seed:
     sections_label_sets: list[str]
     derived_label_sets: dict[str, str]
     hash: str
+    scope: Scope | None = None
+    screening: list[ScreeningRow] = field(default_factory=list)
 
     def label_set(self, set_id: str) -> LabelSet:
         return next(s for s in self.label_sets if s.id == set_id)
@@ -202,9 +252,88 @@ def read_seed(seed_dir: Path) -> Seed:
     for ref in references:
         ref.known_labels = known_labels.get(ref.key, {})
 
-    digest = hashlib.sha256(raw_manifest + b"\0" + raw_refs).hexdigest()
+    scope = _read_scope(doc, by_id, manifest)
+    screening, raw_screening = [], b""
+    if "screening" in doc:
+        spec = _need(doc, "screening", "the survey", manifest, dict)
+        subsections = {label.id for name in scope.in_scope_label_sets for label in by_id[name].labels}
+        screening, raw_screening = _read_screening(seed_dir / _need(spec, "file", "screening", manifest), subsections)
+
+    digest = hashlib.sha256(raw_manifest + b"\0" + raw_refs + b"\0" + raw_screening).hexdigest()
     meta = {k: v for k, v in doc.items() if k not in ("label_sets", "references", "format")}
-    return Seed(survey_id, title, meta, label_sets, references, sections_sets, derived, digest)
+    return Seed(survey_id, title, meta, label_sets, references, sections_sets, derived, digest, scope, screening)
+
+
+def _read_scope(doc: dict, sets: dict[str, LabelSet], manifest: Path) -> Scope:
+    if "scope" not in doc:
+        raise SeedError("missing field 'scope' in the survey: add {\"scope\": {\"statement\": \"what the survey "
+                        "covers\"}} to survey.json", file=manifest)
+    raw = _need(doc, "scope", "the survey", manifest, dict)
+    statement = _need(raw, "statement", "scope", manifest).strip()
+    if not statement:
+        raise SeedError("field 'statement' in scope is empty: say what the survey covers", file=manifest)
+    excludes = raw.get("excludes", "")
+    if not isinstance(excludes, str):
+        raise SeedError(f"field 'excludes' in scope must be str, got {type(excludes).__name__}", file=manifest)
+    placing = raw.get("in_scope_label_sets", [])
+    if not isinstance(placing, list) or not all(isinstance(x, str) for x in placing):
+        raise SeedError("field 'in_scope_label_sets' in scope must be a list of label set ids", file=manifest)
+    unknown = [x for x in placing if x not in sets]
+    if unknown:
+        raise SeedError(f"field 'in_scope_label_sets' in scope names unknown label set(s) {', '.join(unknown)}",
+                        file=manifest)
+    if SCOPE_SET in sets:
+        raise SeedError(f"label set id '{SCOPE_SET}' is reserved for the scope decision: rename it", file=manifest)
+    return Scope(statement, excludes.strip(), placing)
+
+
+def _read_screening(path: Path, subsections: set[str]) -> tuple[list[ScreeningRow], bytes]:
+    from litmine.ids import try_parse_arxiv_id
+
+    if not path.is_file():
+        raise SeedError("screening file not found", file=path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SeedError(f"not UTF-8 at byte {exc.start}", file=path) from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in SCREENING_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise SeedError(f"missing column(s) {', '.join(missing)}", file=path, line=1)
+    rows, seen = [], set()
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(row[c] is None for c in SCREENING_COLUMNS):
+            raise SeedError("row has a different number of fields than the header", file=path, line=line)
+
+        def bad(fieldname: str, why: str) -> SeedError:
+            return SeedError(f"field '{fieldname}' {why}", file=path, line=line)
+
+        aid = try_parse_arxiv_id(row["arxiv_id"].strip())
+        if aid is None:
+            raise bad("arxiv_id", f"is not an arXiv id: {row['arxiv_id']!r}")
+        if aid.base in seen:
+            raise bad("arxiv_id", f"repeats {aid.base}")
+        seen.add(aid.base)
+        scope = row["scope"].strip()
+        if scope not in SCREENING_SCOPES:
+            raise bad("scope", f"must be in, out, borderline or empty, got {scope!r}")
+        status = row["label_status"].strip()
+        if status not in ("silver-agree", "silver-disagree", "verified"):
+            raise bad("label_status", f"must be verified, silver-agree or silver-disagree, got {status!r}")
+        subsection = row["subsection"].strip() or None
+        if subsection is not None and subsection not in subsections:
+            raise bad("subsection", f"names unknown label {subsection}")
+        listing = row["listing_date"].strip() or None
+        if listing is not None:
+            try:
+                date.fromisoformat(listing)
+            except ValueError:
+                raise bad("listing_date", f"must be YYYY-MM-DD, got {listing!r}") from None
+        rows.append(ScreeningRow(line, aid.base, listing, scope, subsection, status,
+                                 {k: row[k] for k in row if k.startswith("annotator_") and row[k]}))
+    return rows, raw
 
 
 def _read_references(path: Path, sep: str, known_sections: set[str]) -> tuple[list[Reference], bytes]:
@@ -340,8 +469,70 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
                     )
             changed |= _set_known_labels(con, work_id, ref.known_labels, version, run_id)
             counts.add("updated" if status == "unchanged" and changed else status)
+        if seed.scope is not None:
+            label_store.upsert_label_set(con, SCOPE_SET, seed.id, "whether a work belongs in the survey", False)
+            label_store.upsert_label(con, SCOPE_SET, IN, None, "In scope", None, seed.scope.describe(), 0,
+                                     {"in_scope_label_sets": seed.scope.in_scope_label_sets})
+        if seed.screening:
+            screened = Counts("screening")
+            for row in seed.screening:
+                screened.add(_load_screening_row(con, seed, row, version, run_id))
+            counts.notes.append(f"screening candidates: {screened.new} new, {screened.updated} updated, "
+                                f"{screened.unchanged} unchanged")
     log.info("%s", counts)
     return counts
+
+
+def _load_screening_row(con, seed: Seed, row: ScreeningRow, version: str, run_id: str | None) -> str:
+    """A screening candidate's work (keyed by arXiv id), its row, and its training labels."""
+    work_id = find_work(con, arxiv_id=row.arxiv_id)
+    status = "unchanged"
+    if work_id is None:
+        # The title comes from arXiv (`litmine fetch survey`); until then the work has none.
+        work_id, _ = upsert_work(con, WorkRecord(title="", metadata_source="seed", arxiv_id=row.arxiv_id))
+        status = "new"
+    add_source(con, work_id, SCREENING_SOURCE, f"{seed.id}:{row.arxiv_id}", run_id)
+    values = [work_id, row.listing_date, row.scope or None, row.subsection, row.label_status,
+              json.dumps(row.annotations, sort_keys=True)]
+    old = con.execute(
+        "SELECT work_id, strftime(listing_date, '%Y-%m-%d'), scope, subsection, label_status, annotations "
+        "FROM screening_candidates WHERE survey_id = ? AND arxiv_id = ?", [seed.id, row.arxiv_id]).fetchone()
+    if old is None:
+        con.execute("INSERT INTO screening_candidates (survey_id, arxiv_id, work_id, listing_date, scope, subsection, "
+                    "label_status, annotations) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [seed.id, row.arxiv_id, *values])
+    elif list(old[:-1]) + [json.dumps(json.loads(old[-1] or "{}"), sort_keys=True)] != values:
+        con.execute("UPDATE screening_candidates SET work_id = ?, listing_date = ?, scope = ?, subsection = ?, "
+                    "label_status = ?, annotations = ? WHERE survey_id = ? AND arxiv_id = ?",
+                    [*values, seed.id, row.arxiv_id])
+        status = "updated" if status == "unchanged" else status
+    # Only a clear in or out trains; borderline and disputed rows get no label row.
+    changed = False
+    if row.scope in ("in", "out"):
+        changed |= _set_screening_label(con, work_id, row.scope == "in", row.label_status, version, run_id)
+    placing = seed.scope.in_scope_label_sets if seed.scope else []
+    if row.scope == "in" and row.subsection and placing:
+        wanted = {placing[0]: {row.subsection}}
+        for derived, base in seed.derived_label_sets.items():  # a subsection's part follows from it
+            parent = next((label.parent for label in seed.label_set(base).labels if label.id == row.subsection), None)
+            if base == placing[0] and parent:
+                wanted[derived] = {parent}
+        for set_id, labels in wanted.items():
+            changed |= label_store.set_source_labels(
+                con, work_id, set_id, SCREENING_SOURCE, labels, status=row.label_status,
+                source_version=version, run_id=run_id)
+    return "updated" if status == "unchanged" and changed else status
+
+
+def _set_screening_label(con, work_id: int, inside: bool, status: str, version: str, run_id: str | None) -> bool:
+    """The screening label scope/in: assigned (in) or not (out); a row only when it changed."""
+    current = label_store.current_labels(con, work_id, SCOPE_SET, SCREENING_SOURCE).get(IN)
+    if current == (inside, status):
+        return False
+    con.execute(
+        "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, assigned, status, "
+        "run_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [work_id, SCOPE_SET, IN, SCREENING_SOURCE, version, inside, status, run_id, who()])
+    return True
 
 
 def _read_label_files(seed_dir: Path, refs_spec: dict, sets: dict[str, LabelSet], keys: set[str],

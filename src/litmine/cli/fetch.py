@@ -37,7 +37,8 @@ def fetch() -> None:
 @click.option("--refresh", is_flag=True, help="Resolve every reference again, not only unresolved ones.")
 @click.option("--threshold", type=float, default=None, help="Lowest title-match score that links (default 0.8).")
 def fetch_survey_cmd(refresh: bool, threshold: float | None) -> None:
-    """Resolve the survey's references to arXiv records and store their metadata and abstracts.
+    """Resolve the survey's references (and the seed's screening candidates) to arXiv records and store
+    their metadata and abstracts.
 
     References with an arXiv id are fetched in batches by id; the others are searched by title and
     linked only when the match scores at least the threshold.
@@ -49,10 +50,15 @@ def fetch_survey_cmd(refresh: bool, threshold: float | None) -> None:
     """
     from litmine.arxiv import ArxivClient
     from litmine.resolve import THRESHOLD, fetch_survey
+    from litmine.screening import fetch_candidates
 
-    _run("fetch survey", "fetch-survey", lambda cfg, store, run_id: fetch_survey(
-        store, ArxivClient.from_settings(cfg), run_id=run_id, refresh=refresh,
-        threshold=THRESHOLD if threshold is None else threshold))
+    def call(cfg, store, run_id):
+        client = ArxivClient.from_settings(cfg)
+        counts = fetch_survey(store, client, run_id=run_id, refresh=refresh,
+                              threshold=THRESHOLD if threshold is None else threshold)
+        return counts.merge(fetch_candidates(store, client, run_id=run_id, refresh=refresh))
+
+    _run("fetch survey", "fetch-survey", call)
 
 
 @fetch.command("arxiv")

@@ -448,6 +448,22 @@ COMMENT ON COLUMN review_decisions.undoes IS 'for decision ''undo'': the decisio
 COMMENT ON COLUMN review_decisions.decision IS 'accept (the work carries the label), reject (it does not) or undo (retracts the decision named in undoes)';
 """
 
+_SCREENING = _table(
+    "screening_candidates",
+    "Candidate papers a survey's seed judges in or out of its scope (its screening file): ids and judgements.",
+    [
+        ("survey_id", "VARCHAR NOT NULL", "the survey"),
+        ("arxiv_id", "VARCHAR NOT NULL", "arXiv id of the candidate, without version"),
+        ("work_id", "INTEGER NOT NULL", "the candidate's work (its title and abstract come from arXiv)"),
+        ("listing_date", "DATE", "the arXiv listing day that brought it in"),
+        ("scope", "VARCHAR", "in, out or borderline; NULL where the annotators disagreed"),
+        ("subsection", "VARCHAR", "agreed subsection of an in or borderline candidate"),
+        ("label_status", "VARCHAR NOT NULL", "silver-agree (both annotators chose the same scope) or silver-disagree"),
+        ("annotations", "JSON", "each annotator's scope;subsection;confidence, as given"),
+    ],
+    "PRIMARY KEY (survey_id, arxiv_id)",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", _INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
@@ -457,4 +473,5 @@ MIGRATIONS: list[Migration] = [
     Migration(50, "runs.status may be interrupted", "COMMENT ON COLUMN runs.status IS 'running, ok, partial (some "
               "items failed), failed, or interrupted (its process stopped before it finished; the next run marks it)';"),
     Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
+    Migration(60, "screening_candidates: a seed's candidates judged in or out of the survey's scope", _SCREENING),
 ]

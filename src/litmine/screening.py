@@ -1,0 +1,72 @@
+"""Screening candidates: the seed's papers judged in or out of the survey's scope, fetched from arXiv.
+
+The seed carries only their ids and judgements (``litmine.survey``); their titles and abstracts come
+from arXiv by id, in batches, the way the survey's references with an id do.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from litmine.arxiv import ArxivClient, to_record
+from litmine.counts import Counts
+from litmine.errors import FetchError
+from litmine.store import Store
+from litmine.store import acquire
+from litmine.store.failures import record_failure, resolve_failures
+
+log = logging.getLogger(__name__)
+
+STAGE = "fetch-screening"
+
+
+def pending_candidates(con, refresh: bool = False) -> list[tuple[str, str, int]]:
+    """(survey_id, arxiv_id, work_id) of candidates whose arXiv metadata is not stored yet (all, with ``refresh``)."""
+    return con.execute(
+        "SELECT c.survey_id, c.arxiv_id, c.work_id FROM screening_candidates c JOIN works w USING (work_id) "
+        "WHERE ? OR w.metadata_source = 'seed' ORDER BY c.arxiv_id",
+        [refresh],
+    ).fetchall()
+
+
+def fetch_candidates(store: Store, client: ArxivClient, run_id: str | None = None, refresh: bool = False) -> Counts:
+    """Store the arXiv title, abstract and metadata of every screening candidate not fetched yet.
+
+    Counts per candidate: new (fetched for the first time), updated, unchanged, failed (arXiv could not
+    be asked, or has no such id; retried next run).
+    """
+    counts = Counts("fetch-survey")
+    with store.connect(read_only=True) as con:
+        pending = pending_candidates(con, refresh)
+        total = con.execute("SELECT count(*) FROM screening_candidates").fetchone()[0]
+    if total == 0:
+        return counts
+    counts.add("unchanged", total - len(pending))
+    if not pending:
+        return counts
+    try:
+        records = client.by_ids([aid for _, aid, _ in pending])
+    except FetchError as exc:
+        log.warning("fetching screening candidates by id failed: %s", exc)
+        with store.transaction() as con:
+            record_failure(con, run_id, STAGE, "id batch", exc)
+        counts.add("failed", len(pending))
+        counts.notes.append(f"screening candidates not fetched: {exc}")
+        return counts
+    missing = []
+    with store.transaction() as con:
+        for survey_id, aid, work_id in pending:
+            item = f"{survey_id}:{aid}"
+            result = records.get(aid)
+            if result is None:
+                missing.append(aid)
+                record_failure(con, run_id, STAGE, item, FetchError("arXiv has no record of the id", id=aid))
+                counts.add("failed")
+                continue
+            resolve_failures(con, STAGE, item)
+            _, status = acquire.store_arxiv_work(con, to_record(result), "screening", item, run_id, work_id=work_id)
+            counts.add("new" if not refresh else status)
+    fetched = len(pending) - len(missing)
+    counts.notes.append(f"{fetched} screening candidates fetched" + (f", {len(missing)} unknown to arXiv" if missing else ""))
+    log.info("%s", counts)
+    return counts

@@ -1,0 +1,96 @@
+"""The seed's scope statement and screening candidates: validation, load, and fetch from arXiv."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from litmine.cli import main
+from litmine.config import load_settings
+from litmine.errors import SeedError
+from litmine.survey import load_survey, read_seed
+
+SEED = load_settings(env={}).seed_dir
+
+
+def _copy_seed(tmp_path):
+    seed = tmp_path / "seed"
+    shutil.copytree(SEED, seed)
+    return seed
+
+
+def test_the_seed_carries_its_scope_statement_and_screening_judgements():
+    seed = read_seed(SEED)
+    assert seed.scope.statement.startswith("Inner interpretability of deep neural networks")
+    assert "SHAP" in seed.scope.excludes
+    assert seed.scope.in_scope_label_sets == ["subsection"]
+    scopes = {}
+    for row in seed.screening:
+        scopes[row.scope] = scopes.get(row.scope, 0) + 1
+    assert scopes == {"in": 33, "out": 147, "borderline": 15, "": 6}
+
+
+def test_a_seed_without_a_scope_statement_is_refused_naming_the_field(tmp_path):
+    seed = _copy_seed(tmp_path)
+    doc = json.loads((seed / "survey.json").read_text(encoding="utf-8"))
+    del doc["scope"]
+    (seed / "survey.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(SeedError, match=r"^missing field 'scope' in the survey: add .* \(file=.*survey.json\)$"):
+        read_seed(seed)
+    doc["scope"] = {"statement": "  "}
+    (seed / "survey.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(SeedError, match=r"field 'statement' in scope is empty"):
+        read_seed(seed)
+
+
+def test_a_bad_screening_row_names_its_line_and_field(tmp_path):
+    seed = _copy_seed(tmp_path)
+    path = seed / "screening.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[3] = lines[3].replace(",in,", ",maybe,", 1)
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(SeedError, match=r"field 'scope' must be in, out, borderline or empty, got 'maybe' "
+                                        r"\(file=.*screening.csv, line=4\)"):
+        read_seed(seed)
+
+
+def test_screening_candidates_load_as_works_with_training_labels_only_where_clear(store):
+    counts = load_survey(store, SEED)
+    assert "screening candidates: 201 new, 0 updated, 0 unchanged" in counts.notes
+    with store.connect(read_only=True) as con:
+        q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+        assert q("SELECT count(*), count(DISTINCT work_id) FROM screening_candidates") == [(201, 201)]
+        assert q("SELECT count(*) FROM works w JOIN screening_candidates c USING (work_id) "
+                 "WHERE w.arxiv_id = c.arxiv_id AND w.title = ''") == [(201,)]  # titles come from arXiv
+        assert q("SELECT assigned, status, count(*) FROM latest_labels WHERE source = 'screening' "
+                 "AND label_set = 'scope' GROUP BY ALL ORDER BY ALL") == [
+            (False, "silver-agree", 147), (True, "silver-agree", 33)]
+        # borderline and disputed candidates are kept, with no training label
+        assert q("SELECT coalesce(c.scope, 'disputed'), count(*) FROM screening_candidates c "
+                 "LEFT JOIN latest_labels l ON l.work_id = c.work_id AND l.source = 'screening' "
+                 "WHERE l.work_id IS NULL GROUP BY 1 ORDER BY 1") == [("borderline", 15), ("disputed", 6)]
+        assert q("SELECT count(*) FROM latest_labels WHERE source = 'screening' AND label_set = 'subsection'") == [(31,)]
+        assert q("SELECT description LIKE 'Inner interpretability%Not in scope: Methods that only%' "
+                 "FROM labels WHERE label_set = 'scope' AND label_id = 'in'") == [(True,)]
+    again = load_survey(store, SEED)
+    assert (again.new, again.updated) == (0, 0)
+
+
+def test_fetch_survey_gives_the_candidates_their_arxiv_title_and_abstract(replay_server, data_dir):
+    runner = CliRunner()
+    assert runner.invoke(main, ["survey", "load"]).exit_code == 0
+    first = runner.invoke(main, ["fetch", "survey"])
+    assert first.exit_code == 0, first.output
+    assert "201 screening candidates fetched" in first.output
+
+    from litmine.store import Store
+
+    with Store(load_settings().database).connect(read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM screening_candidates c JOIN works w USING (work_id) "
+            "WHERE w.metadata_source = 'arxiv' AND w.title <> '' AND w.abstract IS NOT NULL").fetchone() == (201,)
+    second = runner.invoke(main, ["fetch", "survey"])
+    assert "screening" not in second.output and second.exit_code == 0
