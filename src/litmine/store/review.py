@@ -156,6 +156,7 @@ def nearest_labelled(con: Connection, work_id: int, label_set: str, k: int = 5) 
                array_cosine_similarity(e.vector::FLOAT[{dim}], me.v) AS similarity
         FROM embeddings e JOIN labelled l USING (work_id) JOIN works w USING (work_id), me
         WHERE e.kind = 'title_abstract' AND e.chunk = 0 AND e.model_id = ? AND e.dim = ?
+          AND NOT isnan(array_cosine_similarity(e.vector::FLOAT[{dim}], me.v))  -- an empty text's zero vector
         ORDER BY similarity DESC, e.work_id LIMIT ?
         """,
         [work_id, model_id, label_set, work_id, model_id, dim, k],
