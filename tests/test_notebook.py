@@ -72,7 +72,7 @@ def test_notebook_executes_and_records_a_decision_the_next_classify_uses(store, 
     assert recorded[0] == f"accept subsection {top.label_id} for work {top.work_id}: recorded as a human label"
     assert recorded[-1] == "0 decisions wait for the next run"
     images = [o for c in code[5:] for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 3  # distribution by year, per-method agreement, confusion matrix
+    assert len(images) == 4  # distribution by year, per-method agreement, confusion matrix, learning curve
 
     # The decision is a human label, and the classifiers' training examples now carry it.
     from litmine.classify import load_examples
@@ -94,8 +94,28 @@ def test_notebook_with_no_decision_records_nothing(store, settings, tmp_path, mo
         assert con.execute("SELECT count(*) FROM label_assignments WHERE source = 'human'").fetchone()[0] == 0
 
 
-def test_notebook_in_git_is_stripped_and_thin():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+QUEUE_NOTEBOOK = NOTEBOOK.with_name("review_queue.ipynb")
+
+
+def test_queue_notebook_displays_the_queue_widget(store, settings, tmp_path, monkeypatch, kernel):
+    """Run without a browser, the queue notebook displays the widget for the top disagreement."""
+    build_review_db(store, settings.seed_dir)
+    from litmine import review
+
+    top = review.list_disagreements(settings, label_set="subsection")[0]
+    nb = _run(nbformat.read(QUEUE_NOTEBOOK, as_version=4), tmp_path, monkeypatch, kernel)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(o.output_type != "error" for c in code for o in c.outputs)
+    views = [o for o in code[-1].outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1
+    # nbclient keeps the widgets' state: the card shows the top disagreement.
+    state = json.dumps(nb.metadata.get("widgets", {}))
+    assert json.dumps(top.title)[1:-1] in state
+
+
+@pytest.mark.parametrize("path", [NOTEBOOK, QUEUE_NOTEBOOK], ids=lambda p: p.name)
+def test_notebook_in_git_is_stripped_and_thin(path):
+    nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":

@@ -295,3 +295,35 @@ def test_queue_of_one_subsection_and_a_bad_queue(review_db, settings):
     with pytest.raises(ReviewError, match="no label '9.9' in label set 'subsection'"):
         review.queue_items(settings, "subsection", label_id="9.9")
     assert "Nothing left in this queue" in card_html(None)
+
+
+# -- the learning curve ------------------------------------------------------------------------------
+
+
+def test_learning_curve_grows_with_decisions_and_beats_the_bare_baseline():
+    import numpy as np
+
+    from litmine.learning import curve
+
+    rng = np.random.default_rng(1)
+    y_scope = rng.random(200) < 0.2
+    X_scope = rng.normal(size=(200, 16)) + np.outer(y_scope, np.ones(16)) * 0.8
+    c = curve(X_scope, y_scope, "scope", sizes=(10, 40, 160), repeats=4, seed=0)
+    assert c.sizes == [10, 40, 160] and c.metric == "average_precision" and c.pool == 200
+    assert all(m > b + 0.2 for m, b in zip(c.mean, c.baseline))
+    assert c.mean[-1] > c.mean[0]
+    y_sub = np.array([f"{2 + i % 4}.1" for i in range(200)])
+    X_sub = rng.normal(size=(200, 16)) + np.eye(16)[[i % 4 for i in range(200)]] * 3
+    s = curve(X_sub, y_sub, "subsection", sizes=(10, 80), repeats=3, seed=0)
+    assert s.metric == "macro_f1" and s.mean[-1] > s.mean[0] and s.mean[-1] > s.baseline[-1]
+    assert s.rows()[0].startswith("subsection macro_f1 n=10: ")
+
+
+def test_learning_curves_from_the_database(review_db, settings):
+    from litmine import learning
+
+    curves = learning.learning_curves(settings, sizes=(5, 10), repeats=2)
+    by_task = {c.task: c for c in curves}
+    assert "subsection" in by_task  # scope too where the seed carries screening judgements
+    assert all(c.pool >= 12 and c.sizes and len(c.mean) == len(c.baseline) for c in curves)
+    assert learning.plot(curves).axes
