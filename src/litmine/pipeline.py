@@ -153,6 +153,12 @@ def _classifier_stage(method: str) -> Callable[[PipelineContext], Counts]:
     return run
 
 
+def _screen(ctx: PipelineContext) -> Counts:
+    from litmine.classify.scope import screen_all
+
+    return screen_all(ctx.store, classifier_env(ctx), run_id=ctx.run_id)
+
+
 def _digest(ctx: PipelineContext) -> Counts:
     from litmine.digest import write_digest
 
@@ -172,6 +178,7 @@ STAGES: list[Stage] = [
     Stage("pdfs", _pdfs, "download the PDFs of arXiv works lacking their latest version", network=True),
     Stage("extract", _extract, "extract the text of downloaded PDFs", cpu_heavy=True),
     Stage("embed", _embed, "embed titles, abstracts and full texts", cpu_heavy=True),
+    Stage("screen", _screen, "decide whether each work is in the survey's scope (placement follows)"),
     Stage("classify-zeroshot", _classifier_stage("zeroshot"), "label works by similarity to label descriptions"),
     Stage("classify-supervised", _classifier_stage("supervised"), "label works with a model trained on "
           "survey and human labels"),

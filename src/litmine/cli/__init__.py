@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "litmine.cli.survey",
     "litmine.cli.fetch",
     "litmine.cli.extract",
+    "litmine.cli.screen",
     "litmine.cli.classify",
     "litmine.cli.flows",
 ]

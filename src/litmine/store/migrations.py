@@ -464,6 +464,44 @@ _SCREENING = _table(
     "PRIMARY KEY (survey_id, arxiv_id)",
 )
 
+_SCOPE_DECISIONS = """
+CREATE VIEW scope_decisions AS
+WITH inscope AS (
+    SELECT unnest(from_json(json_extract(meta, '$.in_scope_label_sets'), '["VARCHAR"]')) AS label_set
+    FROM labels WHERE label_set = 'scope' AND label_id = 'in'),
+human AS (
+    SELECT work_id, assigned AND coalesce(status, 'accept') <> 'reject' AS inside
+    FROM latest_labels WHERE source = 'human' AND label_set = 'scope' AND label_id = 'in'),
+screening AS (
+    SELECT work_id, assigned AS inside FROM latest_labels
+    WHERE source = 'screening' AND label_set = 'scope' AND label_id = 'in'),
+survey AS (
+    SELECT DISTINCT work_id FROM latest_labels
+    WHERE source IN ('survey', 'human') AND assigned AND coalesce(status, '') <> 'reject'
+      AND label_set IN (SELECT label_set FROM inscope)),
+machine AS (
+    SELECT work_id, arg_min(assigned, pick) AS inside, arg_min(score, pick) AS probability,
+           arg_min(source, pick) AS source, arg_min(status, pick) AS status
+    FROM (SELECT *, CASE source WHEN 'scope-ensemble' THEN 1 WHEN 'scope-supervised' THEN 2
+                                WHEN 'scope-zeroshot' THEN 3 ELSE 4 END AS pick
+          FROM latest_labels WHERE label_set = 'scope' AND label_id = 'in' AND source LIKE 'scope-%')
+    GROUP BY work_id)
+SELECT w.work_id, w.arxiv_id, w.title,
+       CASE WHEN h.work_id IS NOT NULL THEN (CASE WHEN h.inside THEN 'in' ELSE 'out' END)
+            WHEN s.work_id IS NOT NULL THEN 'in'
+            WHEN sc.work_id IS NOT NULL THEN (CASE WHEN sc.inside THEN 'in' ELSE 'out' END)
+            WHEN m.work_id IS NOT NULL THEN (CASE WHEN m.inside THEN 'in' ELSE 'out' END) END AS decision,
+       CASE WHEN h.work_id IS NOT NULL THEN 'human' WHEN s.work_id IS NOT NULL THEN 'survey'
+            WHEN sc.work_id IS NOT NULL THEN 'screening' ELSE m.source END AS decided_by,
+       round(m.probability, 4) AS probability,
+       round(1 - abs(2 * m.probability - 1), 4) AS uncertainty,
+       coalesce(m.status = 'title-only', false) AS title_only
+FROM works w
+LEFT JOIN human h USING (work_id) LEFT JOIN survey s USING (work_id)
+LEFT JOIN screening sc USING (work_id) LEFT JOIN machine m USING (work_id);
+COMMENT ON VIEW scope_decisions IS 'Whether each work belongs in the survey: a reviewer''s decision, else the survey placing it, else the seed''s screening label, else the scope methods (the ensemble first); decision NULL until screened. probability: the method''s calibrated probability; uncertainty 1 at 0.5; title_only: screened without an abstract.';
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", _INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
@@ -474,4 +512,5 @@ MIGRATIONS: list[Migration] = [
               "items failed), failed, or interrupted (its process stopped before it finished; the next run marks it)';"),
     Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
     Migration(60, "screening_candidates: a seed's candidates judged in or out of the survey's scope", _SCREENING),
+    Migration(61, "scope_decisions view: in or out of the survey, and who decided", _SCOPE_DECISIONS),
 ]

@@ -1,0 +1,85 @@
+"""The scope decision: every work screened in or out, with provenance; the LLM's question built
+from the seed's scope statement; reviewers' decisions retrain the next screen."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import hashing_env
+
+from litmine.classify import ClassifierEnv
+from litmine.classify.scope import SCHEMA, get_scope_method, screen_all, screen_works
+from litmine.errors import ClassifierError
+
+
+def test_every_work_gets_a_scope_row_per_method_with_provenance_and_is_not_redone(seeded):
+    env = hashing_env()
+    counts = screen_all(seeded, env, ["supervised", "zeroshot", "ensemble"], run_id="run-1")
+    with seeded.connect(read_only=True) as con:
+        titled = con.execute("SELECT count(*) FROM works WHERE title <> ''").fetchone()[0]
+        rows = con.execute(
+            "SELECT source, count(*), count(DISTINCT work_id), bool_and(score BETWEEN 0 AND 1), "
+            "bool_and(run_id = 'run-1' AND content_hash IS NOT NULL AND source_version IS NOT NULL "
+            "AND params IS NOT NULL) FROM label_assignments WHERE label_set = 'scope' AND source LIKE 'scope-%' "
+            "GROUP BY 1 ORDER BY 1").fetchall()
+        title_only = con.execute(
+            "SELECT count(*) FROM label_assignments a JOIN works w USING (work_id) WHERE a.source = 'scope-ensemble' "
+            "AND a.status = 'title-only' AND w.abstract IS NULL").fetchone()[0]
+        decided = dict(con.execute("SELECT decided_by, count(*) FROM scope_decisions GROUP BY 1").fetchall())
+    assert counts.new == titled
+    assert rows == [(f"scope-{m}", titled, titled, True, True) for m in ("ensemble", "supervised", "zeroshot")]
+    assert title_only > 0  # works known by their title alone are screened on it, and flagged
+    assert decided["screening"] == 180 and decided["survey"] > 200 and decided["scope-ensemble"] > 0
+    again = screen_works(seeded, get_scope_method("supervised", env))
+    assert (again.new, again.updated, again.unchanged) == (0, 0, titled)
+
+
+def test_a_reviewer_scope_decision_retrains_the_next_screen(seeded):
+    env = hashing_env()
+    screen_works(seeded, get_scope_method("supervised", env))
+    with seeded.connect(read_only=True) as con:
+        (work_id,) = con.execute("SELECT work_id FROM scope_decisions WHERE decided_by = 'scope-supervised' "
+                                 "ORDER BY work_id LIMIT 1").fetchone()
+        (before,) = con.execute("SELECT DISTINCT source_version FROM label_assignments "
+                                "WHERE source = 'scope-supervised'").fetchone()
+    with seeded.transaction() as con:
+        con.execute("INSERT INTO label_assignments (work_id, label_set, label_id, source, assigned, status) "
+                    "VALUES (?, 'scope', 'in', 'human', true, 'accept')", [work_id])
+    counts = screen_works(seeded, get_scope_method("supervised", env))
+    with seeded.connect(read_only=True) as con:
+        after = {v for (v,) in con.execute("SELECT DISTINCT source_version FROM latest_labels "
+                                           "WHERE source = 'scope-supervised'").fetchall()}
+        decision = con.execute("SELECT decision, decided_by FROM scope_decisions WHERE work_id = ?", [work_id]).fetchone()
+    assert before not in after and counts.updated > 0
+    assert decision == ("in", "human")
+
+
+def test_the_llm_is_asked_the_seeds_scope_question_in_a_schema(seeded, monkeypatch):
+    from litmine.llm import LLMClient
+    from litmine.llm.fake import FakeBackend
+
+    FakeBackend.reset()
+    FakeBackend.answers.extend([
+        json.dumps({"decision": "in", "confidence": "high", "reason": "probes a network's activations"}),
+        json.dumps({"decision": "maybe", "confidence": "high", "reason": "?"}),
+        json.dumps({"decision": "perhaps", "confidence": "high", "reason": "?"}),
+    ])
+    env = ClassifierEnv(make_llm=lambda: LLMClient(FakeBackend("scope-test")))
+    method = get_scope_method("llm", env)
+    from litmine.classify.scope import ScopeItem, load_context
+
+    method.fit(load_context(seeded), [])
+    scores = method.score([ScopeItem(1, "Probing a transformer", "h1"), ScopeItem(2, "Another paper", "h2")])
+    sent = FakeBackend.requests[0]
+    assert sent["schema"] == SCHEMA
+    assert "Inner interpretability of deep neural networks" in sent["messages"][0]["content"]
+    assert "input-feature attribution" in sent["messages"][0]["content"]  # what the seed excludes
+    assert (scores[0].probability, scores[0].rationale) == (0.95, "probes a network's activations")
+    assert scores[1].probability is None and "not one of" in str(scores[1].error)  # asked twice, refused
+    FakeBackend.reset()
+
+
+def test_an_unknown_scope_method_lists_the_available_ones():
+    with pytest.raises(ClassifierError, match=r"unknown scope method 'magic': choose from ensemble, llm, supervised, zeroshot"):
+        get_scope_method("magic")
