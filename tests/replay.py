@@ -21,6 +21,10 @@ arXiv. Facts the corpus lacks are derived and documented here: a survey work's `
 is the first day of the month its new-style id names, a listing's is its listing date; versions are
 1 unless ``set_version`` says otherwise; survey works carry no categories (the seed has none).
 
+Faults can hit every n-th matching request (``every=2``: arXiv's empty replies, every second one),
+trickle a normal answer a few bytes at a time, or rewrite it (an entry with an unsafe id, a date
+that is not a date, a total of a billion results).
+
 Test mode: every request is logged with what answered it (``log``), ``used`` lists the recordings
 and corpus sources a run used, ``synthesise=False`` answers only from recordings, and
 ``check()`` fails naming the URL of every request that had no recording. ``as_of`` hides listings
@@ -83,15 +87,20 @@ class Hit:
 class Fault:
     """A fault served instead of (or on top of) the normal answer, ``times`` times."""
 
-    kind: str  # status | slow | empty | reset | truncate | body
+    kind: str  # status | slow | empty | reset | truncate | body | trickle | rewrite
     path: str = "/api/query"
     times: int = 1
+    every: int = 1  # serve it on every n-th matching request (2: every second one), the others normally
     status: int = 503
     delay: float = 0.0
     retry_after: int | None = None
+    headers: dict[str, str] | None = None  # kind status: extra headers (a redirect's Location)
     body: bytes | None = None
     content_type: str = "text/html; charset=utf-8"
     match: str | None = None  # substring the request's path and query must contain
+    rewrite: Callable[[bytes], bytes] | None = None  # kind rewrite: the normal answer's body, changed
+    chunk: int = 64  # kind trickle: bytes sent per ``delay`` seconds
+    seen: int = 0
 
     def applies(self, path: str, full: str) -> bool:
         return self.times > 0 and path.startswith(self.path) and (self.match is None or self.match in full)
@@ -199,6 +208,11 @@ class Corpus:
                 ]
                 self._listing_dates = [p.listing_date for p in self._listings]
             return self._listings
+
+    def warm(self) -> None:
+        """Load the listings and their searchable fields now, rather than on the first search."""
+        for paper in self.listings():
+            paper.fields()
 
     def visible_listings(self, as_of: date | None) -> list[Paper]:
         papers = self.listings()
@@ -513,6 +527,7 @@ class ReplayServer:
     # -- lifecycle
 
     def start(self) -> "ReplayServer":
+        self.corpus.warm()  # once per test process: a first request must not pay for it (a deadline would cut it)
         handler = type("Handler", (_Handler,), {"replay": self})
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
@@ -563,9 +578,10 @@ class ReplayServer:
     # -- test controls
 
     def inject(self, kind: str, *, path: str = "/api/query", times: int = 1, **kw) -> Fault:
-        """Serve a fault on the next ``times`` requests under ``path``. Kinds: status, slow, empty,
-        reset, truncate, body (see ``Fault``)."""
-        if kind not in ("status", "slow", "empty", "reset", "truncate", "body"):
+        """Serve a fault on the next ``times`` requests under ``path`` (with ``every=n``, on every n-th
+        of them). Kinds: status, slow, empty, reset, truncate, body, trickle (the normal answer, ``chunk``
+        bytes every ``delay`` seconds), rewrite (the normal answer passed through ``rewrite``); see ``Fault``."""
+        if kind not in ("status", "slow", "empty", "reset", "truncate", "body", "trickle", "rewrite"):
             raise ValueError(f"unknown fault kind {kind!r}")
         fault = Fault(kind=kind, path=path, times=times, **kw)
         with self._lock:
@@ -608,6 +624,9 @@ class ReplayServer:
         with self._lock:
             for fault in self.faults:
                 if fault.applies(path, full):
+                    fault.seen += 1
+                    if fault.seen % fault.every:
+                        continue
                     fault.times -= 1
                     return fault
         return None
@@ -781,6 +800,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(full, status, f"fault:truncate({source})")
             self._send(status, body, ctype, truncate=True)
             return
+        if fault is not None and fault.kind == "rewrite":
+            self._record(full, status, f"fault:rewrite({source})")
+            self._send(status, fault.rewrite(body), ctype)
+            return
+        if fault is not None and fault.kind == "trickle":
+            self._record(full, status, f"fault:trickle({source})")
+            self._send(status, body, ctype, trickle=(fault.chunk, fault.delay))
+            return
         self._record(full, status, source)
         self._send(status, body, ctype)
 
@@ -795,6 +822,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "status":
             self._record(full, fault.status, f"fault:{fault.status}")
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            headers.update(fault.headers or {})
             self._send(fault.status, f"<html><body>{fault.status}</body></html>".encode(), "text/html", headers=headers)
             return
         if fault.kind == "empty":
@@ -812,7 +840,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.replay._lock:
             self.replay.log.append(Hit("GET", url, status, source, self.headers.get("User-Agent", "")))
 
-    def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None, truncate: bool = False) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict | None = None, truncate: bool = False,
+              trickle: tuple[int, float] | None = None) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -822,6 +851,13 @@ class _Handler(BaseHTTPRequestHandler):
             if truncate:
                 self.send_header("Connection", "close")
             self.end_headers()
+            if trickle is not None:
+                size, pause = trickle
+                for i in range(0, len(body), size):
+                    self.wfile.write(body[i : i + size])
+                    self.wfile.flush()
+                    time.sleep(pause)
+                return
             self.wfile.write(body[: len(body) // 2] if truncate else body)
             self.wfile.flush()
             if truncate:

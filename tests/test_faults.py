@@ -8,12 +8,14 @@ file-size limit (RLIMIT_FSIZE) on a real `litmine` process; a kill is a real SIG
 from __future__ import annotations
 
 import os
+import re
 import resource
 import signal
 import subprocess
 import sys
 import time
 from datetime import datetime
+from functools import partial
 
 import pytest
 
@@ -122,6 +124,9 @@ def test_killed_during_a_nightly_fetch_then_rerun(replay_server, tmp_path, clean
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     assert _ids(store) == clean_result
+    with store.connect(read_only=True) as con:  # the killed run is not left 'running' forever
+        assert con.execute("SELECT command, status FROM runs ORDER BY started_at").fetchall() == [
+            ("fetch arxiv", "interrupted"), ("fetch arxiv", "ok")]
 
 
 def _snapshot(store):
@@ -179,7 +184,7 @@ def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
     again = _litmine(["survey", "load"], {})
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
-    assert out == "survey: 327 new, 0 updated, 0 unchanged, 0 failed\n"
+    assert out == "survey: 327 new, 0 updated, 0 unchanged, 0 failed (screening candidates: 201 new, 0 updated, 0 unchanged)\n"
 
 
 NOTEBOOK = """
@@ -223,3 +228,55 @@ def test_a_notebook_holding_the_database_open(replay_server, tmp_path, clean_res
     held_briefly.wait()
     assert waited.returncode == 0, err
     assert _ids(store) == clean_result
+
+
+# -- one bad entry, a trickled answer, endless results (issue 13: D2, D5) -------------------------
+
+
+def _spoil_first_two_entries(body: bytes) -> bytes:
+    """The first entry's id becomes ``../x``; the second one's ``<published>`` is not a date."""
+    head, first, second, *rest = body.split(b"<entry>")
+    first = re.sub(rb"<id>[^<]+</id>", b"<id>http://arxiv.org/abs/../x</id>", first, count=1)
+    second = re.sub(rb"<published>[^<]+</published>", b"<published>not-a-date</published>", second)
+    return b"<entry>".join([head, first, second, *rest])
+
+
+def test_an_unreadable_entry_fails_alone_and_the_watermark_moves(replay_server, tmp_path, clean_result):
+    replay_server.inject("rewrite", match="start=0&", rewrite=_spoil_first_two_entries)
+    cfg, store, counts = _fetch(replay_server, tmp_path, "spoiled")
+    assert (counts.new, counts.failed) == (len(clean_result) - 2, 2)
+    stored = _ids(store)
+    assert len(stored) == len(clean_result) - 2 and set(stored) < set(clean_result)
+    with store.connect(read_only=True) as con:
+        failures = dict(con.execute("SELECT item, reason FROM failures WHERE stage = 'fetch-arxiv'").fetchall())
+        mark = acquire.get_watermark(con, watermark_name(nightly_query(cfg)))
+    assert len(failures) == 2
+    assert failures.pop("http://arxiv.org/abs/../x").startswith("an unreadable entry was skipped: ")
+    (dated_item, reason), = failures.items()
+    assert dated_item.startswith("http://arxiv.org/abs/2606.") and "not-a-date" in reason
+    assert mark == "2026-06-19T00:00:00"  # moved past the page, as in a clean run
+
+
+def test_a_trickled_answer_is_cut_off_at_the_whole_request_deadline(replay_server):
+    from litmine.errors import FetchError
+
+    replay_server.inject("trickle", chunk=200, delay=0.2, times=2)  # a page of ~30 KB would take ~30 s
+    client = ArxivClient(replay_server.api_url, delay_seconds=0, timeout=1.0, retries=1)
+    with pytest.raises(FetchError, match=r"arXiv did not answer after 2 tries: no answer within 1 s"):
+        client.search("testing", max_results=10)
+    assert [h.source.split("(")[0] for h in replay_server.log] == ["fault:trickle"] * 2
+
+
+def test_a_server_claiming_a_billion_results_stops_at_the_page_cap(replay_server, tmp_path):
+    endless = partial(re.sub, rb"<opensearch:totalResults>\d+<", b"<opensearch:totalResults>1000000000<")
+    replay_server.inject("rewrite", times=1000, rewrite=lambda body: endless(body))
+    cfg = _settings(replay_server, tmp_path, "endless", arxiv_max_pages=2)
+    store = Store(cfg.database)
+    store.migrate()
+    counts = fetch_new(store, ArxivClient.from_settings(cfg), cfg, now=NOW)
+    assert counts.failed == 1 and counts.new > 0
+    assert counts.notes[0].startswith("stopped early: stopped after 2 pages (20 results): the query claims more; "
+                                      "narrow LITMINE_ARXIV_QUERY or raise LITMINE_ARXIV_MAX_PAGES")
+    assert len(replay_server.log) == 2
+    with store.connect(read_only=True) as con:
+        assert acquire.get_watermark(con, watermark_name(nightly_query(cfg))) is None

@@ -80,12 +80,42 @@ def test_size_cap_and_a_file_left_by_a_killed_run(setup, shared):
     small = load_settings(arxiv_retries=0, pdf_max_bytes=1000)
     counts = download_pdfs(store, small, limit=1)
     assert counts.failed == 1
-    assert _docs(store)["1606.03490"][4].startswith("too large: 367847 bytes, the limit is 1000 (LITMINE_PDF_MAX_BYTES)")
-    # A run killed after the rename but before its commit left the file: it is hashed, not fetched.
     real = shared / "fixtures/pdfs/real/1606.03490v3__mythos_of_model_interpretability.pdf"
+    assert _docs(store)["1606.03490"][4].startswith(
+        f"too large: {real.stat().st_size} bytes, the limit is 1000 (LITMINE_PDF_MAX_BYTES)")
+    # A run killed after the rename but before its commit left the file: it is hashed, not fetched.
     (cfg.pdf_dir).mkdir(parents=True, exist_ok=True)
     (cfg.pdf_dir / "1606.03490v3.pdf").write_bytes(real.read_bytes())
     server.reset_log()
     assert download_pdfs(store, cfg, limit=1, retry_failed=True).new == 1
     assert server.log == []
     assert _docs(store)["1606.03490"][0] == "ok"
+
+
+def test_a_redirect_is_followed_only_to_a_configured_host(setup):
+    cfg, store, server = setup
+    server.inject("status", path="/pdf/1606.03490", status=302, headers={"Location": "http://pdfs.elsewhere.test/x.pdf"})
+    counts = download_pdfs(store, cfg, limit=1)
+    assert counts.failed == 1
+    assert _docs(store)["1606.03490"][4] == (
+        "refused a redirect to pdfs.elsewhere.test, not a configured arXiv host (LITMINE_ARXIV_PDF_URL, "
+        f"LITMINE_ARXIV_API_URL) (url={server.pdf_url}/1606.03490v3, to=http://pdfs.elsewhere.test/x.pdf)")
+    assert len(server.log) == 1  # the other host was never asked
+
+    server.inject("status", path="/pdf/1606.03490", status=301, headers={"Location": "/pdf/1606.03490v3.pdf"})
+    assert download_pdfs(store, cfg, limit=1, retry_failed=True).new == 1  # the same host: followed
+    assert [h.status for h in server.log[1:]] == [301, 200]
+
+
+def test_an_unreachable_pdf_server_stops_the_stage_after_one_try_and_keeps_the_rest_pending(setup):
+    import socket
+
+    cfg, store, _ = setup
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    offline = load_settings(arxiv_retries=3, arxiv_pdf_url=f"http://127.0.0.1:{port}/pdf")
+    counts = download_pdfs(store, offline)
+    assert counts.failed == 1 and counts.notes[0].startswith("stopped: the PDF server cannot be reached: the "
+                                                            "connection was refused")
+    assert _docs(store) == {}  # nothing marked failed: the next run downloads them all

@@ -110,3 +110,55 @@ def test_an_api_key_reaches_no_log_row_or_error_even_when_the_endpoint_echoes_it
         for table in tables:
             dump = con.execute(f"SELECT string_agg(CAST(t AS VARCHAR), ' ') FROM {table} t").fetchone()[0] or ""
             assert secret not in dump, f"the API key is stored in {table}"
+
+
+# -- a damaged database, DuckDB's side files, a query that never ends (issue 13) -----------------
+
+
+def _loaded_db(data_dir):
+    from litmine.survey import load_survey
+
+    cfg = load_settings()
+    store = Store(cfg.database)
+    store.migrate()
+    load_survey(store, cfg.seed_dir)
+    return cfg.database
+
+
+def test_a_truncated_database_is_one_line_and_query_never_answers_from_it(data_dir):
+    db = _loaded_db(data_dir)
+    size = db.stat().st_size
+    with db.open("r+b") as fh:
+        fh.truncate(size // 2)
+    runner = CliRunner()
+    for args in (["status"], ["query", "select count(*) from works"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1
+        assert result.output.startswith(f"Error: the database file {db} is damaged (it is cut short: {size // 2} "
+                                        "bytes where its ")
+        assert result.output.endswith("); it was left untouched: restore it from a copy, or move it aside and run "
+                                      "`litmine run` to rebuild\n") and result.output.count("\n") == 1
+    assert db.stat().st_size == size // 2
+
+
+@pytest.mark.parametrize("side", [".tmp", ".wal"])
+def test_a_symlink_beside_the_database_is_refused(data_dir, tmp_path, side):
+    db = _loaded_db(data_dir)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = db.with_name(db.name + side)
+    link.symlink_to(elsewhere)
+    result = CliRunner().invoke(main, ["query", "select count(*) from works"])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {link} is a symbolic link; litmine will not follow it: remove it (path={db})\n"
+
+
+def test_a_query_past_its_time_limit_is_stopped_with_one_line(data_dir, monkeypatch):
+    _loaded_db(data_dir)
+    monkeypatch.setenv("LITMINE_QUERY_TIMEOUT_SECONDS", "1")
+    endless = "select count(*) from range(1000000) a, range(1000000) b where a.range * b.range = 7"
+    result = CliRunner().invoke(main, ["query", endless])
+    assert result.exit_code == 1
+    assert result.output == ("Error: the query was stopped after 1 s: narrow it (a WHERE, a LIMIT), or raise "
+                             "LITMINE_QUERY_TIMEOUT_SECONDS\n")
+    assert CliRunner().invoke(main, ["query", "select count(*) from works"]).exit_code == 0

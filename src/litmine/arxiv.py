@@ -1,13 +1,19 @@
-"""The arXiv API client, on the ``arxiv`` package, and the nightly query stage.
+"""The arXiv API client, on the ``arxiv`` package's search and entry parsing, and the nightly query stage.
 
-``ArxivClient`` keeps the ``arxiv`` package's paging and Atom parsing and replaces how one page is
-requested, to follow arXiv's terms of use (https://info.arxiv.org/help/api/tou.html):
+``ArxivClient`` pages and requests by itself, to follow arXiv's terms of use
+(https://info.arxiv.org/help/api/tou.html):
 
 * one request every ``delay_seconds`` (default 3) over one connection, sleeping only for the time
-  still owed since the last request;
-* a timeout on every request;
+  still owed since the last request of any litmine process on the machine (``polite.Throttle``);
+* a deadline on every whole request, not on each read (``polite.get_within``);
 * retries with exponential backoff (and ``Retry-After``) only for what can succeed on retry: 429,
-  5xx, timeouts, dropped connections, and the API's known empty pages; never for a 400;
+  5xx, timeouts, dropped connections, and the API's known empty pages; never for a 400, nor for a
+  host that cannot be reached at all (``SourceUnreachable``: no network, a refused connection);
+* an empty answer to a list of ids is retried, and past the retries it is a failure, never "no
+  such record"; an empty first page of a search is asked once more before it is believed;
+* each entry is read on its own: one unreadable entry (an unsafe id, a date that is not a date) is
+  handed to the caller as a ``BadEntry`` and the page's other entries are kept;
+* at most ``max_pages`` pages per query, so a server claiming endless results cannot page forever;
 * a user-agent naming litmine and its version;
 * one base URL (``LITMINE_ARXIV_API_URL``), so tests and mirrors can point it elsewhere.
 
@@ -17,7 +23,7 @@ message; exhausted retries become ``FetchError``.
 ``fetch_new`` is the nightly stage: the interpretability query over the configured categories,
 restricted to ``submittedDate`` since the stored watermark (less a day of overlap; a first run looks
 back ``arxiv_lookback_days``), paged, upserted (a new version updates its work), and the watermark
-moved only once every page is stored.
+moved only once every page is stored. Unreadable entries are recorded in ``failures`` one by one.
 """
 
 from __future__ import annotations
@@ -25,27 +31,31 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
-from typing import Iterable, Iterator
-from urllib.parse import parse_qs, urlsplit
+from typing import Callable, Iterable, Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import arxiv
 import requests
+from lxml import etree
 
 from litmine import __version__
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import ArxivApiError, FetchError
+from litmine.errors import ArxivApiError, FetchError, InvalidArxivId, SourceUnreachable
 from litmine.ids import parse_arxiv_id
+from litmine.polite import Throttle, get_within, retry_after, unreachable
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure
 from litmine.store.works import WorkRecord
 
 log = logging.getLogger(__name__)
+
+_ATOM = "http://www.w3.org/2005/Atom"
+_NS = {"atom": _ATOM, "os": "http://a9.com/-/spec/opensearch/1.1/"}
 
 USER_AGENT = f"litmine/{__version__} (literature mining for interpretability research; python-requests)"
 
@@ -60,57 +70,59 @@ DEFAULT_TERMS = (
 )
 
 
-class Throttle:
-    """At most one request per ``delay`` seconds; waits only for the time still owed. Thread-safe."""
+@dataclass
+class BadEntry:
+    """An entry of an answered page that cannot be read (an unsafe id, a date that is not a date):
+    it fails alone and is recorded; the page's other entries are kept."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self._last: float | None = None
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            if self._last is not None:
-                owed = self.delay - (time.monotonic() - self._last)
-                if owed > 0:
-                    log.debug("politeness: sleeping %.2f s", owed)
-                    time.sleep(owed)
-            self._last = time.monotonic()
+    entry_id: str
+    reason: str
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-        except (TypeError, ValueError):
-            return None
+@dataclass
+class Page:
+    """One page of results: what arXiv says the total is, the readable entries and the others."""
+
+    total: int
+    results: list[arxiv.Result] = field(default_factory=list)
+    bad: list[BadEntry] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.results) + len(self.bad)
 
 
 def _error_message(content: bytes) -> str | None:
     """arXiv's own message from an error feed, or None if this is not one."""
-    feed = arxiv._feed.parse(content)
-    for result in feed.results:
-        if "/api/errors" in result.entry_id:
-            return result.summary.strip()
     m = re.search(rb"<id>[^<]*/api/errors#[^<]*</id>.*?<summary>([^<]*)</summary>", content, re.S)
     return m.group(1).decode("utf-8", "replace").strip() if m else None
 
 
-class _PoliteClient(arxiv.Client):
-    """The ``arxiv`` package's client with litmine's request policy in place of its own."""
-
-    def __init__(self, owner: "ArxivClient", page_size: int) -> None:
-        super().__init__(page_size=page_size, delay_seconds=owner.delay_seconds, num_retries=owner.retries)
-        self.owner = owner
-        self._session = owner.session
-
-    def _parse_feed(self, url: str, first_page: bool = True, _try_index: int = 0):  # the arxiv package's hook
-        return self.owner.get_feed(url, first_page=first_page)
+def parse_page(content: bytes) -> Page | None:
+    """A page from an Atom feed, each entry read on its own; None when the feed is unreadable."""
+    try:
+        root = etree.fromstring(content, parser=etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return None
+    if root is None or root.tag != f"{{{_ATOM}}}feed":
+        return None
+    try:
+        total = int((root.findtext("os:totalResults", "0", _NS) or "0").strip())
+    except ValueError:
+        return None
+    page = Page(total)
+    for entry in root.iterfind("atom:entry", _NS):
+        entry_id = (entry.findtext("atom:id", "", _NS) or "").strip()
+        try:
+            result = arxiv._feed._build_result(entry)
+            if result is None:
+                raise ValueError("an entry without its id or dates")
+            parse_arxiv_id(result.get_short_id())
+        except (ValueError, InvalidArxivId) as exc:
+            page.bad.append(BadEntry(entry_id or "(no id)", str(exc).splitlines()[0][:300]))
+            continue
+        page.results.append(result)
+    return page
 
 
 class ArxivClient:
@@ -124,6 +136,7 @@ class ArxivClient:
         timeout: float = 30.0,
         retries: int = 4,
         page_size: int = 100,
+        max_pages: int = 100,
         backoff_seconds: float | None = None,
         session: requests.Session | None = None,
         throttle: Throttle | None = None,
@@ -133,6 +146,7 @@ class ArxivClient:
         self.timeout = timeout
         self.retries = retries
         self.page_size = page_size
+        self.max_pages = max_pages
         self.backoff_seconds = delay_seconds if backoff_seconds is None else backoff_seconds
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -141,21 +155,31 @@ class ArxivClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw) -> "ArxivClient":
+        kw.setdefault("throttle", Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file))
         return cls(
             settings.arxiv_api_url,
             delay_seconds=settings.arxiv_delay_seconds,
             timeout=settings.arxiv_timeout_seconds,
             retries=settings.arxiv_retries,
             page_size=settings.arxiv_page_size,
+            max_pages=settings.arxiv_max_pages,
             **kw,
         )
 
     # -- one page
 
-    def get_feed(self, url: str, first_page: bool = True):
-        """Fetch and parse one page, retrying only what can succeed on retry."""
-        start = int((parse_qs(urlsplit(url).query).get("start") or ["0"])[0])
-        last_problem, wait_hint = "no attempt made", None
+    def get_page(self, url: str) -> Page:
+        """Fetch and read one page, retrying only what can succeed on retry.
+
+        An empty page is retried when results were expected: a later page, a page short of the
+        total arXiv announced, or any page answering a list of ids (arXiv's known glitch is an
+        empty answer); past the retries it is a failure, never "no such record". An empty first
+        page of a search is asked once more before it is believed.
+        """
+        params = parse_qs(urlsplit(url).query)
+        start = int((params.get("start") or ["0"])[0])
+        by_ids = bool((params.get("id_list") or [""])[0]) and not (params.get("search_query") or [""])[0].strip()
+        last_problem, wait_hint, empty_first = "no attempt made", None, 0
         for attempt in range(self.retries + 1):
             if attempt:
                 pause = self.backoff_seconds * 2 ** (attempt - 1)
@@ -169,45 +193,77 @@ class ArxivClient:
             self.requests_made += 1
             log.debug("GET %s (try %d)", url, attempt + 1)
             try:
-                resp = self.session.get(url, timeout=self.timeout)
+                resp = get_within(self.session, url, self.timeout)
             except requests.Timeout:
                 last_problem = f"no answer within {self.timeout:g} s"
                 continue
             except requests.ConnectionError as exc:
+                why = unreachable(exc)
+                if why is not None:
+                    raise SourceUnreachable(f"arXiv cannot be reached: {why}; check the network, or "
+                                            "LITMINE_ARXIV_API_URL", url=url) from None
                 last_problem = f"connection failed: {type(exc).__name__}"
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
                 last_problem = f"HTTP {resp.status_code}"
-                wait_hint = _retry_after(resp)
+                wait_hint = retry_after(resp)
                 continue
-            if resp.status_code != 200:
-                message = _error_message(resp.content) or f"HTTP {resp.status_code}"
-                raise ArxivApiError(f"arXiv refused the request: {message}", status=resp.status_code, url=url)
             message = _error_message(resp.content)
-            if message:
-                raise ArxivApiError(f"arXiv refused the request: {message}", status=200, url=url)
-            feed = arxiv._feed.parse(resp.content)
-            if feed.malformed:
-                last_problem = f"unreadable feed: {feed.error}"
+            if resp.status_code != 200 or message:
+                message = message or f"HTTP {resp.status_code}"
+                raise ArxivApiError(f"arXiv refused the request: {message}", status=resp.status_code, url=url)
+            page = parse_page(resp.content)
+            if page is None:
+                last_problem = "unreadable feed"
                 continue
-            if not feed.results and (not first_page or feed.header.total_results > start):
-                # arXiv's known glitch: an empty page where results exist. Asking again usually works.
-                last_problem = "an empty page where results were expected"
-                continue
-            return feed
+            if page.size == 0:
+                if by_ids or start > 0 or page.total > start:
+                    # arXiv's known glitch: an empty page where results exist. Asking again usually works.
+                    last_problem = "an empty page where results were expected"
+                    continue
+                if empty_first < 1 and attempt < self.retries:
+                    empty_first += 1  # an empty search may be the same glitch: believe it the second time
+                    last_problem = "an empty first page"
+                    continue
+            return page
         raise FetchError(f"arXiv did not answer after {self.retries + 1} tries: {last_problem}", url=url)
 
     # -- searches
 
-    def results(self, search: arxiv.Search, page_size: int | None = None) -> Iterator[arxiv.Result]:
-        """Every result of ``search``, paged by the ``arxiv`` package, each page fetched politely."""
-        client = _PoliteClient(self, page_size or self.page_size)
-        client.query_url_format = self.api_url + "?{}"
-        return client.results(search)
+    def page_url(self, search: arxiv.Search, start: int, size: int) -> str:
+        args = search._url_args()
+        args.update(start=str(start), max_results=str(size))
+        return f"{self.api_url}?{urlencode(args)}"
+
+    def results(self, search: arxiv.Search, page_size: int | None = None,
+                on_bad: Callable[[BadEntry], None] | None = None) -> Iterator[arxiv.Result]:
+        """Every result of ``search``, a page at a time, each page fetched politely. An unreadable
+        entry goes to ``on_bad`` (default: logged) and paging goes on. Raises ``FetchError`` past
+        ``max_pages`` pages (a server announcing more results than any nightly query has)."""
+        size = page_size or self.page_size
+        limit = search.max_results
+        start, pages = 0, 0
+        while limit is None or start < limit:
+            url = self.page_url(search, start, size)
+            if pages >= self.max_pages:
+                raise FetchError(f"stopped after {pages} pages ({start} results): the query claims more; "
+                                 "narrow LITMINE_ARXIV_QUERY or raise LITMINE_ARXIV_MAX_PAGES", url=url)
+            page = self.get_page(url)
+            pages += 1
+            yield from page.results[: None if limit is None else limit - start]
+            for bad in page.bad:
+                if on_bad is None:
+                    log.warning("skipped an unreadable entry %s: %s", bad.entry_id, bad.reason)
+                else:
+                    on_bad(bad)
+            start += page.size
+            if page.size == 0 or start >= page.total:
+                return
 
     def by_ids(self, ids: Iterable[str]) -> dict[str, arxiv.Result]:
         """Records for ``ids``, fetched in batches of ``page_size``, keyed by id without version.
-        Ids arXiv does not have are simply absent."""
+        Ids arXiv does not have are absent; a batch answered with nothing at all, past the
+        retries, raises ``FetchError`` (it is arXiv's glitch, not proof that no id exists)."""
         wanted = list(dict.fromkeys(ids))
         found: dict[str, arxiv.Result] = {}
         for i in range(0, len(wanted), self.page_size):
@@ -282,14 +338,19 @@ def fetch_new(
     search = arxiv.Search(dated, max_results=max_results, sort_by=arxiv.SortCriterion.SubmittedDate)
     newest = datetime.fromisoformat(seen) if seen else None
     batch: list[WorkRecord] = []
+    bad: list[BadEntry] = []
     try:
-        for result in client.results(search):
+        for result in client.results(search, on_bad=bad.append):
             batch.append(to_record(result))
             if len(batch) >= client.page_size:
                 newest = _store_batch(store, batch, query, run_id, counts, newest)
                 batch = []
+            _record_bad(store, bad, run_id, counts)
         newest = _store_batch(store, batch, query, run_id, counts, newest)
+        _record_bad(store, bad, run_id, counts)
     except FetchError as exc:
+        _store_batch(store, batch, query, run_id, counts, newest)
+        _record_bad(store, bad, run_id, counts)
         with store.transaction() as con:
             record_failure(con, run_id, "fetch-arxiv", dated, exc)
         counts.add("failed")
@@ -302,6 +363,18 @@ def fetch_new(
         counts.notes.append(f"nothing new since {since:%Y-%m-%d %H:%M}")
     log.info("%s", counts)
     return counts
+
+
+def _record_bad(store: Store, bad: list[BadEntry], run_id: str | None, counts: Counts) -> None:
+    """Record each unreadable entry as a failure of its own, and empty ``bad`` for the next ones."""
+    if bad:
+        with store.transaction() as con:
+            for entry in bad:
+                record_failure(con, run_id, "fetch-arxiv", entry.entry_id,
+                               FetchError(f"an unreadable entry was skipped: {entry.reason}", id=entry.entry_id))
+                counts.add("failed")
+        log.warning("skipped %d unreadable entries", len(bad))
+        bad.clear()
 
 
 def _store_batch(store, batch, query, run_id, counts, newest):

@@ -40,6 +40,7 @@ class Settings:
     arxiv_timeout_seconds: float = 30.0
     arxiv_retries: int = 4
     arxiv_page_size: int = 100
+    arxiv_max_pages: int = 100
     arxiv_categories: tuple[str, ...] = ("cs.LG", "cs.AI", "cs.CV", "cs.CL", "stat.ML")
     arxiv_query: str = ""
     arxiv_lookback_days: int = 7
@@ -60,10 +61,18 @@ class Settings:
     flow_retries: int = 2
     flow_retry_delay_seconds: float = 30.0
     db_lock_timeout_seconds: float = 120.0
+    query_timeout_seconds: float = 60.0
 
     @property
     def database(self) -> Path:
         return self.db_path or self.data_dir / "litmine.duckdb"
+
+    @property
+    def arxiv_spacing_file(self) -> Path:
+        """Where every litmine process of this user keeps the time of its last request to arXiv."""
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / f"litmine-{os.getuid()}" / "arxiv-last-request"
 
     @property
     def pdf_dir(self) -> Path:
@@ -98,9 +107,10 @@ _HELP = {
     "arxiv_oai_url": "arXiv OAI-PMH endpoint for bulk backfill",
     "arxiv_pdf_url": "where arXiv PDFs are fetched from: URL + /<id>v<version>",
     "arxiv_delay_seconds": "seconds between requests to arXiv (its terms: at least 3)",
-    "arxiv_timeout_seconds": "timeout of every request to arXiv",
-    "arxiv_retries": "retries for 429, 5xx, timeouts and empty pages",
+    "arxiv_timeout_seconds": "time limit of every whole request to arXiv (connecting, waiting, and the body)",
+    "arxiv_retries": "retries for 429, 5xx, timeouts and empty pages (a host that cannot be reached is not retried)",
     "arxiv_page_size": "results per API page",
+    "arxiv_max_pages": "most API pages one query may take; past it the query fails (a server claiming endless results)",
     "arxiv_categories": "comma-separated categories of the nightly query",
     "arxiv_query": "extra terms of the nightly query (default: litmine's interpretability terms)",
     "arxiv_lookback_days": "days a first nightly run looks back",
@@ -121,6 +131,7 @@ _HELP = {
     "flow_retries": "times the nightly flow retries a network stage that failed as a whole",
     "flow_retry_delay_seconds": "first delay before such a retry; it doubles each time",
     "db_lock_timeout_seconds": "how long a writer waits for another process's database lock",
+    "query_timeout_seconds": "time limit of one `litmine query` (keep it under the lock timeout: a reader blocks writers)",
 }
 
 

@@ -52,12 +52,20 @@ class ReadOnlyViolation(StoreError):
     """``litmine query`` was given a statement that writes or reaches outside the database."""
 
 
+class QueryTimeout(StoreError):
+    """``litmine query`` ran past its time limit and was stopped."""
+
+
 class SeedError(LitmineError):
     """A survey seed file is missing or malformed; names the file, line and field."""
 
 
 class FetchError(LitmineError):
     """A request to arXiv or another source failed after its retries."""
+
+
+class SourceUnreachable(FetchError):
+    """A host cannot be reached at all (its name does not resolve, the connection is refused): not retried."""
 
 
 class ArxivApiError(FetchError):

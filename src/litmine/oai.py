@@ -20,11 +20,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import requests
 
-from litmine.arxiv import USER_AGENT, Throttle, _retry_after
+from litmine.arxiv import USER_AGENT
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import FetchError
+from litmine.errors import FetchError, SourceUnreachable
 from litmine.ids import try_parse_arxiv_id
+from litmine.polite import Throttle, get_within, retry_after, unreachable
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure
@@ -110,7 +111,7 @@ class OaiClient:
         self.settings = settings
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        self.throttle = throttle or Throttle(settings.arxiv_delay_seconds)
+        self.throttle = throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file)
 
     def get(self, params: dict[str, str]) -> bytes:
         last, hint = "no attempt made", None
@@ -120,15 +121,19 @@ class OaiClient:
                 time.sleep(max(pause, min(hint or 0, 300.0)))
             self.throttle.wait()
             try:
-                resp = self.session.get(self.url, params=params, timeout=self.settings.arxiv_timeout_seconds)
+                resp = get_within(self.session, self.url, self.settings.arxiv_timeout_seconds, params=params)
             except requests.Timeout:
                 last, hint = f"no answer within {self.settings.arxiv_timeout_seconds:g} s", None
                 continue
             except requests.ConnectionError as exc:
+                why = unreachable(exc)
+                if why is not None:
+                    raise SourceUnreachable(f"the OAI-PMH server cannot be reached: {why}; check the network, "
+                                            "or LITMINE_ARXIV_OAI_URL", url=self.url) from None
                 last, hint = f"connection failed: {type(exc).__name__}", None
                 continue
             if resp.status_code == 429 or resp.status_code >= 500:
-                last, hint = f"HTTP {resp.status_code}", _retry_after(resp)
+                last, hint = f"HTTP {resp.status_code}", retry_after(resp)
                 continue
             if resp.status_code != 200:
                 raise FetchError(f"the OAI-PMH server answered HTTP {resp.status_code}", url=resp.url)

@@ -22,14 +22,16 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from litmine.arxiv import USER_AGENT, Throttle, _retry_after
+from litmine.arxiv import USER_AGENT
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import FetchError, InvalidArxivId, PdfError
+from litmine.errors import FetchError, InvalidArxivId, PdfError, SourceUnreachable
 from litmine.ids import ArxivId, parse_arxiv_id, safe_child
+from litmine.polite import Throttle, retry_after, unreachable
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure, resolve_failures
@@ -74,7 +76,7 @@ class PdfDownloader:
         self.settings = settings
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
-        self.throttle = throttle or Throttle(settings.arxiv_delay_seconds)
+        self.throttle = throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file)
         self.backoff = settings.arxiv_delay_seconds if backoff_seconds is None else backoff_seconds
 
     def fetch(self, url: str, dest: Path) -> tuple[str, int]:
@@ -89,18 +91,48 @@ class PdfDownloader:
                 wait_hint = None
             self.throttle.wait()
             try:
-                with self.session.get(url, stream=True, timeout=self.settings.arxiv_timeout_seconds) as resp:
+                with self._get(url) as resp:
                     if resp.status_code == 429 or resp.status_code >= 500:
-                        last, wait_hint = f"HTTP {resp.status_code}", _retry_after(resp)
+                        last, wait_hint = f"HTTP {resp.status_code}", retry_after(resp)
                         continue
                     if resp.status_code != 200:
                         raise PdfError(f"the server answered HTTP {resp.status_code}", url=url)
                     return self._store(resp, url, dest)
             except requests.Timeout:
                 last = f"no answer within {self.settings.arxiv_timeout_seconds:g} s"
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            except requests.ConnectionError as exc:
+                why = unreachable(exc)
+                if why is not None:
+                    raise SourceUnreachable(f"the PDF server cannot be reached: {why}; check the network, or "
+                                            "LITMINE_ARXIV_PDF_URL", url=url) from None
+                last = f"the download broke off ({type(exc).__name__})"
+            except requests.exceptions.ChunkedEncodingError as exc:
                 last = f"the download broke off ({type(exc).__name__})"
         raise FetchError(f"PDF download failed after {self.settings.arxiv_retries + 1} tries: {last}", url=url)
+
+    def _get(self, url: str, hops: int = 5) -> requests.Response:
+        """GET ``url``, following redirects only to the configured arXiv hosts, each spaced like any
+        other request."""
+        resp = self.session.get(url, stream=True, timeout=self.settings.arxiv_timeout_seconds, allow_redirects=False)
+        for _ in range(hops):
+            if not resp.is_redirect:
+                return resp
+            target = urljoin(resp.url, resp.headers["Location"])
+            resp.close()
+            host = urlsplit(target).hostname
+            if host not in self.allowed_hosts:
+                raise PdfError(f"refused a redirect to {host}, not a configured arXiv host "
+                               "(LITMINE_ARXIV_PDF_URL, LITMINE_ARXIV_API_URL)", url=url, to=target)
+            self.throttle.wait()
+            resp = self.session.get(target, stream=True, timeout=self.settings.arxiv_timeout_seconds,
+                                    allow_redirects=False)
+        resp.close()
+        raise PdfError(f"more than {hops} redirects", url=url)
+
+    @property
+    def allowed_hosts(self) -> set[str]:
+        s = self.settings
+        return {urlsplit(u).hostname for u in (s.arxiv_pdf_url, s.arxiv_api_url, s.arxiv_oai_url)} - {None}
 
     def _store(self, resp: requests.Response, url: str, dest: Path) -> tuple[str, int]:
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -164,6 +196,13 @@ def download_pdfs(
             else:
                 sha, size = downloader.fetch(url, dest)
                 fetched = True
+        except SourceUnreachable as exc:  # every other download would fail the same way: stop, keep them pending
+            with store.transaction() as con:
+                record_failure(con, run_id, "pdfs", aid.versioned, exc)
+            counts.add("failed")
+            counts.notes.append(f"stopped: {exc}")
+            log.warning("PDF downloads stopped: %s", exc)
+            break
         except (PdfError, FetchError, InvalidArxivId) as exc:
             log.info("PDF of %s failed: %s", aid, exc)
             with store.transaction() as con:

@@ -68,14 +68,16 @@ def query(sql: str, fmt: str, max_width: int) -> None:
     """Run one read-only SQL query against the database.
 
     Writes, ATTACH, COPY ... TO, INSTALL and LOAD are refused, and no file outside the database
-    can be read. `litmine schema` lists the tables and views.
+    can be read. A query is stopped after LITMINE_QUERY_TIMEOUT_SECONDS (a reader holds off the
+    nightly run's writes). `litmine schema` lists the tables and views.
 
     \b
     Examples:
       litmine query "select section, count(*) from survey_labels group by 1 order by 1"
       litmine query --format csv "select * from works" > works.csv
     """
-    result = open_store(migrate=False).query_readonly(sql)
+    cfg = settings()
+    result = open_store(cfg, migrate=False).query_readonly(sql, timeout=cfg.query_timeout_seconds)
     if fmt == "json":
         rows = [dict(zip(result.columns, row)) for row in result.rows]
         click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=1))

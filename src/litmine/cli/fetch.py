@@ -8,17 +8,25 @@ from litmine.cli.common import echo_counts, open_store, settings
 
 
 def _run(command: str, stage: str, call) -> None:
-    """Run one stage under a recorded run: ok, partial (some items failed) or failed."""
+    """Run one stage under a recorded run, holding the run lock (one run or fetch at a time per data
+    directory): ok, partial (some items failed) or failed. Exits 1 when the stage failed as a whole."""
+    from litmine.runlock import run_lock
+
     cfg = settings()
     store = open_store(cfg)
-    run_id = store.start_run(command, {"arxiv_api_url": cfg.arxiv_api_url, "arxiv_delay_seconds": cfg.arxiv_delay_seconds})
-    try:
-        counts = call(cfg, store, run_id)
-    except Exception as exc:
-        store.finish_run(run_id, "failed", error=str(exc))
-        raise
-    store.finish_run(run_id, "partial" if counts.failed else "ok", {stage: counts.as_dict()})
+    with run_lock(cfg.data_dir, command):
+        run_id = store.start_run(command, {"arxiv_api_url": cfg.arxiv_api_url,
+                                           "arxiv_delay_seconds": cfg.arxiv_delay_seconds})
+        try:
+            counts = call(cfg, store, run_id)
+        except Exception as exc:
+            store.finish_run(run_id, "failed", error=str(exc))
+            raise
+        whole = counts.failed and not (counts.new or counts.updated or counts.unchanged)
+        store.finish_run(run_id, "failed" if whole else "partial" if counts.failed else "ok", {stage: counts.as_dict()})
     echo_counts(counts)
+    if whole:
+        raise SystemExit(1)
 
 
 @click.group()

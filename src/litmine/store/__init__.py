@@ -15,7 +15,10 @@ import getpass
 import json
 import logging
 import os
+import shutil
 import socket
+import tempfile
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -27,7 +30,7 @@ from typing import Any, Iterator
 import duckdb
 
 from litmine import __version__
-from litmine.errors import DatabaseLocked, ReadOnlyViolation, StoreError
+from litmine.errors import DatabaseLocked, QueryTimeout, ReadOnlyViolation, StoreError
 from litmine.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -72,11 +75,12 @@ class Store:
             )
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_file(self.path)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+                con = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
             except duckdb.IOException as exc:
                 text = str(exc)
                 if "lock" in text.lower():
@@ -93,6 +97,12 @@ class Store:
                 raise StoreError(_describe_open_error(text), path=self.path) from None
             except duckdb.Error as exc:
                 raise StoreError(_describe_open_error(str(exc)), path=self.path) from None
+            try:
+                check_size(con, self.path)
+            except StoreError:
+                con.close()
+                raise
+            return con
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Connection]:
@@ -192,38 +202,55 @@ class Store:
 
     # -- read-only queries ---------------------------------------------------------------------
 
-    def query_readonly(self, sql: str, params: list | None = None) -> QueryResult:
-        """Run one user query with no way to write, attach, copy out, read files or load extensions."""
+    def query_readonly(self, sql: str, params: list | None = None, timeout: float | None = None) -> QueryResult:
+        """Run one user query with no way to write, attach, copy out, read files or load extensions,
+        stopped after ``timeout`` seconds (a reader holds writers off while it runs)."""
         check_read_only(sql)
+        spill = tempfile.mkdtemp(prefix="litmine-query-")  # never DuckDB's default <db>.tmp beside the file
         con = self._open(
             read_only=True,
             config={
                 "enable_external_access": False,
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
+                "temp_directory": spill,
                 "lock_configuration": True,
             },
         )
+        timer = threading.Timer(timeout, con.interrupt) if timeout else None
         try:
+            if timer is not None:
+                timer.start()
             cur = con.execute(sql, params or [])
             columns = [d[0] for d in cur.description] if cur.description else []
             return QueryResult(columns, cur.fetchall())
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"the query was stopped after {timeout:g} s: narrow it (a WHERE, a LIMIT), or raise "
+                               "LITMINE_QUERY_TIMEOUT_SECONDS") from None
         except duckdb.PermissionException as exc:
             raise ReadOnlyViolation(f"refused: {str(exc).splitlines()[0]}") from None
         except duckdb.Error as exc:
             raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
         finally:
+            if timer is not None:
+                timer.cancel()
             con.close()
+            shutil.rmtree(spill, ignore_errors=True)
 
     # -- runs and failures ---------------------------------------------------------------------
 
     def start_run(self, command: str, config: dict | None = None) -> str:
+        """Record a run of ``command`` as ``running``, with the process that runs it; first mark
+        ``interrupted`` every run of any command left ``running`` by a process of this machine
+        that is gone (killed, or the machine went down)."""
         run_id = str(uuid.uuid4())
+        config = {**(config or {}), "process": this_process()}
         with self.transaction() as con:
+            close_dead_runs(con)
             con.execute(
                 "INSERT INTO runs (run_id, command, started_at, status, litmine_version, config) "
                 "VALUES (?, ?, ?, 'running', ?, ?)",
-                [run_id, command, utcnow(), __version__, json.dumps(config or {}, default=str)],
+                [run_id, command, utcnow(), __version__, json.dumps(config, default=str)],
             )
         return run_id
 
@@ -233,6 +260,56 @@ class Store:
                 "UPDATE runs SET finished_at = ?, status = ?, counts = ?, error = ? WHERE run_id = ?",
                 [utcnow(), status, json.dumps(counts or {}, default=str), error, run_id],
             )
+
+
+DEAD_RUN_REASON = ("its process stopped before the run finished (killed, or the machine went down); "
+                   "a later run picked up its work")
+
+
+def this_process() -> dict:
+    """Who runs a run: host, pid and the process's start time, so a later run can tell it is gone."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of process ``pid`` (so a reused pid is not taken for it), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def process_gone(process: dict) -> bool:
+    """Whether the process recorded by ``this_process`` has ended (on this host; elsewhere: unknown, False)."""
+    if process.get("host") != socket.gethostname() or not isinstance(process.get("pid"), int):
+        return False
+    pid = process["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    start = process.get("start")
+    return start is not None and _process_start(pid) not in (None, start)
+
+
+def close_dead_runs(con: Connection) -> list[str]:
+    """Mark ``interrupted`` the runs still ``running`` whose process is gone; their ids."""
+    dead = []
+    for run_id, config in con.execute("SELECT run_id, config FROM runs WHERE status = 'running'").fetchall():
+        try:
+            process = json.loads(config or "{}").get("process") or {}
+        except (ValueError, AttributeError):
+            continue
+        if process_gone(process):
+            dead.append(run_id)
+    if dead:
+        con.execute("UPDATE runs SET status = 'interrupted', error = ? WHERE list_contains(?, run_id)",
+                    [DEAD_RUN_REASON, dead])
+        log.warning("runs %s were interrupted: %s", ", ".join(dead), DEAD_RUN_REASON)
+    return dead
 
 
 def _rollback(con: Connection) -> None:
@@ -256,6 +333,50 @@ def check_read_only(sql: str) -> None:
     if kind not in _READ_ONLY_TYPES:
         hint = _REFUSAL_HINTS.get(kind, f"{kind} is refused: litmine query is read-only, use SELECT")
         raise ReadOnlyViolation(hint)
+
+
+_HEADER = 4096  # DuckDB's file: a main header, then two database headers, each 4 KiB, then the blocks
+
+
+def check_file(path: Path) -> None:
+    """Refuse a database file whose headers are cut off, and symbolic links where DuckDB keeps the
+    file's write-ahead log and spill files."""
+    for side in (path.with_name(path.name + ".wal"), path.with_name(path.name + ".tmp")):
+        if side.is_symlink():
+            raise StoreError(f"{side} is a symbolic link; litmine will not follow it: remove it", path=path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(3 * _HEADER)
+            size = os.fstat(fh.fileno()).st_size
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read the database file: {exc.strerror}", path=path) from None
+    if size == 0:
+        return  # a file DuckDB is about to create
+    if head[8:12] != b"DUCK":
+        return  # not a DuckDB file at all: DuckDB says so when it opens it
+    if len(head) < 3 * _HEADER:
+        raise StoreError(_damaged(path, "its header is cut off"))
+
+
+def check_size(con: Connection, path: Path) -> None:
+    """Refuse a file shorter than the blocks DuckDB says are in use: DuckDB itself would answer
+    from what is left (counts come from its catalogue) and fail only on reading a missing block."""
+    try:
+        block_size, used = con.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
+                                       "WHERE database_name = current_database()").fetchone()
+    except (duckdb.Error, TypeError) as exc:
+        raise StoreError(_damaged(path, f"DuckDB cannot read its block list: {str(exc).splitlines()[0]}")) from None
+    needed = 3 * _HEADER + used * block_size
+    size = path.stat().st_size
+    if size < needed:
+        raise StoreError(_damaged(path, f"it is cut short: {size} bytes where its {used} blocks in use need {needed}"))
+
+
+def _damaged(path: Path, what: str) -> str:
+    return (f"the database file {path} is damaged ({what}); it was left untouched: restore it from a copy, "
+            "or move it aside and run `litmine run` to rebuild")
 
 
 def _describe_open_error(text: str) -> str:
