@@ -368,12 +368,9 @@ def labelled_vectors(con: Connection, label_set: str, sources: tuple[str, ...], 
     """(work_id, label_id, assigned, title-and-abstract vector) of the current labels of ``sources``
     in ``label_set`` (survey rows only of ``statuses``), for works embedded by ``model_id`` (default:
     the model that embedded most works)."""
+    model_id = model_id or main_embedding_model(con)
     if model_id is None:
-        row = con.execute("SELECT model_id FROM embeddings WHERE kind = 'title_abstract' AND chunk = 0 "
-                          "GROUP BY model_id ORDER BY count(*) DESC, model_id LIMIT 1").fetchone()
-        if row is None:
-            return []
-        model_id = row[0]
+        return []
     return con.execute(
         "SELECT l.work_id, l.label_id, l.assigned, e.vector FROM latest_labels l "
         "JOIN embeddings e ON e.work_id = l.work_id AND e.kind = 'title_abstract' AND e.chunk = 0 AND e.model_id = ? "
@@ -383,3 +380,21 @@ def labelled_vectors(con: Connection, label_set: str, sources: tuple[str, ...], 
         [model_id, label_set, list(sources), None if statuses is None else list(statuses),
          None if statuses is None else list(statuses)],
     ).fetchall()
+
+
+def work_vectors(con: Connection, work_ids: list[int], model_id: str) -> dict[int, tuple[str, list[float]]]:
+    """{work_id: (title and abstract, vector)} of the works embedded by ``model_id``."""
+    rows = con.execute(
+        "SELECT w.work_id, coalesce(w.title, '') || '. ' || coalesce(w.abstract, ''), e.vector FROM works w "
+        "JOIN embeddings e ON e.work_id = w.work_id AND e.kind = 'title_abstract' AND e.chunk = 0 AND e.model_id = ? "
+        "WHERE list_contains(?, w.work_id) ORDER BY w.work_id",
+        [model_id, list(work_ids)],
+    ).fetchall()
+    return {w: (text, vector) for w, text, vector in rows}
+
+
+def main_embedding_model(con: Connection) -> str | None:
+    """The model that embedded most works' titles and abstracts."""
+    row = con.execute("SELECT model_id FROM embeddings WHERE kind = 'title_abstract' AND chunk = 0 "
+                      "GROUP BY model_id ORDER BY count(*) DESC, model_id LIMIT 1").fetchone()
+    return row[0] if row else None
