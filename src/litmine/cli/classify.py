@@ -122,7 +122,8 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
               help="Classifier to evaluate (repeatable; default: zeroshot, supervised, llm if configured, ensemble).")
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the fold split and of the models.")
-def evaluate(methods: tuple[str, ...], folds: int, seed: int) -> None:
+@click.option("--sample", type=int, help="Predict only this many survey works, drawn with the seed (for the LLM).")
+def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None) -> None:
     """Cross-validate each classifier on the labelled works and print every figure, per label and
     per label status (verified, silver-agree, silver-disagree); the figures are stored in the
     table evaluations.
@@ -131,11 +132,13 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int) -> None:
     Example:
       litmine evaluate
       litmine evaluate -m zeroshot --folds 10
+      litmine evaluate -m llm -m supervised --sample 60
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
     from litmine.classify import default_methods, env_from_settings, get_classifier, load_taxonomy
     from litmine.evaluate import evaluate as run_evaluation
     from litmine.evaluate import format_report
+    from litmine.llm_eval import evaluation_methods
 
     cfg = settings()
     store = open_store(cfg)
@@ -145,8 +148,8 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int) -> None:
         get_classifier(name, env)  # an unknown name fails here, before any work
     run_id = store.start_run("evaluate " + " ".join(names), _run_config(cfg))
     try:
-        result = run_evaluation(store, {n: (lambda n=n: get_classifier(n, env)) for n in names},
-                                folds=folds, seed=seed, run_id=run_id)
+        factories = evaluation_methods(store, names, env, get_classifier, sample=sample, seed=seed)
+        result = run_evaluation(store, factories, folds=folds, seed=seed, run_id=run_id)
     except BaseException as exc:
         store.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
         raise

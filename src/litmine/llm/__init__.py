@@ -6,7 +6,10 @@ third-party one would: ``openai`` (any OpenAI-compatible endpoint: OpenAI, vLLM,
 ``json_object``), ``llama-cpp`` (a GGUF file in process) and ``fake`` (a queue of answers, for tests).
 
 ``LLMClient`` adds what every backend shares: a cache of responses by prompt hash and model in
-the database, and token counts per run.
+the database, token counts per run, and ``complete_json``: one schema-constrained question whose
+answer is parsed leniently, checked against the schema, asked once more when it came back cut off or
+invalid, and refused with the raw answer after that (``litmine.llm.structured``). Any stage that asks
+an LLM a question (classification, screening) goes through it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ class Completion:
     text: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reason: str | None = None  # "stop", or "length" when max_tokens cut the answer off; None if unknown
+
+    def cut_off(self, max_tokens: int) -> bool:
+        """Whether the answer stopped at ``max_tokens`` (a cached answer knows only its token count)."""
+        if self.finish_reason is not None:
+            return self.finish_reason == "length"
+        return self.completion_tokens is not None and self.completion_tokens >= max_tokens
 
 
 class LLMBackend:
@@ -105,9 +115,17 @@ class LLMClient:
             self.cache.put(key, self.model_id, result)
         return result
 
+    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 400, retries: int = 1):
+        """The answer to ``messages`` as a dict valid under ``schema`` (a ``JSONAnswer``), asked again
+        up to ``retries`` times when it is cut off or invalid; ``LLMError`` with the raw answer after that."""
+        from litmine.llm.structured import complete_json
+
+        return complete_json(self, messages, schema, max_tokens=max_tokens, retries=retries)
+
     def usage(self) -> str:
+        per_call = f", {self.prompt_tokens // self.calls} prompt tokens per call" if self.calls else ""
         return (f"LLM {self.model_id}: {self.calls} calls, {self.cached} cached, "
-                f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens")
+                f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens{per_call}")
 
 
 class StoreCache:

@@ -49,5 +49,6 @@ class LlamaCppBackend(LLMBackend):
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds the context
             raise LLMError(f"llama.cpp refused the prompt: {exc}", model=self.model_id) from None
         usage = out.get("usage") or {}
-        return Completion(out["choices"][0]["message"]["content"] or "", usage.get("prompt_tokens"),
-                          usage.get("completion_tokens"))
+        choice = out["choices"][0]
+        return Completion(choice["message"]["content"] or "", usage.get("prompt_tokens"),
+                          usage.get("completion_tokens"), choice.get("finish_reason"))

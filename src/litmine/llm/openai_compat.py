@@ -84,9 +84,10 @@ def _redact(text: str, secret: str) -> str:
 def _parse(resp: requests.Response, url: str, secret: str) -> Completion:
     try:
         data = resp.json()
-        text = data["choices"][0]["message"]["content"]
+        choice = data["choices"][0]
+        text = choice["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):
         raise LLMError(f"LLM endpoint answered without a chat completion: {_redact(resp.text, secret)[:200]}",
                        url=url) from None
     usage = data.get("usage") or {}
-    return Completion(text or "", usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    return Completion(text or "", usage.get("prompt_tokens"), usage.get("completion_tokens"), choice.get("finish_reason"))
