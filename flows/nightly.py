@@ -23,7 +23,7 @@ from prefect.tasks import exponential_backoff  # noqa: E402
 
 from litmine import pipeline  # noqa: E402
 from litmine.counts import Counts  # noqa: E402
-from litmine.errors import StageError  # noqa: E402
+from litmine.errors import StageError, StageUnreachable  # noqa: E402
 from litmine.runlock import run_lock  # noqa: E402
 from litmine.store import Store  # noqa: E402
 
@@ -57,6 +57,11 @@ def submit_many(fn, items: list):
 def run_network_stage(name: str, run_id: str, started_at) -> Counts:
     """A stage that talks to arXiv: retried with backoff; called (not submitted), so one at a time."""
     return pipeline.run_stage(pipeline.get_stage(name), _context(run_id, started_at))
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    """Retry a network stage, unless its host cannot be reached at all (no network: retrying costs minutes)."""
+    return not isinstance(state.result(raise_on_failure=False), StageUnreachable)
 
 
 def task_runner(kind: str, cluster_kwargs: dict | None = None):
@@ -104,10 +109,18 @@ def _nightly(settings, stages: list[str] | None, run_id: str | None) -> dict:
     started_at = pipeline.now()
     report = pipeline.RunReport(run_id)
     network_task = run_network_stage.with_options(
-        retries=settings.flow_retries, retry_jitter_factor=0.2,
+        retries=settings.flow_retries, retry_jitter_factor=0.2, retry_condition_fn=_worth_retrying,
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.flow_retry_delay_seconds)
         if settings.flow_retry_delay_seconds > 0 else 0)
     for stage in selected:
+        if stage.network and report.unreachable:  # arXiv cannot be reached: the later network stages are not tried
+            try:
+                pipeline.skip_if_offline(stage, report)
+            except StageError as exc:
+                pipeline.record_stage_failure(store, run_id, stage.name, exc)
+                report.failed[stage.name] = str(exc)
+                logger.error("%s failed: %s", stage.name, exc)
+            continue
         if stage.network:
             state = network_task(stage.name, run_id, started_at, return_state=True)
         else:  # the CPU-heavy stages' compute goes to the task runner; their writes stay here
@@ -123,6 +136,8 @@ def _nightly(settings, stages: list[str] | None, run_id: str | None) -> dict:
             pipeline.record_stage_failure(store, run_id, stage.name, error if isinstance(error, BaseException)
                                           else RuntimeError(message))
             report.failed[stage.name] = message
+            if isinstance(error, StageUnreachable):
+                report.unreachable = report.unreachable or message
             logger.error("%s failed: %s", stage.name, message)
     pipeline.finish(store, report)
     create_markdown_artifact(key="litmine-run-counts", markdown=_summary(report),

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from litmine.config import load_settings
+from litmine.errors import SourceUnreachable
 from litmine.pdfs import download_pdfs
 from litmine.store import Store
 from litmine.store.acquire import store_arxiv_work
@@ -115,7 +116,8 @@ def test_an_unreachable_pdf_server_stops_the_stage_after_one_try_and_keeps_the_r
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     offline = load_settings(arxiv_retries=3, arxiv_pdf_url=f"http://127.0.0.1:{port}/pdf")
-    counts = download_pdfs(store, offline)
-    assert counts.failed == 1 and counts.notes[0].startswith("stopped: the PDF server cannot be reached: the "
-                                                            "connection was refused")
+    with pytest.raises(SourceUnreachable, match="^the PDF server cannot be reached: the connection was refused"):
+        download_pdfs(store, offline)
     assert _docs(store) == {}  # nothing marked failed: the next run downloads them all
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*), min(error_type) FROM failures").fetchone() == (1, "SourceUnreachable")

@@ -356,6 +356,8 @@ def fetch_new(
         counts.add("failed")
         counts.notes.append(f"stopped early: {exc}")
         log.warning("nightly query failed: %s", exc)
+        if isinstance(exc, SourceUnreachable):
+            raise
         return counts
     with store.transaction() as con:
         acquire.set_watermark(con, mark, (newest or since).isoformat(), run_id)

@@ -100,6 +100,11 @@ class StageError(LitmineError):
     """A pipeline stage failed as a whole (not one item of it); the run records it and goes on."""
 
 
+class StageUnreachable(StageError):
+    """A network stage failed because its host cannot be reached: not retried, and the run's later
+    network stages are not tried."""
+
+
 class ScheduleError(LitmineError):
     """The nightly schedule could not be registered with the Prefect server."""
 

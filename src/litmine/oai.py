@@ -182,6 +182,8 @@ def harvest_oai(
                 record_failure(con, run_id, "oai-pmh", source_ref, exc)
             counts.add("failed")
             counts.notes.append(f"stopped after {pages} pages: {exc}; run again to resume")
+            if isinstance(exc, SourceUnreachable):
+                raise
             return counts
         pages += 1
         if error == "badResumptionToken":

@@ -199,10 +199,8 @@ def download_pdfs(
         except SourceUnreachable as exc:  # every other download would fail the same way: stop, keep them pending
             with store.transaction() as con:
                 record_failure(con, run_id, "pdfs", aid.versioned, exc)
-            counts.add("failed")
-            counts.notes.append(f"stopped: {exc}")
             log.warning("PDF downloads stopped: %s", exc)
-            break
+            raise
         except (PdfError, FetchError, InvalidArxivId) as exc:
             log.info("PDF of %s failed: %s", aid, exc)
             with store.transaction() as con:

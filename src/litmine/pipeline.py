@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import LitmineError, StageError
+from litmine.errors import LitmineError, SourceUnreachable, StageError, StageUnreachable
 from litmine.store import Store
 
 log = logging.getLogger(__name__)
@@ -214,6 +214,8 @@ def run_stage(stage: Stage, ctx: PipelineContext) -> Counts:
     """Run one stage; raise ``StageError`` if it failed as a whole (raised, or every item failed)."""
     try:
         counts = stage.run(ctx)
+    except SourceUnreachable as exc:
+        raise StageUnreachable(str(exc).split(" (url=")[0]) from exc
     except LitmineError as exc:
         raise StageError(str(exc)) from exc
     if counts.failed and not (counts.new or counts.updated or counts.unchanged):
@@ -248,6 +250,7 @@ class RunReport:
     run_id: str | None
     counts: dict[str, Counts] = field(default_factory=dict)  # by stage name, in the order they ran
     failed: dict[str, str] = field(default_factory=dict)
+    unreachable: str | None = None  # why a network stage found its host unreachable; later ones are not tried
 
     @property
     def status(self) -> str:
@@ -338,14 +341,23 @@ def _run_pipeline(settings: Settings, store: Store, names: list[str] | None, run
     report = RunReport(run_id)
     for stage in stages:
         try:
+            skip_if_offline(stage, report)
             report.counts[stage.name] = run_stage(stage, ctx)
             resolve_stage_failure(store, stage.name)
         except Exception as exc:  # a stage failing as a whole must not stop the others
             log.warning("stage %s failed: %s", stage.name, exc)
             record_stage_failure(store, run_id, stage.name, exc)
             report.failed[stage.name] = failed_stage_message(exc)
+            if isinstance(exc, StageUnreachable):
+                report.unreachable = report.unreachable or failed_stage_message(exc)
     finish(store, report)
     return report
+
+
+def skip_if_offline(stage: Stage, report: "RunReport") -> None:
+    """Raise for a network stage once an earlier one found its host unreachable: it is not tried."""
+    if stage.network and report.unreachable:
+        raise StageUnreachable(f"not tried: {report.unreachable}")
 
 
 def last_run_start(store: Store, before: datetime | None = None) -> datetime | None:

@@ -22,7 +22,7 @@ import arxiv
 
 from litmine.arxiv import ArxivClient, to_record
 from litmine.counts import Counts
-from litmine.errors import FetchError
+from litmine.errors import FetchError, SourceUnreachable
 from litmine.ids import try_parse_arxiv_id
 from litmine.store import Store
 from litmine.store import acquire
@@ -110,7 +110,8 @@ def fetch_survey(
 
     Counts per reference: new (linked to arXiv for the first time), updated (its match or metadata
     changed), unchanged, failed (arXiv could not be asked; retried next run). Decisions are written
-    ``batch`` at a time, so the database is never held while arXiv is asked.
+    ``batch`` at a time, so the database is never held while arXiv is asked. When arXiv cannot be
+    reached at all, every reference is recorded as not asked and ``SourceUnreachable`` is raised.
     """
     counts = Counts("fetch-survey")
     with store.connect(read_only=True) as con:
@@ -159,6 +160,8 @@ def fetch_survey(
             pending = []
     counts.notes.append(", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
     log.info("%s", counts)
+    if isinstance(gave_up, SourceUnreachable):
+        raise gave_up  # every reference is recorded as not asked; the caller says so in one line
     return counts
 
 
