@@ -327,3 +327,67 @@ def test_learning_curves_from_the_database(review_db, settings):
     assert "subsection" in by_task  # scope too where the seed carries screening judgements
     assert all(c.pool >= 12 and c.sizes and len(c.mean) == len(c.baseline) for c in curves)
     assert learning.plot(curves).axes
+
+
+# -- what the taxonomy lacks ---------------------------------------------------------------------------
+
+
+def test_find_gaps_reports_a_group_far_from_every_subsection():
+    import numpy as np
+
+    from litmine.gaps import find_gaps
+
+    rng = np.random.default_rng(0)
+    axes = np.eye(8)
+
+    def near(axis, n, start, noise=0.1):
+        return {start + i: (f"a paper on model behaviour {i}", list(axes[axis] + rng.normal(scale=noise, size=8)))
+                for i in range(n)}
+
+    placed = {**near(0, 10, 0), **near(1, 10, 100)}
+    labels = {w: ("2.1" if w < 100 else "5.6") for w in placed}
+    new = {**near(0, 3, 1000, noise=0.01), **near(5, 4, 2000)}  # three fit 2.1; four form a new family
+    for w in range(2000, 2004):
+        new[w] = (f"steering vectors: steering model behaviour by steering, paper {w}", new[w][1])
+    report = find_gaps(new, placed, labels)
+    assert (report.candidates, report.far) == (7, 4)
+    [gap] = report.gaps
+    assert gap.size == 4 and sorted(gap.work_ids) == [2000, 2001, 2002, 2003]
+    assert gap.terms[0] == "steering" and "model" not in gap.terms  # the placed works' words are not distinctive
+    assert gap.nearest_label in ("2.1", "5.6")
+    assert str(gap).startswith("4 works, terms: ")
+
+
+def test_the_digest_names_what_the_taxonomy_lacks(store, settings):
+    from datetime import timedelta
+
+    from litmine.digest import write_digest
+    from litmine.embed import HashingEmbedder, embed_works
+    from litmine.store.works import WorkRecord, upsert_work
+
+    from litmine.survey import load_survey
+
+    load_survey(store, settings.seed_dir)
+    since = utcnow() - timedelta(minutes=5)
+    with store.transaction() as con:
+        con.execute("UPDATE works SET created_at = created_at - INTERVAL 30 DAY")
+    family = ["Steering vectors steer refusal", "Contrastive steering vectors steer honesty",
+              "Steering vectors steer sentiment", "Activation steering vectors steer style"]
+    with store.transaction() as con:
+        for i, title in enumerate(family):
+            upsert_work(con, WorkRecord(title=title, metadata_source="arxiv", arxiv_id=f"2611.0000{i}", year=2026,
+                                        published=utcnow(), abstract=f"{title}: steering vectors steer behaviour."))
+    embed_works(store, HashingEmbedder(2048), fulltext=False)  # wide enough that unshared words stay apart
+    from litmine import review
+
+    with store.connect(read_only=True) as con:
+        (work_id,) = con.execute("SELECT work_id FROM works WHERE arxiv_id = '2611.00000'").fetchone()
+    review.record_decision(settings, work_id, "subsection", "2.1", "accept")  # placed: counted per month
+    report = write_digest(store, settings, since)
+    md = report.markdown.read_text()
+    section = md[md.index("## What the taxonomy lacks"):]
+    header = next(line for line in section.splitlines() if line.startswith("### Group 1: "))
+    assert header.startswith("### Group 1: 4 works; ") and "steering" in header
+    assert all(title in section for title in family)
+    assert "](plots/works_by_subsection_per_month.png)" in md
+    assert (report.folder / "plots" / "works_by_subsection_per_month.png").stat().st_size > 1000

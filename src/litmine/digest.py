@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from litmine.config import Settings
+from litmine.gaps import GapReport, gaps_in
 from litmine.store import Store, utcnow
 from litmine.store import review as db
 
@@ -38,6 +39,8 @@ class Digest:
     themes: list[Group]
     unplaced: list[dict]  # works with no subsection label
     parts: dict[str, str]  # part id -> name
+    gaps: GapReport | None = None  # clusters of new works far from every subsection
+    months: dict[str, dict[str, int]] = field(default_factory=dict)  # subsection -> {YYYY-MM: works published}
 
     @property
     def count(self) -> int:
@@ -72,7 +75,26 @@ def build_digest(store: Store, since: datetime, until: datetime | None = None) -
     _fill(taxonomy, by_sub, by_id)
     _fill(theme_groups, by_theme, by_id)
     unplaced = [w for w in works if w["work_id"] not in by_sub]
-    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts)
+    gaps = gaps_in(store, [w["work_id"] for w in works])
+    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps, _months(store, until))
+
+
+MONTHS_SHOWN = 12
+
+
+def _months(store: Store, until: datetime) -> dict[str, dict[str, int]]:
+    """Works published in each of the last ``MONTHS_SHOWN`` months, by subsection (most trusted labels)."""
+    first = until.year * 12 + until.month - 1 - (MONTHS_SHOWN - 1)
+    start = datetime(first // 12, first % 12 + 1, 1)
+    with store.connect(read_only=True) as con:
+        months = db.work_months(con, start)
+        labels = db.best_labels(con, "subsection", list(months))
+    out: dict[str, dict[str, int]] = {}
+    for work_id, assigned in labels.items():
+        for label_id, _, _ in assigned:
+            per = out.setdefault(label_id, {})
+            per[months[work_id]] = per.get(months[work_id], 0) + 1
+    return out
 
 
 def _fill(groups: list[Group], labels: dict[int, list[tuple]], works: dict[int, dict]) -> None:
@@ -153,7 +175,25 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
     if digest.unplaced:
         out += [f"## Not yet placed ({len(digest.unplaced)})", ""]
         out += [_work_line(w) for w in digest.unplaced] + [""]
+    out += _gaps_markdown(digest.gaps)
     return "\n".join(out)
+
+
+def _gaps_markdown(report: GapReport | None) -> list[str]:
+    out = ["## What the taxonomy lacks", ""]
+    if report is None or not report.gaps:
+        far = 0 if report is None else report.far
+        return out + [f"No group of new works far from every subsection ({far} of "
+                      f"{0 if report is None else report.candidates} works are far, none in a group of three or more).",
+                      ""]
+    out += [f"{report.far} of {report.candidates} new works sit far from every subsection (their best similarity "
+            f"to a subsection's centroid is below {report.threshold:.2f}, which 90% of the placed works reach "
+            f"with their own). They group as:", ""]
+    for n, gap in enumerate(report.gaps, 1):
+        out += [f"### Group {n}: {gap.size} works; {_md(', '.join(gap.terms))}", "",
+                f"Nearest subsection: {gap.nearest_label} (similarity {gap.nearest_similarity:.2f}). Most central:", ""]
+        out += [_work_line(w) for w in gap.papers[:5]] + [""]
+    return out
 
 
 def _plots(digest: Digest, folder: Path) -> list[Path]:
@@ -179,6 +219,8 @@ def _plots(digest: Digest, folder: Path) -> list[Path]:
         [len(g.works) for g in digest.taxonomy] + [len(digest.unplaced)], "New works by taxonomy subsection")
     bar("works_by_theme", [g.name[:50] for g in digest.themes], [len(g.works) for g in digest.themes],
         "New works by theme")
+    if digest.months:
+        paths.append(_plot_months(digest, folder))
     days = Counter(w["created_at"].date() for w in digest.works)
     fig, ax = plt.subplots(figsize=(8, 2.5))
     ordered = sorted(days)
@@ -192,3 +234,26 @@ def _plots(digest: Digest, folder: Path) -> list[Path]:
     plt.close(fig)
     paths.append(path)
     return paths
+
+
+def _plot_months(digest: Digest, folder: Path) -> Path:
+    """Works published per month, by subsection: the eight busiest, the rest as 'other'."""
+    import matplotlib.pyplot as plt
+
+    months = sorted({m for per in digest.months.values() for m in per})
+    totals = sorted(digest.months, key=lambda label: (-sum(digest.months[label].values()), label))
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    for label in totals[:8]:
+        ax.plot(months, [digest.months[label].get(m, 0) for m in months], marker="o", label=label)
+    if len(totals) > 8:
+        ax.plot(months, [sum(digest.months[label].get(m, 0) for label in totals[8:]) for m in months],
+                linestyle="--", color="grey", label="other")
+    ax.set_ylabel("works published")
+    ax.set_title("Works per subsection and month")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(fontsize="small", ncol=3)
+    fig.tight_layout()
+    path = folder / "works_by_subsection_per_month.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

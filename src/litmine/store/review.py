@@ -398,3 +398,9 @@ def main_embedding_model(con: Connection) -> str | None:
     row = con.execute("SELECT model_id FROM embeddings WHERE kind = 'title_abstract' AND chunk = 0 "
                       "GROUP BY model_id ORDER BY count(*) DESC, model_id LIMIT 1").fetchone()
     return row[0] if row else None
+
+
+def work_months(con: Connection, since: datetime) -> dict[int, str]:
+    """{work_id: 'YYYY-MM'} of works first published on arXiv at or after ``since``."""
+    return dict(con.execute("SELECT work_id, strftime(published, '%Y-%m') FROM works "
+                            "WHERE published IS NOT NULL AND published >= ?", [since]).fetchall())
