@@ -162,3 +162,42 @@ def test_a_query_past_its_time_limit_is_stopped_with_one_line(data_dir, monkeypa
     assert result.output == ("Error: the query was stopped after 1 s: narrow it (a WHERE, a LIMIT), or raise "
                              "LITMINE_QUERY_TIMEOUT_SECONDS\n")
     assert CliRunner().invoke(main, ["query", "select count(*) from works"]).exit_code == 0
+
+
+# -- hostile seed files (issue 13) ---------------------------------------------------------------
+
+
+def _seed_copy(tmp_path, change):
+    import shutil
+
+    seed = tmp_path / "seed"
+    shutil.copytree(load_settings(env={}).seed_dir, seed)
+    refs = seed / "references.csv"
+    refs.write_bytes(change(refs.read_bytes()))
+    return seed, refs
+
+
+def test_a_seed_with_a_byte_order_mark_is_read(tmp_path):
+    from litmine.survey import read_seed
+
+    plain = read_seed(_seed_copy(tmp_path / "a", lambda raw: raw)[0])
+    marked = read_seed(_seed_copy(tmp_path / "b", lambda raw: b"\xef\xbb\xbf" + raw)[0])
+    assert [r.key for r in marked.references] == [r.key for r in plain.references]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda raw: raw.replace(b"Quantifying Attention Flow", b"Quantifying\x00Attention Flow", 1),
+     r"^a NUL byte: the file is binary or damaged \(file=.*references.csv, line=\d+\)$"),
+    (lambda raw: raw.replace(b",2005.00928,", b",../../etc/passwd,", 1),
+     r"^field 'arxiv_id' is not an arXiv id: '../../etc/passwd' \(file=.*references.csv, line=\d+\)$"),
+    (lambda raw: raw.replace(b"Quantifying Attention Flow", b"Q" + b"x" * 5_000_000, 1),
+     r"^field 'title' is 5000\d{3} characters long, over 100000: shorten it \(file=.*references.csv, line=\d+\)$"),
+])
+def test_a_hostile_seed_is_refused_naming_file_line_and_field(tmp_path, change, message):
+    from litmine.errors import SeedError
+    from litmine.survey import read_seed
+
+    seed, refs = _seed_copy(tmp_path, change)
+    assert refs.read_bytes() != (load_settings(env={}).seed_dir / "references.csv").read_bytes()
+    with pytest.raises(SeedError, match=message):
+        read_seed(seed)

@@ -294,10 +294,10 @@ def _read_screening(path: Path, subsections: set[str]) -> tuple[list[ScreeningRo
         raise SeedError("screening file not found", file=path)
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = decode_csv(raw, path)
     except UnicodeDecodeError as exc:
         raise SeedError(f"not UTF-8 at byte {exc.start}", file=path) from None
-    reader = csv.DictReader(text.splitlines())
+    reader = SeedReader(text, path)
     missing = [c for c in SCREENING_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise SeedError(f"missing column(s) {', '.join(missing)}", file=path, line=1)
@@ -336,15 +336,58 @@ def _read_screening(path: Path, subsections: set[str]) -> tuple[list[ScreeningRo
     return rows, raw
 
 
+MAX_FIELD = 100_000  # characters in one CSV field: far above any title, author list or annotation
+
+
+def decode_csv(raw: bytes, path: Path) -> str:
+    """A seed CSV's text: UTF-8, with or without a byte-order mark; a NUL byte is refused with its line."""
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise SeedError("a NUL byte: the file is binary or damaged", file=path, line=raw.count(b"\n", 0, nul) + 1)
+    return raw.decode("utf-8-sig")
+
+
+class SeedReader(csv.DictReader):
+    """``csv.DictReader`` over a seed file's text whose errors (an oversized field, a broken quote)
+    are ``SeedError`` naming the file, line and field."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text.splitlines())
+        self.path = path
+
+    @property
+    def fieldnames(self):
+        try:
+            return super().fieldnames
+        except csv.Error as exc:
+            raise SeedError(f"unreadable header: {exc}", file=self.path, line=1) from None
+
+    def __next__(self) -> dict:
+        limit = csv.field_size_limit(2**31 - 1)  # read a long field whole, so the check below can name it
+        try:
+            row = super().__next__()
+        except csv.Error as exc:
+            raise SeedError(f"unreadable CSV: {exc}", file=self.path, line=self.line_num + 1) from None
+        finally:
+            csv.field_size_limit(limit)
+        for name, value in row.items():
+            if isinstance(value, str) and len(value) > MAX_FIELD:
+                raise SeedError(f"field '{name}' is {len(value)} characters long, over {MAX_FIELD}: shorten it",
+                                file=self.path, line=self.line_num)
+        return row
+
+
 def _read_references(path: Path, sep: str, known_sections: set[str]) -> tuple[list[Reference], bytes]:
+    from litmine.ids import try_parse_arxiv_id
+
     if not path.is_file():
         raise SeedError("references file not found", file=path)
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = decode_csv(raw, path)
     except UnicodeDecodeError as exc:
         raise SeedError(f"not UTF-8 at byte {exc.start}", file=path) from None
-    reader = csv.DictReader(text.splitlines())
+    reader = SeedReader(text, path)
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise SeedError(f"missing column(s) {', '.join(missing)}", file=path, line=1)
@@ -388,6 +431,9 @@ def _read_references(path: Path, sep: str, known_sections: set[str]) -> tuple[li
             raise bad("sections", f"names unknown label(s) {', '.join(unknown)}")
         if not row["title"].strip():
             raise bad("title", "is empty")
+        arxiv_id = row["arxiv_id"].strip() or None
+        if arxiv_id is not None and try_parse_arxiv_id(arxiv_id) is None:
+            raise bad("arxiv_id", f"is not an arXiv id: {arxiv_id!r}")
         refs.append(
             Reference(
                 line=line,
@@ -397,7 +443,7 @@ def _read_references(path: Path, sep: str, known_sections: set[str]) -> tuple[li
                 authors=split(row["authors"]),
                 year=year,
                 venue=row["venue"].strip() or None,
-                arxiv_id=row["arxiv_id"].strip() or None,
+                arxiv_id=arxiv_id,
                 doi=row["doi"].strip().lower() or None,
                 openalex_id=(row.get("openalex_id") or "").strip() or None,
                 metadata_confidence=row["metadata_confidence"].strip() or None,
@@ -556,10 +602,10 @@ def _read_label_files(seed_dir: Path, refs_spec: dict, sets: dict[str, LabelSet]
             raise SeedError("label file not found", file=path)
         raw = path.read_bytes()
         try:
-            text = raw.decode("utf-8")
+            text = decode_csv(raw, path)
         except UnicodeDecodeError as exc:
             raise SeedError(f"not UTF-8 at byte {exc.start}", file=path) from None
-        reader = csv.DictReader(text.splitlines())
+        reader = SeedReader(text, path)
         missing = [c for c in LABEL_FILE_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise SeedError(f"missing column(s) {', '.join(missing)}", file=path, line=1)
