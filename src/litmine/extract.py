@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import pymupdf
 
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the text, abstract, headings or references of any PDF would change: documents
 # extracted by an older version are extracted again.
-EXTRACTOR_VERSION = "extract-1"
+EXTRACTOR_VERSION = "extract-2"
 STAGE = "extract"
 
 FAILED_STATUSES = ("encrypted", "damaged", "empty", "no_text", "too_large", "not_pdf", "missing", "timeout",
@@ -57,6 +57,7 @@ RETRIED_STATUSES = ("timeout", "crashed", "missing")
 
 _FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP  # no ligatures kept: "ﬁ" -> "fi"
 _MARGIN = 0.09  # top and bottom share of the page where running heads and footers live
+_KEEP_TEXTPAGES = 100  # pages whose mupdf text is kept while a file is read, so it is not built twice
 
 _STAMP = re.compile(r"^arXiv:\s*(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?\s+\[[^\]]+\]\s+\d{1,2}\s+\w{3}\s+\d{4}$")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s+(?:of|/)\s+\d{1,4})?$", re.I)
@@ -72,6 +73,7 @@ _HEADING_NAMES = re.compile(
 _REFERENCE_NAMES = re.compile(r"^(references|bibliography|literature cited|works cited|references and notes)[.:]?$", re.I)
 _AFTER_REFERENCES = re.compile(r"^(appendix|appendices|supplementary|acknowledge?ments?|checklist|"
                                r"neurips paper checklist|author contributions)", re.I)
+_APPENDIX_HEADING = re.compile(r"^([A-H](?:\.\d{1,2}){0,3}|appendix(?: [A-H])?)[.:]?\s+([^.]{3,100})$", re.I)
 _ABSTRACT_START = re.compile(r"^(abstract|a b s t r a c t|summary)\s*[.:—–-]?\s*", re.I)
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 _HYPHEN_END = re.compile(r"([A-Za-z]+)-$")
@@ -112,7 +114,7 @@ class Extraction:
     references: list[str] = field(default_factory=list)
     citations: list = field(default_factory=list)  # the references parsed: ParsedReference
     arxiv_stamp: str | None = None  # the margin stamp's id, with its version: "1606.03490v3"
-    title_guess: str | None = None  # the PDF's own title, or its first line
+    title_guess: str | None = None  # the largest-font lines of page 1, or the PDF's own title
     seconds: float = 0.0
 
 
@@ -169,16 +171,23 @@ def _read_document(doc: pymupdf.Document, max_pages: int) -> Extraction:
                           pages=n)
     pages: list[list[Block]] = []
     sizes: list[tuple[float, float]] = []
+    textpages = {}  # kept (up to _KEEP_TEXTPAGES pages) for reading the title's and references' lines
     for pno, page in enumerate(doc):
         rect = page.rect
         sizes.append((rect.width, rect.height))
+        textpage = page.get_textpage(flags=_FLAGS)
+        if pno < _KEEP_TEXTPAGES:
+            textpages[pno] = page, textpage  # a text page holds its page weakly
         pages.append([
             Block(pno, b[0], b[1], b[2], b[3], [_fix_chars(line) for line in b[4].splitlines() if line.strip()])
-            for b in page.get_text("blocks", flags=_FLAGS)
+            for b in page.get_text("blocks", flags=_FLAGS, textpage=textpage)
             if b[6] == 0 and b[4].strip()
         ])
-    title_guess = _title_guess(doc.metadata or {}, pages)
-    result = clean(pages, sizes)
+    vocabulary = _vocabulary(b for blocks in pages for b in blocks)
+    lines_of = functools.cache(lambda pno: page_lines(*textpages[pno], pno) if pno in textpages
+                               else page_lines(doc[pno], None, pno))
+    title_guess = _title(page_lines(*textpages[0], 0, sizes=True), sizes[0][1], doc.metadata or {}, pages, vocabulary)
+    result = clean(pages, sizes, vocabulary, lines_of)
     result.pages = n
     result.title_guess = title_guess
     problem = _warnings()
@@ -217,26 +226,117 @@ def _fix_chars(line: str) -> str:
 
 _BOILERPLATE = re.compile(r"^(published (?:as|at|in)|proceedings|preprint|under review|accepted|workshop|in submission|"
                          r"arxiv|journal of|to appear|copyright|\d{4} (ieee|acm))", re.I)
+_ARXIV_LINE = re.compile(r"^\s*arxiv:?\s*(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})", re.I)
 
 
-def _title_guess(metadata: dict, pages: list[list[Block]]) -> str | None:
-    title = (metadata.get("title") or "").strip()
-    if 10 <= len(title) <= 300 and not re.search(r"\.(pdf|docx?|tex|dvi)$|^microsoft word|^untitled", title, re.I):
-        return title
+@dataclass
+class Line:
+    """One text line of a page, with its box and its largest font size."""
+
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    size: float = 0.0
+
+
+def page_lines(page: pymupdf.Page, textpage: pymupdf.TextPage | None, pno: int, sizes: bool = False) -> list[Line]:
+    """The page's text lines, in mupdf's order. With ``sizes`` (mupdf's slower "dict" reading) each
+    line has its largest font size, and side-ways lines such as the margin stamp are left out."""
+    if not sizes:
+        lines: dict[tuple[int, int], list] = {}
+        for x0, y0, x1, y1, word, block, line, _ in page.get_text("words", flags=_FLAGS, textpage=textpage):
+            lines.setdefault((block, line), []).append((x0, y0, x1, y1, word))
+        return [Line(pno, min(w[0] for w in ws), min(w[1] for w in ws), max(w[2] for w in ws), max(w[3] for w in ws),
+                     _fix_chars(" ".join(w[4] for w in ws))) for ws in lines.values()]
+    out = []
+    for block in page.get_text("dict", flags=_FLAGS, textpage=textpage)["blocks"]:
+        for line in block.get("lines", ()):
+            spans = [s for s in line["spans"] if s["text"].strip()]
+            if not spans or abs(line["dir"][1]) > 0.1:
+                continue
+            x0, y0, x1, y1 = line["bbox"]
+            out.append(Line(pno, x0, y0, x1, y1, _fix_chars("".join(s["text"] for s in line["spans"]).strip()),
+                            max(s["size"] for s in spans)))
+    return out
+
+
+def _title(first_page: list[Line], height: float, metadata: dict, pages: list[list[Block]],
+           vocabulary: set[str]) -> str | None:
+    """The title: the largest-font lines at the top of the first page, joined; failing that the
+    PDF's own title (not an arXiv id line), failing that its first line."""
+    rows = _rows(first_page)
+    top = [r for r in rows if r[0].y0 < 0.5 * height and sum(ch.isalpha() for ch in _row_text(r)) >= 4
+           and not _BOILERPLATE.match(_row_text(r)) and not _STAMP.match(_row_text(r))][:5]
+    if top:
+        size = max(_row_size(r) for r in top)
+        start = next(i for i, r in enumerate(top) if _row_size(r) >= size - 0.5)
+        first = rows.index(top[start])
+        title = [rows[first]]
+        for row in rows[first + 1:]:
+            gap = row[0].y0 - max(line.y1 for line in title[-1])
+            caps = _row_text(row).isupper() and _row_text(title[0]).isupper()
+            if gap > 0.9 * size or not (_row_size(row) >= 0.95 * size or caps and _row_size(row) >= 0.75 * size):
+                break
+            title.append(row)
+        text = _join_title([_row_text(r) for r in title], vocabulary)
+        if 10 <= len(text) <= 300:
+            return text
+    meta = " ".join((metadata.get("title") or "").split())
+    if 10 <= len(meta) <= 300 and not re.search(r"\.(pdf|docx?|tex|dvi)$|^microsoft word|^untitled", meta, re.I) \
+            and not _ARXIV_LINE.match(meta):
+        return meta
     for block in pages[0][:8] if pages else []:
-        text = " ".join(block.lines)
-        text = re.sub(r"([A-Z]{2,})- ([A-Z]{2,})", r"\1\2", text)  # "EN- GINEERING" in all-caps titles
-        text = join_lines([text], set())
-        if 10 <= len(text) <= 300 and not _STAMP.match(" ".join(text.split())) and not _BOILERPLATE.match(text):
+        text = _join_title(block.lines, vocabulary)
+        if 10 <= len(text) <= 300 and not _STAMP.match(text) and not _BOILERPLATE.match(text):
             return text
     return None
+
+
+def _rows(lines: list[Line]) -> list[list[Line]]:
+    """Lines side by side (sharing a baseline band) grouped into rows, top to bottom."""
+    rows: list[list[Line]] = []
+    for line in sorted(lines, key=lambda ln: (ln.y0, ln.x0)):
+        middle = (line.y0 + line.y1) / 2
+        if rows and rows[-1][0].y0 <= middle <= rows[-1][0].y1:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [sorted(r, key=lambda ln: ln.x0) for r in rows]
+
+
+def _row_text(row: list[Line]) -> str:
+    return " ".join(" ".join(line.text for line in row).split())
+
+
+def _row_size(row: list[Line]) -> float:
+    return max(line.size for line in row)
+
+
+def _join_title(lines: list[str], vocabulary: set[str]) -> str:
+    """Title lines joined; a word broken at a line end is mended in capitals too ("EN- GINEERING")."""
+    text = join_lines(lines, vocabulary)
+
+    def mend(m: re.Match) -> str:
+        head, tail = m.group(1), m.group(2)
+        joined = (head + tail).lower() in vocabulary or f"{head}-{tail}".lower() not in vocabulary
+        return head + ("" if joined else "-") + tail
+
+    return re.sub(r"([A-Za-z]{2,})- ([A-Z][A-Za-z]+)", mend, text)
 
 
 # -- cleaning -----------------------------------------------------------------------------------
 
 
-def clean(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> Extraction:
-    """Clean text, abstract, headings and reference entries from the blocks of every page."""
+def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary: set[str] | None = None,
+          lines_of: Callable[[int], list[Line]] | None = None) -> Extraction:
+    """Clean text, abstract, headings and reference entries from the blocks of every page.
+
+    ``lines_of(page)`` gives a page's lines with their boxes, read only for the reference list's
+    pages (hanging indents and spacing separate its entries); without it each block's lines are used.
+    """
     stamp = None
     kept_pages = []
     for blocks, (width, height) in zip(pages, sizes):
@@ -250,7 +350,8 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> Extract
         kept_pages.append(kept)
     kept_pages = _drop_running_lines(kept_pages, sizes)
     ordered = [b for blocks, (width, _) in zip(kept_pages, sizes) for b in _reading_order(blocks, width)]
-    vocabulary = _vocabulary(ordered)
+    if vocabulary is None:
+        vocabulary = _vocabulary(ordered)
 
     paragraphs: list[str] = []
     headings: list[str] = []
@@ -282,7 +383,7 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> Extract
 
     references = []
     if refs_start is not None:
-        references = split_references(ordered[refs_start:refs_end], vocabulary)
+        references = split_references(ordered[refs_start:refs_end], vocabulary, lines_of)
     return Extraction(
         status="ok",
         text=text or None,
@@ -336,12 +437,15 @@ def _reading_order(blocks: list[Block], width: float) -> list[Block]:
 
 
 def _vocabulary(blocks: Iterable[Block]) -> set[str]:
-    """Lower-cased words of the document, hyphenated compounds included, for de-hyphenation."""
+    """Lower-cased words of the document, hyphenated compounds included, for de-hyphenation; the
+    pieces of a word broken at a line end ("prac-" and "tices") are not words."""
     words: set[str] = set()
     for b in blocks:
-        for line in b.lines:
-            words.update(w.lower() for w in _WORD.findall(line.rstrip("-")))
+        words.update(_WORD.findall(_BROKEN_WORD.sub(" ", "\n".join(b.lines)).lower()))
     return words
+
+
+_BROKEN_WORD = re.compile(r"[A-Za-z]+-\n[A-Za-z]+")
 
 
 def join_lines(lines: list[str], vocabulary: set[str]) -> str:
@@ -359,7 +463,11 @@ def join_lines(lines: list[str], vocabulary: set[str]) -> str:
         if m and n:
             head, tail = m.group(1), n.group(1)
             joined = (head + tail).lower()
-            keep_hyphen = joined not in vocabulary and f"{head}-{tail}".lower() in vocabulary
+            # The hyphen stays where the document spells the word with one, or where neither spelling
+            # is known but both halves are words ("high-performance", "mass-editing").
+            keep_hyphen = joined not in vocabulary and (
+                f"{head}-{tail}".lower() in vocabulary
+                or len(head) >= 3 and len(tail) >= 4 and head.lower() in vocabulary and tail.lower() in vocabulary)
             out = out[:-1] + ("-" if keep_hyphen else "") + line
         else:
             out += " " + line
@@ -379,9 +487,9 @@ def _strip_number(heading: str) -> str:
 
 def _heading(b: Block, in_references: bool) -> str | None:
     """The block's text if it is a section heading, else None."""
-    if len(b.lines) > 2:
-        return None
     text = " ".join(" ".join(b.lines).split())
+    if len(b.lines) > 3 or len(b.lines) == 3 and len(text) > 90:  # a number or letter may sit on its own line
+        return None
     if len(text) > 100 or not re.search(r"[A-Za-z]{3}", text):
         return None
     if _HEADING_NAMES.match(text):
@@ -390,6 +498,10 @@ def _heading(b: Block, in_references: bool) -> str | None:
         m = _HEADING_LETTERED.match(text)
         if m and _title_like(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
             return text
+        m = _APPENDIX_HEADING.match(text)
+        if m and len(m.group(2).split()) <= 14 and not re.search(r"\b(?:19|20)\d\d\b|, ", m.group(2)) \
+                or re.search(r"\bappendix$", text, re.I) and len(text.split()) <= 10:
+            return text  # "A EFFECTIVE INITIALIZATION ...", "A 50% circuits ...", "<running title> Appendix"
         return None
     for pattern in (_HEADING_NUMBERED, _HEADING_ROMAN):
         m = pattern.match(text)
@@ -426,7 +538,7 @@ def _abstract(blocks: list[Block], heading_at: list[int], vocabulary: set[str]) 
                 break
             parts.append(nxt)
             j += 1
-        abstract = join_lines(parts, vocabulary) if parts else ""
+        abstract = _ABSTRACT_TAIL.sub("", join_lines(parts, vocabulary)) if parts else ""
         if len(abstract) >= 100:
             return abstract
     # No 'Abstract' word: the first long paragraph before the first numbered heading.
@@ -440,6 +552,11 @@ def _abstract(blocks: list[Block], heading_at: list[int], vocabulary: set[str]) 
     return None
 
 
+# Where an abstract's block runs on: its keywords, or the first page's author footnotes.
+_ABSTRACT_TAIL = re.compile(r"\s+(?:(?:index terms|keywords|key words)\s*[—–:-]|[∗*†‡]+\s*(?:equal contribution|"
+                            r"corresponding author|work (?:done|performed)|these authors)).*$", re.I | re.S)
+
+
 def _looks_like_footnote(text: str) -> bool:
     return bool(re.match(r"^(\*|†|‡|\d\s?[A-Z][a-z]+ (University|Institute)|Correspondence|Preprint|Under review|"
                          r"Proceedings|Copyright|\d{4} (ICML|NeurIPS|IEEE))", text))
@@ -451,52 +568,106 @@ _NUMBERED = re.compile(r"^\s*\[(\d{1,4})\]\s*")
 _DOTTED = re.compile(r"^\s*(\d{1,4})\.\s+(?=\S)")
 
 
-def split_references(blocks: list[Block], vocabulary: set[str]) -> list[str]:
+def split_references(blocks: list[Block], vocabulary: set[str],
+                     lines_of: Callable[[int], list[Line]] | None = None) -> list[str]:
     """Split the blocks of a reference list into one string per entry.
 
-    Numbered lists ("[12] ...", "12. ...") split at their numbers; author-year lists split where a
-    block starts at its column's left edge (continuation lines are indented).
+    Numbered lists ("[12] ...", "12. ...") split at their numbers. Other lists split by their
+    shape: where continuation lines hang indented, every line at the column's edge starts an
+    entry; where they do not, a wider gap between lines does. Figure and table captions are left
+    out, and an entry broken by a column or page break is joined again.
     """
-    lines = [line for b in blocks for line in b.lines]
-    if sum(1 for line in lines if _NUMBERED.match(line)) >= 3:
-        return _split_numbered(lines, _NUMBERED, vocabulary)
-    dotted = [int(m.group(1)) for line in lines if (m := _DOTTED.match(line))]
-    if len(dotted) >= 3 and dotted[:3] == [1, 2, 3]:
-        return _split_numbered(lines, _DOTTED, vocabulary, sequential=True)
+    lines = _reference_lines([b for b in blocks if not _CAPTION.match(b.text)], lines_of)
+    texts = [line.text for line in lines]
+    if sum(1 for text in texts if _NUMBERED.match(text)) >= 3:
+        entries = _split_numbered(texts, _NUMBERED, vocabulary)
+    else:
+        dotted = [int(m.group(1)) for text in texts if (m := _DOTTED.match(text))]
+        if len(dotted) >= 3 and dotted[:3] == [1, 2, 3]:
+            entries = _split_numbered(texts, _DOTTED, vocabulary, sequential=True)
+        else:
+            entries = [e for e in (join_lines(part, vocabulary) for part in _split_by_shape(lines)) if _entry_like(e)]
+    return [e for e in entries if not _CAPTION.match(e)]
+
+
+_CAPTION = re.compile(r"^(?:figure|fig\.|table|algorithm|listing)\s*[A-Z]?[\d.]+\s*[:.]", re.I)
+_AUTHOR_LIKE = re.compile(r"^(?:[A-Z][\w'’.-]*,? ){1,4}|^[A-Z][\w'’-]+\.")
+
+
+def _reference_lines(blocks: list[Block], lines_of: Callable[[int], list[Line]] | None) -> list[Line]:
+    """The lines of the blocks, page by page; on a two-column page left column first, whatever the
+    blocks' order (mupdf may put both columns in one block). Pieces of one printed line are joined."""
+    if lines_of is None:
+        out = []
+        for b in blocks:
+            step = (b.y1 - b.y0) / max(1, len(b.lines))
+            out += [Line(b.page, b.x0, b.y0 + i * step, b.x1, b.y0 + (i + 1) * step, text)
+                    for i, text in enumerate(b.lines)]
+        return out
+    by_page: dict[int, list[Block]] = {}
+    for b in blocks:
+        by_page.setdefault(b.page, []).append(b)
+    out = []
+    for page, on_page in by_page.items():
+        every = lines_of(page)
+        middle = (min(ln.x0 for ln in every) + max(ln.x1 for ln in every)) / 2
+        two_columns = sum(ln.x0 < middle - 10 and ln.x1 > middle + 10 for ln in every) <= 0.2 * len(every)
+        top, bottom = min(b.y0 for b in on_page) - 1, max(b.y1 for b in on_page) + 1
+        inside = [ln for ln in every if top <= (ln.y0 + ln.y1) / 2 <= bottom
+                  and any(b.x0 - 1 <= (ln.x0 + ln.x1) / 2 <= b.x1 + 1 and b.y0 - 1 <= (ln.y0 + ln.y1) / 2 <= b.y1 + 1
+                          for b in on_page)]
+        pieces = []
+        for row in _rows(inside):
+            cut = next((i for i in range(1, len(row)) if two_columns and row[i - 1].x1 < middle + 5
+                        and row[i].x0 > middle - 5 and row[i].x0 - row[i - 1].x1 > 8), len(row))
+            pieces += [piece for piece in (row[:cut], row[cut:]) if piece]
+        if two_columns:
+            pieces.sort(key=lambda piece: (piece[0].x0 > middle - 5, piece[0].y0))
+        out += [Line(page, piece[0].x0, min(ln.y0 for ln in piece), max(ln.x1 for ln in piece),
+                     max(ln.y1 for ln in piece), " ".join(ln.text for ln in piece)) for piece in pieces]
+    return out
+
+
+def _split_by_shape(lines: list[Line]) -> list[list[str]]:
+    """Group an author-year list's lines into entries by indentation, or by spacing (see above)."""
+    if not lines:
+        return []
+    middle: dict[int, float] = {}
+    for page in {ln.page for ln in lines}:
+        on_page = [ln for ln in lines if ln.page == page]
+        middle[page] = (min(ln.x0 for ln in on_page) + max(ln.x1 for ln in on_page)) / 2
+
+    def column(ln: Line) -> tuple[int, bool]:
+        return ln.page, ln.x0 > middle[ln.page] - 5
+
+    edge: dict[tuple[int, bool], float] = {}
+    for ln in lines:
+        edge[column(ln)] = min(edge.get(column(ln), ln.x0), ln.x0)
+    indent = [ln.x0 - edge[column(ln)] for ln in lines]
+    hanging = sum(1 for d in indent if 2.5 < d < 40) >= 0.2 * len(lines)
+    gaps = sorted(b.y0 - a.y1 for a, b in zip(lines, lines[1:]) if column(a) == column(b) and b.y0 > a.y0)
+    height = sorted(ln.y1 - ln.y0 for ln in lines)[len(lines) // 2]
+    wide = (gaps[len(gaps) // 4] if gaps else 0.0) + max(1.5, 0.2 * height)
+
     entries: list[list[str]] = []
-    edges: dict[tuple[int, bool], float] = {}
-    for b in blocks:
-        side = (b.page, b.x0 > _column_split(blocks, b.page))
-        edges[side] = min(edges.get(side, b.x0), b.x0)
-    for b in blocks:
-        side = (b.page, b.x0 > _column_split(blocks, b.page))
-        if b.x0 - edges[side] > 3 and entries:
-            entries[-1].extend(b.lines)
+    for i, ln in enumerate(lines):
+        prev = lines[i - 1] if i else None
+        if not entries:
+            starts = True
+        elif indent[i] > 2.5:
+            starts = False
+        elif hanging:
+            starts = True
+        elif prev is not None and column(prev) == column(ln) and ln.y0 > prev.y0:
+            starts = ln.y0 - prev.y1 > wide
+        else:  # the first line of a column: a new entry only if the last one ended and this one starts like one
+            last = entries[-1][-1].rstrip()
+            starts = bool(_AUTHOR_LIKE.match(ln.text)) and last.endswith((".", ")")) and not ln.text[:1].islower()
+        if starts:
+            entries.append([ln.text])
         else:
-            entries.append(list(b.lines))
-    entries = [part for lines in entries for part in _split_block_entries(lines)]
-    return [e for e in (join_lines(lines, vocabulary) for lines in entries) if _entry_like(e)]
-
-
-_AUTHOR_START = re.compile(r"^(?:[A-Z][\w'’-]+ )?[A-Z][\w'’-]+, (?:[A-Z]\.|[A-Z][a-z]+[,.]? )")
-
-
-def _split_block_entries(lines: list[str]) -> list[list[str]]:
-    """Split a block holding several author-year entries: a new one starts with "Surname, X."
-    on a line after one that ended a sentence (not an author's initial)."""
-    parts = [[lines[0]]] if lines else []
-    for prev, line in zip(lines, lines[1:]):
-        ended = prev.rstrip().endswith((".", ")")) and not re.search(r"(?:^|[\s.,-])[A-Z]\.$", prev.rstrip())
-        if ended and _AUTHOR_START.match(line) and re.search(r"\b(19|20)\d\d\b", line):
-            parts.append([line])
-        else:
-            parts[-1].append(line)
-    return parts
-
-
-def _column_split(blocks: list[Block], page: int) -> float:
-    xs = [b.x1 for b in blocks if b.page == page]
-    return max(xs) / 2 if xs else 0.0
+            entries[-1].append(ln.text)
+    return entries
 
 
 def _split_numbered(lines: list[str], marker: re.Pattern, vocabulary: set[str], sequential: bool = False) -> list[str]:
@@ -513,7 +684,7 @@ def _split_numbered(lines: list[str], marker: re.Pattern, vocabulary: set[str], 
 
 
 def _entry_like(entry: str) -> bool:
-    return len(entry) >= 20 and sum(ch.isalpha() for ch in entry) >= 10
+    return len(entry) >= 20 and sum(map(str.isalpha, entry)) >= 10
 
 
 # -- running extraction in killable worker processes ---------------------------------------------
