@@ -94,3 +94,56 @@ def test_fetch_survey_gives_the_candidates_their_arxiv_title_and_abstract(replay
             "WHERE w.metadata_source = 'arxiv' AND w.title <> '' AND w.abstract IS NOT NULL").fetchone() == (201,)
     second = runner.invoke(main, ["fetch", "survey"])
     assert "screening" not in second.output and second.exit_code == 0
+
+
+# -- evaluation and the screening simulation ---------------------------------------------------------
+
+
+def test_simulation_figures_follow_their_definitions():
+    from litmine.scope_eval import Simulation
+
+    # 20 candidates, 4 in scope, found at positions 1, 2, 5 and 10
+    relevant = [i in (0, 1, 4, 9) for i in range(20)]
+    sim = Simulation(list(range(20)), relevant, 1)
+    assert sim.recall_at(0.1) == 0.5  # 2 screened, 2 of 4 found
+    assert sim.recall_at(0.2) == 0.5
+    assert sim.wss95 == pytest.approx((20 - 10) / 20 - 0.05)  # 95% of 4 needs all 4: 10 screened
+
+
+def test_the_simulation_asks_for_the_likely_in_scope_candidates_first():
+    import numpy as np
+
+    from litmine.scope_eval import rank_pool
+
+    prior = ["neurons and circuits inside the network", "probing latent representations of neurons",
+             "crop yield forecasting with weather data", "traffic forecasting with weather sensors"]
+    pool = ["weather forecasting for farms", "circuits of neurons in a transformer", "sensor data for traffic",
+            "probing neurons and circuits", "farm yield data"]
+    y = np.array([False, True, False, True, False])
+    order = rank_pool(prior, np.array([True, True, False, False]), pool, y, batch=1)
+    assert sorted(order) == list(range(5))
+    assert set(order[:2]) == {1, 3}
+    uncertain = rank_pool(prior, np.array([True, True, False, False]), pool, y, most_uncertain=True)
+    assert sorted(uncertain) == list(range(5))
+
+
+def test_scope_is_evaluated_out_of_fold_per_stratum_with_the_bare_library_beside(seeded):
+    from conftest import hashing_env
+
+    from litmine.scope_eval import evaluate_scope, format_scope_report
+
+    report = evaluate_scope(seeded, hashing_env(), ["supervised"], folds=3, run_id="eval-1")
+    rows = {(f.method, f.stratum): f for f in report.figures}
+    assert set(rows) == {("supervised", "silver-agree"), ("supervised", "borderline"), ("supervised", "disputed"),
+                         ("bare", "silver-agree"), ("bare", "borderline"), ("bare", "disputed")}
+    agree = rows[("supervised", "silver-agree")]
+    assert (agree.n, agree.positives) == (180, 33) and 0 <= agree.f1 <= 1 and 0 < agree.average_precision <= 1
+    assert rows[("supervised", "borderline")].n == 15 and rows[("supervised", "disputed")].n == 6
+    sim = report.simulation
+    assert len(sim.order) == 180 and sum(sim.relevant) == 33 and -0.05 <= sim.wss95 <= 0.95
+    lines = format_scope_report(report)
+    assert lines[0].startswith("scope (out of fold") and lines[-1].startswith("screening simulation")
+    with seeded.connect(read_only=True) as con:
+        stored = con.execute("SELECT count(*) FROM evaluations WHERE run_id = 'eval-1' AND label_set = 'scope' "
+                             "AND metric = 'wss95'").fetchone()[0]
+    assert stored == 1

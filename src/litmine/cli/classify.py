@@ -155,6 +155,10 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
         raise
     store.finish_run(run_id, "ok", {"evaluate": {"rows": len(result.rows)}})
     click.echo(format_report(result, load_taxonomy(store)))
+    from litmine.scope_eval import scope_section  # scope: out-of-fold figures and the screening simulation
+
+    for line in scope_section(store, env, cfg.data_dir, folds=folds, seed=seed, run_id=run_id):
+        click.echo(line)
     llm = env._built.get("llm")
     if llm is not None:
         click.echo(llm.usage())

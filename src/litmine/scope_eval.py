@@ -1,0 +1,308 @@
+"""How well litmine decides scope: out-of-fold figures, and a screening simulation.
+
+Out of fold: the judged candidates (the seed's screening labels, reviewers' scope decisions) are split
+into ``folds`` stratified folds with a fixed seed; each method is fitted on everything else (the
+survey's works and the other folds) and scores the held-out fold, so every candidate is scored once
+by a model that never saw it. Reported per method and stratum (``silver-agree``: the candidates both
+annotators judged alike; ``human``: reviewers' decisions): precision, recall and F1 at the method's
+stored threshold, and average precision. The candidates judged ``borderline`` and those the
+annotators disputed are never trained on; they are scored by a model fitted on everything and
+reported on their own (share called in, mean probability). Beside every method, ``bare``: scikit-learn's
+``LogisticRegression(class_weight="balanced")`` on the stored vectors, same folds.
+
+The screening simulation replays a reviewer: the survey's works are the prior knowledge, the judged
+candidates are the pool, revealed ``batch`` at a time in the order litmine would ask (the most likely
+in scope first), the model retrained after each batch. WSS@95 is the share of the pool not screened
+when 95% of its in-scope papers are found, less 5%; recall@10% and @20% are the share of them found
+after screening that much of the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from litmine.classify.scope import (
+    ScopeExample,
+    ScopeMethod,
+    SupervisedScope,
+    _items,
+    get_scope_method,
+    load_context,
+    load_scope_examples,
+)
+from litmine.store import Store
+
+log = logging.getLogger(__name__)
+
+JUDGED = ("screening", "human")
+
+
+@dataclass
+class ScopeFigures:
+    method: str
+    stratum: str
+    n: int
+    positives: int
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    average_precision: float | None = None
+    share_in: float | None = None
+    mean_probability: float | None = None
+
+
+@dataclass
+class Simulation:
+    order: list[int]  # work ids in the order screened
+    relevant: list[bool]
+    batch: int
+
+    @property
+    def found(self) -> np.ndarray:
+        return np.cumsum(self.relevant)
+
+    def recall_at(self, share: float) -> float:
+        n = max(1, int(round(share * len(self.order))))
+        return float(self.found[n - 1] / max(1, sum(self.relevant)))
+
+    @property
+    def wss95(self) -> float:
+        needed = math.ceil(0.95 * sum(self.relevant))
+        screened = int(np.argmax(self.found >= needed)) + 1
+        return (len(self.order) - screened) / len(self.order) - 0.05
+
+
+@dataclass
+class ScopeReport:
+    figures: list[ScopeFigures] = field(default_factory=list)
+    simulation: Simulation | None = None
+    plot: Path | None = None
+
+
+def _binary_figures(method: str, stratum: str, p: np.ndarray, y: np.ndarray, threshold: float) -> ScopeFigures:
+    from sklearn.metrics import average_precision_score
+
+    pred = p >= threshold
+    tp = float((pred & y).sum())
+    precision = tp / pred.sum() if pred.sum() else 0.0
+    recall = tp / y.sum() if y.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    ap = float(average_precision_score(y, p)) if y.any() and (~y).any() else None
+    return ScopeFigures(method, stratum, len(y), int(y.sum()), precision, recall, f1, ap)
+
+
+class BareScope(ScopeMethod):
+    """The bare library: ``LogisticRegression(class_weight="balanced")`` on the stored vectors."""
+
+    name = "bare"
+    needs_vectors = True
+
+    def fit(self, context, examples: list[ScopeExample]) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.lr = LogisticRegression(class_weight="balanced", max_iter=2000).fit(
+            np.vstack([ex.item.vector for ex in examples]), [ex.inside for ex in examples])
+
+    def score(self, items):
+        from litmine.classify.scope import ScopeScore
+
+        p = self.lr.predict_proba(np.vstack([i.vector for i in items]))[:, 1]
+        return [ScopeScore(float(x)) for x in p]
+
+
+def out_of_fold(store: Store, env, methods: list[str], folds: int = 5, seed: int = 0,
+                context_negatives: bool = True) -> list[ScopeFigures]:
+    """Every method's out-of-fold figures on the judged candidates, and its scores of the uncertain ones."""
+    from sklearn.model_selection import StratifiedKFold
+
+    model_id = env.embedder.model_id if env is not None and env.make_embedder is not None else None
+    context = load_context(store)
+    examples = load_scope_examples(store, model_id, context_negatives)
+    with store.connect(read_only=True) as con:
+        strata = dict(con.execute("SELECT work_id, label_status FROM screening_candidates").fetchall())
+        uncertain = dict(con.execute(
+            "SELECT work_id, coalesce(scope, 'disputed') FROM screening_candidates "
+            "WHERE scope IS NULL OR scope = 'borderline'").fetchall())
+        uncertain_items = _items(con, model_id, sorted(uncertain))
+    judged = [i for i, ex in enumerate(examples) if ex.origin in JUDGED]
+    y_judged = np.array([examples[i].inside for i in judged])
+    out = []
+    for name in [*methods, "bare"]:
+        if name == "bare" and model_id is None:
+            continue
+        p = np.zeros(len(judged))
+        thresholds = []
+        splitter = StratifiedKFold(min(folds, int(y_judged.sum()), int((~y_judged).sum())), shuffle=True,
+                                   random_state=seed)
+        for tr, te in splitter.split(np.zeros(len(judged)), y_judged):
+            held = {judged[i] for i in te}
+            method = _method(name, env)
+            train = [ex for i, ex in enumerate(examples) if i not in held]
+            method.fit(context, [ex for ex in train if not method.needs_vectors or ex.item.vector is not None])
+            p[te] = [s.probability if s.probability is not None else 0.0
+                     for s in method.score([examples[judged[i]].item for i in te])]
+            thresholds.append(method.threshold)
+        threshold = float(np.mean(thresholds))
+        stratum = np.array([strata.get(examples[i].item.work_id, "human") if examples[i].origin == "screening"
+                            else "human" for i in judged])
+        for s in ("silver-agree", "silver-disagree", "human"):
+            mask = stratum == s
+            if mask.any():
+                out.append(_binary_figures(name, s, p[mask], y_judged[mask], threshold))
+        if uncertain_items:
+            method = _method(name, env)
+            method.fit(context, [ex for ex in examples if not method.needs_vectors or ex.item.vector is not None])
+            scores = method.score(uncertain_items)
+            for kind in ("borderline", "disputed"):
+                got = [s.probability for item, s in zip(uncertain_items, scores)
+                       if uncertain[item.work_id] == kind and s.probability is not None]
+                if got:
+                    out.append(ScopeFigures(name, kind, len(got), 0, share_in=float(np.mean(np.array(got) >= method.threshold)),
+                                            mean_probability=float(np.mean(got))))
+    return out
+
+
+def _method(name: str, env) -> ScopeMethod:
+    return BareScope(env) if name == "bare" else get_scope_method(name, env)
+
+
+# -- the screening simulation --------------------------------------------------------------------
+
+
+def rank_pool(prior_texts: list[str], prior_y: np.ndarray, pool_texts: list[str], pool_y: np.ndarray,
+              batch: int = 1, most_uncertain: bool = False, C: float = 3.0) -> list[int]:
+    """The order a reviewer would screen ``pool_texts`` in: after each batch the model (litmine's
+    supervised scope model) is retrained on the prior and every revealed label. Returns pool indices."""
+    from scipy.sparse import vstack
+    from sklearn.linear_model import LogisticRegression
+
+    # Like ASReview, the features are fitted once on every text (no labels are read); the model each batch.
+    method = SupervisedScope(C=C)
+    vectorizer = method._model(prior_texts + pool_texts, np.r_[np.ones(1, bool), np.zeros(len(prior_texts) + len(pool_texts) - 1, bool)])[0]
+    x_prior, x_pool = vectorizer.transform(prior_texts), vectorizer.transform(pool_texts)
+    revealed: list[int] = []
+    left = list(range(len(pool_texts)))
+    while left:
+        y = np.concatenate([prior_y, pool_y[revealed]]).astype(bool)
+        if y.all() or not y.any():  # one class only: nothing to rank by yet, take the pool in order
+            scores = -np.arange(len(left), dtype=float)
+        else:
+            weights = np.where(y, 0.5 / y.sum(), 0.5 / (~y).sum()) * len(y)
+            lr = LogisticRegression(C=C, max_iter=2000).fit(vstack([x_prior, x_pool[revealed]]), y, sample_weight=weights)
+            scores = lr.decision_function(x_pool[left])
+        if most_uncertain:
+            scores = -np.abs(scores)
+        pick = [left[i] for i in np.argsort(-scores, kind="stable")[:batch]]
+        revealed += pick
+        left = [i for i in left if i not in set(pick)]
+    return revealed
+
+
+def simulate(store: Store, batch: int = 1, most_uncertain: bool = False, context_negatives: bool = True) -> Simulation:
+    """Replay screening the judged candidates with the survey as prior knowledge (see the module)."""
+    examples = load_scope_examples(store, None, context_negatives)
+    prior = [ex for ex in examples if ex.origin not in JUDGED]
+    pool = [ex for ex in examples if ex.origin in JUDGED]
+    order = rank_pool([ex.item.text for ex in prior], np.array([ex.inside for ex in prior]),
+                      [ex.item.text for ex in pool], np.array([ex.inside for ex in pool]), batch, most_uncertain)
+    return Simulation([pool[i].item.work_id for i in order], [pool[i].inside for i in order], batch)
+
+
+def plot_recall(curves: dict[str, Simulation], path: Path) -> Path:
+    """One figure: recall against share screened, a line per simulation, with random order's diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for label, sim in curves.items():
+        x = np.arange(1, len(sim.order) + 1) / len(sim.order)
+        ax.plot(x, sim.found / max(1, sum(sim.relevant)),
+                label=f"{label} (WSS@95 {sim.wss95:.2f}, recall@10% {sim.recall_at(0.1):.2f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="random order")
+    ax.axhline(0.95, color="grey", linewidth=0.5)
+    ax.set_xlabel("share of candidates screened")
+    ax.set_ylabel("share of in-scope candidates found")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def evaluate_scope(store: Store, env, methods: list[str], folds: int = 5, seed: int = 0, batch: int = 1,
+                   plot_path: Path | None = None, run_id: str | None = None) -> ScopeReport:
+    """Out-of-fold figures and the simulation; rows stored in ``evaluations`` when ``run_id`` is given."""
+    report = ScopeReport(out_of_fold(store, env, methods, folds, seed))
+    with store.connect(read_only=True) as con:
+        judged = con.execute("SELECT count(*) FROM latest_labels WHERE label_set = 'scope' "
+                             "AND source IN ('screening', 'human')").fetchone()[0]
+    if judged:
+        report.simulation = simulate(store, batch)
+        if plot_path is not None:
+            report.plot = plot_recall({"litmine": report.simulation}, plot_path)
+    if run_id is not None:
+        _store_rows(store, report, run_id, {"folds": folds, "seed": seed, "batch": batch})
+    return report
+
+
+def _store_rows(store: Store, report: ScopeReport, run_id: str, config: dict) -> None:
+    import json
+
+    rows = []
+    for f in report.figures:
+        for metric in ("precision", "recall", "f1", "average_precision", "share_in", "mean_probability"):
+            value = getattr(f, metric)
+            if value is not None:
+                rows.append((run_id, f"scope-{f.method}", "scope", f.stratum, "in", metric, value))
+        rows.append((run_id, f"scope-{f.method}", "scope", f.stratum, "in", "support", f.n))
+    sim = report.simulation
+    if sim is not None:
+        for metric, value in (("wss95", sim.wss95), ("recall_at_10", sim.recall_at(0.1)),
+                              ("recall_at_20", sim.recall_at(0.2))):
+            rows.append((run_id, "scope-simulation", "scope", "silver-agree", "in", metric, value))
+    with store.transaction() as con:
+        for r in rows:
+            con.execute("INSERT INTO evaluations (run_id, method, label_set, stratum, label_id, metric, value, config) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [*r, json.dumps(config)])
+
+
+def format_scope_report(report: ScopeReport) -> list[str]:
+    lines = ["scope (out of fold; borderline and disputed scored by a model fitted on everything):",
+             f"  {'method':<11} {'stratum':<16} {'n':>4} {'in':>4} {'P':>6} {'R':>6} {'F1':>6} {'AP':>6}"]
+    for f in report.figures:
+        if f.f1 is not None:
+            ap = f"{f.average_precision:6.3f}" if f.average_precision is not None else "     -"
+            lines.append(f"  {f.method:<11} {f.stratum:<16} {f.n:>4} {f.positives:>4} {f.precision:6.3f} "
+                         f"{f.recall:6.3f} {f.f1:6.3f} {ap}")
+        else:
+            lines.append(f"  {f.method:<11} {f.stratum:<16} {f.n:>4}    -  called in {f.share_in:.2f}, "
+                         f"mean probability {f.mean_probability:.2f}")
+    sim = report.simulation
+    if sim is not None:
+        lines.append(f"screening simulation (survey as prior, {len(sim.order)} candidates, batches of {sim.batch}): "
+                     f"WSS@95 {sim.wss95:.3f}, recall@10% {sim.recall_at(0.1):.3f}, recall@20% {sim.recall_at(0.2):.3f}"
+                     + (f"; curve: {report.plot}" if report.plot else ""))
+    return lines
+
+
+def scope_section(store: Store, env, data_dir: Path, folds: int = 5, seed: int = 0, batch: int = 1,
+                  run_id: str | None = None) -> list[str]:
+    """The scope lines of `litmine evaluate`: nothing when no candidate's scope has been judged."""
+    from litmine.classify.scope import default_scope_methods
+
+    with store.connect(read_only=True) as con:
+        judged = con.execute("SELECT count(*) FROM latest_labels WHERE label_set = 'scope' "
+                             "AND source IN ('screening', 'human')").fetchone()[0]
+    if not judged:
+        return []
+    plot = Path(data_dir) / "evaluations" / f"scope_recall_{run_id or 'latest'}.png"
+    report = evaluate_scope(store, env, default_scope_methods(env), folds, seed, batch, plot, run_id)
+    return format_scope_report(report)
