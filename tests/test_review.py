@@ -390,4 +390,7 @@ def test_the_digest_names_what_the_taxonomy_lacks(store, settings):
     assert header.startswith("### Group 1: 4 works; ") and "steering" in header
     assert all(title in section for title in family)
     assert "](plots/works_by_subsection_per_month.png)" in md
+    from litmine.gaps import recent_gaps  # the same groups, as the review notebook shows them
+
+    assert [g.size for g in recent_gaps(settings, weeks=1).gaps] == [4]
     assert (report.folder / "plots" / "works_by_subsection_per_month.png").stat().st_size > 1000

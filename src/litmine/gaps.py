@@ -121,3 +121,19 @@ def gaps_in(store: Store, work_ids: list[int], **options) -> GapReport:
             titles = {w["work_id"]: w for w in (db.work_summary(con, w) for w in gap.work_ids)}
             gap.papers = [titles[w] for w in gap.work_ids]
     return report
+
+
+def recent_gaps(settings, weeks: int = 8, **options) -> GapReport:
+    """``gaps_in`` for the works stored in the last ``weeks`` weeks that are not out of scope (their
+    most trusted scope label says in, or nothing has judged them yet)."""
+    from datetime import timedelta
+
+    from litmine.store import utcnow
+
+    store = Store(settings.database, lock_timeout=settings.db_lock_timeout_seconds)
+    with store.connect(read_only=True) as con:
+        ids = [w["work_id"] for w in db.new_works(con, utcnow() - timedelta(weeks=weeks))]
+        judged = db.scope_judged(con, ids)
+        in_scope = db.best_labels(con, "scope", ids)
+    keep = [w for w in ids if w not in judged or any(label == "in" for label, _, _ in in_scope.get(w, []))]
+    return gaps_in(store, keep, **options)

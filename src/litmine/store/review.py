@@ -317,7 +317,7 @@ def works_in_label(con: Connection, label_set: str, label_id: str, limit: int) -
     ).fetchall()
 
 
-def unscreened_works(con: Connection, limit: int) -> list[tuple[int, float | None]]:
+def unscreened_works(con: Connection, limit: int, order: str = "likely") -> list[tuple[int, float | None]]:
     """(work_id, mean machine score for scope 'in') of works neither the survey, its screening
     annotators nor a reviewer placed in or out of scope, the likeliest in scope first (a screener finds the relevant works early)."""
     return con.execute(
@@ -327,7 +327,8 @@ def unscreened_works(con: Connection, limit: int) -> list[tuple[int, float | Non
         "WHERE NOT EXISTS (SELECT 1 FROM label_assignments h WHERE h.work_id = w.work_id AND h.label_set = 'scope' "
         "  AND h.source IN ('human', 'survey', 'screening')) "
         "  AND NOT EXISTS (SELECT 1 FROM survey_references r WHERE r.work_id = w.work_id) "
-        "GROUP BY w.work_id ORDER BY p DESC NULLS LAST, w.work_id LIMIT ?",
+        "GROUP BY w.work_id ORDER BY "
+        + ("abs(p - 0.5) ASC NULLS LAST" if order == "uncertain" else "p DESC NULLS LAST") + ", w.work_id LIMIT ?",
         [limit],
     ).fetchall()
 
@@ -404,3 +405,9 @@ def work_months(con: Connection, since: datetime) -> dict[int, str]:
     """{work_id: 'YYYY-MM'} of works first published on arXiv at or after ``since``."""
     return dict(con.execute("SELECT work_id, strftime(published, '%Y-%m') FROM works "
                             "WHERE published IS NOT NULL AND published >= ?", [since]).fetchall())
+
+
+def scope_judged(con: Connection, work_ids: list[int]) -> set[int]:
+    """Works some source placed in or out of scope."""
+    return {w for (w,) in con.execute("SELECT DISTINCT work_id FROM latest_labels WHERE label_set = 'scope' "
+                                      "AND list_contains(?, work_id)", [list(work_ids)]).fetchall()}
