@@ -225,7 +225,7 @@ def test_a_failed_reextraction_keeps_the_stored_text(store, settings, data_dir):
         failures = con.execute("SELECT stage, item, error_type FROM failures WHERE resolved_at IS NULL").fetchall()
     assert status == "missing" and "no file at" in error
     assert "dropout" in text.lower()  # the earlier text is still there
-    assert failures == [("extract", f"work {work_id}", "ExtractError")]
+    assert failures == [("extract", f"pdfs/{real('1301.5088').name}", "ExtractError")]  # the file, not "work 1"
 
 
 def test_extract_pdf_dir_records_every_file_in_one_run(store, settings):

@@ -828,7 +828,7 @@ def extract_documents(store: Store, settings: Settings, run_id: str | None = Non
         results = ((local[p], r) for chunk in map_chunks(compute, chunks) for p, r in chunk)
     for path, result in results:
         doc = by_path[path]
-        batch.add(lambda con, doc=doc, result=result: _save(con, doc.work_id, result, run_id,
+        batch.add(lambda con, doc=doc, result=result: _save(con, doc.work_id, doc.path or f"work {doc.work_id}", result, run_id,
                                                             first=doc.extractor_version is None))
     batch.flush()
     _finish(store, counts)
@@ -885,7 +885,7 @@ def extract_folder(store: Store, settings: Settings, folder: Path, run_id: str |
             counts.notes.append(f"{path.name}: same work as another file; not stored")
             return "failed"
         claimed[work_id] = path
-        return _save(con, work_id, result, run_id, first=how == "new")
+        return _save(con, work_id, str(path), result, run_id, first=how == "new")
 
     batch = _Batch(store, run_id, counts)
     for path, result in extract_many(todo, settings.pdf_max_pages, settings.extract_timeout_seconds,
@@ -924,20 +924,22 @@ class _Batch:
         self.since = time.monotonic()
 
 
-def _save(con, work_id: int, result: Extraction, run_id: str | None, first: bool) -> str:
-    """Store one extraction and its references; returns new, updated, or the failure status."""
+def _save(con, work_id: int, file: str, result: Extraction, run_id: str | None, first: bool) -> str:
+    """Store one extraction and its references; returns new, updated, or the failure status. A
+    failure is recorded under the file's path (as the documents table holds it)."""
     from litmine.store import text as text_store
     from litmine.store import utcnow
     from litmine.store.failures import record_failure, resolve_failures
 
     text_store.save_extraction(con, work_id, result, EXTRACTOR_VERSION, utcnow())
     if result.status != "ok":
-        record_failure(con, run_id, STAGE, f"work {work_id}",
-                       ExtractError(result.reason or result.status, status=result.status, work_id=work_id))
-        log.info("work %s: %s: %s", work_id, result.status, result.reason)
+        record_failure(con, run_id, STAGE, file,
+                       ExtractError(result.reason or result.status, status=result.status, path=file, work_id=work_id))
+        log.info("%s (work %s): %s: %s", file, work_id, result.status, result.reason)
         return result.status
     text_store.replace_citations(con, work_id, result.citations, EXTRACTOR_VERSION)
-    resolve_failures(con, STAGE, f"work {work_id}")
+    resolve_failures(con, STAGE, file)
+    resolve_failures(con, STAGE, f"work {work_id}")  # recorded so by extractors before extract-2
     return "new" if first else "updated"
 
 
