@@ -83,3 +83,47 @@ def test_the_llm_is_asked_the_seeds_scope_question_in_a_schema(seeded, monkeypat
 def test_an_unknown_scope_method_lists_the_available_ones():
     with pytest.raises(ClassifierError, match=r"unknown scope method 'magic': choose from ensemble, llm, supervised, zeroshot"):
         get_scope_method("magic")
+
+
+def test_placement_follows_scope_and_the_digest_lists_out_of_scope_works_apart(seeded):
+    from datetime import datetime
+
+    from litmine.classify import classify_works, get_classifier
+    from litmine.digest import build_digest, render_markdown
+
+    env = hashing_env()
+    screen_works(seeded, get_scope_method("supervised", env))
+    counts = classify_works(seeded, get_classifier("zeroshot", env))
+    with seeded.connect(read_only=True) as con:
+        out = {w for (w,) in con.execute("SELECT work_id FROM scope_decisions WHERE decision = 'out'").fetchall()}
+        placed = {w for (w,) in con.execute("SELECT DISTINCT work_id FROM label_assignments "
+                                            "WHERE source = 'zeroshot'").fetchall()}
+    assert out and not out & placed  # out-of-scope works are kept, never placed by a classifier
+    assert f"{len(out)} works out of the survey's scope, not placed" in counts.notes
+    digest = build_digest(seeded, since=datetime(2000, 1, 1))
+    assert {w["work_id"] for w in digest.out_of_scope} == out
+    assert not out & {w["work_id"] for g in digest.taxonomy for w in g.works}
+    assert not out & {w["work_id"] for w in digest.unplaced}
+    assert f"## Out of the survey's scope ({len(out)})" in render_markdown(digest, [])
+
+
+@pytest.mark.parametrize("order", ["likely", "uncertain"])
+def test_the_screening_queue_order_is_a_setting(seeded, settings, order):
+    import dataclasses
+
+    from litmine import review
+
+    screen_works(seeded, get_scope_method("supervised", hashing_env()))
+    items = review.queue_items(dataclasses.replace(settings, screening_order=order), "screening")
+    scores = [i.score for i in items]
+    assert len(items) == 21  # the borderline and disputed candidates: no one decided their scope
+    key = (lambda p: -p) if order == "likely" else (lambda p: abs(p - 0.5))
+    assert [key(p) for p in scores] == sorted(key(p) for p in scores)
+
+
+def test_a_scope_decision_on_an_unknown_work_is_refused_with_its_id(seeded, settings):
+    from litmine import review
+    from litmine.errors import ReviewError
+
+    with pytest.raises(ReviewError, match=r"no such work.*work_id=999999"):
+        review.record_decision(settings, 999999, "scope", "in", "accept")

@@ -306,8 +306,11 @@ def to_record(result: arxiv.Result, source: str = "arxiv") -> WorkRecord:
 
 
 def nightly_query(settings: Settings) -> str:
-    """The interpretability query over the configured categories, without its date range."""
+    """The interpretability query over the configured categories, without its date range; with
+    ``arxiv_query = "all"``, every paper of the categories (the scope decision does the filtering)."""
     cats = " OR ".join(f"cat:{c}" for c in settings.arxiv_categories)
+    if settings.arxiv_query.strip().lower() == "all":
+        return f"({cats})"
     terms = settings.arxiv_query.strip() or " OR ".join(DEFAULT_TERMS)
     return f"({cats}) AND ({terms})"
 

@@ -44,6 +44,7 @@ class Settings:
     arxiv_categories: tuple[str, ...] = ("cs.LG", "cs.AI", "cs.CV", "cs.CL", "stat.ML")
     arxiv_query: str = ""
     arxiv_lookback_days: int = 7
+    screening_order: str = "likely"
     pdf_max_bytes: int = 50 * 1024 * 1024
     pdf_max_pages: int = 300
     extract_timeout_seconds: float = 60.0
@@ -112,7 +113,10 @@ _HELP = {
     "arxiv_page_size": "results per API page",
     "arxiv_max_pages": "most API pages one query may take; past it the query fails (a server claiming endless results)",
     "arxiv_categories": "comma-separated categories of the nightly query",
-    "arxiv_query": "extra terms of the nightly query (default: litmine's interpretability terms)",
+    "arxiv_query": "extra terms of the nightly query (default: litmine's interpretability terms; `all`: every new "
+                   "paper of the categories, no terms, the scope decision filtering)",
+    "screening_order": "order of the review queue's unscreened works: likely (most likely in scope first) or "
+                       "uncertain (the scope methods' least sure first)",
     "arxiv_lookback_days": "days a first nightly run looks back",
     "pdf_max_bytes": "largest PDF downloaded, in bytes",
     "pdf_max_pages": "largest PDF extracted, in pages",

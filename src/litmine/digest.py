@@ -41,6 +41,7 @@ class Digest:
     parts: dict[str, str]  # part id -> name
     gaps: GapReport | None = None  # clusters of new works far from every subsection
     months: dict[str, dict[str, int]] = field(default_factory=dict)  # subsection -> {YYYY-MM: works published}
+    out_of_scope: list[dict] = field(default_factory=list)  # works decided out of the survey's scope, listed apart
 
     @property
     def count(self) -> int:
@@ -62,8 +63,9 @@ def build_digest(store: Store, since: datetime, until: datetime | None = None) -
     with store.connect(read_only=True) as con:
         works = [w for w in db.new_works(con, since) if w["created_at"] <= until]
         ids = [w["work_id"] for w in works]
-        by_sub = db.best_labels(con, "subsection", ids)
-        by_theme = db.best_labels(con, "theme", ids)
+        outside = _out_of_scope(con, ids)
+        by_sub = {k: v for k, v in db.best_labels(con, "subsection", ids).items() if k not in outside}
+        by_theme = {k: v for k, v in db.best_labels(con, "theme", ids).items() if k not in outside}
         subsections = con.execute(
             "SELECT label_id, name, parent_id FROM labels WHERE label_set = 'subsection' ORDER BY position, label_id"
         ).fetchall()
@@ -74,9 +76,19 @@ def build_digest(store: Store, since: datetime, until: datetime | None = None) -
     theme_groups = [Group(label_id, name, None) for label_id, name in themes]
     _fill(taxonomy, by_sub, by_id)
     _fill(theme_groups, by_theme, by_id)
-    unplaced = [w for w in works if w["work_id"] not in by_sub]
-    gaps = gaps_in(store, [w["work_id"] for w in works])
-    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps, _months(store, until))
+    unplaced = [w for w in works if w["work_id"] not in by_sub and w["work_id"] not in outside]
+    gaps = gaps_in(store, [w["work_id"] for w in works if w["work_id"] not in outside])
+    out_of_scope = [{**by_id[w], "source": src, "score": p} for w, (src, p) in outside.items()]
+    out_of_scope.sort(key=lambda w: -(w["score"] if w["score"] is not None else 1.0))
+    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps, _months(store, until),
+                  out_of_scope)
+
+
+def _out_of_scope(con, ids: list[int]) -> dict[int, tuple[str, float | None]]:
+    """work_id -> (who decided, probability in scope) of the works decided out of the survey's scope."""
+    rows = con.execute("SELECT work_id, decided_by, probability FROM scope_decisions "
+                       "WHERE decision = 'out' AND list_contains(?, work_id)", [ids]).fetchall()
+    return {w: (src, p) for w, src, p in rows}
 
 
 MONTHS_SHOWN = 12
@@ -157,6 +169,9 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
     ]
     for plot in plots:
         out += [f"![{plot.stem.replace('_', ' ')}]({plot.as_posix()})", ""]
+    if digest.out_of_scope:
+        out += [f"In the survey's scope: {digest.count - len(digest.out_of_scope)}; out of its scope: "
+                f"{len(digest.out_of_scope)} (listed apart at the end, most likely in first).", ""]
     out += ["## By taxonomy node", "", "| part | subsection | works |", "|---|---|---|"]
     for g in digest.taxonomy:
         out.append(f"| {_md(digest.parts.get(g.parent or '', g.parent or ''))} | {g.label_id} {_md(g.name)} | {len(g.works)} |")
@@ -176,6 +191,11 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
         out += [f"## Not yet placed ({len(digest.unplaced)})", ""]
         out += [_work_line(w) for w in digest.unplaced] + [""]
     out += _gaps_markdown(digest.gaps)
+    if digest.out_of_scope:
+        out += ["", f"## Out of the survey's scope ({len(digest.out_of_scope)})", "",
+                "Kept in the database (view `scope_decisions`), not placed; the score is the probability of being "
+                "in scope.", ""]
+        out += [_work_line(w) for w in digest.out_of_scope] + [""]
     return "\n".join(out)
 
 

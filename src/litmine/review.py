@@ -348,8 +348,16 @@ def queue_items(settings: Settings, queue: str = "disagreements", label_set: str
         if queue == "screening":
             return [QueueItem(w, SCOPE_SET, SCOPE_IN, "not screened yet" if p is None else
                               f"not screened yet (in scope: {p:.2f})", p)
-                    for w, p in db.unscreened_works(con, limit)]
+                    for w, p in db.unscreened_works(con, limit, _screening_order(settings))]
     raise ReviewError(f"unknown queue {queue!r}: use one of {', '.join(QUEUES)}")
+
+
+def _screening_order(settings: Settings) -> str:
+    """LITMINE_SCREENING_ORDER: likely (most likely in scope first: finds relevant works early) or uncertain."""
+    order = getattr(settings, "screening_order", "likely")
+    if order not in ("likely", "uncertain"):
+        raise ReviewError(f"unknown screening order {order!r}: set LITMINE_SCREENING_ORDER to likely or uncertain")
+    return order
 
 
 @dataclass

@@ -20,6 +20,10 @@ def status(store: Store, runs: int = 5) -> Status:
     with store.connect(read_only=True) as con:
         version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
         stages = con.execute("SELECT stage, n FROM stage_counts").fetchall()
+        if version >= 61:  # the scope decision: out-of-scope works are kept, counted here
+            stages += con.execute(
+                "SELECT 'scope ' || coalesce(decision, 'undecided'), count(*) FROM scope_decisions "
+                "GROUP BY ALL ORDER BY 1").fetchall()
         sources = con.execute(
             "SELECT source, label_set, count(DISTINCT work_id), count(*) FROM latest_labels WHERE assigned "
             "GROUP BY ALL ORDER BY source, label_set"

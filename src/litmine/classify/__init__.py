@@ -23,6 +23,7 @@ from litmine.classify.base import (
     Taxonomy,
     WorkItem,
 )
+from litmine.classify.scope import out_of_scope
 from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store
@@ -163,7 +164,7 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
     examples = load_examples(store, model_id) if classifier.trainable else []
     classifier.ensure_fitted(taxonomy, [ex for ex in examples if not classifier.needs_vectors or ex.item.vector is not None])
     version, params = classifier.source_version, classifier.params()
-    after, not_embedded, seen = 0, 0, 0
+    after, not_embedded, seen, not_placed = 0, 0, 0, 0
     while limit is None or seen < limit:
         with store.connect(read_only=True) as con:
             rows = ml_store.work_items(con, model_id, after=after, limit=page_size)
@@ -176,10 +177,13 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
             seen += len(items)
             done = ml_store.done_inputs(con, classifier.name, version, [i.work_id for i in items])
             before = ml_store.labelled_by(con, classifier.name, [i.work_id for i in items])
+            outside = out_of_scope(con, [i.work_id for i in items])  # placement follows the scope decision
         todo = []
         for item in items:
             if (item.work_id, item.input_hash) in done:
                 counts.add("unchanged")
+            elif item.work_id in outside:
+                not_placed += 1
             elif classifier.needs_vectors and item.vector is None:
                 not_embedded += 1
             else:
@@ -204,6 +208,8 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
             ml_store.resolve_classify_failures(con, classifier.name, ok)
     if not_embedded:
         counts.notes.append(f"{not_embedded} works have no {model_id} vector yet: run `litmine embed`")
+    if not_placed:
+        counts.notes.append(f"{not_placed} works out of the survey's scope, not placed")
     llm = classifier.env._built.get("llm") if classifier.env is not None else None
     if llm is not None:
         counts.notes.append(llm.usage())

@@ -555,3 +555,10 @@ def screen_all(store: Store, env, names: list[str] | None = None, run_id: str | 
             total.add("failed", counts.failed)
             total.notes.append(f"{name}: " + "; ".join(counts.notes))
     return total
+
+
+def out_of_scope(con, work_ids: list[int]) -> set[int]:
+    """The works among ``work_ids`` decided out of the survey's scope: classifiers do not place them."""
+    return {w for (w,) in con.execute(
+        "SELECT work_id FROM scope_decisions WHERE decision = 'out' AND list_contains(?, work_id)",
+        [list(work_ids)]).fetchall()}
