@@ -147,3 +147,24 @@ def test_parsed_titles_of_the_known_references(references):
         parsed = [normalize_title(c.title) for c in references[t["file"]].citations if c.title]
         found += sum(normalize_title(title) in parsed for title in t["reference_titles"])
     assert found >= 65  # of 83 (the parser's exact titles; 1609.04112's comma style gives none)
+
+
+@pytest.mark.parametrize("file", ["1803.03635v5__lottery_ticket_hypothesis.pdf",  # author-year
+                                  "1609.04112v2__understanding_cnns_math_model.pdf",  # numbered [1]
+                                  "2403.07175v3__rebuilding_rome_resolving_model_collapse_during.pdf"])
+def test_a_reference_list_without_its_heading_is_found_by_its_shape(file, tmp_path):
+    import pymupdf
+
+    doc = pymupdf.open(REAL / file)
+    for page in doc:  # the real PDF with its "References" heading blanked out
+        for word in ("References", "REFERENCES"):
+            for box in page.search_for(word):
+                line = page.get_text("text", clip=pymupdf.Rect(0, box.y0, page.rect.width, box.y1)).strip()
+                if len(line) < 16:
+                    page.add_redact_annot(box)
+        page.apply_redactions()
+    doc.save(tmp_path / file)
+    r = read_pdf(tmp_path / file, 300)
+    assert not any(h.lower().endswith("references") for h in r.headings)
+    true = next(t["references"] for t in TRUTH if t["file"] == file)
+    assert abs(len(r.references) - true) <= 0.1 * true

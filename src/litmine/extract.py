@@ -367,6 +367,10 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary
             heading_at.append(i)
             if _REFERENCE_NAMES.match(_strip_number(heading)):
                 in_references, refs_start, refs_end = True, i + 1, None
+    if refs_start is None:  # no heading: a list found by its shape, ended like a headed one
+        refs_start = _unheaded_references(ordered)
+        if refs_start is not None:
+            refs_end = next((j for j in range(refs_start + 1, len(ordered)) if _heading(ordered[j], True)), None)
     if refs_start is not None and refs_end is None:
         refs_end = len(ordered)
 
@@ -392,6 +396,26 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary
         references=references,
         arxiv_stamp=stamp,
     )
+
+
+_YEAR_OR_LINK = re.compile(r"\b(?:19|20)\d\d[a-z]?\b|arxiv|https?://|doi", re.I)
+_NAMES_START = re.compile(r"^(?:\[1\]\s*)?[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]*){0,3}(?:,| and )")
+
+
+def _unheaded_references(blocks: list[Block]) -> int | None:
+    """Where a reference list with no heading starts, past the document's first fifth of pages: a
+    block opening "[1]", or a block opening with names where five of ten blocks open with names and five
+    hold a year or a link (an entry may span several blocks)."""
+    half = next((i for i, b in enumerate(blocks) if b.page >= blocks[-1].page // 5), 0) if blocks else 0
+    for i in range(half, len(blocks)):
+        if _NUMBERED.match(blocks[i].text) and _NUMBERED.match(blocks[i].text).group(1) == "1":
+            return i
+    for i in range(half, len(blocks)):
+        if _NAMES_START.match(blocks[i].text):
+            window = [b.text for b in blocks[i:i + 10]]
+            if sum(1 for t in window if _NAMES_START.match(t)) >= 5 and sum(1 for t in window if _YEAR_OR_LINK.search(t)) >= 5:
+                return i
+    return None
 
 
 def _drop_running_lines(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> list[list[Block]]:
