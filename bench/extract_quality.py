@@ -13,7 +13,9 @@ the same files in the same run, for the alternatives:
   of the whole PDF: it finds and splits the reference section itself; it reads no title or abstract.
   It takes about 10 s a PDF here; ``--tools`` picks the tools to run.
 
-Run: ``.venv/bin/python bench/extract_quality.py`` (truth: tests/extraction_truth.json).
+Run: ``.venv/bin/python bench/extract_quality.py`` (truth: tests/extraction_truth.json). The
+alternatives are slow (about 4 min for pymupdf4llm and 5 for refextract on two cores): ``--cache
+DIR`` keeps their results, so they can be run in parts (``--only``) and printed together.
 """
 
 from __future__ import annotations
@@ -138,12 +140,29 @@ def within(found: int, true: int, share: float = 0.10) -> bool:
 TOOLS = {"litmine": run_litmine, "pymupdf4llm": run_pymupdf4llm, "refextract": run_refextract}
 
 
+def _run(tool: str, path: Path, cache: Path | None, layout: bool) -> tuple[dict, float]:
+    """(what the tool gave, seconds it took), from the cache when there."""
+    stored = cache / f"{tool}{'-layout' if layout and tool == 'pymupdf4llm' else ''}__{path.stem}.json" if cache else None
+    if stored and stored.exists():
+        kept = json.loads(stored.read_text())
+        return kept["result"], kept["seconds"]
+    started = time.perf_counter()
+    result = TOOLS[tool](path)
+    seconds = time.perf_counter() - started
+    if stored:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(json.dumps({"result": result, "seconds": seconds}))
+    return result, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help="comma-separated, from: %(default)s (refextract takes about 10 s a PDF, pymupdf4llm 4)")
     parser.add_argument("--layout", action="store_true", help="pymupdf4llm with its layout model (slow)")
-    parser.add_argument("--only", help="only PDFs whose file name starts with this")
+    parser.add_argument("--only", help="only PDFs whose file names start so (comma-separated: 1206,2308)")
+    parser.add_argument("--cache", type=Path, help="keep the alternatives' results here (JSON), reused by the next "
+                                                   "run, so slow tools can be run in parts; litmine always runs")
     args = parser.parse_args()
     tools = args.tools.split(",")
     unknown = set(tools) - set(TOOLS)
@@ -152,21 +171,20 @@ def main() -> None:
     import pymupdf4llm
 
     pymupdf4llm.use_layout(bool(args.layout))
-    truth = [t for t in load_truth() if not args.only or t["file"].startswith(args.only)]
+    truth = [t for t in load_truth() if not args.only or t["file"].startswith(tuple(args.only.split(",")))]
     header(f"extraction quality: {len(truth)} PDFs of {FOLDER.relative_to(SHARED)} against {TRUTH.relative_to(ROOT)}"
            f"{' (pymupdf4llm with layout)' if args.layout else ''}")
-    totals = {tool: {"title": 0, "abstract": 0, "refs10": 0, "in_entry": 0, "parsed": 0, "seconds": 0.0}
-              for tool in tools}
+    totals = {tool: {"title": 0, "abstract": 0, "refs10": 0, "exact": 0, "over": 0, "in_entry": 0, "parsed": 0,
+                     "seconds": 0.0} for tool in tools}
     n_titles = sum(len(t["reference_titles"]) for t in truth)
     print(f"{'PDF':12} {'refs':>4} | " + " | ".join(f"{tool:^26}" for tool in tools))
     print(f"{'':12} {'true':>4} | " + " | ".join(f"{'title abs  refs  ok  ttl':^26}" for _ in tools))
     for t in truth:
         cells = []
         for tool in tools:
-            started = time.perf_counter()
-            got = TOOLS[tool](FOLDER / t["file"])
+            got, seconds = _run(tool, FOLDER / t["file"], args.cache if tool != "litmine" else None, args.layout)
             tot = totals[tool]
-            tot["seconds"] += time.perf_counter() - started
+            tot["seconds"] += seconds
             ok_title = title_exact(got["title"], t["title"])
             ok_abstract = abstract_match(got["abstract"], t["abstract_start"], t["abstract_end"])
             n = len(got["references"])
@@ -176,6 +194,8 @@ def main() -> None:
             tot["title"] += ok_title
             tot["abstract"] += ok_abstract
             tot["refs10"] += ok_refs
+            tot["exact"] += n == t["references"]
+            tot["over"] += max(0, n - t["references"])
             tot["in_entry"] += in_entry
             tot["parsed"] += parsed
             mark = lambda ok, applies=True: ("yes" if ok else "NO") if applies else "-"  # noqa: E731
@@ -185,16 +205,16 @@ def main() -> None:
         print(f"{t['file'][:12]:12} {t['references']:>4} | " + " | ".join(cells), flush=True)
     print()
     n = len(truth)
-    print(f"{'total':18} | titles exact | abstracts | ref counts within 10% | ref titles in one entry | "
-          f"parsed as title | seconds")
+    print(f"{'total':12} | titles exact | abstracts | ref counts within 10% | exact | entries over true | "
+          f"ref titles in one entry | parsed as title | seconds")
     for tool in tools:
         tot = totals[tool]
         has_text = tool != "refextract"
         title = f"{tot['title']}/{n}" if has_text else "-"
         abstract = f"{tot['abstract']}/{n}" if has_text else "-"
         parsed = f"{tot['parsed']}/{n_titles}" if tool != "pymupdf4llm" else "-"
-        print(f"{tool:18} | {title:>12} | {abstract:>9} | {tot['refs10']:>18}/{n} | "
-              f"{tot['in_entry']:>20}/{n_titles} | {parsed:>15} | {tot['seconds']:7.1f}")
+        print(f"{tool:12} | {title:>12} | {abstract:>9} | {tot['refs10']:>18}/{n} | {tot['exact']:>2}/{n} | "
+              f"{tot['over']:>17} | {tot['in_entry']:>20}/{n_titles} | {parsed:>15} | {tot['seconds']:7.1f}")
 
 
 if __name__ == "__main__":
