@@ -49,3 +49,59 @@ def test_a_stage_that_raises_is_recorded_and_the_next_ones_run(data_dir, monkeyp
     assert list(report.counts) == ["digest"] and report.status == "failed"
     with store.connect(read_only=True) as con:
         assert con.execute("SELECT stage, item FROM failures").fetchall() == [("survey", "*")]
+
+
+def _runs(store):
+    with store.connect(read_only=True) as con:
+        return con.execute("SELECT command, status, error FROM runs ORDER BY started_at").fetchall()
+
+
+def test_a_run_ends_its_row_when_its_block_raises_or_is_interrupted(data_dir):
+    cfg = load_settings()
+    store = Store(cfg.database)
+    store.migrate()
+    try:
+        with pipeline.Run(cfg, store, "fetch arxiv"):
+            raise RuntimeError("the disk is full")
+    except RuntimeError:
+        pass
+    try:
+        with pipeline.Run(cfg, store, "fetch pdfs"):
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    with pipeline.Run(cfg, store, "fetch oai") as run:
+        run.call("oai-pmh", lambda ctx: pipeline.Counts("oai-pmh", failed=1, notes=["stopped after 0 pages"]))
+    assert _runs(store) == [("fetch arxiv", "failed", "the disk is full"),
+                            ("fetch pdfs", "interrupted", "stopped by Ctrl-C"),
+                            ("fetch oai", "failed", "oai-pmh: stopped after 0 pages")]
+    with pipeline.Run(cfg, store, "fetch oai"):  # the lock was released every time
+        pass
+
+
+SIGTERMED = """
+import os, signal, sys, time
+from litmine import pipeline
+from litmine.config import load_settings
+from litmine.store import Store
+cfg = load_settings()
+store = Store(cfg.database)
+with pipeline.Run(cfg, store, "fetch pdfs"):
+    print("running", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sigterm_ends_the_run_as_interrupted(data_dir):
+    import signal
+    import subprocess
+    import sys
+
+    cfg = load_settings()
+    store = Store(cfg.database)
+    store.migrate()
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERMED], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "running"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert _runs(store) == [("fetch pdfs", "interrupted", "stopped by a signal")]

@@ -324,34 +324,113 @@ def close_interrupted_runs(store: Store, keep: str | None = None) -> list[str]:
     return ids
 
 
+class Run:
+    """One run of a command that writes, from start to end: it holds the data directory's run lock,
+    records the run in ``runs`` (marking runs of dead processes ``interrupted`` first), runs stages
+    of the one stage table under their own names, and always ends its row: with the stages'
+    status, ``failed`` when the block raised, ``interrupted`` on Ctrl-C or SIGTERM.
+
+        with Run(settings, store, "fetch arxiv") as run:
+            run.stage("fetch-arxiv")
+        run.report.status
+    """
+
+    def __init__(self, settings: Settings, store: Store, command: str, config: dict | None = None,
+                 run_id: str | None = None) -> None:
+        self.settings, self.store, self.command = settings, store, command
+        self.config = config or {}
+        self.report = RunReport(run_id)
+        self.ctx: PipelineContext | None = None
+        self._lock = None
+        self._old_sigterm = None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.report.run_id
+
+    def __enter__(self) -> "Run":
+        from litmine.runlock import run_lock
+
+        self._lock = run_lock(self.settings.data_dir, self.command)
+        self._lock.__enter__()  # refuses at once (RunInProgress) while another run holds it
+        try:
+            if self.report.run_id is None:
+                self.report.run_id = self.store.start_run(self.command, self.config)
+            if self.command == "run":
+                close_interrupted_runs(self.store, keep=self.report.run_id)
+            self.ctx = PipelineContext(self.settings, self.store, self.report.run_id, started_at=now())
+            self._catch_sigterm()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def stage(self, name: str) -> Counts | None:
+        """Run the stage ``name``; a stage failing as a whole is recorded and the run goes on."""
+        stage = get_stage(name)
+        try:
+            skip_if_offline(stage, self.report)
+            counts = self.report.counts[stage.name] = run_stage(stage, self.ctx)
+            resolve_stage_failure(self.store, stage.name)
+            return counts
+        except Exception as exc:  # a stage failing as a whole must not stop the others
+            log.warning("stage %s failed: %s", stage.name, exc)
+            record_stage_failure(self.store, self.run_id, stage.name, exc)
+            self.report.failed[stage.name] = failed_stage_message(exc)
+            if isinstance(exc, StageUnreachable):
+                self.report.unreachable = self.report.unreachable or failed_stage_message(exc)
+            return None
+
+    def call(self, name: str, fn: Callable[[PipelineContext], Counts]) -> Counts:
+        """Run ``fn`` as the stage ``name`` (a command's own options on a stage). Its counts go in the
+        report, and every item failing fails the run; what it raises ends the run ``failed`` and
+        reaches the caller (the CLI prints it as one line)."""
+        counts = self.report.counts[name] = fn(self.ctx)
+        if counts.failed and not (counts.new or counts.updated or counts.unchanged):
+            self.report.failed[name] = "; ".join(counts.notes) or f"all {counts.failed} items failed"
+        return counts
+
+    def __exit__(self, kind, error, tb) -> None:
+        try:
+            if kind is None:
+                finish(self.store, self.report)
+            elif issubclass(kind, (KeyboardInterrupt, SystemExit)):
+                self.store.finish_run(self.run_id, "interrupted", self.report.as_dict(),
+                                      error=f"stopped by {'Ctrl-C' if kind is KeyboardInterrupt else 'a signal'}")
+            else:
+                self.store.finish_run(self.run_id, "failed", self.report.as_dict(), error=str(error))
+        finally:
+            self._restore_sigterm()
+            self._lock.__exit__(None, None, None)
+
+    def _catch_sigterm(self) -> None:
+        """SIGTERM (a service stopping, `kill`) ends the run like Ctrl-C, so its row is ended too."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
+
+    def _restore_sigterm(self) -> None:
+        import signal
+
+        if self._old_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
+
+
+def _raise_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run_pipeline(settings: Settings, store: Store, names: list[str] | None = None,
                  run_id: str | None = None) -> RunReport:
     """Run the stages in order without Prefect: each stage's failure is recorded and the rest run."""
-    from litmine.runlock import run_lock
-
-    with run_lock(settings.data_dir, "run"):
-        return _run_pipeline(settings, store, names, run_id)
-
-
-def _run_pipeline(settings: Settings, store: Store, names: list[str] | None, run_id: str | None) -> RunReport:
     stages = select(names)
-    run_id = run_id or store.start_run("run", {"stages": [s.name for s in stages]})
-    close_interrupted_runs(store, keep=run_id)
-    ctx = PipelineContext(settings, store, run_id, started_at=now())
-    report = RunReport(run_id)
-    for stage in stages:
-        try:
-            skip_if_offline(stage, report)
-            report.counts[stage.name] = run_stage(stage, ctx)
-            resolve_stage_failure(store, stage.name)
-        except Exception as exc:  # a stage failing as a whole must not stop the others
-            log.warning("stage %s failed: %s", stage.name, exc)
-            record_stage_failure(store, run_id, stage.name, exc)
-            report.failed[stage.name] = failed_stage_message(exc)
-            if isinstance(exc, StageUnreachable):
-                report.unreachable = report.unreachable or failed_stage_message(exc)
-    finish(store, report)
-    return report
+    with Run(settings, store, "run", {"stages": [s.name for s in stages]}, run_id=run_id) as run:
+        for stage in stages:
+            run.stage(stage.name)
+    return run.report
 
 
 def skip_if_offline(stage: Stage, report: "RunReport") -> None:

@@ -8,24 +8,17 @@ from litmine.cli.common import echo_counts, open_store, settings
 
 
 def _run(command: str, stage: str, call) -> None:
-    """Run one stage under a recorded run, holding the run lock (one run or fetch at a time per data
-    directory): ok, partial (some items failed) or failed. Exits 1 when the stage failed as a whole."""
-    from litmine.runlock import run_lock
+    """Run one stage as a ``Run`` (the run lock, its row in ``runs``, ended whatever happens): ok,
+    partial (some items failed) or failed. Exits 1 when the stage failed as a whole."""
+    from litmine.pipeline import Run
 
     cfg = settings()
     store = open_store(cfg)
-    with run_lock(cfg.data_dir, command):
-        run_id = store.start_run(command, {"arxiv_api_url": cfg.arxiv_api_url,
-                                           "arxiv_delay_seconds": cfg.arxiv_delay_seconds})
-        try:
-            counts = call(cfg, store, run_id)
-        except Exception as exc:
-            store.finish_run(run_id, "failed", error=str(exc))
-            raise
-        whole = counts.failed and not (counts.new or counts.updated or counts.unchanged)
-        store.finish_run(run_id, "failed" if whole else "partial" if counts.failed else "ok", {stage: counts.as_dict()})
+    config = {"arxiv_api_url": cfg.arxiv_api_url, "arxiv_delay_seconds": cfg.arxiv_delay_seconds}
+    with Run(cfg, store, command, config) as run:
+        counts = run.call(stage, lambda ctx: call(cfg, store, ctx.run_id))
     echo_counts(counts)
-    if whole:
+    if run.report.failed:
         raise SystemExit(1)
 
 
