@@ -31,7 +31,7 @@ def plain_pymupdf(folder: Path) -> int:
 
 def litmine_read_pdf(folder: Path) -> int:
     """litmine's per-file work alone (text, cleaning, headings, abstract, references), in one process."""
-    from litmine.extract import read_pdf
+    from litmine.pdftext import read_pdf
 
     return sum(read_pdf(path, 10_000).pages for path in sorted(folder.glob("*.pdf")))
 

@@ -43,7 +43,7 @@ def load_truth() -> list[dict]:
 
 
 def run_litmine(path: Path) -> dict:
-    from litmine.extract import read_pdf
+    from litmine.pdftext import read_pdf
 
     r = read_pdf(path, 10_000)
     return {"title": r.title_guess, "abstract": r.abstract, "references": r.references,

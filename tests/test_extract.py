@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from litmine.extract import EXTRACTOR_VERSION, extract_documents, extract_folder, extract_many, join_lines, read_pdf
+from litmine.extract import EXTRACTOR_VERSION, extract_documents, extract_folder
+from litmine.extract_pool import extract_many
+from litmine.pdftext import join_lines, read_pdf
 from litmine.references import normalize_title
 from litmine.store.works import WorkRecord, upsert_work
 

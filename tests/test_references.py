@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from litmine.extract import read_pdf
+from litmine.pdftext import read_pdf
 from litmine.references import TitleIndex, link_citations, normalize_title, parse_reference
 from litmine.store import text as text_store
 from litmine.store.works import WorkRecord, upsert_work

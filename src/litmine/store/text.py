@@ -14,7 +14,7 @@ from litmine.store import Connection, utcnow
 from litmine.store.works import WorkRecord, add_source, find_work, upsert_work
 
 if TYPE_CHECKING:
-    from litmine.extract import Extraction
+    from litmine.pdftext import Extraction
     from litmine.references import ParsedReference
 
 

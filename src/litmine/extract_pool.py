@@ -1,0 +1,102 @@
+"""The extractor processes: PDFs read in worker processes that are killed past a time limit.
+
+No PDF can hang or crash a run: a file that takes longer than the limit gets status ``timeout``,
+one whose worker dies (a crash inside mupdf) ``crashed``, and the worker is replaced.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from litmine.errors import ExtractError
+from litmine.pdftext import Extraction, read_pdf
+
+
+def _serve(conn, max_pages: int) -> None:  # pragma: no cover - runs in the worker process
+    conn.send("ready")  # imports done: the parent starts a job's clock only now
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        conn.send(read_pdf(job, max_pages))
+
+
+_START_SECONDS = 120.0  # how long a worker may take to start (import pymupdf) before it is given up
+
+
+class _Worker:
+    def __init__(self, ctx, max_pages: int) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, max_pages), daemon=True, name="litmine-extract")
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.job: Path | None = None
+        self.deadline = time.monotonic() + _START_SECONDS
+
+    def stop(self) -> None:
+        """Kill the worker: it holds nothing worth a clean exit, and exiting cleanly is slower."""
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+def _start(w: _Worker, job: Path, timeout: float) -> None:
+    w.job = job
+    w.deadline = time.monotonic() + timeout
+    w.conn.send(job)
+
+
+def extract_many(paths: Iterable[Path], max_pages: int, timeout: float,
+                 workers: int = 1) -> Iterator[tuple[Path, Extraction]]:
+    """Extract files in ``workers`` worker processes; yields (path, extraction) as each finishes.
+
+    A file that takes longer than ``timeout`` seconds gets status ``timeout`` and its worker is
+    killed and replaced; a worker that dies (a crash inside mupdf) gives ``crashed``.
+    """
+    ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold DuckDB and threads
+    queue = list(paths)
+    queue.reverse()
+    pool = [_Worker(ctx, max_pages) for _ in range(max(1, min(workers, len(queue))))] if queue else []
+    try:
+        while queue or any(w.job for w in pool):
+            for w in pool:
+                if w.ready and w.job is None and queue:
+                    _start(w, queue.pop(), timeout)
+            waiting = [w for w in pool if w.job is not None or not w.ready]
+            ready = wait([w.conn for w in waiting],
+                         timeout=max(0.0, min(w.deadline for w in waiting) - time.monotonic()))
+            for i, w in enumerate(pool):
+                if w.conn in ready:
+                    try:
+                        message = w.conn.recv()
+                    except (EOFError, OSError):
+                        code = w.process.exitcode
+                        w.stop()
+                        pool[i] = _Worker(ctx, max_pages)
+                        if w.job is None:
+                            raise ExtractError(f"the extractor process died while starting (exit code {code})")
+                        yield w.job, Extraction("crashed", f"the extractor process died reading it (exit code {code})")
+                        continue
+                    if message == "ready":
+                        w.ready = True
+                        continue
+                    job, w.job = w.job, None
+                    if queue:  # the next job first, so the worker runs while the caller stores this one
+                        _start(w, queue.pop(), timeout)
+                    yield job, message
+                elif time.monotonic() >= w.deadline:
+                    w.stop()
+                    pool[i] = _Worker(ctx, max_pages)
+                    if w.job is None:
+                        raise ExtractError(f"the extractor process did not start within {_START_SECONDS:g} s")
+                    yield w.job, Extraction("timeout", f"extraction took longer than {timeout:g} s and was stopped "
+                                                       "(LITMINE_EXTRACT_TIMEOUT_SECONDS)")
+    finally:
+        for w in pool:
+            w.stop()
