@@ -340,11 +340,16 @@ class LLMScope(ScopeMethod):
 
 
 class EnsembleScope(ScopeMethod):
-    """The mean of its members' calibrated probabilities; its threshold is the mean of theirs."""
+    """The weighted mean of its members' calibrated probabilities; its threshold is the weighted mean of
+    theirs. ``weights``: ``method=weight`` pairs (a member not named weighs 1)."""
 
     name = "ensemble"
     version = "1"
-    defaults = {"members": "supervised,zeroshot,llm"}
+    defaults = {"members": "supervised,zeroshot,llm", "weights": "supervised=3,zeroshot=1,llm=1"}
+
+    def weight(self, member: ScopeMethod) -> float:
+        pairs = dict(p.split("=") for p in str(self.param_values["weights"]).split(",") if "=" in p)
+        return float(pairs.get(member.name, 1.0))
 
     def __init__(self, env=None, **params: object) -> None:
         super().__init__(env, **params)
@@ -364,18 +369,20 @@ class EnsembleScope(ScopeMethod):
         for m in self.members:
             m.fit(context, [ex for ex in examples if not m.needs_vectors or ex.item.vector is not None])
         super().fit(context, examples)
-        self.threshold = float(np.mean([m.threshold for m in self.members]))
+        self.threshold = float(np.average([m.threshold for m in self.members], weights=[self.weight(m) for m in self.members]))
 
     def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
         per_member = [m.score(items) for m in self.members]
         out = []
         for n, item in enumerate(items):
-            got = [s[n] for s in per_member if s[n].probability is not None]
+            got = [(s[n].probability, self.weight(m)) for m, s in zip(self.members, per_member)
+                   if s[n].probability is not None]
             if not got:
                 out.append(ScopeScore(None, error=ClassifierError("no member could score the work", work_id=item.work_id)))
                 continue
             reasons = [f"{m.name}: {s[n].rationale}" for m, s in zip(self.members, per_member) if s[n].rationale]
-            out.append(ScopeScore(float(np.mean([g.probability for g in got])), " | ".join(reasons) or None))
+            out.append(ScopeScore(float(np.average([p for p, _ in got], weights=[w for _, w in got])),
+                                  " | ".join(reasons) or None))
         return out
 
 
