@@ -243,6 +243,9 @@ def test_extract_pdf_dir_records_every_file_in_one_run(store, settings):
         assert str(path) in docs or str(path) in failed_items, path
     for name, status in BROKEN.items():
         assert docs[str(PDFS / "broken" / name)] == status
+        if status != "ok":  # its failure names the file, not "work 3"
+            assert str(PDFS / "broken" / name) in failed_items, name
+    assert not [item for item in failed_items if item.startswith("work ")]
     assert all(docs[str(p)] == "ok" for p in REAL.glob("*.pdf"))
     assert stamp_work == [("pdf", 3)]  # the real file, not its truncated copy, holds the arXiv id
     assert links >= 10
