@@ -191,6 +191,9 @@ class LLMClassifier(Classifier):
             except LLMError as exc:
                 log.warning("LLM failed on work %s: %s", item.work_id, exc)
                 out.append(Prediction(item.work_id, error=LLMError(exc.message, work_id=item.work_id, **exc.context)))
+        said = [p.rationale for p in out if p.error is None]
+        if len(said) >= 3 and len(set(said)) == 1:
+            log.warning("the LLM gave all %d works the same rationale %r: it explains nothing", len(said), said[0])
         return out
 
     def _predict_one(self, item: WorkItem) -> Prediction:
