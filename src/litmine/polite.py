@@ -93,7 +93,7 @@ def get_within(session: requests.Session, url: str, timeout: float, **kw) -> req
             chunks.append(chunk)
     except urllib3.exceptions.ReadTimeoutError:
         raise DeadlineExceeded(f"the answer took longer than {timeout:g} s in all") from None
-    except urllib3.exceptions.ProtocolError as exc:
+    except urllib3.exceptions.HTTPError as exc:  # cut off, or undecodable: a flake like a dropped connection
         raise requests.ConnectionError(exc) from None
     finally:
         resp.close()
