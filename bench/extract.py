@@ -52,6 +52,16 @@ def litmine_extract(folder: Path, workers: int) -> int:
             return con.execute("SELECT sum(pages) FROM documents WHERE extract_status = 'ok'").fetchone()[0]
 
 
+def cpu_seconds(side: str, folder: Path) -> float:
+    """CPU seconds of one side's per-file work in this process: unlike wall time, not inflated by
+    other jobs sharing the machine."""
+    import time
+
+    started = time.process_time()
+    plain_pymupdf(folder) if side == "plain" else litmine_read_pdf(folder)
+    return time.process_time() - started
+
+
 def best(func, *args) -> tuple[int, float]:
     runs = [measure(func, *args) for _ in range(REPEATS)]
     pages = runs[0][0]
@@ -65,6 +75,9 @@ if __name__ == "__main__":
     cpu_pages, cpu_s = best(litmine_read_pdf, FOLDER)
     print(f"litmine read_pdf, 1 process, no store: {pages} pages in {cpu_s:6.2f} s = {pages / cpu_s:7.1f} pages/s, "
           f"ratio {plain_s / cpu_s:.2f}")
+    plain_cpu = min(measure(cpu_seconds, "plain", FOLDER)[0] for _ in range(REPEATS))
+    litmine_cpu = min(measure(cpu_seconds, "litmine", FOLDER)[0] for _ in range(REPEATS))
+    print(f"CPU time, plain get_text vs read_pdf : {plain_cpu:6.2f} s vs {litmine_cpu:6.2f} s, ratio {plain_cpu / litmine_cpu:.2f}")
     for workers in (1, 2):
         lit_pages, lit_s = best(litmine_extract, FOLDER, workers)
         if lit_pages != pages:
