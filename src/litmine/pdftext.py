@@ -224,9 +224,13 @@ def page_lines(page: pymupdf.Page, textpage: pymupdf.TextPage | None, pno: int, 
     if not sizes:
         lines: dict[tuple[int, int], list] = {}
         for x0, y0, x1, y1, word, block, line, _ in page.get_text("words", flags=_FLAGS, textpage=textpage):
-            lines.setdefault((block, line), []).append((x0, y0, x1, y1, word))
-        return [Line(pno, min(w[0] for w in ws), min(w[1] for w in ws), max(w[2] for w in ws), max(w[3] for w in ws),
-                     _fix_chars(" ".join(w[4] for w in ws))) for ws in lines.values()]
+            box = lines.get((block, line))
+            if box is None:
+                lines[block, line] = [x0, y0, x1, y1, [word]]
+            else:  # words come left to right: the line's right edge is the last word's
+                box[1], box[2], box[3] = min(box[1], y0), x1, max(box[3], y1)
+                box[4].append(word)
+        return [Line(pno, x0, y0, x1, y1, _fix_chars(" ".join(words))) for x0, y0, x1, y1, words in lines.values()]
     out = []
     for block in page.get_text("dict", flags=_FLAGS, textpage=textpage)["blocks"]:
         for line in block.get("lines", ()):
