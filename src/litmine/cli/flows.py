@@ -31,7 +31,7 @@ def load_flows(name: str):
 @click.command()
 @click.option("--stage", "stages", multiple=True, metavar="NAME",
               help="Run only this stage (repeatable): decisions, survey, resolve, fetch-arxiv, pdfs, extract, "
-                   "embed, classify-zeroshot, classify-supervised, classify-llm, classify-ensemble, digest.")
+                   "embed, screen, classify-zeroshot, classify-supervised, classify-llm, classify-ensemble, digest.")
 @click.pass_context
 def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     """Run the nightly pipeline once, as a Prefect flow, and print counts per stage.
