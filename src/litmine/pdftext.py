@@ -9,7 +9,8 @@ Cleaning, in order: ligatures expanded and LaTeX's spacing accents joined to the
 arXiv margin stamp dropped (its id kept); running headers, footers and page numbers dropped
 (margin lines that repeat across pages); two-column pages read left column then right, band by
 band between full-width blocks; words hyphenated across line and column breaks joined, keeping
-the hyphen where the document spells the word with one elsewhere.
+the hyphen where the document spells the word with one elsewhere, or where neither spelling occurs
+and both halves are words ("high-performance").
 
 The title is the largest-font lines at the top of page 1, joined; the abstract the text after
 "Abstract" up to the first heading, keywords or author footnotes. The reference list starts at its
