@@ -52,21 +52,36 @@ def test_no_method_is_evaluated_on_works_it_was_trained_on(seeded):
     emb = HashingEmbedder(256)
     spy_env = ClassifierEnv(make_embedder=lambda: emb)
     result = evaluate(seeded, {"spy": lambda: Spy(spy_env)}, folds=5, seed=0, save=False)
-    assert len(Spy.overlaps) == 5 and all(not o for o in Spy.overlaps)
-    assert len(Spy.predicted) == len(set(Spy.predicted)) == result.config["works"]  # every work once
+    assert len(Spy.overlaps) == 6 and all(not o for o in Spy.overlaps)  # five folds, then the new papers
+    assert len(Spy.predicted) == len(set(Spy.predicted)) == result.config["works"] + result.config["new_papers"]
     with seeded.connect() as con:
         disagree = {w for (w,) in con.execute(
             "SELECT work_id FROM survey_references WHERE label_status = 'silver-disagree'").fetchall()}
     assert result.value("spy", "subsection", "silver-disagree", "*", "works") == 13  # evaluated ...
     assert Spy.trained_ids and not Spy.trained_ids & disagree  # ... and never trained on
+    with seeded.connect() as con:
+        screened = {w for (w,) in con.execute("SELECT work_id FROM label_assignments WHERE source = 'screening'").fetchall()}
+    assert not Spy.trained_ids & screened  # the new papers are predicted by models trained on the survey only
 
 
 def test_evaluation_on_the_seed_set_with_a_fixed_seed(seeded):
-    methods = {n: (lambda n=n: get_classifier(n, env())) for n in ("zeroshot", "supervised", "ensemble")}
-    result = evaluate(seeded, methods, folds=5, seed=0, run_id="eval-1")
-    again = evaluate(seeded, methods, folds=5, seed=0, save=False)
-    assert result.rows == again.rows  # fixed seed: the same figures
+    new_papers = add_new_papers(seeded)
+    methods = {n: (lambda n=n: get_classifier(n, env())) for n in ("zeroshot", "supervised")}
+    methods["ensemble"] = lambda: get_classifier("ensemble", env(), folds=2, step=0.25)  # a cheaper search
+    result = evaluate(seeded, methods, folds=3, seed=0, run_id="eval-1")
+    again = evaluate(seeded, {"supervised": methods["supervised"]}, folds=3, seed=0, save=False, bare=False)
+    assert [r for r in result.rows if r[0] == "supervised"] == again.rows  # fixed seed: the same figures
     v = result.value
+    for method in ("bare", *methods):  # the bare library beside every method
+        assert v(method, "subsection", "primary", "*", "works") == 248
+        assert v(method, "subsection", "primary-abstract", "*", "works") + v(
+            method, "subsection", "primary-title-only", "*", "works") == 248
+        assert v(method, "subsection", "new-papers", "*", "works") == new_papers
+        for stratum in ("primary", "new-papers"):
+            for label_set in ("part", "subsection"):
+                assert 0 <= v(method, label_set, stratum, "*", "macro_f1") <= v(method, label_set, stratum, "*", "top1") + 1
+        assert v(method, "theme", "all", "*", "macro_f1") is not None
+    assert v("supervised", "subsection", "primary", "*", "macro_f1") >= v("bare", "subsection", "primary", "*", "macro_f1")
     for method in methods:
         assert v(method, "subsection", "all", "*", "works") == 248
         assert v(method, "part", "all", "*", "works") == 248
@@ -86,7 +101,21 @@ def test_evaluation_on_the_seed_set_with_a_fixed_seed(seeded):
     with seeded.connect() as con:
         stored = con.execute("SELECT count(*), count(DISTINCT method), any_value(config) FROM evaluations "
                              "WHERE run_id = 'eval-1'").fetchone()
-    assert stored[0] == len(result.rows) and stored[1] == 3 and '"seed": 0' in stored[2]
+    assert stored[0] == len(result.rows) and stored[1] == 4 and '"seed": 0' in stored[2]
+
+
+def add_new_papers(store) -> int:
+    """Three works nobody labelled become in-scope screening candidates with an agreed subsection (as
+    `litmine survey load` records the seed's screening judgements); returns how many such works there are."""
+    with store.transaction() as con:
+        unlabelled = con.execute(
+            "SELECT work_id FROM works WHERE abstract IS NOT NULL AND work_id NOT IN "
+            "(SELECT work_id FROM label_assignments) ORDER BY work_id LIMIT 3").fetchall()
+        for (work_id,), label in zip(unlabelled, ("2.1", "3.2", "5.1")):
+            con.execute("INSERT INTO label_assignments (work_id, label_set, label_id, source, assigned, status) "
+                        "VALUES (?, 'subsection', ?, 'screening', true, 'silver-agree')", [work_id, label])
+        return con.execute("SELECT count(DISTINCT work_id) FROM latest_labels WHERE source = 'screening' "
+                           "AND label_set = 'subsection' AND assigned").fetchone()[0]
 
 
 def test_ece_is_zero_when_scores_match_frequencies_and_large_when_not():
@@ -100,11 +129,12 @@ def test_evaluate_command_prints_every_label_of_every_method(seeded):
     out = CliRunner().invoke(main, ["evaluate", "-m", "zeroshot", "--folds", "3"], env={"LITMINE_EMBED_MODEL": "hashing:256"})
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
-    assert lines[0] == "3-fold cross-validation, seed 0, 252 labelled works, embeddings hashing:256"
+    assert lines[0] == "3-fold cross-validation, seed 0, 295 labelled works, embeddings hashing:256"
     tax = load_taxonomy(seeded)
     for label_set in ("part", "subsection", "theme"):
         for label in tax.labels[label_set]:
             assert any(line.startswith(f"   {label.label_id} ") for line in lines), label.label_id
     assert "   no labelled works in: verified, human" in lines
-    assert "   themes have positive labels only (the seed's examples): recall and support only" in lines
+    assert "   macroF1 over themes with at least 5 positives; share: of the works labelled for a theme, those assigned it" in lines
+    assert lines[2].startswith("== summary (bare: ") and "== bare (1)" in lines and "== zeroshot (2)" in lines
     assert lines[-1].startswith("stored as evaluation run ")

@@ -1,18 +1,28 @@
 """Evaluation: how well each classifier recovers held-out labels, by stratified cross-validation.
 
-The labelled works (survey labels of every status, human labels) are split into ``folds`` folds,
-stratified by their first subsection (or theme), with a fixed seed. For each fold, every method is
-fitted on the other folds' trainable labels (survey ``verified`` and ``silver-agree``, and human
-labels: ``silver-disagree`` rows are never trained on) and predicts the fold. So every labelled
-work is predicted exactly once, by models that never saw it.
+The labelled works (survey labels of every status, the survey's theme labels, human labels) are split
+into ``folds`` folds, stratified by their primary subsection (or theme), with a fixed seed. For each
+fold, every method is fitted on the other folds' trainable labels (survey ``verified`` and
+``silver-agree``, and human labels: ``silver-disagree`` works are never trained on) and predicts the
+fold. So every labelled work is predicted exactly once, by models that never saw it.
 
-Reported per method, label set (part, subsection; theme only where labels exist) and stratum (all,
-verified, silver-agree, silver-disagree, human): per-label precision, recall, F1 and support; macro
-and micro F1; top-1 and top-3 accuracy (a true label among the 1 or 3 best scores); expected
-calibration error (10 bins over every work-label score); and a confusion matrix of the true label
-against the best-scoring one. Themes have only positive labels (the seed's examples) unless
-reviewers rejected some, so for themes only recall and support mean anything: both are reported,
-nothing else.
+Beside every method, ``bare`` is the bare library on the same folds and vectors: scikit-learn's
+``LogisticRegression(class_weight="balanced")``, multinomial over the primary subsection, and one
+per theme; a method under it is a regression.
+
+Reported per method, label set (part, subsection, theme) and stratum (all, verified, silver-agree,
+silver-disagree, human): per-label precision, recall, F1 and support (for themes also the share of
+works assigned it); macro and micro F1, a hit being any label the survey cites the work under; top-1
+and top-3 accuracy; expected calibration error (10 bins over every work-label score); and a
+confusion matrix of the true label against the best-scoring one. Themes: macro F1 over the themes
+with at least ``MIN_THEME_SUPPORT`` positives.
+
+Primary-label figures compare with a single-label baseline: the best-scoring subsection (part)
+against the work's primary one only, top-1 accuracy and macro F1, over all works and split into
+works with an abstract and works known by their title only (strata ``primary``, ``primary-abstract``,
+``primary-title-only``). New papers (stratum ``new-papers``): the screening candidates judged in
+scope with an agreed subsection (label rows of source ``screening``), predicted by each method
+trained on every trainable survey work, same figures.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from litmine.classify import TRAIN_STATUSES, Example, Prediction, load_examples, load_taxonomy
-from litmine.classify.base import Taxonomy
+from litmine.classify.base import Classifier, Taxonomy, WorkItem
 from litmine.errors import ClassifierError
 from litmine.store import Store
 from litmine.store import ml as ml_store
@@ -32,6 +42,52 @@ from litmine.store import ml as ml_store
 log = logging.getLogger(__name__)
 
 STRATA = ("all", "verified", "silver-agree", "silver-disagree", "human")
+PRIMARY_STRATA = ("primary", "primary-abstract", "primary-title-only", "new-papers")
+MIN_THEME_SUPPORT = 5
+BARE = "bare"
+
+
+class BareClassifier(Classifier):
+    """The bare library, for comparison: ``LogisticRegression(class_weight="balanced")`` on the stored
+    vectors as they are, multinomial over each work's primary subsection, and binary per theme."""
+
+    name = BARE
+    version = "1"
+    trainable = True
+
+    def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        super().fit(taxonomy, examples)
+        self._sub, self._themes = None, {}
+        x = np.stack([ex.item.vector for ex in examples]) if examples else None
+        rows = [(i, ex.primary_label("subsection")) for i, ex in enumerate(examples)]
+        rows = [(i, y) for i, y in rows if y is not None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if len({y for _, y in rows}) >= 2:
+                self._sub = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
+                    x[[i for i, _ in rows]], [y for _, y in rows])
+            for label_id in taxonomy.ids("theme"):
+                known = [(i, v) for i, v in ((i, ex.label("theme", label_id)) for i, ex in enumerate(examples))
+                         if v is not None]
+                if len({v for _, v in known}) == 2:
+                    self._themes[label_id] = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
+                        x[[i for i, _ in known]], [int(v) for _, v in known])
+
+    def predict(self, items: list[WorkItem]) -> list[Prediction]:
+        x = np.stack([item.vector for item in items])
+        out = [Prediction(item.work_id, {}) for item in items]
+        if self._sub is not None:
+            ids = self.taxonomy.ids("subsection")
+            column = {label: j for j, label in enumerate(self._sub.classes_)}
+            for pred, row in zip(out, self._sub.predict_proba(x)):
+                pred.scores["subsection"] = {label: float(row[column[label]]) if label in column else 0.0
+                                             for label in ids}
+        for label_id, model in self._themes.items():
+            for pred, p in zip(out, model.predict_proba(x)[:, 1]):
+                pred.scores.setdefault("theme", {})[label_id] = float(p)
+        return out
 
 
 @dataclass
@@ -48,24 +104,35 @@ class Evaluation:
 
 
 def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int = 0, run_id: str | None = None,
-             save: bool = True) -> Evaluation:
+             save: bool = True, bare: bool = True) -> Evaluation:
     """Cross-validate every classifier factory in ``methods`` (name -> callable returning a fresh,
-    unfitted classifier) on the stored labels; store the figures in ``evaluations``."""
+    unfitted classifier) on the stored labels, with the bare library beside them (``bare``); store
+    the figures in ``evaluations``."""
     from sklearn.model_selection import StratifiedKFold
 
     taxonomy = load_taxonomy(store)
     probe = {name: make() for name, make in methods.items()}
     model_ids = {c.env.embedder.model_id for c in probe.values() if c.needs_vectors}
     model_id = next(iter(model_ids)) if model_ids else None
+    if bare and model_id is not None and BARE not in methods:
+        methods = {BARE: BareClassifier, **methods}
+        probe = {BARE: BareClassifier(), **probe}
     everything = load_examples(store, model_id, statuses=TRAIN_STATUSES + ("silver-disagree",))
     with store.connect(read_only=True) as con:
         survey_status = ml_store.survey_status(con)
+        with_abstract = dict(con.execute("SELECT work_id, coalesce(abstract, '') <> '' FROM works").fetchall())
+        screened = con.execute(
+            "SELECT work_id, label_id FROM latest_labels WHERE source = 'screening' AND label_set = 'subsection' "
+            "AND assigned ORDER BY work_id, label_id").fetchall()
+        new_items = {row[0]: WorkItem.from_row(row)
+                     for row in ml_store.work_items(con, model_id, sorted({w for w, _ in screened}))} if screened else {}
     missing = [ex.item.work_id for ex in everything if model_id and ex.item.vector is None]
     if missing:
         raise ClassifierError(
             f"{len(missing)} labelled works have no {model_id} vector: run `litmine embed` first"
         )
-    labelled = [ex for ex in everything if ex.positives.get("subsection") or ex.positives.get("theme")]
+    labelled = [ex for ex in everything if ex.positives.get("subsection") or ex.positives.get("theme")
+                or ex.negatives.get("theme")]
     if len(labelled) < folds * 2:
         raise ClassifierError(f"only {len(labelled)} labelled works: too few for {folds}-fold cross-validation")
     strata = {ex.item.work_id: _stratum(ex, survey_status) for ex in labelled}
@@ -74,8 +141,12 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # classes with fewer members than folds: sklearn warns, and still splits
         splits = list(splitter.split(np.zeros(len(labelled)), keys))
+    new_papers = [Example(item=new_items[w], positives={"subsection": {label}}, complete={"subsection"},
+                          primary={"subsection": label})
+                  for w, label in screened if w in new_items and (not model_id or new_items[w].vector is not None)]
 
     config = {"folds": folds, "seed": seed, "embedding_model": model_id, "works": len(labelled),
+              "new_papers": len(new_papers),
               "train_statuses": list(TRAIN_STATUSES) + ["human"],
               "methods": {name: {"version": c.version, "params": c.params(), "model": c.model,
                                  "prompt_version": c.prompt_version} for name, c in probe.items()}}
@@ -94,10 +165,53 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
         result.rows.append((name, "*", "all", "*", "failed_predictions", float(failed)))
         for label_set in ("part", "subsection", "theme"):
             result.rows += _metrics(name, label_set, taxonomy, labelled, predictions, strata)
+        primary = {"primary": labelled,
+                   "primary-abstract": [ex for ex in labelled if with_abstract.get(ex.item.work_id)],
+                   "primary-title-only": [ex for ex in labelled if not with_abstract.get(ex.item.work_id)]}
+        if new_papers:
+            clf = make()
+            clf.fit(taxonomy, [ex for ex in labelled if _trainable(ex, survey_status)])
+            for pred in clf.classify([ex.item for ex in new_papers]):
+                predictions[pred.work_id] = pred
+            primary["new-papers"] = new_papers
+            log.info("evaluate %s: new papers done", name)
+        for stratum, works in primary.items():
+            result.rows += _primary_metrics(name, stratum, taxonomy, works, predictions)
     if save and run_id is not None:
         with store.transaction() as con:
             ml_store.write_evaluation(con, run_id, result.rows, config)
     return result
+
+
+def _primary_metrics(method: str, stratum: str, taxonomy: Taxonomy, works: list[Example],
+                     predictions: dict[int, Prediction]) -> list[tuple]:
+    """Single-label figures: the best-scoring subsection (and its part) against the primary one."""
+    parents = taxonomy.parents("subsection")
+    rows = []
+    for label_set in ("part", "subsection"):
+        truth, best = [], []
+        for ex in works:
+            primary = ex.primary_label("subsection")
+            pred = predictions.get(ex.item.work_id)
+            if primary is None or pred is None or pred.error is not None or not pred.scores.get(label_set):
+                continue
+            scores = pred.scores[label_set]
+            truth.append(parents.get(primary) if label_set == "part" else primary)
+            best.append(max(scores, key=lambda label: (scores[label], label)))
+        if not truth:
+            continue
+        ids = taxonomy.ids(label_set)
+        f1s = []
+        for label in ids:
+            support = sum(t == label for t in truth)
+            if not support:
+                continue
+            tp = sum(t == b == label for t, b in zip(truth, best))
+            f1s.append(2 * tp / (support + sum(b == label for b in best)))
+        rows += [(method, label_set, stratum, "*", "works", float(len(truth))),
+                 (method, label_set, stratum, "*", "top1", float(np.mean([t == b for t, b in zip(truth, best)]))),
+                 (method, label_set, stratum, "*", "macro_f1", float(np.mean(f1s)))]
+    return rows
 
 
 def _stratum(ex: Example, survey_status: dict[int, str]) -> str:
@@ -109,10 +223,11 @@ def _trainable(ex: Example, survey_status: dict[int, str]) -> bool:
 
 
 def _stratify_key(ex: Example) -> str:
-    subs = sorted(ex.positives.get("subsection", ()))
-    if subs:
-        return subs[0]
-    return "theme:" + sorted(ex.positives.get("theme", ()))[0]
+    primary = ex.primary_label("subsection")
+    if primary:
+        return primary
+    themes = sorted(ex.positives.get("theme", ()))
+    return "theme:" + themes[0] if themes else "theme:none"
 
 
 def _truth(ex: Example, label_set: str, taxonomy: Taxonomy) -> tuple[set[str], set[str]] | None:
@@ -171,11 +286,16 @@ def _metrics(method: str, label_set: str, taxonomy: Taxonomy, labelled: list[Exa
                 f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
                 rows.append((method, label_set, stratum, label, "precision", precision))
                 rows.append((method, label_set, stratum, label, "f1", f1))
-                if support:
+                if support and (label_set != "theme" or support >= MIN_THEME_SUPPORT):
                     f1s.append(f1)
+            if label_set == "theme" and k.any():
+                rows.append((method, label_set, stratum, label, "share", float(chosen[k, j].mean())))
+                rows.append((method, label_set, stratum, label, "labelled_share", float(pos[k, j].mean())))
             tp_all, fp_all, fn_all = tp_all + tp, fp_all + fp, fn_all + fn
         if label_set == "theme":
             rows.append((method, label_set, stratum, "*", "recall", tp_all / (tp_all + fn_all) if tp_all + fn_all else 0.0))
+            if f1s:
+                rows.append((method, label_set, stratum, "*", "macro_f1", float(np.mean(f1s))))
             continue
         rows.append((method, label_set, stratum, "*", "macro_f1", float(np.mean(f1s)) if f1s else 0.0))
         micro_p = tp_all / (tp_all + fp_all) if tp_all + fp_all else 0.0
@@ -235,6 +355,7 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
     cfg = result.config
     lines.append(f"{cfg['folds']}-fold cross-validation, seed {cfg['seed']}, {cfg['works']} labelled works, "
                  f"embeddings {cfg['embedding_model']}")
+    lines += _summary(result, methods, taxonomy)
     for method in methods:
         failed = result.value(method, "*", "all", "*", "failed_predictions")
         lines.append("")
@@ -247,10 +368,12 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
                 continue
             lines.append(f"-- {label_set}")
             if label_set == "theme":
-                lines.append("   themes have positive labels only (the seed's examples): recall and support only")
-                lines.append(f"   {'stratum':<16}{'works':>6}{'recall':>8}")
+                lines.append(f"   macroF1 over themes with at least {MIN_THEME_SUPPORT} positives; share: of the "
+                             "works labelled for a theme, those assigned it")
+                lines.append(f"   {'stratum':<16}{'works':>6}{'macroF1':>9}{'recall':>8}")
                 for s in strata:
                     lines.append(f"   {s:<16}{int(result.value(method, label_set, s, '*', 'works')):>6}"
+                                 f"{_f(result.value(method, label_set, s, '*', 'macro_f1')):>9}"
                                  f"{_f(result.value(method, label_set, s, '*', 'recall')):>8}")
             else:
                 lines.append(f"   {'stratum':<16}{'works':>6}{'macroF1':>9}{'microF1':>9}{'top1':>7}{'top3':>7}{'ECE':>7}")
@@ -262,8 +385,9 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
             if missing:
                 lines.append(f"   no labelled works in: {', '.join(missing)}")
             lines.append("   " + f"{'label':<26}" + "".join(f"{s[:15]:>24}" for s in strata))
-            metrics = ("recall", "support") if label_set == "theme" else ("precision", "recall", "f1", "support")
-            head = " ".join({"precision": "P", "recall": "R", "f1": "F1", "support": "n"}[m] for m in metrics)
+            metrics = ("precision", "recall", "f1", "support") + (("share",) if label_set == "theme" else ())
+            head = " ".join({"precision": "P", "recall": "R", "f1": "F1", "support": "n", "share": "sh"}[m]
+                            for m in metrics)
             lines.append("   " + " " * 26 + "".join(f"{head:>24}" for _ in strata))
             for label in taxonomy.labels[label_set]:
                 name = f"{label.label_id} {label.name}"[:25]
@@ -276,6 +400,40 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
             if label_set != "theme":
                 lines += _confusion(result, method, label_set, taxonomy)
     return "\n".join(lines)
+
+
+def _summary(result: Evaluation, methods: list[str], taxonomy: Taxonomy) -> list[str]:
+    """One line per method and label set: the multi-label figures (a hit on any cited subsection) beside
+    the single-label ones (the primary subsection), by stratum, and the new papers."""
+    lines = ["", f"== summary ({BARE}: scikit-learn's balanced logistic regression on the same folds and vectors)"]
+    cols = [("all", "any cited"), ("primary", "primary"), ("primary-abstract", "abstract"),
+            ("primary-title-only", "title only"), ("new-papers", "new papers")]
+    for label_set in ("part", "subsection"):
+        lines.append(f"-- {label_set}: macro F1 / top-1; works per column: " + ", ".join(
+            f"{title} {_n(result.value(methods[0], label_set, stratum, '*', 'works'))}" for stratum, title in cols))
+        lines.append(f"   {'method':<12}" + "".join(f"{title:>14}" for _, title in cols))
+        for method in methods:
+            cells = [f"{_f(result.value(method, label_set, st, '*', 'macro_f1'))} / "
+                     f"{_f(result.value(method, label_set, st, '*', 'top1'))}" for st, _ in cols]
+            lines.append(f"   {method:<12}" + "".join(f"{c:>14}" for c in cells))
+    themes = [t for t in taxonomy.ids("theme") if result.value(methods[0], "theme", "all", t, "labelled_share") is not None]
+    if themes:
+        lines.append(f"-- theme: F1 per theme (n: agreed positives; lab: labelled share; sh: share assigned), "
+                     f"macro F1 over themes with n >= {MIN_THEME_SUPPORT}")
+        lines.append(f"   {'theme':<24}{'n':>4}{'lab':>6}" + "".join(f"{m[:13]:>14}" for m in methods))
+        for t in themes:
+            n = result.value(methods[0], "theme", "all", t, "support")
+            cells = [f"{_f(result.value(m, 'theme', 'all', t, 'f1'))} sh {_f(result.value(m, 'theme', 'all', t, 'share'))}"
+                     for m in methods]
+            lines.append(f"   {t[:23]:<24}{_n(n):>4}{_f(result.value(methods[0], 'theme', 'all', t, 'labelled_share')):>6}"
+                         + "".join(f"{c:>14}" for c in cells))
+        lines.append(f"   {'macro F1':<34}" + "".join(
+            f"{_f(result.value(m, 'theme', 'all', '*', 'macro_f1')):>14}" for m in methods))
+    return lines
+
+
+def _n(value: float | None) -> str:
+    return "-" if value is None else str(int(value))
 
 
 def _confusion(result: Evaluation, method: str, label_set: str, taxonomy: Taxonomy) -> list[str]:

@@ -125,10 +125,19 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
         if not by_work:
             return []
         items = {row[0]: WorkItem.from_row(row) for row in ml_store.work_items(con, model_id, sorted(by_work))}
+        cited = con.execute("SELECT work_id, sections FROM survey_references WHERE work_id IS NOT NULL").fetchall()
     examples = []
     for work_id, ex in by_work.items():
         ex.item = items[work_id]
         examples.append(ex)
+    for work_id, sections in cited:  # the survey lists a work's sections primary first
+        ex = by_work.get(work_id)
+        if ex is None:
+            continue
+        for label_set in TARGET_SETS:
+            first = next((s for s in sections or () if s in ex.positives.get(label_set, ())), None)
+            if first is not None and label_set not in ex.primary:
+                ex.primary[label_set] = first
     return examples
 
 

@@ -4,7 +4,9 @@ A classifier implements ``predict(items)``: scores in [0, 1] for the labels of t
 (``subsection`` and ``theme``). The base class derives the part from the subsections (a part's score
 is its best subsection's; a part is assigned when one of its subsections is) and decides which
 labels are assigned: in ``subsection``, the best-scoring label always and any other scoring at
-least ``threshold``; in ``theme``, any label scoring at least ``threshold`` (a work may carry none).
+least ``threshold``; in ``theme``, any label scoring at least its own threshold (``thresholds``, set in
+``fit`` so that the share of works carrying a theme is close to its labelled share) or else
+``threshold`` (a work may carry none).
 """
 
 from __future__ import annotations
@@ -85,6 +87,14 @@ class Example:
     negatives: dict[str, set[str]] = field(default_factory=dict)
     complete: set[str] = field(default_factory=set)
     sources: set[str] = field(default_factory=set)  # who labelled it: survey, human
+    primary: dict[str, str] = field(default_factory=dict)  # the work's first label of a set (the survey's order)
+
+    def primary_label(self, label_set: str) -> str | None:
+        """The work's primary label in a set: the survey's first, else the first positive by id."""
+        if label_set in self.primary:
+            return self.primary[label_set]
+        positives = sorted(self.positives.get(label_set, ()))
+        return positives[0] if positives else None
 
     def label(self, label_set: str, label_id: str) -> bool | None:
         """True, False, or None when unknown."""
@@ -112,12 +122,14 @@ class Classifier:
     needs_vectors = True
     trainable = False
     threshold = 0.5
+    set_thresholds = True  # whether ``fit`` sets per-label thresholds (an ensemble's out-of-fold copies need scores only)
 
     def __init__(self, env=None, **params: object) -> None:
         self.env = env
         self.param_values: dict = dict(params)
         self.taxonomy: Taxonomy | None = None
         self.training_fingerprint = ""
+        self.thresholds: dict[str, dict[str, float]] = {}  # per label set and label, set by ``fit``
 
     # -- what a subclass may override ------------------------------------------------------------
 
@@ -174,7 +186,8 @@ class Classifier:
         for label_set, scores in pred.scores.items():
             if pred.assigned is not None and label_set in pred.assigned:
                 continue
-            chosen = {label for label, s in scores.items() if s >= self.threshold}
+            own = self.thresholds.get(label_set, {})
+            chosen = {label for label, s in scores.items() if s >= own.get(label, self.threshold)}
             if label_set in REQUIRE_ONE and scores:
                 chosen.add(max(scores, key=lambda label: (scores[label], label)))
             assigned[label_set] = chosen
@@ -201,6 +214,29 @@ def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def labelled_shares(examples: list[Example], label_set: str, ids: list[str], default: float = 0.1) -> dict[str, float]:
+    """Per label, the share of the works labelled for it (positive or negative) that carry it;
+    ``default`` for a label no work is labelled for."""
+    out = {}
+    for label_id in ids:
+        known = [v for v in (ex.label(label_set, label_id) for ex in examples) if v is not None]
+        out[label_id] = sum(known) / len(known) if known else default
+    return out
+
+
+def share_thresholds(scores: np.ndarray, shares: list[float]) -> list[float]:
+    """Per column of ``scores`` (works x labels), the threshold above which about ``share`` of the
+    works lie: the score quantile at 1 - share (a label with share 0 gets a threshold above every score)."""
+    out = []
+    for j, share in enumerate(shares):
+        column = scores[:, j]
+        if share <= 0 or column.size == 0:
+            out.append(float(np.inf))
+            continue
+        out.append(float(np.quantile(column, 1.0 - min(share, 1.0), method="higher")))
+    return out
 
 
 def training_digest(examples: list[Example]) -> str:
