@@ -125,8 +125,10 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
 @click.option("--sample", type=int, help="Predict only this many survey works, drawn with the seed (for the LLM).")
 def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None) -> None:
     """Cross-validate each classifier on the labelled works and print every figure, per label and
-    per label status (verified, silver-agree, silver-disagree); the figures are stored in the
-    table evaluations.
+    per label status (verified, silver-agree, silver-disagree), beside the bare library (`bare`:
+    scikit-learn's balanced logistic regression on the same folds and vectors); primary-label
+    figures (works with an abstract and title-only works apart) and the new papers of the seed's
+    screening are printed too. The figures are stored in the table evaluations.
 
     \b
     Example:
