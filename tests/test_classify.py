@@ -210,3 +210,24 @@ def test_a_run_with_nothing_new_to_learn_fits_nothing_and_new_labels_refit(seede
                     "VALUES (1, 'subsection', '2.2', 'human', true, 'accept')")
     third = classify_works(seeded, clf)
     assert len(fits) == 2 and clf.source_version != version and third.updated == n
+
+
+def test_a_label_file_naming_an_unknown_label_is_refused_with_file_and_line(tmp_path):
+    import shutil
+
+    from litmine.config import load_settings
+    from litmine.errors import SeedError
+    from litmine.survey import read_seed
+
+    seed = tmp_path / "seed"
+    shutil.copytree(load_settings(env={}).seed_dir, seed)
+    rows = (seed / "theme_labels.csv").read_text(encoding="utf-8").splitlines()
+    rows[2] = rows[2].replace(",circuits;", ",circuitry;", 1)
+    (seed / "theme_labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(SeedError) as info:
+        read_seed(seed)
+    assert "names unknown label(s) circuitry of set 'theme'" in str(info.value)
+    assert "theme_labels.csv" in str(info.value) and "3" in str(info.value)
+    known = read_seed(load_settings(env={}).seed_dir).references
+    kaplan = next(ref for ref in known if ref.key == "kaplan2020scaling")
+    assert kaplan.known_labels["theme"][0] == set() and len(kaplan.known_labels["theme"][1]) == 15
