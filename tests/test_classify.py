@@ -226,7 +226,7 @@ def test_a_label_file_naming_an_unknown_label_is_refused_with_file_and_line(tmp_
     (seed / "theme_labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     with pytest.raises(SeedError) as info:
         read_seed(seed)
-    assert "names unknown label(s) circuitry of set 'theme'" in str(info.value)
+    assert "fields 'positive'/'negative' name unknown label(s) circuitry of set 'theme'" in str(info.value)
     assert "theme_labels.csv" in str(info.value) and "3" in str(info.value)
     known = read_seed(load_settings(env={}).seed_dir).references
     kaplan = next(ref for ref in known if ref.key == "kaplan2020scaling")

@@ -620,7 +620,8 @@ def _read_label_files(seed_dir: Path, refs_spec: dict, sets: dict[str, LabelSet]
             pos, neg = ({x.strip() for x in (row[c] or "").split(sep) if x.strip()} for c in ("positive", "negative"))
             unknown = sorted((pos | neg) - labels)
             if unknown:
-                raise SeedError(f"names unknown label(s) {', '.join(unknown)} of set '{set_id}'", file=path, line=line)
+                raise SeedError(f"fields 'positive'/'negative' name unknown label(s) {', '.join(unknown)} of set "
+                                f"'{set_id}'", file=path, line=line)
             if pos & neg:
                 raise SeedError(f"field 'negative' repeats positive label(s) {', '.join(sorted(pos & neg))}",
                                 file=path, line=line)
