@@ -510,7 +510,7 @@ MIGRATIONS: list[Migration] = [
     Migration(40, "review_decisions: reviewers' decisions, imported once each as human labels", _REVIEW_DECISIONS),
     Migration(50, "runs.status may be interrupted", "COMMENT ON COLUMN runs.status IS 'running, ok, partial (some "
               "items failed), failed, or interrupted (its process stopped before it finished; the next run marks it)';"),
-    Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
     Migration(60, "screening_candidates: a seed's candidates judged in or out of the survey's scope", _SCREENING),
     Migration(61, "scope_decisions view: in or out of the survey, and who decided", _SCOPE_DECISIONS),
+    Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
 ]
