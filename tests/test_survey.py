@@ -48,7 +48,11 @@ def test_load_stores_works_taxonomy_themes_and_labels_by_status(store):
         # provenance: source, status, version, who
         assert q("""SELECT DISTINCT source, source_version IS NOT NULL, created_by IS NOT NULL
                     FROM label_assignments ORDER BY 1""") == [("screening", True, True), ("survey", True, True)]
-        assert q("SELECT count(*) FROM label_assignments WHERE label_set = 'theme'") == [(10,)]
+        # the seed's 10 theme examples are works its theme labels already speak for: the label file's word wins
+        assert q("SELECT count(*) FROM label_assignments WHERE label_set = 'theme' AND status = 'example'") == [(0,)]
+        # the seed's theme labels: agreed themes positive, themes neither annotator chose negative
+        assert q("SELECT assigned, count(*) FROM label_assignments WHERE label_set = 'theme' AND status = 'silver-agree' "
+                 "GROUP BY 1 ORDER BY 1") == [(False, 3444), (True, 253)]
         # screening candidates are keyed by their arXiv id at once; references' ids wait for resolution
         # seed arXiv ids stay unverified on the reference until resolution
         assert q("SELECT count(*) FROM works w WHERE arxiv_id IS NOT NULL AND work_id NOT IN "
@@ -81,7 +85,7 @@ def test_reloading_changed_files_writes_only_the_change(store, tmp_path):
     with store.connect(read_only=True) as con:
         rows = con.execute("""SELECT label_set, label_id, assigned, status FROM latest_labels l
                               JOIN survey_references r USING (work_id)
-                              WHERE r.key = 'abnar2020quantifying' ORDER BY 1, 2""").fetchall()
+                              WHERE r.key = 'abnar2020quantifying' AND label_set <> 'theme' ORDER BY 1, 2""").fetchall()
     assert rows == [("part", "5", True, "verified"), ("subsection", "5.4", False, "verified"),
                     ("subsection", "5.6", True, "verified")]
 

@@ -508,7 +508,8 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
                     source_version=version, run_id=run_id,
                 )
             for (set_id, arxiv_id), label in examples.items():
-                if ref.arxiv_id == arxiv_id:
+                known = ref.known_labels.get(set_id, (set(), set()))
+                if ref.arxiv_id == arxiv_id and label not in known[0] | known[1]:  # a label file's word wins
                     changed |= label_store.set_source_labels(
                         con, work_id, set_id, SOURCE, {label}, status="example", source_version=version,
                         run_id=run_id, only_add=True,
