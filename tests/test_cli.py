@@ -48,11 +48,12 @@ def test_init_then_run_then_status(cli, data_dir):
     n = len(MIGRATIONS)
     assert first.output.endswith(f"database ready: {data_dir / 'litmine.duckdb'} ({n} migrations applied)\n")
     assert cli("init").output == f"database ready: {data_dir / 'litmine.duckdb'} (0 migrations applied)\n"
-    assert cli("survey", "load").output == "survey: 327 new, 0 updated, 0 unchanged, 0 failed\n"
+    assert cli("survey", "load").output == (
+        "survey: 327 new, 0 updated, 0 unchanged, 0 failed (screening candidates: 201 new, 0 updated, 0 unchanged)\n")
     assert cli("survey", "load").output == (
         "survey: 0 new, 0 updated, 327 unchanged, 0 failed (seed unchanged since last load)\n")
     status = cli("status").output
-    assert "  works               327\n" in status
+    assert "  works                528\n" in status  # 327 references and 201 screening candidates
     assert "  survey       subsection     248 works     278 labels\n" in status
     assert "survey load    ok" in status
 
