@@ -556,11 +556,13 @@ def screen_all(store: Store, env, names: list[str] | None = None, run_id: str | 
     names = names or default_scope_methods(env)
     for name in names:
         counts = screen_works(store, get_scope_method(name, env), run_id=run_id)
-        if name == names[-1]:
+        note = f"{name}: " + "; ".join(counts.notes)
+        if name == names[-1]:  # the last method (the ensemble) gives the stage its counts
+            counts.notes = []
             total.merge(counts)
         else:
             total.add("failed", counts.failed)
-            total.notes.append(f"{name}: " + "; ".join(counts.notes))
+        total.notes.append(note)
     return total
 
 
