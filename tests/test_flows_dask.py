@@ -92,19 +92,17 @@ def _results(store):
 
 
 def test_extract_and_embed_on_a_two_worker_dask_cluster_match_the_thread_runner(harness, tmp_path, monkeypatch):
-    import cloudpickle
     import dask
     from distributed import Client, LocalCluster
     from prefect_dask import DaskTaskRunner
 
-    from litmine.cli.flows import load_flows
+    from litmine.flows import nightly
 
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")
-    nightly = load_flows("nightly")
 
     monkeypatch.setenv("LITMINE_DATA_DIR", str(tmp_path / "threads"))
     threaded = _prepare(tmp_path / "threads")
-    nightly.build("thread")(stages=["extract", "embed"])
+    nightly.build(kind="thread")(stages=["extract", "embed"])
     expected = _results(threaded)
     assert len(expected[0]) == len(PDFS) and all(status == "ok" for _, status, *_ in expected[0])
     assert len(expected[2]) > len(PDFS)  # title/abstract and full-text chunk vectors
@@ -116,7 +114,6 @@ def test_extract_and_embed_on_a_two_worker_dask_cluster_match_the_thread_runner(
                 Client(cluster) as client:
             worker_pids = set(client.run(_guard_worker).values())
             assert len(worker_pids) == 2 and os.getpid() not in worker_pids
-            cloudpickle.register_pickle_by_value(nightly)  # the flows are loaded by path: ship their tasks by value
             flow = nightly.nightly.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
             flow(stages=["extract", "embed"])
             calls = list(client.run(_calls).values())

@@ -28,7 +28,6 @@ def _sizes(store) -> dict[str, int]:
 
 
 def test_nightly_flow_end_to_end_then_a_second_run_adds_nothing(harness, replay_server, data_dir, monkeypatch):
-    from litmine.cli.flows import load_flows
     from litmine.config import load_settings
     from litmine.pipeline import load_report
     from litmine.store import Store
@@ -39,9 +38,9 @@ def test_nightly_flow_end_to_end_then_a_second_run_adds_nothing(harness, replay_
     monkeypatch.setenv("LITMINE_LLM_MODEL", "fake-model")
     monkeypatch.setenv("LITMINE_FLOW_RETRY_DELAY_SECONDS", "0")
     settings = load_settings()
-    nightly = load_flows("nightly")
+    from litmine.flows import nightly
 
-    result = nightly.build("thread")()
+    result = nightly.build(settings, "thread")()
     store = Store(settings.database)
     with store.connect(read_only=True) as con:
         run_id, status = con.execute("SELECT run_id, status FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
@@ -57,7 +56,7 @@ def test_nightly_flow_end_to_end_then_a_second_run_adds_nothing(harness, replay_
     assert result == report.as_dict()
     counts = report.counts
     assert counts["survey"].new == 327
-    assert counts["resolve"].new > 200
+    assert counts["fetch-survey"].new > 200
     assert counts["fetch-arxiv"].new > 0
     assert ok_pdfs >= 4 and counts["pdfs"].new == ok_pdfs
     assert text >= 4
@@ -67,7 +66,7 @@ def test_nightly_flow_end_to_end_then_a_second_run_adds_nothing(harness, replay_
     assert (settings.digest_dir).is_dir() and list(settings.digest_dir.glob("*/digest.html"))
 
     before = _sizes(store)
-    nightly.build("thread")()
+    nightly.build(settings, "thread")()
     assert _sizes(store) == before
     with store.connect(read_only=True) as con:
         (second,) = con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()

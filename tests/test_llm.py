@@ -180,7 +180,7 @@ def test_an_answer_outside_the_schema_is_asked_again_then_refused_recorded_and_n
         stored = con.execute("SELECT count(*) FROM label_assignments WHERE source = 'llm' AND work_id = 1").fetchone()[0]
         failure = con.execute("SELECT stage, item, error_type, reason FROM failures").fetchone()
     assert stored == 0
-    assert failure[:3] == ("classify:llm", "1", "LLMError")
+    assert failure[:3] == ("classify-llm", "1", "LLMError")
     assert failure[3].startswith(f"the LLM answer {reason}") and f"also when asked again; raw answer: {answer!r}" in failure[3]
     assert "work_id=1" in failure[3] and "attempts=2" in failure[3]
     # the second question says what was wrong with the first answer
@@ -344,7 +344,7 @@ def test_real_llama_cpp_server_classifies_through_http_within_the_schema_even_un
     with seeded.connect() as con:
         rows = con.execute("SELECT work_id, label_set, label_id, assigned, rationale FROM label_assignments "
                            "WHERE source = 'llm'").fetchall()
-        failures = con.execute("SELECT item, error_type, reason FROM failures WHERE stage = 'classify:llm'").fetchall()
+        failures = con.execute("SELECT item, error_type, reason FROM failures WHERE stage = 'classify-llm'").fetchall()
         items = {r[0]: WorkItem.from_row(r) for r in ml_store.work_items(con, "hashing:256", [1, 2])}
     labelled = {r[0] for r in rows}
     failed = {int(item) for item, _, _ in failures}

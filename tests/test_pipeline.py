@@ -22,14 +22,14 @@ def test_offline_the_network_stages_stop_with_one_line_each_and_the_rest_run(dat
                         arxiv_delay_seconds=3.0)
     store = Store(cfg.database)
     store.migrate()
-    report = pipeline.run_pipeline(cfg, store, ["survey", "resolve", "fetch-arxiv", "pdfs", "digest"])
+    report = pipeline.run_pipeline(cfg, store, ["survey", "fetch-survey", "fetch-arxiv", "pdfs", "digest"])
     reason = "arXiv cannot be reached: the connection was refused; check the network, or LITMINE_ARXIV_API_URL"
-    assert report.failed == {"resolve": reason, "fetch-arxiv": f"not tried: {reason}", "pdfs": f"not tried: {reason}"}
+    assert report.failed == {"fetch-survey": reason, "fetch-arxiv": f"not tried: {reason}", "pdfs": f"not tried: {reason}"}
     assert set(report.counts) == {"survey", "digest"} and report.counts["survey"].new == 327
     with store.connect(read_only=True) as con:
         run = con.execute("SELECT status, error FROM runs").fetchone()
         tried = con.execute("SELECT count(*) FROM failures WHERE item = 'id batch'").fetchone()[0]
-    assert run[0] == "failed" and run[1].startswith(f"resolve: {reason}; fetch-arxiv: not tried")
+    assert run[0] == "failed" and run[1].startswith(f"fetch-survey: {reason}; fetch-arxiv: not tried")
     assert tried == 1
 
 

@@ -63,6 +63,7 @@ class Settings:
     flow_retry_delay_seconds: float = 30.0
     db_lock_timeout_seconds: float = 120.0
     query_timeout_seconds: float = 60.0
+    backup_keep: int = 3
 
     @property
     def database(self) -> Path:
@@ -136,6 +137,8 @@ _HELP = {
     "flow_retry_delay_seconds": "first delay before such a retry; it doubles each time",
     "db_lock_timeout_seconds": "how long a writer waits for another process's database lock",
     "query_timeout_seconds": "time limit of one `litmine query` (keep it under the lock timeout: a reader blocks writers)",
+    "backup_keep": "copies of the database kept in backups/ beside it (`litmine backup`, and one before each "
+                   "`litmine run`); 0: none",
 }
 
 

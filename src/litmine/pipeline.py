@@ -1,8 +1,10 @@
-"""The nightly pipeline: the ordered list of stages `litmine run` executes.
+"""The one stage table, and ``Run``: the owner of every run of a command that writes.
 
 Each stage is one call of a library function, taking its collaborators from a ``PipelineContext``
-and returning ``Counts``. The Prefect flow in ``flows/nightly.py`` wraps each stage in one task and
-adds nothing else; ``run_pipeline`` runs the same list without Prefect.
+and returning ``Counts``; its name in ``STAGES`` is the one name it has everywhere (`litmine run
+--stage`, the run's report, table ``failures``). ``Run`` owns a run's life; `litmine run` and the
+other commands are thin callers of it. How stages execute is plugged in: in this process
+(``run_pipeline``), or as the Prefect flow of ``litmine.flows.nightly`` (``PrefectExecutor``).
 
 A stage that fails for some items records them (table ``failures``) and returns counts with
 ``failed > 0``: the run goes on and ends ``partial``. A stage that fails as a whole (it raised, or
@@ -51,10 +53,11 @@ class PipelineContext:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[PipelineContext], Counts]
+    run: Callable[[PipelineContext], Counts] | None  # None: only a command runs it, with its options
     help: str
     network: bool = False  # talks to arXiv: retried with backoff, one request at a time across tasks
     cpu_heavy: bool = False  # its compute goes to the task runner (ctx.map): Dask workers when LITMINE_TASK_RUNNER=dask
+    nightly: bool = True  # part of `litmine run`; False: run by its own command only
 
 
 # -- the stages, as plain library calls ---------------------------------------------------------
@@ -78,12 +81,18 @@ def arxiv_client(ctx: PipelineContext):
     return ctx.get("arxiv", lambda: ArxivClient.from_settings(ctx.settings))
 
 
-def _resolve(ctx: PipelineContext) -> Counts:
+def _fetch_survey(ctx: PipelineContext) -> Counts:
     from litmine.resolve import fetch_survey
     from litmine.screening import fetch_candidates
 
     counts = fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id)
     return counts.merge(fetch_candidates(ctx.store, arxiv_client(ctx), run_id=ctx.run_id))
+
+
+def _oai(ctx: PipelineContext) -> Counts:
+    from litmine.oai import harvest_oai
+
+    return harvest_oai(ctx.store, ctx.settings, run_id=ctx.run_id)
 
 
 def _fetch_arxiv(ctx: PipelineContext) -> Counts:
@@ -126,17 +135,14 @@ def _embed(ctx: PipelineContext) -> Counts:
 
 
 def classifier_env(ctx: PipelineContext):
-    from litmine.classify import ClassifierEnv
+    """The classifiers' collaborators (``classify.env_from_settings``), built once per run, with the
+    process's shared embedder."""
+    from dataclasses import replace
 
-    def make_llm():
-        from litmine.llm import LLMClient, StoreCache, get_backend
+    from litmine.classify import env_from_settings
 
-        s = ctx.settings
-        return LLMClient(get_backend(s.llm_backend, s.llm_model, s.llm_base_url, s.llm_api_key),
-                         cache=StoreCache(ctx.store))
-
-    return ctx.get("classifier_env", lambda: ClassifierEnv(
-        make_embedder=lambda: embedder(ctx), make_llm=make_llm if ctx.settings.llm_backend else None))
+    return ctx.get("classifier_env", lambda: replace(env_from_settings(ctx.settings, ctx.store),
+                                                     make_embedder=lambda: embedder(ctx)))
 
 
 def _classifier_stage(method: str) -> Callable[[PipelineContext], Counts]:
@@ -173,7 +179,8 @@ def _digest(ctx: PipelineContext) -> Counts:
 STAGES: list[Stage] = [
     Stage("decisions", _decisions, "import review decisions recorded since the last run as human labels"),
     Stage("survey", _survey, "load the survey seed: taxonomy, themes, references and their labels"),
-    Stage("resolve", _resolve, "resolve the survey's references to arXiv records", network=True),
+    Stage("fetch-survey", _fetch_survey, "resolve the survey's references (and screening candidates) to arXiv records",
+          network=True),
     Stage("fetch-arxiv", _fetch_arxiv, "fetch papers matching the nightly query since the last run", network=True),
     Stage("pdfs", _pdfs, "download the PDFs of arXiv works lacking their latest version", network=True),
     Stage("extract", _extract, "extract the text of downloaded PDFs", cpu_heavy=True),
@@ -186,18 +193,23 @@ STAGES: list[Stage] = [
     Stage("classify-ensemble", _classifier_stage("ensemble"), "label works with the members' scores pooled by "
           "weights learnt on out-of-fold scores"),
     Stage("digest", _digest, "write the Markdown and HTML digest of works new since the last run"),
+    # Run by their own commands only (`litmine fetch oai`, `survey labels-from-latex`, `evaluate`).
+    Stage("oai-pmh", _oai, "backfill in bulk over OAI-PMH", network=True, nightly=False),
+    Stage("labels-from-latex", None, "label the survey's references from its LaTeX source", nightly=False),
+    Stage("evaluate", None, "cross-validate the classifiers on the labelled works", nightly=False),
 ]
 
 
-def stage_names() -> list[str]:
-    return [s.name for s in STAGES]
+def stage_names(every: bool = False) -> list[str]:
+    """The nightly stages' names in order (``every``: the commands' own stages too)."""
+    return [s.name for s in STAGES if every or s.nightly]
 
 
 def select(names: list[str] | None = None) -> list[Stage]:
-    """The stages named (in pipeline order), or all of them; an unknown name is an error."""
+    """The stages named (in table order), or every nightly one; an unknown name is an error."""
     if not names:
-        return list(STAGES)
-    unknown = [n for n in names if n not in stage_names()]
+        return [s for s in STAGES if s.nightly]
+    unknown = [n for n in names if n not in stage_names(every=True)]
     if unknown:
         raise StageError(f"unknown stage {', '.join(unknown)}: known stages are {', '.join(stage_names())}")
     return [s for s in STAGES if s.name in names]
@@ -310,30 +322,42 @@ INTERRUPTED_REASON = ("its process stopped before the run finished (killed, or t
 
 
 def close_interrupted_runs(store: Store, keep: str | None = None) -> list[str]:
-    """Mark the runs of `litmine run` still ``running`` (but ``keep``) as ``interrupted``; their ids.
+    """Mark the runs of every command still ``running`` (but ``keep``) as ``interrupted``; their ids.
 
-    Call it only while holding the run lock (``litmine.runlock``): every run holds that lock while it
-    runs, so a run left ``running`` belongs to a process that is gone.
+    Call it only while holding the run lock (``litmine.runlock``): every command that writes runs
+    as a ``Run``, which holds that lock, so a run left ``running`` belongs to a process that is gone.
     """
     from litmine.store.runs import mark_interrupted
 
     with store.transaction() as con:
-        ids = mark_interrupted(con, "run", keep, INTERRUPTED_REASON)
+        ids = mark_interrupted(con, None, keep, INTERRUPTED_REASON)
     for run_id in ids:
         log.warning("run %s was interrupted: %s", run_id, INTERRUPTED_REASON)
     return ids
 
 
+Executor = Callable[["Run", list[Stage]], None]
+
+
+def in_process(run: "Run", stages: list[Stage]) -> None:
+    """Execute the stages one after another in this process (no Prefect)."""
+    for stage in stages:
+        run.stage(stage.name)
+
+
 class Run:
     """One run of a command that writes, from start to end: it holds the data directory's run lock,
-    records the run in ``runs`` (marking runs of dead processes ``interrupted`` first), runs stages
-    of the one stage table under their own names, and always ends its row: with the stages'
-    status, ``failed`` when the block raised, ``interrupted`` on Ctrl-C or SIGTERM.
+    backs the database up before the nightly run's first write (``LITMINE_BACKUP_KEEP``), records the
+    run in ``runs`` (marking runs of dead processes ``interrupted`` first), runs stages of the one
+    stage table under their own names, and always ends its row: with the stages' status, ``failed``
+    when the block raised, ``interrupted`` on Ctrl-C or SIGTERM.
 
-        with Run(settings, store, "fetch arxiv") as run:
+        with Run.open(settings, "fetch arxiv") as run:
             run.stage("fetch-arxiv")
         run.report.status
     """
+
+    _active: dict[str, "Run"] = {}  # the runs open in this process, by id (a Prefect flow finds its run here)
 
     def __init__(self, settings: Settings, store: Store, command: str, config: dict | None = None,
                  run_id: str | None = None) -> None:
@@ -343,6 +367,16 @@ class Run:
         self.ctx: PipelineContext | None = None
         self._lock = None
         self._old_sigterm = None
+
+    @classmethod
+    def open(cls, settings: Settings, command: str, config: dict | None = None) -> "Run":
+        """A run on the store ``settings`` name (migrated to the current schema when it starts)."""
+        return cls(settings, Store(settings.database, lock_timeout=settings.db_lock_timeout_seconds), command, config)
+
+    @classmethod
+    def active(cls, run_id: str | None) -> "Run | None":
+        """The run ``run_id`` if it is open in this process."""
+        return cls._active.get(run_id) if run_id else None
 
     @property
     def run_id(self) -> str | None:
@@ -354,23 +388,36 @@ class Run:
         self._lock = run_lock(self.settings.data_dir, self.command)
         self._lock.__enter__()  # refuses at once (RunInProgress) while another run holds it
         try:
+            if self.command == "run":
+                from litmine.backup import backup_before_run
+
+                backup_before_run(self.settings, self.store)
+            self.store.migrate()
             if self.report.run_id is None:
                 self.report.run_id = self.store.start_run(self.command, self.config)
-            if self.command == "run":
-                close_interrupted_runs(self.store, keep=self.report.run_id)
+            close_interrupted_runs(self.store, keep=self.report.run_id)
             self.ctx = PipelineContext(self.settings, self.store, self.report.run_id, started_at=now())
             self._catch_sigterm()
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
+        Run._active[self.report.run_id] = self
         return self
 
-    def stage(self, name: str) -> Counts | None:
-        """Run the stage ``name``; a stage failing as a whole is recorded and the run goes on."""
+    def execute(self, names: list[str] | None = None, executor: Executor | None = None) -> RunReport:
+        """Run the stages named (every nightly stage by default), in table order, on ``executor``
+        (default: in this process); each stage's failure is recorded and the rest run."""
+        (executor or in_process)(self, select(names))
+        return self.report
+
+    def stage(self, name: str, call: Callable[[Stage], Counts] | None = None) -> Counts | None:
+        """Run the stage ``name`` (by ``call(stage)`` if given: an executor's task); a stage failing
+        as a whole is recorded and the run goes on."""
         stage = get_stage(name)
         try:
             skip_if_offline(stage, self.report)
-            counts = self.report.counts[stage.name] = run_stage(stage, self.ctx)
+            counts = run_stage(stage, self.ctx) if call is None else call(stage)
+            self.report.counts[stage.name] = counts
             resolve_stage_failure(self.store, stage.name)
             return counts
         except Exception as exc:  # a stage failing as a whole must not stop the others
@@ -382,15 +429,20 @@ class Run:
             return None
 
     def call(self, name: str, fn: Callable[[PipelineContext], Counts]) -> Counts:
-        """Run ``fn`` as the stage ``name`` (a command's own options on a stage). Its counts go in the
-        report, and every item failing fails the run; what it raises ends the run ``failed`` and
-        reaches the caller (the CLI prints it as one line)."""
-        counts = self.report.counts[name] = fn(self.ctx)
+        """Run ``fn`` as the stage ``name`` of the stage table (a command's own options on a stage).
+        Its counts go in the report (added to the stage's earlier ones), and every item failing fails
+        the run; what it raises ends the run ``failed`` and reaches the caller (the CLI prints it)."""
+        if not name.startswith("classify-"):  # a classifier a plugin adds has no row in the table
+            get_stage(name)  # one name per stage: an unknown one is an error
+        counts = fn(self.ctx)
+        earlier = self.report.counts.get(name)
+        self.report.counts[name] = Counts(name).merge(earlier).merge(counts) if earlier else counts
         if counts.failed and not (counts.new or counts.updated or counts.unchanged):
             self.report.failed[name] = "; ".join(counts.notes) or f"all {counts.failed} items failed"
         return counts
 
     def __exit__(self, kind, error, tb) -> None:
+        Run._active.pop(self.run_id, None)
         try:
             if kind is None:
                 finish(self.store, self.report)
@@ -398,7 +450,8 @@ class Run:
                 self.store.finish_run(self.run_id, "interrupted", self.report.as_dict(),
                                       error=f"stopped by {'Ctrl-C' if kind is KeyboardInterrupt else 'a signal'}")
             else:
-                self.store.finish_run(self.run_id, "failed", self.report.as_dict(), error=str(error))
+                self.store.finish_run(self.run_id, "failed", self.report.as_dict(),
+                                      error=str(error) or type(error).__name__)
         finally:
             self._restore_sigterm()
             self._lock.__exit__(None, None, None)
@@ -424,12 +477,11 @@ def _raise_exit(signum, frame):
 
 
 def run_pipeline(settings: Settings, store: Store, names: list[str] | None = None,
-                 run_id: str | None = None) -> RunReport:
-    """Run the stages in order without Prefect: each stage's failure is recorded and the rest run."""
+                 run_id: str | None = None, executor: Executor | None = None) -> RunReport:
+    """Run the stages in order (in this process unless ``executor`` says otherwise)."""
     stages = select(names)
     with Run(settings, store, "run", {"stages": [s.name for s in stages]}, run_id=run_id) as run:
-        for stage in stages:
-            run.stage(stage.name)
+        run.execute(names, executor)
     return run.report
 
 

@@ -37,6 +37,7 @@ from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store
 from litmine.store import ml as ml_store
+from litmine.store.failures import record_failure
 
 log = logging.getLogger(__name__)
 
@@ -510,7 +511,8 @@ def screen_works(store: Store, method: ScopeMethod, run_id: str | None = None,
     with store.transaction() as con:
         for item, s in zip(todo, scores):
             if s.probability is None:
-                ml_store.record_classify_failure(con, run_id, method.source, item.work_id, s.error)
+                # stage `screen`, the stage table's one name for it (issue 13)
+                record_failure(con, run_id, "screen", f"{method.name} {item.work_id}", s.error)
                 counts.add("failed")
                 continue
             assigned = s.probability >= method.threshold

@@ -32,17 +32,16 @@ def embed(model: str | None, batch_size: int | None, no_fulltext: bool) -> None:
       LITMINE_EMBED_MODEL=allenai/specter2_base litmine embed
     """
     from litmine.embed import embed_works, get_embedder
+    from litmine.pipeline import Run, embedder
 
     cfg = settings()
-    store = open_store(cfg)
-    embedder = get_embedder(model or cfg.embed_model, batch_size or cfg.embed_batch_size)
-    run_id = store.start_run("embed", _run_config(cfg))
-    try:
-        counts = embed_works(store, embedder, run_id=run_id, fulltext=not no_fulltext)
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
-        raise
-    store.finish_run(run_id, "partial" if counts.failed else "ok", {"embed": counts.as_dict()})
+    with Run.open(cfg, "embed", _run_config(cfg)) as run:
+        def call(ctx):
+            chosen = (get_embedder(model or cfg.embed_model, batch_size or cfg.embed_batch_size)
+                      if model or batch_size else embedder(ctx))
+            return embed_works(ctx.store, chosen, run_id=ctx.run_id, fulltext=not no_fulltext)
+
+        counts = run.call("embed", call)
     echo_counts(counts)
 
 
@@ -93,28 +92,21 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
       litmine classify -m zeroshot -m supervised
       litmine query "select * from disagreements limit 5"
     """
-    from litmine.classify import classify_works, default_methods, env_from_settings, get_classifier
+    from litmine.classify import classify_works, default_methods, get_classifier
+    from litmine.pipeline import Run, classifier_env
     from litmine.review import import_decisions
 
     cfg = settings()
-    store = open_store(cfg)
-    env = env_from_settings(cfg, store)
-    names = list(methods) or default_methods(env)
-    run_id = store.start_run("classify " + " ".join(names), _run_config(cfg))
-    results = []
-    try:
+    with Run.open(cfg, "classify " + " ".join(methods), _run_config(cfg)) as run:
+        env = classifier_env(run.ctx)
+        classifiers = [get_classifier(name, env) for name in list(methods) or default_methods(env)]
         # reviewers' decisions still in the journal become human labels first, so training sees them
-        decided = import_decisions(store, cfg, run_id=run_id)
+        decided = run.call("decisions", lambda ctx: import_decisions(ctx.store, ctx.settings, run_id=ctx.run_id))
         if decided.new or decided.failed:
             echo_counts(decided)
-        for name in names:
-            results.append(classify_works(store, get_classifier(name, env), run_id=run_id, limit=limit))
-            echo_counts(results[-1])
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", {c.stage: c.as_dict() for c in results}, error=str(exc) or type(exc).__name__)
-        raise
-    failed = any(c.failed for c in results)
-    store.finish_run(run_id, "partial" if failed else "ok", {c.stage: c.as_dict() for c in results})
+        for clf in classifiers:
+            echo_counts(run.call(f"classify-{clf.name}", lambda ctx: classify_works(
+                ctx.store, clf, run_id=ctx.run_id, limit=limit)))
 
 
 @click.command()
@@ -137,30 +129,27 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
       litmine evaluate -m llm -m supervised --sample 60
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
-    from litmine.classify import default_methods, env_from_settings, get_classifier, load_taxonomy
+    from litmine.classify import default_methods, get_classifier, load_taxonomy
+    from litmine.counts import Counts
     from litmine.evaluate import evaluate as run_evaluation
     from litmine.evaluate import format_report
     from litmine.llm_eval import evaluation_methods
-
-    cfg = settings()
-    store = open_store(cfg)
-    env = env_from_settings(cfg, store)
-    names = list(methods) or default_methods(env)
-    for name in names:
-        get_classifier(name, env)  # an unknown name fails here, before any work
-    run_id = store.start_run("evaluate " + " ".join(names), _run_config(cfg))
-    try:
-        factories = evaluation_methods(store, names, env, get_classifier, sample=sample, seed=seed)
-        result = run_evaluation(store, factories, folds=folds, seed=seed, run_id=run_id)
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
-        raise
-    store.finish_run(run_id, "ok", {"evaluate": {"rows": len(result.rows)}})
-    click.echo(format_report(result, load_taxonomy(store)))
+    from litmine.pipeline import Run, classifier_env
     from litmine.scope_eval import scope_section  # scope: out-of-fold figures and the screening simulation
 
-    for line in scope_section(store, env, cfg.data_dir, folds=folds, seed=seed, run_id=run_id):
-        click.echo(line)
+    cfg = settings()
+    with Run.open(cfg, "evaluate " + " ".join(methods), _run_config(cfg)) as run:
+        env = classifier_env(run.ctx)
+        names = list(methods) or default_methods(env)
+        for name in names:
+            get_classifier(name, env)  # an unknown name fails here, before any work
+        store, run_id = run.store, run.run_id
+        factories = evaluation_methods(store, names, env, get_classifier, sample=sample, seed=seed)
+        result = run_evaluation(store, factories, folds=folds, seed=seed, run_id=run_id)
+        run.call("evaluate", lambda ctx: Counts("evaluate", new=len(result.rows)))
+        click.echo(format_report(result, load_taxonomy(store)))
+        for line in scope_section(store, env, cfg.data_dir, folds=folds, seed=seed, run_id=run_id):
+            click.echo(line)
     llm = env._built.get("llm")
     if llm is not None:
         click.echo(llm.usage())

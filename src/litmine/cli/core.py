@@ -121,6 +121,43 @@ def schema(table: str | None) -> None:
         click.echo(f"  {column:<20} {typ:<12} {comment}")
 
 
+@click.command()
+@click.option("--list", "list_", is_flag=True, help="List the backups, oldest first.")
+@click.option("--restore", type=click.Path(dir_okay=False, path_type=None), metavar="FILE",
+              help="Put this backup in place of the database (the current file is moved aside, not deleted).")
+def backup(list_: bool, restore: str | None) -> None:
+    """Copy the database consistently into backups/ beside it, keeping the last LITMINE_BACKUP_KEEP.
+
+    `litmine run` makes one too before its first write. Restore one with --restore: the current
+    file (and its write-ahead log) is moved aside to litmine.duckdb.replaced-<time>, never deleted.
+
+    \b
+    Example:
+      litmine backup
+      litmine backup --list
+      litmine backup --restore data/backups/litmine-20260701T013000000000Z.duckdb
+    """
+    from pathlib import Path
+
+    from litmine import backup as backups
+    from litmine.runlock import run_lock
+
+    cfg = settings()
+    store = open_store(cfg, migrate=False)
+    if list_:
+        for path in backups.backups(store.path):
+            click.echo(f"{path}  {path.stat().st_size:>12,} bytes")
+        return
+    with run_lock(cfg.data_dir, "backup"):  # no litmine run writes meanwhile
+        if restore:
+            aside = backups.restore(store, Path(restore))
+            click.echo(f"restored {restore} to {store.path}" + (f"; the file it replaced is at {aside}" if aside else ""))
+            return
+        made = backups.backup(store, cfg.backup_keep)
+    click.echo(f"backup: {made} ({made.stat().st_size:,} bytes); {len(backups.backups(store.path))} kept "
+               f"in {made.parent}")
+
+
 @click.command("config")
 def show_config() -> None:
     """List every setting: its environment variable, current value and meaning.
@@ -145,5 +182,5 @@ def show_config() -> None:
 
 
 def register(main: click.Group) -> None:
-    for command in (init, status, query, schema, show_config):  # `run`: litmine.cli.flows
+    for command in (init, status, query, schema, show_config, backup):  # `run`: litmine.cli.flows
         main.add_command(command)

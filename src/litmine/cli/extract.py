@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from litmine.cli.common import echo_counts, open_store, settings
+from litmine.cli.common import echo_counts, settings
 
 
 @click.command()
@@ -29,21 +29,15 @@ def extract(pdf_dir: Path | None, limit: int | None, workers: int | None) -> Non
       litmine query "select extract_status, count(*) from documents group by 1"
     """
     from litmine.extract import extract_documents, extract_folder
+    from litmine.pipeline import Run
 
     cfg = settings()
-    store = open_store(cfg)
-    run_id = store.start_run("extract" + (f" --pdf-dir {pdf_dir}" if pdf_dir else ""))
-    results = []
-    try:
+    with Run.open(cfg, "extract" + (f" --pdf-dir {pdf_dir}" if pdf_dir else "")) as run:
         if pdf_dir is not None:
-            results.append(extract_folder(store, cfg, pdf_dir, run_id=run_id, workers=workers))
-        results.append(extract_documents(store, cfg, run_id=run_id, limit=limit, workers=workers))
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
-        raise
-    failed = sum(c.failed for c in results)
-    store.finish_run(run_id, "partial" if failed else "ok", {f"extract{i}": c.as_dict() for i, c in enumerate(results)})
-    echo_counts(*results)
+            echo_counts(run.call("extract", lambda ctx: extract_folder(
+                ctx.store, cfg, pdf_dir, run_id=ctx.run_id, workers=workers)))
+        echo_counts(run.call("extract", lambda ctx: extract_documents(
+            ctx.store, cfg, run_id=ctx.run_id, limit=limit, workers=workers)))
 
 
 @click.command("labels-from-latex")
@@ -70,15 +64,11 @@ def labels_from_latex(eprint: Path, survey_id: str | None, dry_run: bool) -> Non
             click.echo(f"{entry.key}\t{';'.join(entry.sections) or '-'}")
         click.echo(f"{len(citations.entries)} bibliography entries, {citations.cited} cited in a numbered section")
         return
-    cfg = settings()
-    store = open_store(cfg)
-    run_id = store.start_run("survey labels-from-latex")
-    try:
-        counts = apply_latex_labels(store, citations, survey_id=survey_id, run_id=run_id)
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", error=str(exc) or type(exc).__name__)
-        raise
-    store.finish_run(run_id, "ok", {"labels-from-latex": counts.as_dict()})
+    from litmine.pipeline import Run
+
+    with Run.open(settings(), "survey labels-from-latex") as run:
+        counts = run.call("labels-from-latex", lambda ctx: apply_latex_labels(
+            ctx.store, citations, survey_id=survey_id, run_id=ctx.run_id))
     echo_counts(counts)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, open_store, settings
+from litmine.cli.common import echo_counts, settings
 
 
 def _run(command: str, stage: str, call) -> None:
@@ -13,10 +13,9 @@ def _run(command: str, stage: str, call) -> None:
     from litmine.pipeline import Run
 
     cfg = settings()
-    store = open_store(cfg)
     config = {"arxiv_api_url": cfg.arxiv_api_url, "arxiv_delay_seconds": cfg.arxiv_delay_seconds}
-    with Run(cfg, store, command, config) as run:
-        counts = run.call(stage, lambda ctx: call(cfg, store, ctx.run_id))
+    with Run.open(cfg, command, config) as run:
+        counts = run.call(stage, call)
     echo_counts(counts)
     if run.report.failed:
         raise SystemExit(1)
@@ -49,15 +48,14 @@ def fetch_survey_cmd(refresh: bool, threshold: float | None) -> None:
       litmine survey load
       litmine fetch survey
     """
-    from litmine.arxiv import ArxivClient
+    from litmine.pipeline import arxiv_client
     from litmine.resolve import THRESHOLD, fetch_survey
     from litmine.screening import fetch_candidates
 
-    def call(cfg, store, run_id):
-        client = ArxivClient.from_settings(cfg)
-        counts = fetch_survey(store, client, run_id=run_id, refresh=refresh,
+    def call(ctx):
+        counts = fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id, refresh=refresh,
                               threshold=THRESHOLD if threshold is None else threshold)
-        return counts.merge(fetch_candidates(store, client, run_id=run_id, refresh=refresh))
+        return counts.merge(fetch_candidates(ctx.store, arxiv_client(ctx), run_id=ctx.run_id, refresh=refresh))
 
     _run("fetch survey", "fetch-survey", call)
 
@@ -78,10 +76,11 @@ def fetch_arxiv_cmd(max_results: int | None, until) -> None:
       LITMINE_ARXIV_CATEGORIES=cs.LG,cs.CL litmine fetch arxiv --max-results 200
       litmine fetch arxiv --until 2026-06-20
     """
-    from litmine.arxiv import ArxivClient, fetch_new
+    from litmine.arxiv import fetch_new
+    from litmine.pipeline import arxiv_client
 
-    _run("fetch arxiv", "fetch-arxiv", lambda cfg, store, run_id: fetch_new(
-        store, ArxivClient.from_settings(cfg), cfg, run_id=run_id, max_results=max_results, now=until))
+    _run("fetch arxiv", "fetch-arxiv", lambda ctx: fetch_new(
+        ctx.store, arxiv_client(ctx), ctx.settings, run_id=ctx.run_id, max_results=max_results, now=until))
 
 
 @fetch.command("oai")
@@ -98,8 +97,8 @@ def fetch_oai_cmd(from_date, until, set_spec: str | None) -> None:
     """
     from litmine.oai import harvest_oai
 
-    def call(cfg, store, run_id):
-        return harvest_oai(store, cfg, run_id=run_id, set_spec=set_spec,
+    def call(ctx):
+        return harvest_oai(ctx.store, ctx.settings, run_id=ctx.run_id, set_spec=set_spec,
                            from_date=from_date.date() if from_date else None,
                            until=until.date() if until else None)
 
@@ -121,8 +120,8 @@ def fetch_pdfs_cmd(limit: int | None, retry_failed: bool) -> None:
     """
     from litmine.pdfs import download_pdfs
 
-    _run("fetch pdfs", "pdfs", lambda cfg, store, run_id: download_pdfs(
-        store, cfg, run_id=run_id, limit=limit, retry_failed=retry_failed))
+    _run("fetch pdfs", "pdfs", lambda ctx: download_pdfs(
+        ctx.store, ctx.settings, run_id=ctx.run_id, limit=limit, retry_failed=retry_failed))
 
 
 def register(main: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, open_store, settings
+from litmine.cli.common import echo_counts, settings
 
 
 @click.command()
@@ -21,28 +21,20 @@ def screen(methods: tuple[str, ...]) -> None:
       litmine screen
       litmine query "select decision, count(*) from scope_decisions group by 1"
     """
-    from litmine.classify import env_from_settings
     from litmine.classify.scope import default_scope_methods, get_scope_method, screen_works
+    from litmine.pipeline import Run, classifier_env
     from litmine.review import import_decisions
 
     cfg = settings()
-    store = open_store(cfg)
-    env = env_from_settings(cfg, store)
-    names = list(methods) or default_scope_methods(env)
-    run_id = store.start_run("screen " + " ".join(names))
-    results = []
-    try:
-        decided = import_decisions(store, cfg, run_id=run_id)  # reviewers' scope decisions train this run
+    with Run.open(cfg, "screen " + " ".join(methods)) as run:
+        env = classifier_env(run.ctx)
+        scope_methods = [get_scope_method(name, env) for name in list(methods) or default_scope_methods(env)]
+        # reviewers' scope decisions train this run
+        decided = run.call("decisions", lambda ctx: import_decisions(ctx.store, ctx.settings, run_id=ctx.run_id))
         if decided.new or decided.failed:
             echo_counts(decided)
-        for name in names:
-            results.append(screen_works(store, get_scope_method(name, env), run_id=run_id))
-            echo_counts(results[-1])
-    except BaseException as exc:
-        store.finish_run(run_id, "failed", {c.stage: c.as_dict() for c in results}, error=str(exc) or type(exc).__name__)
-        raise
-    failed = any(c.failed for c in results)
-    store.finish_run(run_id, "partial" if failed else "ok", {c.stage: c.as_dict() for c in results})
+        for method in scope_methods:
+            echo_counts(run.call("screen", lambda ctx: screen_works(ctx.store, method, run_id=ctx.run_id)))
 
 
 def register(main: click.Group) -> None:

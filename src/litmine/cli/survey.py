@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, open_store, settings
+from litmine.cli.common import echo_counts, settings
 
 
 @click.group()
@@ -31,15 +31,12 @@ def load(seed_dir: str | None) -> None:
 
     from litmine.survey import load_survey
 
+    from litmine.pipeline import Run
+
     cfg = settings()
-    store = open_store(cfg)
-    run_id = store.start_run("survey load")
-    try:
-        counts = load_survey(store, Path(seed_dir) if seed_dir else cfg.seed_dir, run_id=run_id)
-    except Exception as exc:
-        store.finish_run(run_id, "failed", error=str(exc))
-        raise
-    store.finish_run(run_id, "ok", {"survey": counts.as_dict()})
+    with Run.open(cfg, "survey load") as run:
+        counts = run.call("survey", lambda ctx: load_survey(
+            ctx.store, Path(seed_dir) if seed_dir else cfg.seed_dir, run_id=ctx.run_id))
     echo_counts(counts)
 
 

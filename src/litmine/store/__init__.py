@@ -94,9 +94,9 @@ class Store:
                     time.sleep(delay)
                     delay = min(delay * 2, 1.0)
                     continue
-                raise StoreError(_describe_open_error(text), path=self.path) from None
+                raise StoreError(_describe_open_error(text, self.path), path=self.path) from None
             except duckdb.Error as exc:
-                raise StoreError(_describe_open_error(str(exc)), path=self.path) from None
+                raise StoreError(_describe_open_error(str(exc), self.path), path=self.path) from None
             try:
                 check_size(con, self.path)
             except StoreError:
@@ -375,16 +375,25 @@ def check_size(con: Connection, path: Path) -> None:
 
 
 def _damaged(path: Path, what: str) -> str:
-    return (f"the database file {path} is damaged ({what}); it was left untouched: restore it from a copy, "
-            "or move it aside and run `litmine run` to rebuild")
+    return f"the database file {path} is damaged ({what}); it was left untouched: {_restore_hint(path)}"
 
 
-def _describe_open_error(text: str) -> str:
+def _restore_hint(path: Path) -> str:
+    """What to do about a damaged database: restore its last backup (litmine.backup), if it has one."""
+    from litmine.backup import latest_backup
+
+    last = latest_backup(path)
+    if last is not None:
+        return f"restore the last backup with `litmine backup --restore {last}`"
+    return "restore it from a copy, or move it aside and run `litmine run` to rebuild"
+
+
+def _describe_open_error(text: str, path: Path) -> str:
     first = text.splitlines()[0] if text else "unknown error"
     if "not a valid DuckDB database" in text or "Corrupt" in text or "corrupt" in text:
         return (
             "the database file is not a valid DuckDB database or is damaged; it was left untouched: "
-            "move it aside and run `litmine run` to rebuild, or point LITMINE_DB_PATH elsewhere"
+            f"{_restore_hint(path)}, or point LITMINE_DB_PATH elsewhere"
         )
     return f"cannot open the database: {first}"
 

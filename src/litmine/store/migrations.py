@@ -512,5 +512,8 @@ MIGRATIONS: list[Migration] = [
               "items failed), failed, or interrupted (its process stopped before it finished; the next run marks it)';"),
     Migration(60, "screening_candidates: a seed's candidates judged in or out of the survey's scope", _SCREENING),
     Migration(61, "scope_decisions view: in or out of the survey, and who decided", _SCOPE_DECISIONS),
+    Migration(62, "failures: one name per stage, that of the stage table (resolve and classify:X renamed)",
+              "UPDATE failures SET stage = 'fetch-survey' WHERE stage = 'resolve'; "
+              "UPDATE failures SET stage = 'classify-' || substr(stage, 10) WHERE stage LIKE 'classify:%';"),
     Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
 ]

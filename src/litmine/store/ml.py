@@ -288,14 +288,14 @@ def _insert_columns(con: Connection, table: str, cols: dict[str, list], conflict
 
 def record_classify_failure(con: Connection, run_id: str | None, source: str, work_id: int,
                             error: BaseException) -> None:
-    record_failure(con, run_id, f"classify:{source}", str(work_id), error)
+    record_failure(con, run_id, f"classify-{source}", str(work_id), error)
 
 
 def resolve_classify_failures(con: Connection, source: str, work_ids: Sequence[int]) -> None:
-    """Mark open failures of these works in ``classify:source`` resolved."""
+    """Mark open failures of these works in ``classify-source`` resolved."""
     con.execute(
         "UPDATE failures SET resolved_at = ? WHERE stage = ? AND resolved_at IS NULL AND list_contains(?, item)",
-        [utcnow(), f"classify:{source}", [str(w) for w in work_ids]],
+        [utcnow(), f"classify-{source}", [str(w) for w in work_ids]],
     )
 
 

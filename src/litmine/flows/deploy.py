@@ -1,37 +1,23 @@
-"""Register the nightly flow with a Prefect server on a cron schedule, and optionally serve it.
+"""The nightly flow registered with a Prefect server on a cron schedule, and served (`litmine schedule`).
 
     prefect server start                 # in another terminal; UI at http://127.0.0.1:4200
-    python flows/deploy.py               # same as `litmine schedule`
-    python flows/deploy.py --serve       # register, then run the scheduled runs in this process
+    litmine schedule                     # register
+    litmine schedule --serve             # register, then run the scheduled runs in this process
 
+Each scheduled run starts the flow without a run, so the flow opens its own ``pipeline.Run``.
 Settings: LITMINE_SCHEDULE_CRON, LITMINE_SCHEDULE_TIMEZONE, LITMINE_PREFECT_API_URL.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-from litmine.config import Settings, load_settings, prefect_environment
+from litmine.config import Settings, prefect_environment
 from litmine.errors import ScheduleError
 
 DEPLOYMENT = "nightly"
-
-
-def load_nightly():
-    """flows/nightly.py as a module (flows/ is a folder of scripts, not an installed package)."""
-    name = "litmine_flows_nightly"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("nightly.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -48,8 +34,9 @@ def deployment(settings: Settings):
     """The nightly flow as a deployment on ``settings.schedule_cron`` in ``settings.schedule_timezone``."""
     from prefect.schedules import Cron
 
-    nightly = load_nightly()
-    return nightly.build(settings.task_runner).to_deployment(
+    from litmine.flows import nightly
+
+    return nightly.build(settings).to_deployment(
         name=DEPLOYMENT,
         schedule=Cron(settings.schedule_cron, timezone=settings.schedule_timezone),
         description="litmine's nightly run: survey, arXiv, PDFs, text, embeddings, classification, digest",
@@ -74,9 +61,8 @@ def check_server(api_url: str) -> None:
             f"or set LITMINE_PREFECT_API_URL", api_url=api_url)
 
 
-def register(settings: Settings | None = None, api_url: str | None = None, wait_for_runs: float = 15.0) -> Registration:
+def register(settings: Settings, api_url: str | None = None, wait_for_runs: float = 15.0) -> Registration:
     """Create or update the deployment; returns it with the scheduled runs the server has made so far."""
-    settings = settings or load_settings()
     prefect_environment(settings)
     api_url = api_url or settings.prefect_api_url
     check_server(api_url)
@@ -113,19 +99,13 @@ def scheduled_runs(deployment_id, limit: int = 5) -> list[datetime]:
     return [r.expected_start_time for r in runs]
 
 
-def serve(settings: Settings | None = None, api_url: str | None = None) -> None:
+def serve(settings: Settings, api_url: str | None = None) -> None:
     """Register, then run each scheduled run in this process until interrupted."""
     from prefect import serve as prefect_serve
 
-    settings = settings or load_settings()
     prefect_environment(settings)
     api_url = api_url or settings.prefect_api_url
     check_server(api_url)
     with _api(api_url):
         prefect_serve(deployment(settings))
 
-
-if __name__ == "__main__":
-    from litmine.cli import main
-
-    main(["schedule", *sys.argv[1:]])
