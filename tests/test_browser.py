@@ -1,6 +1,7 @@
 """The review queue as a reviewer uses it: JupyterLab on 127.0.0.1 serves notebooks/review_queue.ipynb,
 headless Chromium (the Debian package, driven by Selenium; nothing is downloaded) runs it and clicks
 Accept; the decision is in the journal at once and, after the next `litmine classify`, a human label.
+Then it types the shortcut keys r (reject the next card) and u (undo that): both are journaled too.
 
 Every wait is on a condition with a generous limit, so a loaded two-core machine only makes it slower.
 A screenshot of the queue is saved beside the test's output (its tmp_path); set REVIEW_SCREENSHOT_DIR
@@ -143,10 +144,11 @@ def test_a_click_in_the_queue_is_journaled_and_becomes_a_human_label(prerequisit
 
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")  # the embedder build_review_db used
     build_review_db(store, settings.seed_dir)
-    top = review.list_disagreements(settings, label_set="subsection")[0]
+    top, following = review.list_disagreements(settings, label_set="subsection")[:2]
 
     try:
         _click_accept_in_the_browser(browser, jupyterlab, settings, top, tmp_path, record_property)
+        _type_reject_then_undo(browser, settings, following)
     except Exception:
         browser.save_screenshot(str(tmp_path / "failure.png"))
         raise
@@ -175,7 +177,7 @@ def _click_accept_in_the_browser(browser, url, settings, top, tmp_path, record_p
         " && window.jupyterapp.commands.isEnabled('notebook:run-all-cells')"), "the notebook's kernel to be idle")
     browser.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
-    accept = "//div[contains(@class, 'litmine-review-queue')]//button[normalize-space() = 'Accept']"
+    accept = "//div[contains(@class, 'litmine-review-queue')]//button[normalize-space() = 'Accept (a)']"
     button = _wait(lambda: next((b for b in browser.find_elements(By.XPATH, accept) if b.is_enabled()), None),
                    "the review queue's Accept button")
     title = browser.find_element(By.CSS_SELECTOR, ".litmine-card-title").text
@@ -200,3 +202,32 @@ def _click_accept_in_the_browser(browser, url, settings, top, tmp_path, record_p
     if os.environ.get("REVIEW_SCREENSHOT_DIR"):
         Path(os.environ["REVIEW_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(os.environ["REVIEW_SCREENSHOT_DIR"]) / shot.name)
+
+
+def _type_reject_then_undo(browser, settings, following):
+    """Keys typed in the queue (after a click on it gives it the focus) decide as the buttons do."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from litmine import review
+
+    assert browser.find_element(By.CSS_SELECTOR, ".litmine-card-title").text == following.title
+    hint = browser.find_element(By.CSS_SELECTOR, ".litmine-review-queue .litmine-keys")
+    assert "a accept" in hint.text and "u undo" in hint.text
+    hint.click()
+    _wait(lambda: hint.text.endswith("(on)"), "the queue to take the keyboard focus")
+    ActionChains(browser).send_keys("r").perform()
+
+    def journaled(decision):
+        return lambda: [e for e in review.read_journal(settings) if e["decision"] == decision]
+
+    [entry] = _wait(journaled("reject"), "the key r's decision in the journal")
+    assert (entry["work_id"], entry["label_set"], entry["label_id"]) == (
+        following.work_id, "subsection", following.label_id)
+    ActionChains(browser).send_keys("u").perform()
+    [entry] = _wait(journaled("undo"), "the key u's undo in the journal")
+    assert entry["work_id"] == following.work_id
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, ".litmine-card-title").text == following.title,
+          "the undone card to come back")
+    # The keys went to the queue, not to JupyterLab: no cell was added (a) nor output hidden (o).
+    assert browser.execute_script("return window.jupyterapp.shell.currentWidget.content.widgets.length") == 3

@@ -280,6 +280,43 @@ def test_queue_widget_screening_and_scope(review_db, settings, store):
     assert q.message.value.startswith("<span") and "screening queue" in q.message.value
 
 
+def test_queue_keyboard_shortcuts_click_the_same_buttons(review_db, settings, store):
+    from litmine import review
+    from litmine.review_widget import SHORTCUTS, ReviewQueue
+
+    _ensure_scope_label(store)
+    q = ReviewQueue.open(settings, "disagreements", label_set="subsection")
+    first, second = q.session.items[:2]
+    assert q.accept.description == "Accept (a)" and q.undo.description == "Undo (u)"
+    assert q.keys.shortcuts == list(SHORTCUTS) and "a accept" in q.keys.legend and "u undo" in q.keys.legend
+
+    def key(k):  # what the browser half sends when a key is pressed in the queue
+        q.keys._handle_custom_msg({"key": k}, [])
+
+    key("a")
+    assert ("subsection", first.label_id, True) in _human(store, first.work_id, "subsection")
+    assert q.session.current == second
+    key("R")  # Caps Lock on: the same key
+    assert ("subsection", second.label_id, False) in _human(store, second.work_id, "subsection")
+    key("u")
+    assert q.session.current == second
+    assert ("subsection", second.label_id, False) not in _human(store, second.work_id, "subsection")
+    key("s")
+    assert q.message.value == "skipped"
+    key("x")
+    assert "no shortcut &#x27;x&#x27;: the keys are i in scope, o out of scope, a accept" in q.message.value
+    assert [e["decision"] for e in review.read_journal(settings)] == ["accept", "reject", "undo"]
+
+    screening = ReviewQueue.open(settings, "screening")
+    top = screening.session.current
+    screening.press("a")  # Accept is disabled in screening: nothing journaled, and it says so
+    assert "Accept (a) is not available on this card" in screening.message.value
+    screening.press("o")
+    assert _human(store, top.work_id, "scope") == [("scope", "in", False)]
+    screening.press("i")
+    assert _human(store, screening.session.items[1].work_id, "scope") == [("scope", "in", True)]
+
+
 def test_queue_of_one_subsection_and_a_bad_queue(review_db, settings):
     from litmine import review
     from litmine.errors import ReviewError

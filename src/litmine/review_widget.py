@@ -5,6 +5,13 @@ recorded (so Undo can retract it) and the progress. Every decision goes through
 ``review.record_decision``, which journals it at once and never waits on the run lock.
 ``ReviewQueue`` is only its view (ipywidgets): each button calls one method of the session and
 redraws the card. Tests drive the buttons' callbacks with ``button.click()``.
+
+Keyboard shortcuts (``SHORTCUTS``: i / o in or out of scope, a / r accept or reject, m move, s skip,
+u undo) come from a small anywidget inside the queue: it makes the queue focusable, listens for
+``keydown`` there (never on the whole page, so typing in a cell is untouched), keeps JupyterLab's own
+single-key shortcuts from firing while the queue has the focus, and sends the key to the kernel,
+where ``ReviewQueue.press`` clicks the same button a mouse would. Tests call ``press`` or send the
+widget's message.
 """
 
 from __future__ import annotations
@@ -192,6 +199,98 @@ def card_html(c: review.Card | None) -> str:
     return "\n".join(out)
 
 
+# key -> (the ReviewQueue button it clicks, what it does): shown on the buttons and under the card.
+SHORTCUTS = {
+    "i": ("in_scope", "in scope"),
+    "o": ("out_of_scope", "out of scope"),
+    "a": ("accept", "accept"),
+    "r": ("reject", "reject"),
+    "m": ("move", "move to the chosen subsection"),
+    "s": ("skip", "skip"),
+    "u": ("undo", "undo"),
+}
+
+# The browser half of the shortcuts (anywidget's ES module). It attaches to the enclosing queue once
+# the queue is in the page, ignores keys typed into a text field or the drop-down, and says whether
+# the keys are live (the queue has the focus) or how to make them so.
+_KEYS_ESM = r"""
+const TYPING = new Set(["TEXTAREA", "SELECT"]);
+const BOXES = new Set(["checkbox", "radio", "button", "submit"]);
+
+function typing(target) {
+  if (!target || target.isContentEditable) return !!target;
+  if (TYPING.has(target.tagName)) return true;
+  return target.tagName === "INPUT" && !BOXES.has((target.type || "").toLowerCase());
+}
+
+function render({ model, el }) {
+  const keys = new Set(model.get("shortcuts"));
+  const legend = model.get("legend");
+  el.classList.add("litmine-keys");
+  el.style.cssText = "font-size:90%;color:#555;margin:2px 0";
+  let queue = null;
+  const show = () => {
+    const live = !!queue && queue.contains(document.activeElement);
+    el.textContent = "Keys: " + legend + (live ? "  (on)" : "  (click the card to use them)");
+  };
+  const onKey = (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    const key = (event.key || "").toLowerCase();
+    if (!keys.has(key)) return;
+    event.preventDefault();
+    event.stopPropagation();  // JupyterLab's shortcuts listen on the document, after this
+    if (!event.repeat) model.send({ key });
+  };
+  const focusOnClick = (event) => { if (!typing(event.target)) queue.focus({ preventScroll: true }); };
+  let tries = 0;
+  const attach = () => {
+    queue = el.closest(".litmine-review-queue");
+    if (!queue && tries++ < 600) { requestAnimationFrame(attach); return; }  // not in the page yet
+    queue = queue || el;
+    queue.tabIndex = 0;
+    queue.setAttribute("data-lm-suppress-shortcuts", "true");
+    queue.style.outline = "none";
+    queue.addEventListener("keydown", onKey);
+    queue.addEventListener("click", focusOnClick);
+    queue.addEventListener("focusin", show);
+    queue.addEventListener("focusout", () => setTimeout(show, 0));
+    queue.focus({ preventScroll: true });
+    show();
+  };
+  show();
+  attach();
+  return () => {
+    if (!queue) return;
+    queue.removeEventListener("keydown", onKey);
+    queue.removeEventListener("click", focusOnClick);
+  };
+}
+
+export default { render };
+"""
+
+_keys_class = None
+
+
+def _keys_widget(on_key):
+    """The anywidget that forwards the queue's key presses to ``on_key(key)``."""
+    global _keys_class
+    if _keys_class is None:
+        import anywidget
+        import traitlets
+
+        class ReviewKeys(anywidget.AnyWidget):
+            _esm = _KEYS_ESM
+            shortcuts = traitlets.List(traitlets.Unicode()).tag(sync=True)
+            legend = traitlets.Unicode().tag(sync=True)
+
+        _keys_class = ReviewKeys
+    legend = " · ".join(f"{key} {what}" for key, (_, what) in SHORTCUTS.items())
+    widget = _keys_class(shortcuts=list(SHORTCUTS), legend=legend)
+    widget.on_msg(lambda _widget, content, _buffers: on_key(str(content.get("key", ""))))
+    return widget
+
+
 class ReviewQueue:
     """The widget: a card, the decision buttons, theme check-boxes, progress and the last message."""
 
@@ -202,16 +301,16 @@ class ReviewQueue:
         self.card = w.HTML()
         self.progress = w.HTML()
         self.message = w.HTML()
-        self.in_scope = w.Button(description="In scope", button_style="success")
-        self.out_of_scope = w.Button(description="Out of scope", button_style="danger")
-        self.accept = w.Button(description="Accept", button_style="success")
-        self.reject = w.Button(description="Reject", button_style="danger")
+        self.in_scope = w.Button(description="In scope (i)", button_style="success")
+        self.out_of_scope = w.Button(description="Out of scope (o)", button_style="danger")
+        self.accept = w.Button(description="Accept (a)", button_style="success")
+        self.reject = w.Button(description="Reject (r)", button_style="danger")
         names = review.labels(session.settings, "subsection")
         self.move_to = w.Dropdown(options=[(f"{lid} {name[:40]}", lid) for lid, name in names],
                                   description="Move to", layout=w.Layout(width="320px"))
-        self.move = w.Button(description="Move")
-        self.skip = w.Button(description="Skip")
-        self.undo = w.Button(description="Undo")
+        self.move = w.Button(description="Move (m)")
+        self.skip = w.Button(description="Skip (s)")
+        self.undo = w.Button(description="Undo (u)")
         self.themes = {lid: w.Checkbox(description=f"{lid}", indent=False, layout=w.Layout(width="210px"))
                        for lid, _ in review.labels(session.settings, "theme")}
         self._drawing = False
@@ -223,8 +322,9 @@ class ReviewQueue:
             button.on_click(self._handler(action))
         for label_id, box in self.themes.items():
             box.observe(self._theme_handler(label_id), names="value")
+        self.keys = _keys_widget(self.press)
         self.widget = w.VBox([
-            self.progress, self.card,
+            self.progress, self.keys, self.card,
             w.HBox([self.in_scope, self.out_of_scope]),
             w.HBox([self.accept, self.reject, self.move_to, self.move]),
             w.HTML("<b>Themes</b>"), w.GridBox(list(self.themes.values()),
@@ -238,6 +338,21 @@ class ReviewQueue:
     def open(cls, settings: Settings, queue: str = "disagreements", label_set: str = "subsection",
              label_id: str | None = None, limit: int = 200) -> "ReviewQueue":
         return cls(ReviewSession.open(settings, queue, label_set=label_set, label_id=label_id, limit=limit))
+
+    def press(self, key: str) -> None:
+        """A key pressed in the queue: click its button (as a mouse would, so a disabled button does
+        nothing), or say which keys there are."""
+        name = SHORTCUTS.get(key.lower(), (None,))[0]
+        if name is None:
+            keys = ", ".join(f"{k} {what}" for k, (_, what) in SHORTCUTS.items())
+            self.message.value = f"<span style='color:#b00'>no shortcut {html.escape(repr(key))}: the keys are {keys}</span>"
+            return
+        button = getattr(self, name)
+        if button.disabled:
+            self.message.value = (f"<span style='color:#b00'>{html.escape(button.description)} is not available "
+                                  "on this card</span>")
+            return
+        button.click()
 
     def _handler(self, action):
         def on_click(_button) -> None:
