@@ -61,7 +61,7 @@ def test_zeroshot_scores_every_label_with_provenance_and_skips_what_is_done(seed
     assert per_work[0][2] >= 1 and per_work[1][2] >= 1  # the best subsection, and so its part, is always assigned
     assert parts_follow == 0
     version, model, params, run_id, content_hash, created_by = row
-    assert version.startswith("2+") and model == MODEL and run_id == "run-1" and len(content_hash) == 64
+    assert version.startswith("3+") and model == MODEL and run_id == "run-1" and len(content_hash) == 64
     assert json.loads(params)["temperature"] == 0.03 and "@" in created_by
     again = classify_works(seeded, get_classifier("zeroshot", env()))
     assert (again.new, again.unchanged) == (0, n) and "nothing new to classify" in again.notes
@@ -162,8 +162,8 @@ def test_ensemble_pools_its_members_with_weights_learnt_out_of_fold(seeded):
 def test_classify_without_the_survey_says_what_to_do(store):
     with pytest.raises(ClassifierError) as info:
         classify_works(store, get_classifier("zeroshot", env()))
-    assert str(info.value) == ("the database has no part, subsection, theme labels: load the survey first "
-                               "(`litmine survey load`)")
+    assert str(info.value) == ("the database holds no label sets; `litmine classify` needs the placement set "
+                               "declared by the survey seed: load it with `litmine survey load`")
 
 
 def test_classify_command_and_the_disagreements_view(seeded):

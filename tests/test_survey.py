@@ -141,10 +141,11 @@ def test_seed_format_describes_any_survey(tmp_path, store):
         "format": "litmine-survey/1", "id": "tiny", "title": "A tiny survey",
         "scope": {"statement": "Topic A", "in_scope_label_sets": ["topic"]},
         "label_sets": [
-            {"id": "area", "labels": [{"id": "A", "name": "Area A"}]},
-            {"id": "topic", "parent_set": "area", "labels": [{"id": "A1", "parent": "A", "name": "Topic A1"}]},
+            {"id": "area", "role": "derived", "labels": [{"id": "A", "name": "Area A"}]},
+            {"id": "topic", "role": "placement", "parent_set": "area",
+             "labels": [{"id": "A1", "parent": "A", "name": "Topic A1"}]},
         ],
-        "references": {"file": "refs.csv", "sections_label_sets": ["topic"], "derived_label_sets": {"area": "topic"}},
+        "references": {"file": "refs.csv", "sections_label_sets": ["topic"]},
     }), encoding="utf-8")
     (seed_dir / "refs.csv").write_text(
         "ref,key,title,authors,year,venue,arxiv_id,doi,metadata_confidence,sections,label_status\n"

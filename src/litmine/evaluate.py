@@ -1,27 +1,29 @@
 """Evaluation: how well each classifier recovers held-out labels, by stratified cross-validation.
 
-The labelled works (survey labels of every status, the survey's theme labels, human labels) are split
-into ``folds`` folds, stratified by their primary subsection (or theme), with a fixed seed. For each
+The label sets are the survey's own, as its seed declares them (``Taxonomy``): the placement set, the
+sets derived from it, and the themes where the survey has them. The labelled works (survey labels of
+every status, the survey's theme labels, human labels) are split into ``folds`` folds, stratified by
+their primary placement label (or theme), with a fixed seed. For each
 fold, every method is fitted on the other folds' trainable labels (survey ``verified`` and
 ``silver-agree``, and human labels: ``silver-disagree`` works are never trained on) and predicts the
 fold. So every labelled work is predicted exactly once, by models that never saw it.
 
 Beside every method, ``bare`` is the bare library on the same folds and vectors: scikit-learn's
-``LogisticRegression(class_weight="balanced")``, multinomial over the primary subsection, and one
-per theme; a method under it is a regression.
+``LogisticRegression(class_weight="balanced")``, multinomial over the primary placement label, and
+one per theme; a method under it is a regression.
 
-Reported per method, label set (part, subsection, theme) and stratum (all, verified, silver-agree,
+Reported per method, label set (derived, placement, themes) and stratum (all, verified, silver-agree,
 silver-disagree, human): per-label precision, recall, F1 and support (for themes also the share of
 works assigned it); macro and micro F1, a hit being any label the survey cites the work under; top-1
 and top-3 accuracy; expected calibration error (10 bins over every work-label score); and a
 confusion matrix of the true label against the best-scoring one. Themes: macro F1 over the themes
 with at least ``MIN_THEME_SUPPORT`` positives.
 
-Primary-label figures compare with a single-label baseline: the best-scoring subsection (part)
-against the work's primary one only, top-1 accuracy and macro F1, over all works and split into
+Primary-label figures compare with a single-label baseline: the best-scoring placement label (and
+its derived labels) against the work's primary one only, top-1 accuracy and macro F1, over all works and split into
 works with an abstract and works known by their title only (strata ``primary``, ``primary-abstract``,
 ``primary-title-only``). New papers (stratum ``new-papers``): the screening candidates judged in
-scope with an agreed subsection (label rows of source ``screening``), predicted by each method
+scope with an agreed placement label (label rows of source ``screening``), predicted by each method
 trained on every trainable survey work, same figures.
 """
 
@@ -49,7 +51,7 @@ BARE = "bare"
 
 class BareClassifier(Classifier):
     """The bare library, for comparison: ``LogisticRegression(class_weight="balanced")`` on the stored
-    vectors as they are, multinomial over each work's primary subsection, and binary per theme."""
+    vectors as they are, multinomial over each work's primary placement label, and binary per theme."""
 
     name = BARE
     version = "1"
@@ -61,15 +63,16 @@ class BareClassifier(Classifier):
         super().fit(taxonomy, examples)
         self._sub, self._themes = None, {}
         x = np.stack([ex.item.vector for ex in examples]) if examples else None
-        rows = [(i, ex.primary_label("subsection")) for i, ex in enumerate(examples)]
+        placement, themes = taxonomy.placement, taxonomy.themes
+        rows = [(i, ex.primary_label(placement)) for i, ex in enumerate(examples)]
         rows = [(i, y) for i, y in rows if y is not None]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if len({y for _, y in rows}) >= 2:
                 self._sub = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
                     x[[i for i, _ in rows]], [y for _, y in rows])
-            for label_id in taxonomy.ids("theme"):
-                known = [(i, v) for i, v in ((i, ex.label("theme", label_id)) for i, ex in enumerate(examples))
+            for label_id in taxonomy.ids(themes) if themes else ():
+                known = [(i, v) for i, v in ((i, ex.label(themes, label_id)) for i, ex in enumerate(examples))
                          if v is not None]
                 if len({v for _, v in known}) == 2:
                     self._themes[label_id] = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
@@ -78,15 +81,16 @@ class BareClassifier(Classifier):
     def predict(self, items: list[WorkItem]) -> list[Prediction]:
         x = np.stack([item.vector for item in items])
         out = [Prediction(item.work_id, {}) for item in items]
+        placement, themes = self.taxonomy.placement, self.taxonomy.themes
         if self._sub is not None:
-            ids = self.taxonomy.ids("subsection")
+            ids = self.taxonomy.ids(placement)
             column = {label: j for j, label in enumerate(self._sub.classes_)}
             for pred, row in zip(out, self._sub.predict_proba(x)):
-                pred.scores["subsection"] = {label: float(row[column[label]]) if label in column else 0.0
-                                             for label in ids}
+                pred.scores[placement] = {label: float(row[column[label]]) if label in column else 0.0
+                                          for label in ids}
         for label_id, model in self._themes.items():
             for pred, p in zip(out, model.predict_proba(x)[:, 1]):
-                pred.scores.setdefault("theme", {})[label_id] = float(p)
+                pred.scores.setdefault(themes, {})[label_id] = float(p)
         return out
 
 
@@ -110,20 +114,21 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
     the figures in ``evaluations``."""
     from sklearn.model_selection import StratifiedKFold
 
-    taxonomy = load_taxonomy(store)
+    taxonomy = load_taxonomy(store, "litmine evaluate")
+    placement, themes = taxonomy.placement, taxonomy.themes
     probe = {name: make() for name, make in methods.items()}
     model_ids = {c.env.embedder.model_id for c in probe.values() if c.needs_vectors}
     model_id = next(iter(model_ids)) if model_ids else None
     if bare and model_id is not None and BARE not in methods:
         methods = {BARE: BareClassifier, **methods}
         probe = {BARE: BareClassifier(), **probe}
-    everything = load_examples(store, model_id, statuses=TRAIN_STATUSES + ("silver-disagree",))
+    everything = load_examples(store, model_id, statuses=TRAIN_STATUSES + ("silver-disagree",), taxonomy=taxonomy)
     with store.connect(read_only=True) as con:
         survey_status = ml_store.survey_status(con)
         with_abstract = dict(con.execute("SELECT work_id, coalesce(abstract, '') <> '' FROM works").fetchall())
         screened = con.execute(
-            "SELECT work_id, label_id FROM latest_labels WHERE source = 'screening' AND label_set = 'subsection' "
-            "AND assigned ORDER BY work_id, label_id").fetchall()
+            "SELECT work_id, label_id FROM latest_labels WHERE source = 'screening' AND label_set = ? "
+            "AND assigned ORDER BY work_id, label_id", [placement]).fetchall()
         new_items = {row[0]: WorkItem.from_row(row)
                      for row in ml_store.work_items(con, model_id, sorted({w for w, _ in screened}))} if screened else {}
     missing = [ex.item.work_id for ex in everything if model_id and ex.item.vector is None]
@@ -131,18 +136,18 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
         raise ClassifierError(
             f"{len(missing)} labelled works have no {model_id} vector: run `litmine embed` first"
         )
-    labelled = [ex for ex in everything if ex.positives.get("subsection") or ex.positives.get("theme")
-                or ex.negatives.get("theme")]
+    labelled = [ex for ex in everything if ex.positives.get(placement) or ex.positives.get(themes)
+                or ex.negatives.get(themes)]
     if len(labelled) < folds * 2:
         raise ClassifierError(f"only {len(labelled)} labelled works: too few for {folds}-fold cross-validation")
     strata = {ex.item.work_id: _stratum(ex, survey_status) for ex in labelled}
-    keys = [_stratify_key(ex) for ex in labelled]
+    keys = [_stratify_key(ex, taxonomy) for ex in labelled]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # classes with fewer members than folds: sklearn warns, and still splits
         splits = list(splitter.split(np.zeros(len(labelled)), keys))
-    new_papers = [Example(item=new_items[w], positives={"subsection": {label}}, complete={"subsection"},
-                          primary={"subsection": label})
+    new_papers = [Example(item=new_items[w], positives={placement: {label}}, complete={placement},
+                          primary={placement: label})
                   for w, label in screened if w in new_items and (not model_id or new_items[w].vector is not None)]
 
     config = {"folds": folds, "seed": seed, "embedding_model": model_id, "works": len(labelled),
@@ -163,7 +168,7 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
             log.info("evaluate %s: fold %d of %d done", name, fold + 1, folds)
         failed = sum(1 for p in predictions.values() if p.error is not None)
         result.rows.append((name, "*", "all", "*", "failed_predictions", float(failed)))
-        for label_set in ("part", "subsection", "theme"):
+        for label_set in taxonomy.all_sets:
             result.rows += _metrics(name, label_set, taxonomy, labelled, predictions, strata)
         primary = {"primary": labelled,
                    "primary-abstract": [ex for ex in labelled if with_abstract.get(ex.item.work_id)],
@@ -185,18 +190,20 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
 
 def _primary_metrics(method: str, stratum: str, taxonomy: Taxonomy, works: list[Example],
                      predictions: dict[int, Prediction]) -> list[tuple]:
-    """Single-label figures: the best-scoring subsection (and its part) against the primary one."""
-    parents = taxonomy.parents("subsection")
+    """Single-label figures: the best-scoring placement label (and each derived set's) against the
+    primary one."""
+    placement = taxonomy.placement
+    parents = taxonomy.parents(placement)
     rows = []
-    for label_set in ("part", "subsection"):
+    for label_set in (*taxonomy.derived, placement):
         truth, best = [], []
         for ex in works:
-            primary = ex.primary_label("subsection")
+            primary = ex.primary_label(placement)
             pred = predictions.get(ex.item.work_id)
             if primary is None or pred is None or pred.error is not None or not pred.scores.get(label_set):
                 continue
             scores = pred.scores[label_set]
-            truth.append(parents.get(primary) if label_set == "part" else primary)
+            truth.append(primary if label_set == placement else parents.get(primary))
             best.append(max(scores, key=lambda label: (scores[label], label)))
         if not truth:
             continue
@@ -222,23 +229,24 @@ def _trainable(ex: Example, survey_status: dict[int, str]) -> bool:
     return survey_status.get(ex.item.work_id) != "silver-disagree"
 
 
-def _stratify_key(ex: Example) -> str:
-    primary = ex.primary_label("subsection")
+def _stratify_key(ex: Example, taxonomy: Taxonomy) -> str:
+    primary = ex.primary_label(taxonomy.placement)
     if primary:
         return primary
-    themes = sorted(ex.positives.get("theme", ()))
+    themes = sorted(ex.positives.get(taxonomy.themes, ()))
     return "theme:" + themes[0] if themes else "theme:none"
 
 
 def _truth(ex: Example, label_set: str, taxonomy: Taxonomy) -> tuple[set[str], set[str]] | None:
     """(positives, known negatives) of a work in a set; None when the set is not labelled for it."""
-    if label_set == "part":
-        subs = _truth(ex, "subsection", taxonomy)
-        if subs is None:
+    if label_set in taxonomy.derived:
+        source = taxonomy.derived[label_set]
+        children = _truth(ex, source, taxonomy)
+        if children is None:
             return None
-        parents = taxonomy.parents("subsection")
-        pos = {parents[s] for s in subs[0] if parents.get(s)}
-        return pos, set(taxonomy.ids("part")) - pos
+        parents = taxonomy.parents(source)
+        pos = {parents[s] for s in children[0] if parents.get(s)}
+        return pos, set(taxonomy.ids(label_set)) - pos
     pos = set(ex.positives.get(label_set, ()))
     neg = set(ex.negatives.get(label_set, ()))
     if label_set in ex.complete:
@@ -251,6 +259,7 @@ def _truth(ex: Example, label_set: str, taxonomy: Taxonomy) -> tuple[set[str], s
 def _metrics(method: str, label_set: str, taxonomy: Taxonomy, labelled: list[Example],
              predictions: dict[int, Prediction], strata: dict[int, str]) -> list[tuple]:
     ids = taxonomy.ids(label_set)
+    is_themes = label_set == taxonomy.themes
     rows = []
     for stratum in STRATA:
         works = [ex for ex in labelled if stratum == "all" or strata[ex.item.work_id] == stratum]
@@ -280,19 +289,19 @@ def _metrics(method: str, label_set: str, taxonomy: Taxonomy, labelled: list[Exa
             rows.append((method, label_set, stratum, label, "support", float(support)))
             if support:
                 rows.append((method, label_set, stratum, label, "recall", tp / support))
-            if negatives or label_set != "theme":
+            if negatives or not is_themes:
                 precision = tp / (tp + fp) if tp + fp else 0.0
                 recall = tp / support if support else 0.0
                 f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
                 rows.append((method, label_set, stratum, label, "precision", precision))
                 rows.append((method, label_set, stratum, label, "f1", f1))
-                if support and (label_set != "theme" or support >= MIN_THEME_SUPPORT):
+                if support and (not is_themes or support >= MIN_THEME_SUPPORT):
                     f1s.append(f1)
-            if label_set == "theme" and k.any():
+            if is_themes and k.any():
                 rows.append((method, label_set, stratum, label, "share", float(chosen[k, j].mean())))
                 rows.append((method, label_set, stratum, label, "labelled_share", float(pos[k, j].mean())))
             tp_all, fp_all, fn_all = tp_all + tp, fp_all + fp, fn_all + fn
-        if label_set == "theme":
+        if is_themes:
             rows.append((method, label_set, stratum, "*", "recall", tp_all / (tp_all + fn_all) if tp_all + fn_all else 0.0))
             if f1s:
                 rows.append((method, label_set, stratum, "*", "macro_f1", float(np.mean(f1s))))
@@ -361,13 +370,14 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
         lines.append("")
         lines.append(f"== {method} ({cfg['methods'][method]['version']}"
                      f"{', ' + str(int(failed)) + ' failed predictions' if failed else ''})")
-        for label_set in ("part", "subsection", "theme"):
+        for label_set in taxonomy.all_sets:
+            is_themes = label_set == taxonomy.themes
             strata = [s for s in STRATA if result.value(method, label_set, s, "*", "works")]
             if not strata:
                 lines.append(f"-- {label_set}: no labelled works")
                 continue
             lines.append(f"-- {label_set}")
-            if label_set == "theme":
+            if is_themes:
                 lines.append(f"   macroF1 over themes with at least {MIN_THEME_SUPPORT} positives; share: of the "
                              "works labelled for a theme, those assigned it")
                 lines.append(f"   {'stratum':<16}{'works':>6}{'macroF1':>9}{'recall':>8}")
@@ -385,7 +395,7 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
             if missing:
                 lines.append(f"   no labelled works in: {', '.join(missing)}")
             lines.append("   " + f"{'label':<26}" + "".join(f"{s[:15]:>24}" for s in strata))
-            metrics = ("precision", "recall", "f1", "support") + (("share",) if label_set == "theme" else ())
+            metrics = ("precision", "recall", "f1", "support") + (("share",) if is_themes else ())
             head = " ".join({"precision": "P", "recall": "R", "f1": "F1", "support": "n", "share": "sh"}[m]
                             for m in metrics)
             lines.append("   " + " " * 26 + "".join(f"{head:>24}" for _ in strata))
@@ -397,18 +407,18 @@ def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
                     cells.append(" ".join(_f(v) if m != "support" else (str(int(v)) if v is not None else "-")
                                           for v, m in zip(vals, metrics)))
                 lines.append("   " + f"{name:<26}" + "".join(f"{c:>24}" for c in cells))
-            if label_set != "theme":
+            if not is_themes:
                 lines += _confusion(result, method, label_set, taxonomy)
     return "\n".join(lines)
 
 
 def _summary(result: Evaluation, methods: list[str], taxonomy: Taxonomy) -> list[str]:
-    """One line per method and label set: the multi-label figures (a hit on any cited subsection) beside
-    the single-label ones (the primary subsection), by stratum, and the new papers."""
+    """One line per method and label set: the multi-label figures (a hit on any cited label) beside the
+    single-label ones (the primary label), by stratum, and the new papers; the survey's own set names."""
     lines = ["", f"== summary ({BARE}: scikit-learn's balanced logistic regression on the same folds and vectors)"]
     cols = [("all", "any cited"), ("primary", "primary"), ("primary-abstract", "abstract"),
             ("primary-title-only", "title only"), ("new-papers", "new papers")]
-    for label_set in ("part", "subsection"):
+    for label_set in (*taxonomy.derived, taxonomy.placement):
         lines.append(f"-- {label_set}: macro F1 / top-1; works per column: " + ", ".join(
             f"{title} {_n(result.value(methods[0], label_set, stratum, '*', 'works'))}" for stratum, title in cols))
         lines.append(f"   {'method':<12}" + "".join(f"{title:>14}" for _, title in cols))
@@ -416,19 +426,21 @@ def _summary(result: Evaluation, methods: list[str], taxonomy: Taxonomy) -> list
             cells = [f"{_f(result.value(method, label_set, st, '*', 'macro_f1'))} / "
                      f"{_f(result.value(method, label_set, st, '*', 'top1'))}" for st, _ in cols]
             lines.append(f"   {method:<12}" + "".join(f"{c:>14}" for c in cells))
-    themes = [t for t in taxonomy.ids("theme") if result.value(methods[0], "theme", "all", t, "labelled_share") is not None]
+    ts = taxonomy.themes
+    themes = [t for t in taxonomy.ids(ts) if result.value(methods[0], ts, "all", t, "labelled_share") is not None] \
+        if ts else []
     if themes:
-        lines.append(f"-- theme: F1 per theme (n: agreed positives; lab: labelled share; sh: share assigned), "
+        lines.append(f"-- {ts}: F1 per theme (n: agreed positives; lab: labelled share; sh: share assigned), "
                      f"macro F1 over themes with n >= {MIN_THEME_SUPPORT}")
-        lines.append(f"   {'theme':<24}{'n':>4}{'lab':>6}" + "".join(f"{m[:13]:>14}" for m in methods))
+        lines.append(f"   {ts[:23]:<24}{'n':>4}{'lab':>6}" + "".join(f"{m[:13]:>14}" for m in methods))
         for t in themes:
-            n = result.value(methods[0], "theme", "all", t, "support")
-            cells = [f"{_f(result.value(m, 'theme', 'all', t, 'f1'))} sh {_f(result.value(m, 'theme', 'all', t, 'share'))}"
+            n = result.value(methods[0], ts, "all", t, "support")
+            cells = [f"{_f(result.value(m, ts, 'all', t, 'f1'))} sh {_f(result.value(m, ts, 'all', t, 'share'))}"
                      for m in methods]
-            lines.append(f"   {t[:23]:<24}{_n(n):>4}{_f(result.value(methods[0], 'theme', 'all', t, 'labelled_share')):>6}"
+            lines.append(f"   {t[:23]:<24}{_n(n):>4}{_f(result.value(methods[0], ts, 'all', t, 'labelled_share')):>6}"
                          + "".join(f"{c:>14}" for c in cells))
         lines.append(f"   {'macro F1':<34}" + "".join(
-            f"{_f(result.value(m, 'theme', 'all', '*', 'macro_f1')):>14}" for m in methods))
+            f"{_f(result.value(m, ts, 'all', '*', 'macro_f1')):>14}" for m in methods))
     return lines
 
 

@@ -5,10 +5,11 @@ budget ``n`` it draws ``n`` labelled works at random (the "decisions"), trains a
 on their title-and-abstract embeddings, and scores it on every work not drawn:
 
 - scope: average precision of the in-scope score (the screening labels: in, or not),
-- subsection: macro F1 of the predicted subsection (the survey's primary subsection of each work),
+- placement (named after the survey's placement set): macro F1 of the predicted placement label (the
+  survey's primary label of each work),
 
 each beside the bare baseline on the same held-out works (AP of a random ranking = the share in
-scope; macro F1 of always answering the commonest subsection). Repeated with several seeds; the
+scope; macro F1 of always answering the commonest label). Repeated with several seeds; the
 mean and spread are reported. Small on purpose: a few hundred works, a linear model.
 """
 
@@ -33,7 +34,7 @@ REPEATS = 5
 class Curve:
     """One metric against the number of decisions: mean and std over repeats, and the baseline."""
 
-    task: str  # scope or subsection
+    task: str  # scope, or the placement set's name
     metric: str  # average_precision or macro_f1
     pool: int  # labelled works available
     sizes: list[int] = field(default_factory=list)
@@ -47,7 +48,7 @@ class Curve:
 
 
 def _draw(rng, y, n: int, binary: bool) -> np.ndarray | None:
-    """``n`` indices at random, with both classes (scope) or two or more classes (subsection)."""
+    """``n`` indices at random, with both classes (scope) or two or more classes (placement)."""
     for _ in range(100):
         idx = rng.choice(len(y), size=n, replace=False)
         if len(set(y[idx])) >= 2 and (not binary or len(idx) < len(y)):
@@ -56,7 +57,7 @@ def _draw(rng, y, n: int, binary: bool) -> np.ndarray | None:
 
 
 def curve(vectors, labels, task: str, sizes=SIZES, repeats: int = REPEATS, seed: int = 0) -> Curve:
-    """The learning curve of ``task`` (``scope``: labels are booleans; ``subsection``: label ids)."""
+    """The learning curve of ``task`` (``scope``: labels are booleans; otherwise label ids)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score, f1_score
 
@@ -98,11 +99,17 @@ def curve(vectors, labels, task: str, sizes=SIZES, repeats: int = REPEATS, seed:
 
 def examples(store: Store, model_id: str | None = None) -> dict[str, tuple[list, list]]:
     """{task: (vectors, labels)} from the database: scope from the screening annotators' and the
-    reviewers' scope labels; subsection from the survey's verified and silver-agree labels (one
-    primary subsection per work: the lowest id it carries)."""
+    reviewers' scope labels; the placement (the set the survey seed declares, under its own name) from
+    the survey's verified and silver-agree labels (one primary label per work: the lowest id it
+    carries)."""
+    from litmine.store import ml as ml_store
+
     with store.connect(read_only=True) as con:
+        survey = ml_store.survey_row(con)
+        placement = ((survey[2] if survey else {}).get("roles") or {}).get("placement")
         scope = db.labelled_vectors(con, "scope", ("screening", "human"), None, model_id)
-        sub = db.labelled_vectors(con, "subsection", ("survey",), ("verified", "silver-agree"), model_id)
+        sub = db.labelled_vectors(con, placement, ("survey",), ("verified", "silver-agree"), model_id) \
+            if placement else []
     out: dict[str, tuple[list, list]] = {}
     by_work: dict[int, tuple[bool, list[float]]] = {}
     for work_id, label_id, assigned, vector in scope:
@@ -113,7 +120,8 @@ def examples(store: Store, model_id: str | None = None) -> dict[str, tuple[list,
     for work_id, label_id, assigned, vector in sub:
         if assigned and work_id not in primary:
             primary[work_id] = (label_id, vector)
-    out["subsection"] = ([v for _, v in primary.values()], [label for label, _ in primary.values()])
+    if placement:
+        out[placement] = ([v for _, v in primary.values()], [label for label, _ in primary.values()])
     return out
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from litmine.classify import TRAIN_STATUSES, load_examples
-from litmine.classify.base import REQUIRE_ONE
+from litmine.classify import TRAIN_STATUSES, load_examples, load_taxonomy
 from litmine.classify.llm import ExamplesAlone, LLMClassifier
 from litmine.errors import ClassifierError
 
@@ -26,9 +25,9 @@ from litmine.errors import ClassifierError
 def sample_work_ids(store, n: int, seed: int = 0) -> set[int]:
     """``n`` survey works with a label in the primary set, drawn with ``seed`` (the same for the same
     database and seed)."""
-    primary = sorted(REQUIRE_ONE)
-    examples = load_examples(store, None, statuses=TRAIN_STATUSES + ("silver-disagree",))
-    ids = sorted(ex.item.work_id for ex in examples if any(ex.positives.get(s) for s in primary))
+    taxonomy = load_taxonomy(store, "litmine evaluate")
+    examples = load_examples(store, None, statuses=TRAIN_STATUSES + ("silver-disagree",), taxonomy=taxonomy)
+    ids = sorted(ex.item.work_id for ex in examples if ex.positives.get(taxonomy.placement))
     if n < 1:
         raise ClassifierError(f"--sample must be at least 1, got {n}")
     if not ids:

@@ -1,4 +1,5 @@
-"""Classification stage: every work scored for the survey's parts, subsections and themes.
+"""Classification stage: every work scored for the survey's label sets: its placement, the sets
+derived from it, and its themes, as the survey seed declares them (``Taxonomy``).
 
 Classifiers register under the entry-point group ``litmine.classifiers`` (built in: ``zeroshot``,
 ``supervised``, ``llm``, ``ensemble``); a third-party one registers the same way. Each writes one
@@ -15,8 +16,6 @@ from importlib.metadata import entry_points
 from typing import Callable
 
 from litmine.classify.base import (
-    ALL_SETS,
-    TARGET_SETS,
     Classifier,
     Example,
     Prediction,
@@ -85,32 +84,41 @@ def get_classifier(name: str, env: ClassifierEnv | None = None, **params: object
     return clf
 
 
-def load_taxonomy(store: Store) -> Taxonomy:
+def load_taxonomy(store: Store, command: str = "litmine classify") -> Taxonomy:
+    """The loaded survey's labels and the roles its seed gives its label sets; an error naming the
+    sets the database holds when it holds no survey with a placement set (``command`` needs one)."""
     with store.connect(read_only=True) as con:
         survey = ml_store.survey_row(con)
         taxonomy = Taxonomy.from_rows(ml_store.taxonomy_rows(con), survey and {
             **survey[2], "id": survey[0], "title": survey[1]})
-    missing = [s for s in ALL_SETS if not taxonomy.ids(s)]
+    held = f"label sets {', '.join(sorted(taxonomy.labels))}" if taxonomy.labels else "no label sets"
+    if taxonomy.placement is None:
+        raise ClassifierError(
+            f"the database holds {held}; `{command}` needs the placement set declared by the survey seed: "
+            "load it with `litmine survey load`")
+    missing = [s for s in taxonomy.all_sets if not taxonomy.ids(s)]
     if missing:
         raise ClassifierError(
-            f"the database has no {', '.join(missing)} labels: load the survey first (`litmine survey load`)"
-        )
+            f"the database holds {held}; `{command}` needs {', '.join(missing)}, declared by the survey seed: "
+            "load it again with `litmine survey load`")
     return taxonomy
 
 
 def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] = TRAIN_STATUSES,
-                  work_ids: set[int] | None = None) -> list[Example]:
+                  work_ids: set[int] | None = None, taxonomy: Taxonomy | None = None) -> list[Example]:
     """Labelled works: survey labels of ``statuses`` and every human label, as training examples.
 
-    The survey's subsection labels are complete for the works it places in a subsection (every
-    other subsection is a negative); its theme labels are examples only (positives). Human labels
-    are explicit positives (accept) or negatives (reject).
+    The survey's placement labels are complete for the works it places (every other label of the
+    placement set is a negative); its theme labels are examples only (positives). Human labels are
+    explicit positives (accept) or negatives (reject).
     """
+    taxonomy = taxonomy or load_taxonomy(store)
+    targets, placement = taxonomy.target_sets, taxonomy.placement
     with store.connect(read_only=True) as con:
         gold = ml_store.gold_labels(con)
         by_work: dict[int, Example] = {}
         for work_id, label_set, label_id, source, status, assigned in gold:
-            if label_set not in TARGET_SETS or (work_ids is not None and work_id not in work_ids):
+            if label_set not in targets or (work_ids is not None and work_id not in work_ids):
                 continue
             if source == "survey" and status not in statuses and status != "example":
                 continue
@@ -118,7 +126,7 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
             ex.sources.add(source)
             if assigned:
                 ex.positives.setdefault(label_set, set()).add(label_id)
-                if source == "survey" and label_set == "subsection":
+                if source == "survey" and label_set == placement:
                     ex.complete.add(label_set)
             else:
                 ex.negatives.setdefault(label_set, set()).add(label_id)
@@ -134,7 +142,7 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
         ex = by_work.get(work_id)
         if ex is None:
             continue
-        for label_set in TARGET_SETS:
+        for label_set in targets:
             first = next((s for s in sections or () if s in ex.positives.get(label_set, ())), None)
             if first is not None and label_set not in ex.primary:
                 ex.primary[label_set] = first
@@ -142,9 +150,9 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
 
 
 def _prediction_rows(clf: Classifier, pred: Prediction, item: WorkItem, run_id: str | None, version: str,
-                     params: dict) -> list[dict]:
+                     params: dict, label_sets: tuple[str, ...]) -> list[dict]:
     rows = []
-    for label_set in ALL_SETS:
+    for label_set in label_sets:
         scores = pred.scores.get(label_set)
         if scores is None:
             continue
@@ -170,7 +178,7 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
     counts = Counts(f"classify {classifier.name}")
     taxonomy = load_taxonomy(store)
     model_id = classifier.env.embedder.model_id if classifier.needs_vectors else None
-    examples = load_examples(store, model_id) if classifier.trainable else []
+    examples = load_examples(store, model_id, taxonomy=taxonomy) if classifier.trainable else []
     classifier.ensure_fitted(taxonomy, [ex for ex in examples if not classifier.needs_vectors or ex.item.vector is not None])
     version, params = classifier.source_version, classifier.params()
     after, not_embedded, seen, not_placed = 0, 0, 0, 0
@@ -210,7 +218,7 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
                     ml_store.record_classify_failure(con, run_id, classifier.name, item.work_id, pred.error)
                     counts.add("failed")
                     continue
-                rows += _prediction_rows(classifier, pred, item, run_id, version, params)
+                rows += _prediction_rows(classifier, pred, item, run_id, version, params, taxonomy.all_sets)
                 ok.append(item.work_id)
                 counts.add("updated" if item.work_id in before else "new")
             ml_store.write_assignments(con, rows)

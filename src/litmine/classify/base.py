@@ -1,12 +1,14 @@
 """What every classifier shares: the taxonomy, work items, predictions, and the assignment rule.
 
-A classifier implements ``predict(items)``: scores in [0, 1] for the labels of the target sets
-(``subsection`` and ``theme``). The base class derives the part from the subsections (a part's score
-is its best subsection's; a part is assigned when one of its subsections is) and decides which
-labels are assigned: in ``subsection``, the best-scoring label always and any other scoring at
-least ``threshold``; in ``theme``, any label scoring at least its own threshold (``thresholds``, set in
-``fit`` so that the share of works carrying a theme is close to its labelled share) or else
-``threshold`` (a work may carry none).
+The survey seed says what each label set is for (``Taxonomy``: its ``placement`` set, the sets
+``derived`` from it, its ``themes`` set if any); no set name is written in code. A classifier
+implements ``predict(items)``: scores in [0, 1] for the labels of the target sets (the placement and
+the themes). The base class derives each derived set from the placement (a parent's score is its best
+child's; a parent is assigned when one of its children is) and decides which labels are assigned: in
+the placement, the best-scoring label always and, where the placement is multi-label, any other
+scoring at least its own threshold (``thresholds``, set in ``fit``) or else ``threshold``; in the
+themes, any label scoring at least its own threshold (set in ``fit`` so that the share of works
+carrying a theme is close to its labelled share) or else ``threshold`` (a work may carry none).
 """
 
 from __future__ import annotations
@@ -16,11 +18,6 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
-
-TARGET_SETS = ("subsection", "theme")
-DERIVED = {"part": "subsection"}
-ALL_SETS = ("part", "subsection", "theme")
-REQUIRE_ONE = {"subsection"}
 
 
 @dataclass(frozen=True)
@@ -35,8 +32,44 @@ class Label:
 
 @dataclass
 class Taxonomy:
+    """The loaded survey's labels and what each label set is for, as its seed declares (``roles`` in
+    the survey's meta: ``placement``, ``placement_multi_label``, ``derived`` {set: source}, ``themes``)."""
+
     labels: dict[str, list[Label]]
-    survey: dict = field(default_factory=dict)  # the loaded survey: id, title, and the seed's meta (its scope)
+    survey: dict = field(default_factory=dict)  # the loaded survey: id, title, and the seed's meta (scope, roles)
+
+    @property
+    def roles(self) -> dict:
+        return self.survey.get("roles") or {}
+
+    @property
+    def placement(self) -> str | None:
+        """The label set that places a work (one label or several, best first)."""
+        return self.roles.get("placement")
+
+    @property
+    def placement_multi_label(self) -> bool:
+        return bool(self.roles.get("placement_multi_label"))
+
+    @property
+    def derived(self) -> dict[str, str]:
+        """Each derived set and the set it is derived from (a label's parent in it)."""
+        return dict(self.roles.get("derived") or {})
+
+    @property
+    def themes(self) -> str | None:
+        """The set of themes a work may carry any of (none), or None where the survey has no themes."""
+        return self.roles.get("themes")
+
+    @property
+    def target_sets(self) -> tuple[str, ...]:
+        """The sets a classifier scores: the placement first, then the themes."""
+        return tuple(s for s in (self.placement, self.themes) if s)
+
+    @property
+    def all_sets(self) -> tuple[str, ...]:
+        """The sets classification writes: the derived sets, the placement, the themes."""
+        return (*self.derived, *self.target_sets)
 
     @classmethod
     def from_rows(cls, rows: list[tuple], survey: dict | None = None) -> "Taxonomy":
@@ -48,7 +81,7 @@ class Taxonomy:
     def ids(self, label_set: str) -> list[str]:
         return [label.label_id for label in self.labels.get(label_set, [])]
 
-    def parents(self, label_set: str = "subsection") -> dict[str, str | None]:
+    def parents(self, label_set: str) -> dict[str, str | None]:
         return {label.label_id: label.parent_id for label in self.labels.get(label_set, [])}
 
     def get(self, label_set: str, label_id: str) -> Label:
@@ -188,11 +221,12 @@ class Classifier:
                 continue
             own = self.thresholds.get(label_set, {})
             chosen = {label for label, s in scores.items() if s >= own.get(label, self.threshold)}
-            if label_set in REQUIRE_ONE and scores:
-                chosen.add(max(scores, key=lambda label: (scores[label], label)))
+            if self.taxonomy is not None and label_set == self.taxonomy.placement and scores:
+                best = max(scores, key=lambda label: (scores[label], label))
+                chosen = chosen | {best} if self.taxonomy.placement_multi_label else {best}
             assigned[label_set] = chosen
-        for derived, base in DERIVED.items():
-            if base not in pred.scores or self.taxonomy is None:
+        for derived, base in (self.taxonomy.derived if self.taxonomy is not None else {}).items():
+            if base not in pred.scores:
                 continue
             parents = self.taxonomy.parents(base)
             part_scores: dict[str, float] = {label: 0.0 for label in self.taxonomy.ids(derived)}

@@ -1,15 +1,17 @@
 """Ensemble: its members' scores pooled with weights learnt on out-of-fold scores.
 
-Members are registered classifiers, fitted on the same data. Subsections: a weighted log-linear pool
-(the normalised product of the members' probabilities, each raised to its weight), so one member's
-over-confident softmax cannot outvote the others unless it earns the weight. Themes: a weighted mean
-of the members that score the theme, assigned above a per-theme threshold set so that the share of
-works carrying it is close to its labelled share.
+Members are registered classifiers, fitted on the same data. The placement set (the survey seed's
+``placement``): a weighted log-linear pool (the normalised product of the members' probabilities,
+each raised to its weight), so one member's over-confident softmax cannot outvote the others unless
+it earns the weight; where the placement is multi-label, a label beyond the best is assigned above
+its own threshold on the pooled out-of-fold scores, set at its labelled share. Themes (where the
+survey has a themes set): a weighted mean of the members that score the theme, assigned above a
+per-theme threshold set so that the share of works carrying it is close to its labelled share.
 
 The weights are learnt in ``fit``: the training works are split into ``folds`` folds, each member is
 fitted on the other folds and scores the held-out one, and the weights (a grid over the simplex, step
-``step``) that give the best out-of-fold macro-F1 (subsections: of the best-scoring subsection against
-each work's primary one; themes: of the thresholded themes) are kept, if they beat the best single
+``step``) that give the best out-of-fold macro-F1 (placement: of the best-scoring label against each
+work's primary one; themes: of the thresholded themes) are kept, if they beat the best single
 member by more than ``margin``, else that member alone is. Only members that are cheap to
 refit take part (those working on vectors); any other member (an LLM) gets the fixed weight
 ``other_weight`` and the learnt weights share the rest. With too few works to split, weights are equal.
@@ -40,7 +42,7 @@ EPS = 1e-6
 
 class EnsembleClassifier(Classifier):
     name = "ensemble"
-    version = "2"
+    version = "3"
     trainable = True
     defaults = {"folds": 3, "step": 0.1, "margin": 0.02, "other_weight": 0.3, "seed": 0}
 
@@ -74,26 +76,34 @@ class EnsembleClassifier(Classifier):
         for m in self.members:
             m.fit(taxonomy, examples)
         equal = {m.name: 1.0 / len(self.members) for m in self.members}
-        self.weights = {"subsection": dict(equal), "theme": dict(equal)}
+        placement, themes = taxonomy.placement, taxonomy.themes
+        self.weights = {label_set: dict(equal) for label_set in taxonomy.target_sets}
         refit = [m for m in self.members if m.needs_vectors]
         folds = int(self.param_values["folds"])
         if len(refit) < 2 or len(examples) < 2 * folds:
             return
         oof = self._out_of_fold(taxonomy, examples, refit, folds)
         share = 1.0 - float(self.param_values["other_weight"]) * (len(self.members) - len(refit))
-        for label_set, search in (("subsection", self._best_subsection_weights),
-                                  ("theme", self._best_theme_weights)):
+        searches = [(placement, self._best_placement_weights)] + ([(themes, self._best_theme_weights)] if themes else [])
+        for label_set, search in searches:
             best = search(taxonomy, examples, refit, oof)
             if best is None:
                 continue
             weights = {m.name: float(self.param_values["other_weight"]) for m in self.members}
             weights.update({m.name: w * share for m, w in zip(refit, best)})
             self.weights[label_set] = weights
-        theme_ids = taxonomy.ids("theme")
-        pooled = self._pool_themes([oof[m.name] for m in refit], [self.weights["theme"][m.name] for m in refit],
-                                   theme_ids)
-        shares = labelled_shares(examples, "theme", theme_ids)
-        self.thresholds["theme"] = dict(zip(theme_ids, share_thresholds(pooled, [shares[t] for t in theme_ids])))
+        if taxonomy.placement_multi_label:
+            ids = taxonomy.ids(placement)
+            pooled = np.array([[pred.scores.get(placement, {}).get(label, 0.0) for label in ids] for pred in (
+                self._pool(taxonomy, [oof[m.name][i] for m in refit], refit) for i in range(len(examples)))])
+            shares = labelled_shares(examples, placement, ids)
+            self.thresholds[placement] = dict(zip(ids, share_thresholds(pooled, [shares[t] for t in ids])))
+        if themes:
+            theme_ids = taxonomy.ids(themes)
+            pooled = self._pool_themes([oof[m.name] for m in refit], [self.weights[themes][m.name] for m in refit],
+                                       theme_ids, themes)
+            shares = labelled_shares(examples, themes, theme_ids)
+            self.thresholds[themes] = dict(zip(theme_ids, share_thresholds(pooled, [shares[t] for t in theme_ids])))
 
     def _out_of_fold(self, taxonomy: Taxonomy, examples: list[Example], refit: list[Classifier],
                      folds: int) -> dict[str, list[Prediction]]:
@@ -101,10 +111,10 @@ class EnsembleClassifier(Classifier):
 
         from litmine.classify import get_classifier
 
-        keys = [ex.primary_label("subsection") or "-" for ex in examples]
+        keys = [ex.primary_label(taxonomy.placement) or "-" for ex in examples]
         splitter = StratifiedKFold(folds, shuffle=True, random_state=int(self.param_values["seed"]))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # subsections with fewer works than folds
+            warnings.simplefilter("ignore")  # labels with fewer works than folds
             splits = list(splitter.split(np.zeros(len(examples)), keys))
         out: dict[str, list[Prediction]] = {}
         for m in refit:
@@ -123,13 +133,14 @@ class EnsembleClassifier(Classifier):
         return [tuple(c / steps for c in combo) for combo in itertools.product(range(steps + 1), repeat=n)
                 if sum(combo) == steps]
 
-    def _best_subsection_weights(self, taxonomy, examples, refit, oof) -> tuple[float, ...] | None:
-        ids = taxonomy.ids("subsection")
-        rows = [i for i, ex in enumerate(examples) if ex.primary_label("subsection") in ids]
+    def _best_placement_weights(self, taxonomy, examples, refit, oof) -> tuple[float, ...] | None:
+        placement = taxonomy.placement
+        ids = taxonomy.ids(placement)
+        rows = [i for i, ex in enumerate(examples) if ex.primary_label(placement) in ids]
         if not rows:
             return None
-        truth = [ids.index(examples[i].primary_label("subsection")) for i in rows]
-        logs = [np.log(np.array([[oof[m.name][i].scores.get("subsection", {}).get(label, 0.0) for label in ids]
+        truth = [ids.index(examples[i].primary_label(placement)) for i in rows]
+        logs = [np.log(np.array([[oof[m.name][i].scores.get(placement, {}).get(label, 0.0) for label in ids]
                                  for i in rows]) + EPS) for m in refit]
         scored = [(_macro_f1(truth, list(np.argmax(sum(w * lp for w, lp in zip(weights, logs)), axis=1)), len(ids)),
                    weights) for weights in self._grid(len(refit))]
@@ -143,15 +154,16 @@ class EnsembleClassifier(Classifier):
         return mixed[1] if mixed[0] > single[0] + float(self.param_values["margin"]) else single[1]
 
     def _best_theme_weights(self, taxonomy, examples, refit, oof) -> tuple[float, ...] | None:
-        ids = taxonomy.ids("theme")
-        truth = np.array([[ex.label("theme", t) for t in ids] for ex in examples], dtype=object)
+        themes = taxonomy.themes
+        ids = taxonomy.ids(themes)
+        truth = np.array([[ex.label(themes, t) for t in ids] for ex in examples], dtype=object)
         known = truth != None  # noqa: E711  (None: unknown)
         if not known.any():
             return None
-        shares = labelled_shares(examples, "theme", ids)
+        shares = labelled_shares(examples, themes, ids)
         scored = []
         for weights in self._grid(len(refit)):
-            pooled = self._pool_themes([oof[m.name] for m in refit], list(weights), ids)
+            pooled = self._pool_themes([oof[m.name] for m in refit], list(weights), ids, themes)
             cut = share_thresholds(pooled, [shares[t] for t in ids])
             f1s = []
             for j in range(len(ids)):
@@ -166,14 +178,15 @@ class EnsembleClassifier(Classifier):
         return self._choose(scored)
 
     @staticmethod
-    def _pool_themes(member_preds: list[list[Prediction]], weights: list[float], ids: list[str]) -> np.ndarray:
+    def _pool_themes(member_preds: list[list[Prediction]], weights: list[float], ids: list[str],
+                     themes: str) -> np.ndarray:
         """Works x themes: the weighted mean of the members that score each theme (nan where none does)."""
         n = len(member_preds[0])
         total, mass = np.zeros((n, len(ids))), np.zeros((n, len(ids)))
         for preds, w in zip(member_preds, weights):
             for i, pred in enumerate(preds):
                 for j, t in enumerate(ids):
-                    s = pred.scores.get("theme", {}).get(t)
+                    s = pred.scores.get(themes, {}).get(t)
                     if s is not None:
                         total[i, j] += w * s
                         mass[i, j] += w
@@ -189,25 +202,30 @@ class EnsembleClassifier(Classifier):
             if failed:
                 out.append(Prediction(item.work_id, error=failed[0].error))
                 continue
-            scores: dict[str, dict[str, float]] = {}
-            sub = [(self.weights["subsection"][m.name], p.scores["subsection"])
-                   for m, p in zip(self.members, preds) if p.scores.get("subsection")]
-            if sub:
-                labels = sorted({label for _, s in sub for label in s})
-                logit = np.array([sum(w * np.log(s.get(label, 0.0) + EPS) for w, s in sub) for label in labels])
-                pooled = np.exp(logit - logit.max())
-                scores["subsection"] = dict(zip(labels, map(float, pooled / pooled.sum())))
-            themes: dict[str, list[tuple[float, float]]] = {}
-            for m, p in zip(self.members, preds):
-                for label, s in p.scores.get("theme", {}).items():
-                    themes.setdefault(label, []).append((self.weights["theme"][m.name], s))
-            if themes:
-                scores["theme"] = {label: (sum(w * s for w, s in v) / sum(w for w, _ in v)
-                                           if sum(w for w, _ in v) > 0 else float(np.mean([s for _, s in v])))
-                                   for label, v in themes.items()}
-            rationale = " | ".join(f"{m.name}: {p.rationale}" for m, p in zip(self.members, preds) if p.rationale)
-            out.append(Prediction(item.work_id, scores, rationale=rationale or None))
+            out.append(self._pool(self.taxonomy, preds, self.members))
         return out
+
+    def _pool(self, taxonomy: Taxonomy, preds: list[Prediction], members: list[Classifier]) -> Prediction:
+        """One work's pooled prediction from its members' (in the order of ``members``)."""
+        placement, themes = taxonomy.placement, taxonomy.themes
+        scores: dict[str, dict[str, float]] = {}
+        sub = [(self.weights[placement][m.name], p.scores[placement])
+               for m, p in zip(members, preds) if p.scores.get(placement)]
+        if sub:
+            labels = sorted({label for _, s in sub for label in s})
+            logit = np.array([sum(w * np.log(s.get(label, 0.0) + EPS) for w, s in sub) for label in labels])
+            pooled = np.exp(logit - logit.max())
+            scores[placement] = dict(zip(labels, map(float, pooled / pooled.sum())))
+        by_theme: dict[str, list[tuple[float, float]]] = {}
+        for m, p in zip(members, preds):
+            for label, s in p.scores.get(themes, {}).items() if themes else ():
+                by_theme.setdefault(label, []).append((self.weights[themes][m.name], s))
+        if by_theme:
+            scores[themes] = {label: (sum(w * s for w, s in v) / sum(w for w, _ in v)
+                                      if sum(w for w, _ in v) > 0 else float(np.mean([s for _, s in v])))
+                              for label, v in by_theme.items()}
+        rationale = " | ".join(f"{m.name}: {p.rationale}" for m, p in zip(members, preds) if p.rationale)
+        return Prediction(preds[0].work_id, scores, rationale=rationale or None)
 
 
 def _macro_f1(truth: list[int], predicted: list[int], n: int) -> float:

@@ -35,7 +35,7 @@ from collections import Counter
 
 import numpy as np
 
-from litmine.classify.base import DERIVED, REQUIRE_ONE, TARGET_SETS, Classifier, Example, Prediction, WorkItem
+from litmine.classify.base import Classifier, Example, Prediction, WorkItem
 from litmine.errors import LLMError
 from litmine.llm.structured import quote
 
@@ -90,19 +90,24 @@ class LLMClassifier(Classifier):
     @property
     def target_sets(self) -> list[str]:
         """The label sets the answer gives, the primary placement first."""
-        present = [s for s in TARGET_SETS if self.taxonomy.ids(s)]
-        return sorted(present, key=lambda s: s not in REQUIRE_ONE)
+        return [s for s in self.taxonomy.target_sets if self.taxonomy.ids(s)]
 
     @property
     def primary_set(self) -> str:
         return self.target_sets[0]
 
+    @property
+    def primary_max(self) -> int:
+        """How many labels an answer may give in the placement set: one where it is single-label."""
+        return PRIMARY_MAX if self.taxonomy.placement_multi_label else 1
+
     def schema(self) -> dict:
         props: dict[str, dict] = {"rationale": {"type": "string", "maxLength": RATIONALE_CHARS}}
         for label_set in self.target_sets:
-            required = label_set in REQUIRE_ONE
+            required = label_set == self.primary_set
             props[label_set] = {"type": "array", "items": {"type": "string", "enum": self.taxonomy.ids(label_set)},
-                                "minItems": 1 if required else 0, "maxItems": PRIMARY_MAX if required else OTHER_MAX}
+                                "minItems": 1 if required else 0,
+                                "maxItems": self.primary_max if required else OTHER_MAX}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
     # -- the prompt ----------------------------------------------------------------------------------
@@ -117,8 +122,8 @@ class LLMClassifier(Classifier):
             lines.append(f"What it leaves out: {scope['excludes']}")
         blocks = []
         for label_set in self.target_sets:
-            how = (f"choose 1 to {PRIMARY_MAX}, best first" if label_set in REQUIRE_ONE
-                   else "choose those that apply, or none")
+            how = ((f"choose 1 to {self.primary_max}, best first" if self.primary_max > 1 else "choose 1")
+                   if label_set == self.primary_set else "choose those that apply, or none")
             blocks.append(f"\n{label_set.capitalize()} labels ({how}):")
             blocks += [f"- {self._label_line(label_set, label)}" for label in self.taxonomy.labels[label_set]]
         fields = ", ".join([f'"rationale" (one sentence of at most {RATIONALE_CHARS} characters: what the paper does '
@@ -130,7 +135,7 @@ class LLMClassifier(Classifier):
     def _label_line(self, label_set: str, label) -> str:
         tags = []
         if label.parent_id:
-            parent_set = next((d for d, base in DERIVED.items() if base == label_set), None)
+            parent_set = next((d for d, base in self.taxonomy.derived.items() if base == label_set), None)
             parent = {p.label_id: p.name for p in self.taxonomy.labels.get(parent_set, [])}
             tags.append(parent.get(label.parent_id, label.parent_id))
         if label.kind:
@@ -209,7 +214,7 @@ class LLMClassifier(Classifier):
             chosen = answer.value[label_set]
             scores[label_set] = {label: 0.0 for label in self.taxonomy.ids(label_set)}
             for rank, label in enumerate(chosen):
-                scores[label_set][label] = max(0.5, 1.0 - 0.1 * rank) if label_set in REQUIRE_ONE else 1.0
+                scores[label_set][label] = max(0.5, 1.0 - 0.1 * rank) if label_set == self.primary_set else 1.0
             assigned[label_set] = set(chosen)
         return Prediction(item.work_id, scores, assigned, rationale=answer.value["rationale"].strip() or None)
 
@@ -238,7 +243,7 @@ class ExamplesAlone(LLMClassifier):
         assigned: dict[str, set[str]] = {}
         for label_set in self.target_sets:
             ids = self.taxonomy.ids(label_set)
-            if label_set in REQUIRE_ONE:
+            if label_set == self.primary_set:
                 votes = Counter(primary_label(ex, label_set) for ex in shots)
                 nearness = {primary_label(ex, label_set): rank for rank, ex in enumerate(shots)}
                 scores[label_set] = {label: votes.get(label, 0) / max(1, len(shots)) for label in ids}

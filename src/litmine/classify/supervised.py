@@ -1,14 +1,15 @@
 """Supervised: models trained on the survey's labels (``verified``, ``silver-agree``), its theme
 labels and human labels, on each work's vector beside TF-IDF of its text.
 
-Subsections: one multinomial logistic regression over the primary subsection of each work (the
-survey's first-cited one), with classes balanced (``class_weight="balanced"``), so rare subsections
-are predicted too; each label's name and description is one more training row of its class, so a
-subsection with few or no labelled works still has an example. Scores are the model's probabilities
-(they sum to 1 over the subsections); they are not recalibrated: Platt scaling per label pulled each
-label back toward its base rate and undid the balancing (measured: lower macro-F1).
+The placement set (the survey seed's ``placement``): one multinomial logistic regression over the
+primary label of each work (the survey's first-cited one), with classes balanced
+(``class_weight="balanced"``), so rare labels are predicted too; each label's name and description is
+one more training row of its class, so a label with few or no labelled works still has an example.
+Scores are the model's probabilities (they sum to 1 over the set); they are not recalibrated: Platt
+scaling per label pulled each label back toward its base rate and undid the balancing (measured:
+lower macro-F1).
 
-Themes: one balanced logistic regression per theme, on the works whose theme is known (a positive, or
+Themes (where the survey has a themes set): one balanced logistic regression per theme, on the works whose theme is known (a positive, or
 a negative such as a theme neither annotator chose). A theme is assigned above its own threshold, set
 on out-of-fold scores of the training works so that the share of works carrying it is close to its
 labelled share. A theme with no known positive or no known negative is not scored, and
@@ -51,7 +52,7 @@ class SupervisedClassifier(Classifier):
 
             raise ConfigError(f"supervised features must be {' or '.join(FEATURES)}, "
                               f"got {self.param_values['features']!r}")
-        self._subsections = None
+        self._placement = None
         self._themes: dict[str, object] = {}
         self._untrained: list[str] = []
         self._tfidf = None
@@ -88,26 +89,27 @@ class SupervisedClassifier(Classifier):
         from sklearn.linear_model import LogisticRegression
 
         super().fit(taxonomy, examples)
-        self._subsections, self._themes, self._untrained, self.thresholds = None, {}, [], {}
+        self._placement, self._themes, self._untrained, self.thresholds = None, {}, [], {}
+        placement, themes = taxonomy.placement, taxonomy.themes
         use_descriptions = bool(self.param_values["descriptions"])
         rows: list[tuple[np.ndarray, str]] = [(ex.item.vector, ex.item.text) for ex in examples]
         described: dict[str, tuple[list[str], int]] = {}
-        for label_set in ("subsection", "theme"):
+        for label_set in taxonomy.target_sets:
             if use_descriptions and examples:
                 ids, vectors, texts = self._label_rows(taxonomy, label_set)
                 described[label_set] = (ids, len(rows))
                 rows += list(zip(vectors, texts))
         if not examples:
-            self._untrained = [f"{s}:{i}" for s in ("subsection", "theme") for i in taxonomy.ids(s)]
+            self._untrained = [f"{s}:{i}" for s in taxonomy.target_sets for i in taxonomy.ids(s)]
             return
         features = self._features(np.stack([v for v, _ in rows]), [t for _, t in rows], fit=True)
         seed = int(self.param_values["seed"])
 
-        # subsections: one multinomial model over each work's primary subsection
-        picked = [(i, ex.primary_label("subsection")) for i, ex in enumerate(examples)]
+        # the placement: one multinomial model over each work's primary label
+        picked = [(i, ex.primary_label(placement)) for i, ex in enumerate(examples)]
         picked = [(i, y) for i, y in picked if y is not None]
-        if "subsection" in described:
-            ids, start = described["subsection"]
+        if placement in described:
+            ids, start = described[placement]
             picked += [(start + j, label_id) for j, label_id in enumerate(ids)]
         classes = sorted({y for _, y in picked})
         if len(classes) >= 2:
@@ -116,25 +118,27 @@ class SupervisedClassifier(Classifier):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model.fit(features[[i for i, _ in picked]], [y for _, y in picked])
-            self._subsections = model
-        self._untrained += [f"subsection:{i}" for i in taxonomy.ids("subsection") if i not in classes]
+            self._placement = model
+        self._untrained += [f"{placement}:{i}" for i in taxonomy.ids(placement) if i not in classes]
+        if not themes:
+            return
 
         # themes: one balanced binary model per theme, thresholded at its labelled share
-        theme_ids = taxonomy.ids("theme")
-        shares = labelled_shares(examples, "theme", theme_ids)
+        theme_ids = taxonomy.ids(themes)
+        shares = labelled_shares(examples, themes, theme_ids)
         for j, label_id in enumerate(theme_ids):
-            known = [(i, v) for i, v in ((i, ex.label("theme", label_id)) for i, ex in enumerate(examples))
+            known = [(i, v) for i, v in ((i, ex.label(themes, label_id)) for i, ex in enumerate(examples))
                      if v is not None]
             y = np.array([int(v) for _, v in known])
             if y.sum() == 0 or y.sum() == len(y):
-                self._untrained.append(f"theme:{label_id}")
+                self._untrained.append(f"{themes}:{label_id}")
                 continue
             index = [i for i, _ in known]
-            extra = [described["theme"][1] + j] if "theme" in described else []  # the description: one more positive
+            extra = [described[themes][1] + j] if themes in described else []  # the description: one more positive
             self._themes[label_id] = self._themes_fit(features, index, y, extra)
             if self.set_thresholds:
                 oof = self._out_of_fold(features, index, y, extra)
-                self.thresholds.setdefault("theme", {})[label_id] = share_thresholds(oof[:, None], [shares[label_id]])[0]
+                self.thresholds.setdefault(themes, {})[label_id] = share_thresholds(oof[:, None], [shares[label_id]])[0]
 
     def _theme_model(self):
         from sklearn.linear_model import LogisticRegression
@@ -167,17 +171,18 @@ class SupervisedClassifier(Classifier):
 
     def predict(self, items: list[WorkItem]) -> list[Prediction]:
         out = [Prediction(item.work_id, {}) for item in items]
-        if self._subsections is None and not self._themes:
+        if self._placement is None and not self._themes:
             return out
         features = self._features(np.stack([item.vector for item in items]), [item.text for item in items])
-        if self._subsections is not None:
-            proba = self._subsections.predict_proba(features)
-            ids = self.taxonomy.ids("subsection")
-            column = {label: j for j, label in enumerate(self._subsections.classes_)}
+        placement, themes = self.taxonomy.placement, self.taxonomy.themes
+        if self._placement is not None:
+            proba = self._placement.predict_proba(features)
+            ids = self.taxonomy.ids(placement)
+            column = {label: j for j, label in enumerate(self._placement.classes_)}
             for pred, row in zip(out, proba):
-                pred.scores["subsection"] = {label: float(row[column[label]]) if label in column else 0.0
-                                             for label in ids}
+                pred.scores[placement] = {label: float(row[column[label]]) if label in column else 0.0
+                                          for label in ids}
         for label_id, model in self._themes.items():
             for pred, p in zip(out, self._themes_predict(model, features)):
-                pred.scores.setdefault("theme", {})[label_id] = float(p)
+                pred.scores.setdefault(themes, {})[label_id] = float(p)
         return out
