@@ -502,6 +502,13 @@ LEFT JOIN screening sc USING (work_id) LEFT JOIN machine m USING (work_id);
 COMMENT ON VIEW scope_decisions IS 'Whether each work belongs in the survey: a reviewer''s decision, else the survey placing it, else the seed''s screening label, else the scope methods (the ensemble first); decision NULL until screened. probability: the method''s calibrated probability; uncertainty 1 at 0.5; title_only: screened without an abstract.';
 """
 
+# The disagreements view over every classified label set of any survey: the scope decision has its own queue.
+_DISAGREEMENTS_ANY_SURVEY = (
+    _DISAGREEMENTS[: _DISAGREEMENTS.index("CREATE MACRO")]
+    .replace("CREATE VIEW disagreements", "CREATE OR REPLACE VIEW disagreements")
+    .replace("label_set IN ('part', 'subsection', 'theme')", "label_set <> 'scope'")
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", _INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
@@ -515,5 +522,7 @@ MIGRATIONS: list[Migration] = [
     Migration(62, "failures: one name per stage, that of the stage table (resolve and classify:X renamed)",
               "UPDATE failures SET stage = 'fetch-survey' WHERE stage = 'resolve'; "
               "UPDATE failures SET stage = 'classify-' || substr(stage, 10) WHERE stage LIKE 'classify:%';"),
+    Migration(65, "disagreements view: every label set the survey seed classifies, not only part, subsection, theme",
+              _DISAGREEMENTS_ANY_SURVEY),
     Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
 ]
