@@ -19,8 +19,26 @@ def _png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
-def test_digest_groups_new_works_and_renders_plots(store, settings):
-    build_review_db(store, settings.seed_dir)
+def screen_new_works(store, new_ids):
+    """Scope labels as `litmine screen` writes them: the first new work clearly in, the second in by
+    0.05 over the ensemble's threshold, the third out by the ensemble though supervised says in."""
+    from litmine.store import ml as ml_store
+
+    rows = []
+    for work_id, (ensemble, supervised) in zip(new_ids, [(0.9, 0.85), (0.55, 0.7), (0.2, 0.6)]):
+        for source, p in (("scope-ensemble", ensemble), ("scope-supervised", supervised)):
+            rows.append({"work_id": work_id, "label_set": "scope", "label_id": "in", "source": source,
+                         "source_version": "1", "params": {"threshold": 0.5}, "score": p, "assigned": p >= 0.5})
+    with store.transaction() as con:
+        if not con.execute("SELECT 1 FROM labels WHERE label_set = 'scope' AND label_id = 'in'").fetchall():
+            con.execute("INSERT INTO labels (label_set, label_id, name, position) VALUES ('scope', 'in', 'in scope', 0)")
+        ml_store.write_assignments(con, rows)
+
+
+def test_digest_lists_in_scope_works_by_subsection_the_borderline_and_counts_the_rest(store, settings):
+    built = build_review_db(store, settings.seed_dir)
+    first, second, third = built["new_work_ids"]
+    screen_new_works(store, built["new_work_ids"])
     since = utcnow() - timedelta(minutes=5)
     with store.transaction() as con:  # the survey works count as old; the three arXiv works are new
         con.execute("UPDATE works SET created_at = created_at - INTERVAL 30 DAY WHERE metadata_source <> 'arxiv'")
@@ -32,14 +50,32 @@ def test_digest_groups_new_works_and_renders_plots(store, settings):
     assert lines[1] == f"markdown: {md_path}"
     assert lines[2] == f"html: {md_path.with_suffix('.html')}"
     md = md_path.read_text()
-    assert md.startswith("# litmine digest: 3 new works\n")
-    for arxiv_id, title, _ in NEW_WORKS:
-        assert f"[arXiv:{arxiv_id}](https://arxiv.org/abs/{arxiv_id})" in md
-    # Each new work sits under the subsection its most confident classifier gave it.
+    assert md.startswith("# litmine digest: 2 new works in the survey's scope\n")
+    assert ": 3; in the survey's scope 2, out of it 1, not yet screened 0." in md
+    listed = md[md.index("## New in-scope works by subsection"):md.index("## Borderline")]
+    for arxiv_id, title, _ in NEW_WORKS[:2]:  # in scope: under a subsection, with its link and confidence
+        assert f"- {title} (2026), [arXiv:{arxiv_id}](https://arxiv.org/abs/{arxiv_id}) — by " in listed
+    assert NEW_WORKS[2][1] not in listed  # out of scope: counted, not listed
+    assert "in scope 0.90" in listed and "in scope 0.55" in listed
     sections = re.findall(r"^### (\d\.\d) .*\((\d+)\)$", md, flags=re.M)
-    assert sum(int(n) for _, n in sections) == 3
+    assert sum(int(n) for _, n in sections) == 2
     assert "| | not placed | 0 |" in md
     assert "by supervised 0.80" in md or "by zeroshot 0.80" in md
+    # Borderline: the two scope calls near the threshold or split, then the work the classifiers place apart.
+    borderline = md[md.index("## Borderline: to review first (3)"):md.index("## By theme")].splitlines()
+    items = [line for line in borderline if line.startswith("- ")]
+    assert items[0].startswith(f"- {NEW_WORKS[1][1]}, [arXiv:{NEW_WORKS[1][0]}]")
+    assert items[0].endswith("scope: in by scope-ensemble at 0.55, threshold 0.50")
+    assert items[1].startswith(f"- {NEW_WORKS[2][1]}, ")
+    assert items[1].endswith("scope: out by scope-ensemble at 0.20, threshold 0.50; scope-supervised says in (0.60)")
+    assert items[2].startswith(f"- {NEW_WORKS[0][1]}, ") and "placement: supervised places it in " in items[2]
+    # Out of scope: the count and the query that lists them, which really does.
+    assert "## Out of the survey's scope (1)" in md
+    [query] = re.findall(r'^    litmine query "(.*)"$', md, flags=re.M)
+    with store.connect(read_only=True) as con:
+        assert [r[0] for r in con.execute(query).fetchall()] == [third]
+    listed_out = CliRunner().invoke(main, ["query", "--format", "csv", query])
+    assert listed_out.exit_code == 0 and NEW_WORKS[2][1] in listed_out.output
     plots = sorted(p.name for p in (md_path.parent / "plots").iterdir())
     assert plots == ["works_by_subsection.png", "works_by_theme.png", "works_per_day.png"]
     for name in plots:
@@ -49,7 +85,21 @@ def test_digest_groups_new_works_and_renders_plots(store, settings):
     html = md_path.with_suffix(".html").read_text()
     assert html.startswith("<!doctype html>")
     assert '<img alt="works by theme" src="plots/works_by_theme.png"' in html
-    assert "<table>" in html and NEW_WORKS[0][1] in html
+    assert "<table>" in html and NEW_WORKS[0][1] in html and NEW_WORKS[2][1] in html  # the latter in the query
+
+
+def test_unscreened_works_are_counted_with_their_query(store, settings):
+    from litmine.digest import build_digest, render_markdown
+
+    build_review_db(store, settings.seed_dir)
+    since = utcnow() - timedelta(minutes=5)
+    with store.transaction() as con:
+        con.execute("UPDATE works SET created_at = created_at - INTERVAL 30 DAY WHERE metadata_source <> 'arxiv'")
+    digest = build_digest(store, since)
+    assert (digest.count, digest.in_scope, len(digest.unscreened)) == (3, 0, 3)
+    md = render_markdown(digest, [])
+    assert "## Not yet screened (3)" in md and "`litmine screen` decides them" in md
+    assert all(title not in md for _, title, _ in NEW_WORKS)
 
 
 def test_a_human_decision_moves_a_work_in_the_digest(store, settings):
@@ -57,6 +107,7 @@ def test_a_human_decision_moves_a_work_in_the_digest(store, settings):
     from litmine.digest import build_digest
 
     built = build_review_db(store, settings.seed_dir)
+    screen_new_works(store, built["new_work_ids"])
     since = utcnow() - timedelta(minutes=5)
     before = build_digest(store, since)
     work_id = built["new_work_ids"][0]

@@ -1,7 +1,13 @@
-"""The digest: new works grouped by taxonomy node and theme, as Markdown and HTML with plots.
+"""The digest a maintainer reads: the new in-scope works by subsection, what to review, what the
+taxonomy lacks; Markdown and HTML with plots.
 
-A work is placed by its most trusted labels (a reviewer's decision, then the survey, then the
-classifier most sure of it; see ``litmine.store.review.best_labels``). Files go to
+Only works decided in the survey's scope (view ``scope_decisions``) are listed, each with its
+arXiv link, its placement's confidence and its themes. A work is placed by its most trusted labels
+(a reviewer's decision, then the survey, then the classifier most sure of it; see
+``litmine.store.review.best_labels``). Out-of-scope and not yet screened works are only counted,
+with the `litmine query` that lists them. The borderline list names the works a reviewer's decision
+would settle best: scope probabilities near their method's threshold, scope methods that disagree,
+classifiers that place a work in different subsections. Files go to
 ``DATA_DIR/digests/<since>_<until>/``: ``digest.md``, ``digest.html`` and ``plots/*.png``.
 """
 
@@ -41,11 +47,25 @@ class Digest:
     parts: dict[str, str]  # part id -> name
     gaps: GapReport | None = None  # clusters of new works far from every subsection
     months: dict[str, dict[str, int]] = field(default_factory=dict)  # subsection -> {YYYY-MM: works published}
-    out_of_scope: list[dict] = field(default_factory=list)  # works decided out of the survey's scope, listed apart
+    out_of_scope: list[dict] = field(default_factory=list)  # works decided out of the survey's scope: counted
+    unscreened: list[dict] = field(default_factory=list)  # works no one has judged in or out of scope yet
+    borderline: list[dict] = field(default_factory=list)  # works to review first, each with its "why"
 
     @property
     def count(self) -> int:
         return len(self.works)
+
+    @property
+    def in_scope(self) -> int:
+        return len(self.works) - len(self.out_of_scope) - len(self.unscreened)
+
+    def query(self, decision: str) -> str:
+        """The `litmine query` that lists this digest's out-of-scope (``'out'``) or unscreened (``NULL``) works."""
+        where = "d.decision IS NULL" if decision == "NULL" else f"d.decision = '{decision}'"
+        return ("SELECT d.work_id, d.arxiv_id, d.title, d.decided_by, d.probability FROM scope_decisions d "
+                f"JOIN works w USING (work_id) WHERE {where} "
+                f"AND w.created_at BETWEEN TIMESTAMP '{self.since:%Y-%m-%d %H:%M:%S}' "
+                f"AND TIMESTAMP '{self.until:%Y-%m-%d %H:%M:%S}' ORDER BY d.probability DESC NULLS LAST")
 
 
 @dataclass
@@ -57,38 +77,78 @@ class DigestReport:
     plots: list[Path]
 
 
+BORDERLINE_SHOWN = 10  # the borderline list's length: scope first, then placement
+
+
 def build_digest(store: Store, since: datetime, until: datetime | None = None) -> Digest:
     """Read the works stored since ``since`` and group them; no files written."""
     until = until or utcnow()
     with store.connect(read_only=True) as con:
         works = [w for w in db.new_works(con, since) if w["created_at"] <= until]
         ids = [w["work_id"] for w in works]
-        outside = _out_of_scope(con, ids)
-        by_sub = {k: v for k, v in db.best_labels(con, "subsection", ids).items() if k not in outside}
-        by_theme = {k: v for k, v in db.best_labels(con, "theme", ids).items() if k not in outside}
+        scope = db.scope_of(con, ids)
+        inside = [w for w in ids if scope.get(w, (None,))[0] == "in"]
+        by_sub = db.best_labels(con, "subsection", inside)
+        by_theme = db.best_labels(con, "theme", inside)
         subsections = con.execute(
             "SELECT label_id, name, parent_id FROM labels WHERE label_set = 'subsection' ORDER BY position, label_id"
         ).fetchall()
         parts = dict(db.label_names(con, "part"))
         themes = db.label_names(con, "theme")
-    by_id = {w["work_id"]: w for w in works}
+        scope_votes = db.scope_votes(con, ids)
+        placement_votes = db.placement_votes(con, "subsection", inside)
+    theme_names = dict(themes)
+    by_id = {w["work_id"]: {**w, "themes": [theme_names.get(t, t) for t, _, _ in by_theme.get(w["work_id"], [])],
+                            "scope": scope.get(w["work_id"], (None, None, None))} for w in works}
     taxonomy = [Group(label_id, name, parent) for label_id, name, parent in subsections]
     theme_groups = [Group(label_id, name, None) for label_id, name in themes]
     _fill(taxonomy, by_sub, by_id)
     _fill(theme_groups, by_theme, by_id)
-    unplaced = [w for w in works if w["work_id"] not in by_sub and w["work_id"] not in outside]
-    gaps = gaps_in(store, [w["work_id"] for w in works if w["work_id"] not in outside])
-    out_of_scope = [{**by_id[w], "source": src, "score": p} for w, (src, p) in outside.items()]
+    unplaced = [by_id[w] for w in inside if w not in by_sub]
+    gaps = gaps_in(store, inside)
+    out_of_scope = [{**by_id[w], "source": scope[w][1], "score": scope[w][2]} for w in ids
+                    if scope.get(w, (None,))[0] == "out"]
     out_of_scope.sort(key=lambda w: -(w["score"] if w["score"] is not None else 1.0))
+    unscreened = [by_id[w] for w in ids if scope.get(w, (None,))[0] is None]
+    borderline = _borderline(by_id, scope_votes, placement_votes, by_sub)
     return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps, _months(store, until),
-                  out_of_scope)
+                  out_of_scope, unscreened, borderline)
 
 
-def _out_of_scope(con, ids: list[int]) -> dict[int, tuple[str, float | None]]:
-    """work_id -> (who decided, probability in scope) of the works decided out of the survey's scope."""
-    rows = con.execute("SELECT work_id, decided_by, probability FROM scope_decisions "
-                       "WHERE decision = 'out' AND list_contains(?, work_id)", [ids]).fetchall()
-    return {w: (src, p) for w, src, p in rows}
+def _borderline(works: dict[int, dict], scope_votes: dict, placement_votes: dict, placed: dict) -> list[dict]:
+    """The works a reviewer should look at first, each with why: a scope decision taken by a method
+    within 0.1 of its threshold or against another scope method (closest to the threshold first),
+    then in-scope works the classifiers place in different subsections (least confident first)."""
+    scope_rows = []
+    for work_id, votes in scope_votes.items():
+        decision, decided_by, p = works[work_id]["scope"]
+        if decided_by not in {source for source, _, _, _ in votes}:
+            continue  # a reviewer, the survey or the seed decided: nothing to settle
+        deciding = next(v for v in votes if v[0] == decided_by)
+        margin = abs(p - deciding[3]) if p is not None and deciding[3] is not None else None
+        split = len({says for _, says, _, _ in votes}) > 1
+        if not split and (margin is None or margin >= 0.1):
+            continue
+        why = [f"{decision} by {decided_by} at {p:.2f}"
+               + (f", threshold {deciding[3]:.2f}" if deciding[3] is not None else "")]
+        if split:
+            why.append("; ".join(f"{source} says {'in' if says else 'out'}"
+                                 + (f" ({score:.2f})" if score is not None else "")
+                                 for source, says, score, _ in votes if source != decided_by))
+        scope_rows.append((margin if margin is not None else 1.0, work_id, "scope: " + "; ".join(why)))
+    place_rows = []
+    for work_id, by_source in placement_votes.items():
+        tops = {source: labels[0] for source, labels in by_source.items() if labels}
+        if len({label for label, _ in tops.values()}) < 2 or any(s in ("human", "survey") for _, s, _ in placed.get(work_id, [])):
+            continue
+        confidence = max((score or 0.0) for _, score in tops.values())
+        why = "; ".join(f"{source} places it in {label}" + (f" ({score:.2f})" if score is not None else "")
+                        for source, (label, score) in sorted(tops.items()))
+        place_rows.append((confidence, work_id, "placement: " + why))
+    scope_rows, place_rows = sorted(scope_rows), sorted(place_rows)
+    take = min(len(scope_rows), max(BORDERLINE_SHOWN // 2, BORDERLINE_SHOWN - len(place_rows)))
+    rows = scope_rows[:take] + place_rows[:BORDERLINE_SHOWN - take]
+    return [{**works[w], "why": why} for _, w, why in rows]
 
 
 MONTHS_SHOWN = 12
@@ -146,13 +206,23 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def _link(w: dict) -> str:
+    return f"[arXiv:{w['arxiv_id']}](https://arxiv.org/abs/{w['arxiv_id']})" if w.get("arxiv_id") else f"work {w['work_id']}"
+
+
 def _work_line(w: dict) -> str:
-    link = f"[arXiv:{w['arxiv_id']}](https://arxiv.org/abs/{w['arxiv_id']})" if w.get("arxiv_id") else f"work {w['work_id']}"
+    """Title (year), arXiv link, who placed it and how sure, its scope probability, its themes."""
     year = f" ({w['year']})" if w.get("year") else ""
     how = w.get("source")
     if how and w.get("score") is not None:
         how = f"{how} {w['score']:.2f}"
-    return f"- {_md(w['title'])}{year}, {link}" + (f" — by {how}" if how else "")
+    line = f"- {_md(w['title'])}{year}, {_link(w)}" + (f" — by {how}" if how else "")
+    decision, _, p = w.get("scope") or (None, None, None)
+    if decision == "in" and p is not None:
+        line += f"; in scope {p:.2f}"
+    if w.get("themes"):
+        line += f"; themes: {_md(', '.join(w['themes']))}"
+    return line
 
 
 def _md(text: str | None) -> str:
@@ -161,18 +231,17 @@ def _md(text: str | None) -> str:
 
 def render_markdown(digest: Digest, plots: list[Path]) -> str:
     out = [
-        f"# litmine digest: {digest.count} new works",
+        f"# litmine digest: {digest.in_scope} new works in the survey's scope",
         "",
-        f"Works stored from {digest.since:%Y-%m-%d %H:%M} to {digest.until:%Y-%m-%d %H:%M} UTC, "
-        "placed by a reviewer's decision, else the survey, else the most confident classifier.",
+        f"Works stored from {digest.since:%Y-%m-%d %H:%M} to {digest.until:%Y-%m-%d %H:%M} UTC: {digest.count}; "
+        f"in the survey's scope {digest.in_scope}, out of it {len(digest.out_of_scope)}, not yet screened "
+        f"{len(digest.unscreened)}. In-scope works are placed by a reviewer's decision, else the survey, else the "
+        "most confident classifier (its score after \"by\"); \"in scope\" is the scope method's probability.",
         "",
     ]
     for plot in plots:
         out += [f"![{plot.stem.replace('_', ' ')}]({plot.as_posix()})", ""]
-    if digest.out_of_scope:
-        out += [f"In the survey's scope: {digest.count - len(digest.out_of_scope)}; out of its scope: "
-                f"{len(digest.out_of_scope)} (listed apart at the end, most likely in first).", ""]
-    out += ["## By taxonomy node", "", "| part | subsection | works |", "|---|---|---|"]
+    out += ["## New in-scope works by subsection", "", "| part | subsection | works |", "|---|---|---|"]
     for g in digest.taxonomy:
         out.append(f"| {_md(digest.parts.get(g.parent or '', g.parent or ''))} | {g.label_id} {_md(g.name)} | {len(g.works)} |")
     out.append(f"| | not placed | {len(digest.unplaced)} |")
@@ -181,21 +250,26 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
         if g.works:
             out += [f"### {g.label_id} {_md(g.name)} ({len(g.works)})", ""]
             out += [_work_line(w) for w in g.works] + [""]
-    out += ["## By theme", "", "| theme | works |", "|---|---|"]
-    out += [f"| {_md(g.name)} | {len(g.works)} |" for g in digest.themes] + [""]
-    for g in digest.themes:
-        if g.works:
-            out += [f"### {_md(g.name)} ({len(g.works)})", ""]
-            out += [_work_line(w) for w in g.works] + [""]
     if digest.unplaced:
-        out += [f"## Not yet placed ({len(digest.unplaced)})", ""]
+        out += [f"### Not yet placed ({len(digest.unplaced)})", ""]
         out += [_work_line(w) for w in digest.unplaced] + [""]
+    out += [f"## Borderline: to review first ({len(digest.borderline)})", ""]
+    if digest.borderline:
+        out += ["A reviewer's decision settles these best (the review queue: `notebooks/review_queue.ipynb`, "
+                "queue `screening` or `disagreements`).", ""]
+        out += [f"- {_md(w['title'])}, {_link(w)}: {_md(w['why'])}" for w in digest.borderline] + [""]
+    else:
+        out += ["No scope decision near its threshold, and no in-scope work the classifiers place apart.", ""]
+    out += ["## By theme", "", "| theme | in-scope works |", "|---|---|"]
+    out += [f"| {_md(g.name)} | {len(g.works)} |" for g in digest.themes] + [""]
     out += _gaps_markdown(digest.gaps)
-    if digest.out_of_scope:
-        out += ["", f"## Out of the survey's scope ({len(digest.out_of_scope)})", "",
-                "Kept in the database (view `scope_decisions`), not placed; the score is the probability of being "
-                "in scope.", ""]
-        out += [_work_line(w) for w in digest.out_of_scope] + [""]
+    out += ["", f"## Out of the survey's scope ({len(digest.out_of_scope)})", "",
+            "Kept in the database, never placed nor listed here. To list them, most likely in scope first:", "",
+            f"    litmine query \"{digest.query('out')}\"", ""]
+    if digest.unscreened:
+        out += [f"## Not yet screened ({len(digest.unscreened)})", "",
+                "No scope decision yet: `litmine screen` decides them. To list them:", "",
+                f"    litmine query \"{digest.query('NULL')}\"", ""]
     return "\n".join(out)
 
 

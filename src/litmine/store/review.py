@@ -411,3 +411,37 @@ def scope_judged(con: Connection, work_ids: list[int]) -> set[int]:
     """Works some source placed in or out of scope."""
     return {w for (w,) in con.execute("SELECT DISTINCT work_id FROM latest_labels WHERE label_set = 'scope' "
                                       "AND list_contains(?, work_id)", [list(work_ids)]).fetchall()}
+
+
+# -- the digest: scope and the methods' votes ------------------------------------------------------
+
+
+def scope_of(con: Connection, work_ids: list[int]) -> dict[int, tuple[str | None, str | None, float | None]]:
+    """{work_id: (decision 'in'/'out'/None, who decided, probability in scope)} from view scope_decisions."""
+    rows = con.execute("SELECT work_id, decision, decided_by, probability FROM scope_decisions "
+                       "WHERE list_contains(?, work_id)", [list(work_ids)]).fetchall()
+    return {w: (decision, by, p) for w, decision, by, p in rows}
+
+
+def scope_votes(con: Connection, work_ids: list[int]) -> dict[int, list[tuple[str, bool, float | None, float | None]]]:
+    """{work_id: [(scope method, says in, probability, the method's threshold)]}, methods by name."""
+    rows = con.execute(
+        "SELECT work_id, source, assigned, score, TRY_CAST(params->>'$.threshold' AS DOUBLE) FROM latest_labels "
+        "WHERE label_set = 'scope' AND label_id = 'in' AND source LIKE 'scope-%' AND list_contains(?, work_id) "
+        "ORDER BY work_id, source", [list(work_ids)]).fetchall()
+    out: dict[int, list[tuple[str, bool, float | None, float | None]]] = {}
+    for work_id, source, assigned, score, threshold in rows:
+        out.setdefault(work_id, []).append((source, assigned, score, threshold))
+    return out
+
+
+def placement_votes(con: Connection, label_set: str, work_ids: list[int]) -> dict[int, dict[str, list[tuple[str, float | None]]]]:
+    """{work_id: {classifier: [(label_id, score)] it assigns, best first}} (machine sources only)."""
+    rows = con.execute(
+        "SELECT work_id, source, label_id, score FROM latest_labels WHERE label_set = ? AND assigned "
+        "AND source NOT IN ('human', 'survey') AND list_contains(?, work_id) "
+        "ORDER BY work_id, source, score DESC NULLS LAST, label_id", [label_set, list(work_ids)]).fetchall()
+    out: dict[int, dict[str, list[tuple[str, float | None]]]] = {}
+    for work_id, source, label_id, score in rows:
+        out.setdefault(work_id, {}).setdefault(source, []).append((label_id, score))
+    return out
