@@ -3,7 +3,9 @@ stops the network stages at once and the others still run."""
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 from litmine import pipeline
 from litmine.config import load_settings
@@ -31,6 +33,9 @@ def test_offline_the_network_stages_stop_with_one_line_each_and_the_rest_run(dat
         tried = con.execute("SELECT count(*) FROM failures WHERE item = 'id batch'").fetchone()[0]
     assert run[0] == "failed" and run[1].startswith(f"fetch-survey: {reason}; fetch-arxiv: not tried")
     assert tried == 1
+    with store.connect(read_only=True) as con:  # item failures and whole-stage ones: one name per stage
+        stages = {st for (st,) in con.execute("SELECT DISTINCT stage FROM failures").fetchall()}
+    assert stages == {"fetch-survey", "fetch-arxiv", "pdfs"}
 
 
 def test_a_stage_that_raises_is_recorded_and_the_next_ones_run(data_dir, monkeypatch):
@@ -105,3 +110,55 @@ def test_sigterm_ends_the_run_as_interrupted(data_dir):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     assert _runs(store) == [("fetch pdfs", "interrupted", "stopped by a signal")]
+
+
+def test_an_executor_gets_the_nightly_stages_of_the_one_table_in_order(data_dir):
+    cfg = load_settings()
+    seen = []
+
+    def executor(run, stages):
+        assert pipeline.Run.active(run.run_id) is run  # a Prefect flow finds its open run by id
+        seen.extend(s.name for s in stages)
+        run.stage("digest", call=lambda stage: pipeline.Counts(stage.name, new=1))
+
+    with pipeline.Run.open(cfg, "run") as run:
+        report = run.execute(None, executor)
+    assert seen == pipeline.stage_names() and "oai-pmh" not in seen  # on-demand stages are not nightly
+    assert pipeline.Run.active(run.run_id) is None
+    assert report.status == "ok" and list(report.counts) == ["digest"]
+    with run.store.connect(read_only=True) as con:
+        assert con.execute("SELECT command, status FROM runs").fetchall() == [("run", "ok")]
+
+
+def test_a_command_s_stage_must_be_in_the_table(data_dir):
+    from litmine.errors import StageError
+
+    with pipeline.Run.open(load_settings(), "fetch survey") as run:
+        try:
+            run.call("resolve", lambda ctx: pipeline.Counts("resolve"))
+        except StageError as exc:
+            assert str(exc).startswith("unknown stage resolve: known stages are decisions, survey, fetch-survey,")
+        else:
+            raise AssertionError("a stage outside the table was accepted")
+
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "litmine"
+STAGE_LITERALS = [
+    re.compile(r'record_failure\(con, run_id, "([^"]+)"'),  # item failures under a literal name
+    re.compile(r'^STAGE = "([^"]+)"', re.M),  # a module's stage constant
+    re.compile(r'f"(classify-)\{'),  # per-classifier failures: classify-<name>
+]
+
+
+def test_every_stage_name_written_to_failures_is_one_of_the_stage_table():
+    names = set(pipeline.stage_names(every=True))
+    found = {}
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for pattern in STAGE_LITERALS:
+            for name in pattern.findall(text):
+                found.setdefault(name, path.name)
+    assert found, "no stage names found: the patterns are out of date"
+    stray = {name: where for name, where in found.items()
+             if name not in names and not (name == "classify-" and any(n.startswith(name) for n in names))}
+    assert stray == {}

@@ -317,25 +317,6 @@ def load_report(store: Store, run_id: str) -> RunReport | None:
     return RunReport.from_dict(run_id, json.loads(row[1]))
 
 
-INTERRUPTED_REASON = ("its process stopped before the run finished (killed, or the machine went down); "
-                      "a later run picked up its work")
-
-
-def close_interrupted_runs(store: Store, keep: str | None = None) -> list[str]:
-    """Mark the runs of every command still ``running`` (but ``keep``) as ``interrupted``; their ids.
-
-    Call it only while holding the run lock (``litmine.runlock``): every command that writes runs
-    as a ``Run``, which holds that lock, so a run left ``running`` belongs to a process that is gone.
-    """
-    from litmine.store.runs import mark_interrupted
-
-    with store.transaction() as con:
-        ids = mark_interrupted(con, None, keep, INTERRUPTED_REASON)
-    for run_id in ids:
-        log.warning("run %s was interrupted: %s", run_id, INTERRUPTED_REASON)
-    return ids
-
-
 Executor = Callable[["Run", list[Stage]], None]
 
 
@@ -348,7 +329,7 @@ def in_process(run: "Run", stages: list[Stage]) -> None:
 class Run:
     """One run of a command that writes, from start to end: it holds the data directory's run lock,
     backs the database up before the nightly run's first write (``LITMINE_BACKUP_KEEP``), records the
-    run in ``runs`` (marking runs of dead processes ``interrupted`` first), runs stages of the one
+    run in ``runs`` (``Store.start_run`` marks runs of dead processes ``interrupted``), runs stages of the one
     stage table under their own names, and always ends its row: with the stages' status, ``failed``
     when the block raised, ``interrupted`` on Ctrl-C or SIGTERM.
 
@@ -393,9 +374,8 @@ class Run:
 
                 backup_before_run(self.settings, self.store)
             self.store.migrate()
-            if self.report.run_id is None:
+            if self.report.run_id is None:  # starting it marks the runs of dead processes interrupted
                 self.report.run_id = self.store.start_run(self.command, self.config)
-            close_interrupted_runs(self.store, keep=self.report.run_id)
             self.ctx = PipelineContext(self.settings, self.store, self.report.run_id, started_at=now())
             self._catch_sigterm()
         except BaseException:

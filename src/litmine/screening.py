@@ -17,7 +17,7 @@ from litmine.store.failures import record_failure, resolve_failures
 
 log = logging.getLogger(__name__)
 
-STAGE = "fetch-screening"
+STAGE = "fetch-survey"  # the stage table's name of the stage that fetches the candidates (pipeline.STAGES)
 
 
 def pending_candidates(con, refresh: bool = False) -> list[tuple[str, str, int]]:
@@ -49,7 +49,7 @@ def fetch_candidates(store: Store, client: ArxivClient, run_id: str | None = Non
     except FetchError as exc:
         log.warning("fetching screening candidates by id failed: %s", exc)
         with store.transaction() as con:
-            record_failure(con, run_id, STAGE, "id batch", exc)
+            record_failure(con, run_id, STAGE, "screening id batch", exc)
         counts.add("failed", len(pending))
         counts.notes.append(f"screening candidates not fetched: {exc}")
         return counts

@@ -522,6 +522,9 @@ MIGRATIONS: list[Migration] = [
     Migration(62, "failures: one name per stage, that of the stage table (resolve and classify:X renamed)",
               "UPDATE failures SET stage = 'fetch-survey' WHERE stage = 'resolve'; "
               "UPDATE failures SET stage = 'classify-' || substr(stage, 10) WHERE stage LIKE 'classify:%';"),
+    Migration(63, "failures: the screening candidates' fetch is stage fetch-survey too",
+              "UPDATE failures SET item = 'screening id batch' WHERE stage = 'fetch-screening' AND item = 'id batch'; "
+              "UPDATE failures SET stage = 'fetch-survey' WHERE stage = 'fetch-screening';"),
     Migration(65, "disagreements view: every label set the survey seed classifies, not only part, subsection, theme",
               _DISAGREEMENTS_ANY_SURVEY),
     Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),

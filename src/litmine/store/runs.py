@@ -7,14 +7,12 @@ from litmine.store import Connection
 INTERRUPTED = "interrupted"
 
 
-def mark_interrupted(con: Connection, command: str | None, keep: str | None, reason: str) -> list[str]:
-    """Set every run of ``command`` (None: of any command) still ``running`` (except ``keep``) to
-    ``interrupted`` with ``reason``; ``finished_at`` stays NULL, as nobody saw it end. Returns their
-    ids, oldest first."""
-    of_command = "" if command is None else "command = ? AND "
+def mark_interrupted(con: Connection, command: str, keep: str | None, reason: str) -> list[str]:
+    """Set every run of ``command`` still ``running`` (except ``keep``) to ``interrupted`` with
+    ``reason``; ``finished_at`` stays NULL, as nobody saw it end. Returns their ids, oldest first."""
     ids = [r for (r,) in con.execute(
-        f"SELECT run_id FROM runs WHERE {of_command}status = 'running' AND run_id IS DISTINCT FROM ? "
-        "ORDER BY started_at", [*([command] if command is not None else []), keep]).fetchall()]
+        "SELECT run_id FROM runs WHERE command = ? AND status = 'running' AND run_id IS DISTINCT FROM ? "
+        "ORDER BY started_at", [command, keep]).fetchall()]
     if ids:
         con.execute("UPDATE runs SET status = ?, error = ? WHERE list_contains(?, run_id)", [INTERRUPTED, reason, ids])
     return ids
