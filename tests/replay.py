@@ -81,6 +81,7 @@ class Hit:
     status: int
     source: str
     user_agent: str = ""
+    at: float = field(default_factory=time.monotonic)  # when it arrived (for checking the spacing)
 
 
 @dataclass

@@ -65,6 +65,21 @@ def test_a_slow_response_hits_the_timeout_then_gives_up_readably(replay_server):
         client_for(replay_server, timeout=0.3, retries=1).by_ids(["1605.08386"])
 
 
+def test_a_redirect_to_another_host_is_refused_and_one_to_the_same_host_is_spaced(replay_server):
+    replay_server.inject("status", status=302, headers={"Location": "http://api.elsewhere.test/api/query"})
+    with pytest.raises(FetchError, match=r"^refused a redirect to api.elsewhere.test, not a configured arXiv host "):
+        client_for(replay_server, retries=2).by_ids(["1605.08386"])
+    assert len(replay_server.log) == 1  # not retried, and the other host was never asked
+
+    replay_server.reset_log()
+    same = "/api/query?search_query=&id_list=1605.08386&sortBy=relevance&sortOrder=descending&start=0&max_results=100"
+    replay_server.inject("status", status=301, headers={"Location": same})  # a relative redirect to the same host
+    assert list(client_for(replay_server, delay_seconds=0.5).by_ids(["1605.08386"])) == ["1605.08386"]
+    redirect, followed = replay_server.log
+    assert (redirect.status, followed.status) == (301, 200)
+    assert followed.at - redirect.at > 0.4  # the hop waited its turn (0.5 s) like any other request
+
+
 def test_connection_reset_is_retried(replay_server):
     replay_server.inject("reset")
     assert list(client_for(replay_server).by_ids(["1605.08386"])) == ["1605.08386"]

@@ -71,7 +71,7 @@ def test_a_truncated_download_is_retried_then_recorded(setup):
     counts = download_pdfs(store, cfg, limit=1)
     assert counts.failed == 1
     assert _docs(store)["1606.03490"][4] == (
-        f"PDF download failed after 2 tries: the download broke off (ChunkedEncodingError) (url={server.pdf_url}/1606.03490v3)")
+        f"the PDF server did not answer after 2 tries: the answer broke off before its end (url={server.pdf_url}/1606.03490v3)")
     server.inject("truncate", path="/pdf/1606.03490", times=1)
     assert download_pdfs(store, cfg, limit=1, retry_failed=True).new == 1  # a retry succeeds
 
@@ -99,13 +99,37 @@ def test_a_redirect_is_followed_only_to_a_configured_host(setup):
     counts = download_pdfs(store, cfg, limit=1)
     assert counts.failed == 1
     assert _docs(store)["1606.03490"][4] == (
-        "refused a redirect to pdfs.elsewhere.test, not a configured arXiv host (LITMINE_ARXIV_PDF_URL, "
-        f"LITMINE_ARXIV_API_URL) (url={server.pdf_url}/1606.03490v3, to=http://pdfs.elsewhere.test/x.pdf)")
+        "refused a redirect to pdfs.elsewhere.test, not a configured arXiv host (LITMINE_ARXIV_API_URL, "
+        f"LITMINE_ARXIV_OAI_URL, LITMINE_ARXIV_PDF_URL) (url={server.pdf_url}/1606.03490v3, "
+        "to=http://pdfs.elsewhere.test/x.pdf)")
     assert len(server.log) == 1  # the other host was never asked
 
     server.inject("status", path="/pdf/1606.03490", status=301, headers={"Location": "/pdf/1606.03490v3.pdf"})
     assert download_pdfs(store, cfg, limit=1, retry_failed=True).new == 1  # the same host: followed
     assert [h.status for h in server.log[1:]] == [301, 200]
+
+
+def test_a_redirect_to_the_same_host_waits_its_turn(setup):
+    cfg, store, server = setup
+    spaced = load_settings(arxiv_retries=0, arxiv_delay_seconds=0.5)
+    server.inject("status", path="/pdf/1606.03490", status=302, headers={"Location": "/pdf/1606.03490v3.pdf"})
+    assert download_pdfs(store, spaced, limit=1).new == 1
+    redirect, followed = server.log
+    assert (redirect.status, followed.status) == (302, 200)
+    assert followed.at - redirect.at > 0.4  # spaced (0.5 s) like any other request
+
+
+def test_a_trickled_pdf_is_cut_off_at_the_whole_request_deadline(setup):
+    """The deadline covers the whole download, not each read: a server sending 4 KiB every 0.1 s
+    (the 368 KB file in ~9 s) never lets a read wait 1 s, yet the download stops at 1 s."""
+    cfg, store, server = setup
+    server.inject("trickle", path="/pdf/1606.03490", times=2, chunk=4096, delay=0.1)
+    hurried = load_settings(arxiv_retries=1, arxiv_timeout_seconds=1.0)
+    assert download_pdfs(store, hurried, limit=1).failed == 1
+    assert _docs(store)["1606.03490"][4] == (
+        f"the PDF server did not answer after 2 tries: no answer within 1 s (url={server.pdf_url}/1606.03490v3)")
+    assert [h.source.split("(")[0] for h in server.log] == ["fault:trickle"] * 2
+    assert not list(cfg.pdf_dir.glob("*"))  # no partial file left behind
 
 
 def test_an_unreachable_pdf_server_stops_the_stage_after_one_try_and_keeps_the_rest_pending(setup):

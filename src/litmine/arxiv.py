@@ -5,7 +5,8 @@
 
 * one request every ``delay_seconds`` (default 3) over one connection, sleeping only for the time
   still owed since the last request of any litmine process on the machine (``polite.Throttle``);
-* a deadline on every whole request, not on each read (``polite.get_within``);
+* the one retry policy of ``polite.PoliteClient``: a deadline on every whole request, not on each
+  read; redirects followed only to the configured arXiv hosts, each hop spaced like a request;
 * retries with exponential backoff (and ``Retry-After``) only for what can succeed on retry: 429,
   5xx, timeouts, dropped connections, and the API's known empty pages; never for a 400, nor for a
   host that cannot be reached at all (``SourceUnreachable``: no network, a refused connection);
@@ -14,7 +15,7 @@
 * each entry is read on its own: one unreadable entry (an unsafe id, a date that is not a date) is
   handed to the caller as a ``BadEntry`` and the page's other entries are kept;
 * at most ``max_pages`` pages per query, so a server claiming endless results cannot page forever;
-* a user-agent naming litmine and its version;
+* a user-agent naming litmine and its version (``polite.USER_AGENT``);
 * one base URL (``LITMINE_ARXIV_API_URL``), so tests and mirrors can point it elsewhere.
 
 arXiv's error feed (HTTP 400, one ``Error`` entry) becomes ``ArxivApiError`` carrying arXiv's own
@@ -31,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator
@@ -41,12 +41,11 @@ import arxiv
 import requests
 from lxml import etree
 
-from litmine import __version__
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ArxivApiError, FetchError, InvalidArxivId, SourceUnreachable
 from litmine.ids import parse_arxiv_id
-from litmine.polite import Throttle, get_within, retry_after, unreachable
+from litmine.polite import PoliteClient, Retry, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure
@@ -56,8 +55,6 @@ log = logging.getLogger(__name__)
 
 _ATOM = "http://www.w3.org/2005/Atom"
 _NS = {"atom": _ATOM, "os": "http://a9.com/-/spec/opensearch/1.1/"}
-
-USER_AGENT = f"litmine/{__version__} (literature mining for interpretability research; python-requests)"
 
 # The nightly query's terms, when LITMINE_ARXIV_QUERY is empty. Phrases in titles or abstracts that
 # name interpretability work in the survey's sense: explaining or dissecting a model's internals.
@@ -140,22 +137,21 @@ class ArxivClient:
         backoff_seconds: float | None = None,
         session: requests.Session | None = None,
         throttle: Throttle | None = None,
+        hosts: Iterable[str] = (),
     ) -> None:
         self.api_url = api_url
         self.delay_seconds = delay_seconds
-        self.timeout = timeout
-        self.retries = retries
         self.page_size = page_size
         self.max_pages = max_pages
-        self.backoff_seconds = delay_seconds if backoff_seconds is None else backoff_seconds
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.throttle = throttle or Throttle(delay_seconds)
-        self.requests_made = 0
+        self.http = PoliteClient(
+            "arXiv", "LITMINE_ARXIV_API_URL", timeout=timeout, retries=retries,
+            backoff=delay_seconds if backoff_seconds is None else backoff_seconds,
+            throttle=throttle or Throttle(delay_seconds), hosts=hosts_of(api_url) | set(hosts), session=session)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw) -> "ArxivClient":
         kw.setdefault("throttle", Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file))
+        kw.setdefault("hosts", hosts_of(settings.arxiv_api_url, settings.arxiv_oai_url, settings.arxiv_pdf_url))
         return cls(
             settings.arxiv_api_url,
             delay_seconds=settings.arxiv_delay_seconds,
@@ -166,10 +162,22 @@ class ArxivClient:
             **kw,
         )
 
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
+    @property
+    def retries(self) -> int:
+        return self.http.retries
+
+    @property
+    def throttle(self) -> Throttle:
+        return self.http.throttle
+
     # -- one page
 
     def get_page(self, url: str) -> Page:
-        """Fetch and read one page, retrying only what can succeed on retry.
+        """Fetch and read one page, retrying (``PoliteClient``) what can succeed on retry.
 
         An empty page is retried when results were expected: a later page, a page short of the
         total arXiv announced, or any page answering a list of ids (arXiv's known glitch is an
@@ -179,54 +187,28 @@ class ArxivClient:
         params = parse_qs(urlsplit(url).query)
         start = int((params.get("start") or ["0"])[0])
         by_ids = bool((params.get("id_list") or [""])[0]) and not (params.get("search_query") or [""])[0].strip()
-        last_problem, wait_hint, empty_first = "no attempt made", None, 0
-        for attempt in range(self.retries + 1):
-            if attempt:
-                pause = self.backoff_seconds * 2 ** (attempt - 1)
-                if wait_hint is not None:
-                    pause = max(pause, min(wait_hint, 300.0))
-                if pause > 0:
-                    log.info("retrying in %.1f s (%s): %s", pause, last_problem, url)
-                    time.sleep(pause)
-            wait_hint = None
-            self.throttle.wait()
-            self.requests_made += 1
-            log.debug("GET %s (try %d)", url, attempt + 1)
-            try:
-                resp = get_within(self.session, url, self.timeout)
-            except requests.Timeout:
-                last_problem = f"no answer within {self.timeout:g} s"
-                continue
-            except requests.ConnectionError as exc:
-                why = unreachable(exc)
-                if why is not None:
-                    raise SourceUnreachable(f"arXiv cannot be reached: {why}; check the network, or "
-                                            "LITMINE_ARXIV_API_URL", url=url) from None
-                last_problem = f"connection failed: {type(exc).__name__}"
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last_problem = f"HTTP {resp.status_code}"
-                wait_hint = retry_after(resp)
-                continue
-            message = _error_message(resp.content)
+        empty_first = 0
+
+        def read(resp: requests.Response, body: Iterator[bytes]) -> Page:
+            nonlocal empty_first
+            content = b"".join(body)
+            message = _error_message(content)
             if resp.status_code != 200 or message:
                 message = message or f"HTTP {resp.status_code}"
                 raise ArxivApiError(f"arXiv refused the request: {message}", status=resp.status_code, url=url)
-            page = parse_page(resp.content)
+            page = parse_page(content)
             if page is None:
-                last_problem = "unreadable feed"
-                continue
+                raise Retry("unreadable feed")
             if page.size == 0:
                 if by_ids or start > 0 or page.total > start:
                     # arXiv's known glitch: an empty page where results exist. Asking again usually works.
-                    last_problem = "an empty page where results were expected"
-                    continue
-                if empty_first < 1 and attempt < self.retries:
+                    raise Retry("an empty page where results were expected")
+                if empty_first < 1 and self.retries > 0:
                     empty_first += 1  # an empty search may be the same glitch: believe it the second time
-                    last_problem = "an empty first page"
-                    continue
+                    raise Retry("an empty first page")
             return page
-        raise FetchError(f"arXiv did not answer after {self.retries + 1} tries: {last_problem}", url=url)
+
+        return self.http.get(url, read=read)
 
     # -- searches
 

@@ -5,8 +5,9 @@ optional ``set`` (``cs``, ``physics:hep-th``), follows resumption tokens to the 
 record as a work (``metadata_source='oai-pmh'``; arXiv API metadata outranks it). Each page is
 stored in its own transaction, and the resumption token is kept as a watermark after each page, so
 a killed harvest resumes where it stopped; a finished one stores the day it reached, which the next
-harvest starts from. Requests share the API client's politeness: one every ``arxiv_delay_seconds``,
-a timeout, retries with backoff for 429 (arXiv's OAI server says ``Retry-After``), 5xx and timeouts.
+harvest starts from. Requests share the API client's politeness (``polite.PoliteClient``): one
+every ``arxiv_delay_seconds``, a deadline on the whole request, retries with backoff for 429 (arXiv's
+OAI server says ``Retry-After``), 5xx and timeouts, redirects only to the configured arXiv hosts.
 Elements are matched by local name, so records that lost their namespace declaration still parse.
 """
 
@@ -14,18 +15,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta, timezone
 
 import requests
 
-from litmine.arxiv import USER_AGENT
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import FetchError, SourceUnreachable
 from litmine.ids import try_parse_arxiv_id
-from litmine.polite import Throttle, get_within, retry_after, unreachable
+from litmine.polite import PoliteClient, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure
@@ -106,40 +105,25 @@ def _record(arx: ET.Element) -> WorkRecord | None:
 
 
 class OaiClient:
+    """``ListRecords`` requests, through the one retry policy of ``polite.PoliteClient``."""
+
     def __init__(self, settings: Settings, session: requests.Session | None = None, throttle: Throttle | None = None):
         self.url = settings.arxiv_oai_url
-        self.settings = settings
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.throttle = throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file)
+        self.http = PoliteClient(
+            "the OAI-PMH server", "LITMINE_ARXIV_OAI_URL", timeout=settings.arxiv_timeout_seconds,
+            retries=settings.arxiv_retries, backoff=settings.arxiv_delay_seconds,
+            throttle=throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file),
+            hosts=hosts_of(settings.arxiv_api_url, settings.arxiv_oai_url, settings.arxiv_pdf_url), session=session)
+
+    @property
+    def throttle(self) -> Throttle:
+        return self.http.throttle
 
     def get(self, params: dict[str, str]) -> bytes:
-        last, hint = "no attempt made", None
-        for attempt in range(self.settings.arxiv_retries + 1):
-            if attempt:
-                pause = self.settings.arxiv_delay_seconds * 2 ** (attempt - 1)
-                time.sleep(max(pause, min(hint or 0, 300.0)))
-            self.throttle.wait()
-            try:
-                resp = get_within(self.session, self.url, self.settings.arxiv_timeout_seconds, params=params)
-            except requests.Timeout:
-                last, hint = f"no answer within {self.settings.arxiv_timeout_seconds:g} s", None
-                continue
-            except requests.ConnectionError as exc:
-                why = unreachable(exc)
-                if why is not None:
-                    raise SourceUnreachable(f"the OAI-PMH server cannot be reached: {why}; check the network, "
-                                            "or LITMINE_ARXIV_OAI_URL", url=self.url) from None
-                last, hint = f"connection failed: {type(exc).__name__}", None
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                last, hint = f"HTTP {resp.status_code}", retry_after(resp)
-                continue
-            if resp.status_code != 200:
-                raise FetchError(f"the OAI-PMH server answered HTTP {resp.status_code}", url=resp.url)
-            return resp.content
-        raise FetchError(f"the OAI-PMH server did not answer after {self.settings.arxiv_retries + 1} tries: {last}",
-                         url=self.url)
+        resp = self.http.get(self.url, params=params)
+        if resp.status_code != 200:
+            raise FetchError(f"the OAI-PMH server answered HTTP {resp.status_code}", url=resp.url)
+        return resp.content
 
 
 def harvest_oai(

@@ -10,8 +10,10 @@ Files are named by ``ArxivId.filename`` (``hep-th/9901001v2`` -> ``hep-th_990100
 A file already in place (a run killed between rename and commit) is hashed and recorded, not
 fetched again. A failure is recorded on the work (``documents.download_status = 'failed'``, with a
 readable ``download_error``) and in ``failures``; the run goes on. Failed downloads are tried again
-only with ``retry_failed``. Requests to arXiv share the API's politeness: one every
-``arxiv_delay_seconds``, retries with backoff for 429, 5xx, timeouts and dropped connections.
+only with ``retry_failed``. Requests to arXiv share the API's politeness (``polite.PoliteClient``):
+one every ``arxiv_delay_seconds``, retries with backoff for 429, 5xx, timeouts and dropped
+connections, a deadline on the whole download (a trickled file is cut off), and redirects followed
+only to the configured arXiv hosts, each hop spaced like any other request.
 """
 
 from __future__ import annotations
@@ -20,18 +22,16 @@ import hashlib
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from typing import Iterator
 
 import requests
 
-from litmine.arxiv import USER_AGENT
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import FetchError, InvalidArxivId, PdfError, SourceUnreachable
 from litmine.ids import ArxivId, parse_arxiv_id, safe_child
-from litmine.polite import Throttle, retry_after, unreachable
+from litmine.polite import PoliteClient, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure, resolve_failures
@@ -69,72 +69,29 @@ def check_pdf_file(path: Path, url: str | None = None) -> None:
 
 
 class PdfDownloader:
-    """Downloads one PDF at a time, politely. ``fetch`` returns (sha256, size) of the stored file."""
+    """Downloads one PDF at a time, through the one retry policy of ``polite.PoliteClient`` (its
+    deadline covers the whole download). ``fetch`` returns (sha256, size) of the stored file."""
 
     def __init__(self, settings: Settings, session: requests.Session | None = None, throttle: Throttle | None = None,
                  backoff_seconds: float | None = None) -> None:
         self.settings = settings
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.throttle = throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file)
-        self.backoff = settings.arxiv_delay_seconds if backoff_seconds is None else backoff_seconds
-
-    def fetch(self, url: str, dest: Path) -> tuple[str, int]:
-        last = "no attempt made"
-        wait_hint = None
-        for attempt in range(self.settings.arxiv_retries + 1):
-            if attempt:
-                pause = self.backoff * 2 ** (attempt - 1)
-                if wait_hint is not None:
-                    pause = max(pause, min(wait_hint, 300.0))
-                time.sleep(pause)
-                wait_hint = None
-            self.throttle.wait()
-            try:
-                with self._get(url) as resp:
-                    if resp.status_code == 429 or resp.status_code >= 500:
-                        last, wait_hint = f"HTTP {resp.status_code}", retry_after(resp)
-                        continue
-                    if resp.status_code != 200:
-                        raise PdfError(f"the server answered HTTP {resp.status_code}", url=url)
-                    return self._store(resp, url, dest)
-            except requests.Timeout:
-                last = f"no answer within {self.settings.arxiv_timeout_seconds:g} s"
-            except requests.ConnectionError as exc:
-                why = unreachable(exc)
-                if why is not None:
-                    raise SourceUnreachable(f"the PDF server cannot be reached: {why}; check the network, or "
-                                            "LITMINE_ARXIV_PDF_URL", url=url) from None
-                last = f"the download broke off ({type(exc).__name__})"
-            except requests.exceptions.ChunkedEncodingError as exc:
-                last = f"the download broke off ({type(exc).__name__})"
-        raise FetchError(f"PDF download failed after {self.settings.arxiv_retries + 1} tries: {last}", url=url)
-
-    def _get(self, url: str, hops: int = 5) -> requests.Response:
-        """GET ``url``, following redirects only to the configured arXiv hosts, each spaced like any
-        other request."""
-        resp = self.session.get(url, stream=True, timeout=self.settings.arxiv_timeout_seconds, allow_redirects=False)
-        for _ in range(hops):
-            if not resp.is_redirect:
-                return resp
-            target = urljoin(resp.url, resp.headers["Location"])
-            resp.close()
-            host = urlsplit(target).hostname
-            if host not in self.allowed_hosts:
-                raise PdfError(f"refused a redirect to {host}, not a configured arXiv host "
-                               "(LITMINE_ARXIV_PDF_URL, LITMINE_ARXIV_API_URL)", url=url, to=target)
-            self.throttle.wait()
-            resp = self.session.get(target, stream=True, timeout=self.settings.arxiv_timeout_seconds,
-                                    allow_redirects=False)
-        resp.close()
-        raise PdfError(f"more than {hops} redirects", url=url)
+        self.http = PoliteClient(
+            "the PDF server", "LITMINE_ARXIV_PDF_URL", timeout=settings.arxiv_timeout_seconds,
+            retries=settings.arxiv_retries,
+            backoff=settings.arxiv_delay_seconds if backoff_seconds is None else backoff_seconds,
+            throttle=throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file),
+            hosts=hosts_of(settings.arxiv_pdf_url, settings.arxiv_api_url, settings.arxiv_oai_url), session=session)
 
     @property
-    def allowed_hosts(self) -> set[str]:
-        s = self.settings
-        return {urlsplit(u).hostname for u in (s.arxiv_pdf_url, s.arxiv_api_url, s.arxiv_oai_url)} - {None}
+    def throttle(self) -> Throttle:
+        return self.http.throttle
 
-    def _store(self, resp: requests.Response, url: str, dest: Path) -> tuple[str, int]:
+    def fetch(self, url: str, dest: Path) -> tuple[str, int]:
+        return self.http.get(url, read=lambda resp, body: self._store(resp, body, url, dest))
+
+    def _store(self, resp: requests.Response, body: Iterator[bytes], url: str, dest: Path) -> tuple[str, int]:
+        if resp.status_code != 200:
+            raise PdfError(f"the server answered HTTP {resp.status_code}", url=url)
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype not in _ACCEPTED_TYPES:
             raise PdfError(f"not a PDF: the server sent {ctype or 'no content type'}", url=url)
@@ -148,14 +105,12 @@ class PdfDownloader:
         digest, size = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in resp.iter_content(_CHUNK):
+                for chunk in body:
                     size += len(chunk)
                     if size > cap:
                         raise PdfError(f"too large: more than {cap} bytes (LITMINE_PDF_MAX_BYTES)", url=url)
                     digest.update(chunk)
                     out.write(chunk)
-            if declared and declared.isdigit() and size != int(declared):
-                raise requests.exceptions.ChunkedEncodingError(f"got {size} of {declared} bytes")
             check_pdf_file(tmp, url)
             os.replace(tmp, dest)
         finally:
