@@ -101,8 +101,9 @@ def test_corrupt_database_gives_one_line_and_is_not_overwritten(data_dir):
         assert proc.returncode == 1, args
         assert proc.stdout == ""
         assert proc.stderr == (
-            "Error: the database file is not a valid DuckDB database or is damaged; it was left untouched: move it "
-            f"aside and run `litmine run` to rebuild, or point LITMINE_DB_PATH elsewhere (path={db})\n")
+            "Error: the database file is not a valid DuckDB database or is damaged; it was left untouched: restore "
+            "it from a copy, or move it aside and run `litmine run` to rebuild, or point LITMINE_DB_PATH elsewhere "
+            f"(path={db})\n")
     assert db.read_bytes() == junk
 
 
