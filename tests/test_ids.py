@@ -53,3 +53,43 @@ def test_str_and_doi():
     assert str(parse_arxiv_id("2207.13243v6")) == "2207.13243v6"
     assert normalise_doi("https://doi.org/10.1109/ACCESS.2018.2870052") == "10.1109/access.2018.2870052"
     assert normalise_doi("not a doi") is None
+
+
+@pytest.mark.parametrize("text, found", [
+    ("Gulcehre and Bengio. Knowledge matters. CoRR, abs/1301.4083, 2013.", "1301.4083"),
+    ("X. Author. A physics paper. arXiv:hep-th/9901001v2, 1999.", "hep-th/9901001v2"),
+    ("Z. Author. A title. arXiv preprint arXiv:2304.14997, 2023.", "2304.14997"),
+    ("See https://arxiv.org/abs/math.GT/0309136v2 for more.", "math.GT/0309136v2"),
+    ("arXiv:1313.00001 (no month 13), then arXiv:2101.00001v2", "2101.00001v2"),
+    ("A title. In Proceedings of ICML, 2019. doi:10.1000/1234.56789", None),
+])
+def test_an_id_cited_inside_text_is_found_and_parsed(text, found):
+    from litmine.ids import find_arxiv_id
+
+    aid = find_arxiv_id(text)
+    assert (aid.versioned if aid else None) == found
+
+
+@pytest.mark.parametrize("name, found", [
+    ("1606.03490v3__mythos_of_model_interpretability.pdf", "1606.03490v3"),
+    ("paper-2101.00001.pdf", "2101.00001"),
+    ("12.1606.03490.pdf", None),
+    ("report_2019001.pdf", None),
+])
+def test_an_id_a_file_is_named_by(name, found):
+    from litmine.ids import arxiv_id_in_name
+
+    aid = arxiv_id_in_name(name)
+    assert (aid.versioned if aid else None) == found
+
+
+def test_ids_are_read_only_in_ids_py():
+    """One parser: no other module of litmine spells an arXiv id's pattern again."""
+    from pathlib import Path
+
+    import litmine
+
+    shape = ("\\d{4}\\.\\d{4,5}", "\\d{7}")
+    others = [p.name for p in Path(litmine.__file__).parent.rglob("*.py") if p.name != "ids.py"
+              and any(s in p.read_text(encoding="utf-8") for s in shape)]
+    assert others == []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +20,7 @@ from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ExtractError
 from litmine.extract_pool import extract_many
+from litmine.ids import arxiv_id_in_name
 from litmine.pdftext import Extraction
 
 # The store (DuckDB, pyarrow) is imported by the stage functions only.
@@ -238,5 +238,5 @@ def _sha256(path: Path) -> str:
 
 def _arxiv_id_of(name: str) -> str | None:
     """The arXiv id (with version, if any) a file name starts with or contains: '1606.03490v3'."""
-    m = re.search(r"(?<![\d.])(\d{4}\.\d{4,5})(v\d+)?(?![\d])", name)
-    return m.group(1) + (m.group(2) or "") if m else None
+    aid = arxiv_id_in_name(name)
+    return aid.versioned if aid else None

@@ -4,6 +4,11 @@ Two schemes exist (https://info.arxiv.org/help/arxiv_identifier.html): new-style
 (``2207.13243v6``) since April 2007, and old-style ``archive[.SC]/YYMMNNN`` (``hep-th/9901001``,
 ``math.GT/0309136``) before. Both may carry a version ``vN``. The id without version names the
 work (``works.arxiv_id``); the version names one of its PDFs.
+
+This module is the one place that knows what an id looks like: ``parse_arxiv_id`` reads an id
+given alone, ``find_arxiv_id`` one cited inside text (a reference entry, a PDF's margin stamp),
+``arxiv_id_in_name`` one a file is named by, and ``ID_IN_TEXT`` lets a pattern that reads a
+line around an id (the margin stamp) match the id's shape without spelling it again.
 """
 
 from __future__ import annotations
@@ -17,6 +22,16 @@ from litmine.errors import InvalidArxivId
 _NEW = re.compile(r"^(?P<base>\d{4}\.\d{4,5})(?:v(?P<version>\d+))?$")
 _OLD = re.compile(r"^(?P<base>(?P<archive>[a-z]+(?:-[a-z]+)*)(?:\.(?P<sc>[a-z]{2}))?/\d{7})(?:v(?P<version>\d+))?$", re.I)
 _PREFIXES = re.compile(r"^(?:arxiv:|https?://(?:export\.|www\.)?arxiv\.org/(?:abs|pdf)/)", re.I)
+
+# An id's shape inside text, either scheme, with its version if any (checked by ``parse_arxiv_id``).
+ID_IN_TEXT = r"(?:\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)*(?:\.[A-Za-z]{2})?/\d{7})(?:v\d+)?"
+# Where text cites an id: "arXiv:1606.03490", "arXiv preprint arXiv:2101.00001", "arxiv.org/abs/...",
+# "CoRR, abs/1301.4083".
+_CITED = re.compile(rf"(?:arxiv(?:\.org/(?:abs|pdf)/|\s*(?:preprint)?\s*(?:arxiv)?\s*[:\s]\s*)|abs/)({ID_IN_TEXT})(?!\d)",
+                    re.I)
+# A file named by a new-style id: "1606.03490v3__title.pdf" (an old-style name, "hep-th_9901001", is
+# too like any "report_2019001" to be taken for one).
+_IN_NAME = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5}(?:v\d+)?)(?!\d)")
 
 
 @dataclass(frozen=True, order=True)
@@ -75,6 +90,21 @@ def try_parse_arxiv_id(text: str | None) -> ArxivId | None:
         return parse_arxiv_id(text)
     except InvalidArxivId:
         return None
+
+
+def find_arxiv_id(text: str | None) -> ArxivId | None:
+    """The first arXiv id ``text`` cites ("... arXiv preprint arXiv:2304.14997, 2023."), or None."""
+    for m in _CITED.finditer(text or ""):
+        aid = try_parse_arxiv_id(m.group(1))
+        if aid is not None:
+            return aid
+    return None
+
+
+def arxiv_id_in_name(name: str) -> ArxivId | None:
+    """The arXiv id a file name starts with or contains ("1606.03490v3__mythos.pdf"), or None."""
+    m = _IN_NAME.search(name)
+    return try_parse_arxiv_id(m.group(1)) if m else None
 
 
 def safe_child(root: Path, name: str) -> Path:

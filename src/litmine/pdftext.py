@@ -32,11 +32,13 @@ from typing import Callable, Iterable
 
 import pymupdf
 
+from litmine.ids import ID_IN_TEXT, try_parse_arxiv_id
+
 _FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP  # no ligatures kept: "ﬁ" -> "fi"
 _MARGIN = 0.09  # top and bottom share of the page where running heads and footers live
 _KEEP_TEXTPAGES = 100  # pages whose mupdf text is kept while a file is read, so it is not built twice
 
-_STAMP = re.compile(r"^arXiv:\s*(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?\s+\[[^\]]+\]\s+\d{1,2}\s+\w{3}\s+\d{4}$")
+_STAMP = re.compile(rf"^arXiv:\s*({ID_IN_TEXT})\s+\[[^\]]+\]\s+\d{{1,2}}\s+\w{{3}}\s+\d{{4}}$")
 _PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s+(?:of|/)\s+\d{1,4})?$", re.I)
 _HEADING_NUMBERED = re.compile(r"^((?:[1-9]|1[0-5])(?:\.\d{1,2}){0,3})\.?\s+([A-Z][^\n]{1,90})$")
 _HEADING_LETTERED = re.compile(r"^([A-H](?:\.\d{1,2}){0,3})\.?\s+([A-Z][^\n]{1,90})$")
@@ -203,7 +205,7 @@ def _fix_chars(line: str) -> str:
 
 _BOILERPLATE = re.compile(r"^(published (?:as|at|in)|proceedings|preprint|under review|accepted|workshop|in submission|"
                          r"arxiv|journal of|to appear|copyright|\d{4} (ieee|acm))", re.I)
-_ARXIV_LINE = re.compile(r"^\s*arxiv:?\s*(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})", re.I)
+_ARXIV_LINE = re.compile(rf"^\s*arxiv:?\s*{ID_IN_TEXT}", re.I)
 
 
 @dataclass
@@ -325,7 +327,8 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary
         for b in blocks:
             m = _STAMP.match(" ".join(b.text.split()))
             if m and (b.x1 < 0.15 * width or b.x0 > 0.85 * width):
-                stamp = stamp or m.group(1) + (m.group(2) or "")
+                aid = try_parse_arxiv_id(m.group(1))
+                stamp = stamp or (aid.versioned if aid else None)
                 continue
             kept.append(b)
         kept_pages.append(kept)

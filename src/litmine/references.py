@@ -21,7 +21,7 @@ from difflib import SequenceMatcher
 
 from typing import TYPE_CHECKING
 
-from litmine.ids import try_parse_arxiv_id
+from litmine.ids import find_arxiv_id, try_parse_arxiv_id
 
 if TYPE_CHECKING:  # parsing runs in extraction workers, which do not load the store
     from litmine.store import Connection
@@ -33,9 +33,6 @@ TITLE_MATCH = 0.9  # least similarity of a parsed title to a work's title for a 
 CONTAINED_MATCH = 0.6  # least similarity of the parsed title to a work's title found whole in the entry
 _KEY_WORDS = 4  # title index key: the first words of a normalised title
 
-_ARXIV_NEW = re.compile(r"(?:arxiv(?:\.org/(?:abs|pdf)/|\s*(?:preprint)?\s*(?:arxiv)?\s*[:\s]\s*)|abs/)"
-                        r"(\d{4}\.\d{4,5})(?:v\d+)?", re.I)
-_ARXIV_OLD = re.compile(r"arxiv[:\s]*([a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?", re.I)
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 _YEAR = re.compile(r"(?<![\d/.:-])((?:19[5-9]|20[0-4])\d)[a-z]?(?![\d])")
 _QUOTED = re.compile(r"[“\"]([^”\"]{8,300}?)[,.]?[”\"]")
@@ -73,9 +70,9 @@ def parse_reference(raw: str) -> ParsedReference:
     """Fields of one reference entry; what cannot be found stays None."""
     raw = " ".join(raw.split())
     ref = ParsedReference(raw=raw)
-    m = _ARXIV_NEW.search(raw) or _ARXIV_OLD.search(raw)
-    if m:
-        ref.arxiv_id = m.group(1)
+    cited = find_arxiv_id(raw)
+    if cited:
+        ref.arxiv_id = cited.base
     m = _DOI.search(raw)
     if m:
         ref.doi = m.group(1).rstrip(".,;)]").lower()
