@@ -136,5 +136,5 @@ def test_evaluate_command_prints_every_label_of_every_method(seeded):
             assert any(line.startswith(f"   {label.label_id} ") for line in lines), label.label_id
     assert "   no labelled works in: verified, human" in lines
     assert "   macroF1 over themes with at least 5 positives; share: of the works labelled for a theme, those assigned it" in lines
-    assert lines[2].startswith("== summary (bare: ") and "== bare (1)" in lines and "== zeroshot (2)" in lines
+    assert lines[2].startswith("== summary (bare: ") and "== bare (1)" in lines and "== zeroshot (3)" in lines
     assert lines[-1].startswith("stored as evaluation run ")

@@ -6,7 +6,8 @@ implements ``predict(items)``: scores in [0, 1] for the labels of the target set
 the themes). The base class derives each derived set from the placement (a parent's score is its best
 child's; a parent is assigned when one of its children is) and decides which labels are assigned: in
 the placement, the best-scoring label always and, where the placement is multi-label, any other
-scoring at least its own threshold (``thresholds``, set in ``fit``) or else ``threshold``; in the
+scoring at least its own threshold (``thresholds``, set in ``fit``) or else ``threshold``, at most
+``placement_max`` labels (set in ``fit``: the most any labelled work carries); in the
 themes, any label scoring at least its own threshold (set in ``fit`` so that the share of works
 carrying a theme is close to its labelled share) or else ``threshold`` (a work may carry none).
 """
@@ -163,6 +164,7 @@ class Classifier:
         self.taxonomy: Taxonomy | None = None
         self.training_fingerprint = ""
         self.thresholds: dict[str, dict[str, float]] = {}  # per label set and label, set by ``fit``
+        self.placement_max: int | None = None  # the most placement labels a work gets (set by ``fit``), or no cap
 
     # -- what a subclass may override ------------------------------------------------------------
 
@@ -222,8 +224,10 @@ class Classifier:
             own = self.thresholds.get(label_set, {})
             chosen = {label for label, s in scores.items() if s >= own.get(label, self.threshold)}
             if self.taxonomy is not None and label_set == self.taxonomy.placement and scores:
-                best = max(scores, key=lambda label: (scores[label], label))
-                chosen = chosen | {best} if self.taxonomy.placement_multi_label else {best}
+                ranked = sorted(scores, key=lambda label: (-scores[label], label))
+                chosen = {ranked[0]} | chosen if self.taxonomy.placement_multi_label else {ranked[0]}
+                if self.placement_max:
+                    chosen = set([label for label in ranked if label in chosen][: self.placement_max])
             assigned[label_set] = chosen
         for derived, base in (self.taxonomy.derived if self.taxonomy is not None else {}).items():
             if base not in pred.scores:
@@ -271,6 +275,11 @@ def share_thresholds(scores: np.ndarray, shares: list[float]) -> list[float]:
             continue
         out.append(float(np.quantile(column, 1.0 - min(share, 1.0), method="higher")))
     return out
+
+
+def most_labels(examples: list[Example], label_set: str) -> int | None:
+    """The most labels of ``label_set`` any example carries (None without examples)."""
+    return max((len(ex.positives.get(label_set, ())) for ex in examples), default=None) or None
 
 
 def training_digest(examples: list[Example]) -> str:

@@ -4,7 +4,8 @@ Members are registered classifiers, fitted on the same data. The placement set (
 ``placement``): a weighted log-linear pool (the normalised product of the members' probabilities,
 each raised to its weight), so one member's over-confident softmax cannot outvote the others unless
 it earns the weight; where the placement is multi-label, a label beyond the best is assigned above
-its own threshold on the pooled out-of-fold scores, set at its labelled share. Themes (where the
+its own threshold on the pooled out-of-fold scores, set at its labelled share (up to the most labels
+a training work carries). Themes (where the
 survey has a themes set): a weighted mean of the members that score the theme, assigned above a
 per-theme threshold set so that the share of works carrying it is close to its labelled share.
 
@@ -32,6 +33,7 @@ from litmine.classify.base import (
     Taxonomy,
     WorkItem,
     labelled_shares,
+    most_labels,
     share_thresholds,
 )
 
@@ -72,7 +74,7 @@ class EnsembleClassifier(Classifier):
 
     def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         super().fit(taxonomy, examples)
-        self.thresholds = {}
+        self.thresholds, self.placement_max = {}, None
         for m in self.members:
             m.fit(taxonomy, examples)
         equal = {m.name: 1.0 / len(self.members) for m in self.members}
@@ -98,6 +100,7 @@ class EnsembleClassifier(Classifier):
                 self._pool(taxonomy, [oof[m.name][i] for m in refit], refit) for i in range(len(examples)))])
             shares = labelled_shares(examples, placement, ids)
             self.thresholds[placement] = dict(zip(ids, share_thresholds(pooled, [shares[t] for t in ids])))
+            self.placement_max = most_labels(examples, placement)
         if themes:
             theme_ids = taxonomy.ids(themes)
             pooled = self._pool_themes([oof[m.name] for m in refit], [self.weights[themes][m.name] for m in refit],
@@ -107,12 +110,16 @@ class EnsembleClassifier(Classifier):
 
     def _out_of_fold(self, taxonomy: Taxonomy, examples: list[Example], refit: list[Classifier],
                      folds: int) -> dict[str, list[Prediction]]:
-        from sklearn.model_selection import StratifiedKFold
+        from collections import Counter
+
+        from sklearn.model_selection import KFold, StratifiedKFold
 
         from litmine.classify import get_classifier
 
         keys = [ex.primary_label(taxonomy.placement) or "-" for ex in examples]
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=int(self.param_values["seed"]))
+        # stratified by primary label, unless no label has a work for each fold (a small survey)
+        split = StratifiedKFold if max(Counter(keys).values()) >= folds else KFold
+        splitter = split(folds, shuffle=True, random_state=int(self.param_values["seed"]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # labels with fewer works than folds
             splits = list(splitter.split(np.zeros(len(examples)), keys))

@@ -1,7 +1,8 @@
 """Scope: does a work belong in the survey at all? A calibrated in/out decision for every work.
 
 The question is asked against the survey's own scope statement (the seed's ``scope``, loaded as the
-description of label ``scope``/``in``) and its in-scope labels (the subsections). Methods register
+description of label ``scope``/``in``) and its in-scope labels (``in_scope_label_sets``: the placement
+set unless the seed names others). Methods register
 under the entry-point group ``litmine.scope_methods`` (built in: ``supervised``, ``zeroshot``,
 ``llm``, ``ensemble``) and write label rows like every classifier: label set ``scope``, label ``in``,
 source ``scope-<method>``, a calibrated probability as score, assigned when it reaches the method's

@@ -5,8 +5,9 @@ The placement set (the survey seed's ``placement``): a softmax over the similari
 label's mean similarity over the training works is subtracted first, so a label whose description
 resembles every abstract (a hub) does not win them all. Where the placement is multi-label, a label
 other than the best is assigned above its own threshold on that softmax, set on the training works so
-that about its labelled share of works carries it (``placement_share`` where none is labelled): a
-work gets as many labels as its scores earn, not always one. Themes (where the survey has a themes
+that about its labelled share of works carries it (``placement_share`` where none is labelled), up
+to the most labels a training work carries: a work gets as many labels as its scores earn, not
+always one. Themes (where the survey has a themes
 set): each independently, a logistic of the similarity around
 ``theme_center`` (scale ``theme_scale``); a theme is assigned above its own threshold, set on the
 training works (their vectors only, and each theme's labelled share where theme labels exist, else
@@ -25,6 +26,7 @@ from litmine.classify.base import (
     Taxonomy,
     WorkItem,
     labelled_shares,
+    most_labels,
     share_thresholds,
     sigmoid,
     softmax,
@@ -45,7 +47,7 @@ class ZeroShotClassifier(Classifier):
 
     def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         super().fit(taxonomy, examples)
-        self.thresholds, self._offsets, self._label_vectors = {}, None, {}
+        self.thresholds, self._offsets, self._label_vectors, self.placement_max = {}, None, {}, None
         for label_set in taxonomy.target_sets:
             ids = taxonomy.ids(label_set)
             texts = [taxonomy.describe(label_set, label_id) for label_id in ids]
@@ -63,6 +65,7 @@ class ZeroShotClassifier(Classifier):
             shares = labelled_shares(examples, placement, ids, default=float(self.param_values["placement_share"]))
             self.thresholds[placement] = dict(zip(ids, share_thresholds(self._placement_scores(x),
                                                                         [shares[i] for i in ids])))
+            self.placement_max = most_labels(examples, placement)
         themes = taxonomy.themes
         if themes:
             tids, _ = self._label_vectors[themes]
