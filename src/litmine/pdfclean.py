@@ -1,0 +1,273 @@
+"""The blocks of every page of a PDF into clean text, abstract, headings and reference entries.
+
+Cleaning, in order: the arXiv margin stamp dropped (its id kept); running headers, footers and
+page numbers dropped (margin lines that repeat across pages); two-column pages read left column
+then right, band by band between full-width blocks; a block that carries on the sentence of the
+one before (a column or page break) joined to it, words mended across line breaks
+(``pdflayout.join_lines``).
+
+The abstract is the text after "Abstract" up to the first heading, keywords or author footnotes.
+The reference list starts at its heading (or, with none, where blocks start to look like entries)
+and ends at the next heading, appendices included; ``pdfrefs.split_references`` splits it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from litmine.ids import ID_IN_TEXT, try_parse_arxiv_id
+from litmine.pdflayout import Block, Line, document_words, join_lines
+from litmine.pdfrefs import NUMBERED, split_references
+
+_MARGIN = 0.09  # top and bottom share of the page where running heads and footers live
+STAMP = re.compile(rf"^arXiv:\s*({ID_IN_TEXT})\s+\[[^\]]+\]\s+\d{{1,2}}\s+\w{{3}}\s+\d{{4}}$")
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,6})(?:\s+(?:of|/)\s+\d{1,4})?$", re.I)
+_HEADING_NUMBERED = re.compile(r"^((?:[1-9]|1[0-5])(?:\.\d{1,2}){0,3})\.?\s+([A-Z][^\n]{1,90})$")
+_HEADING_LETTERED = re.compile(r"^([A-H](?:\.\d{1,2}){0,3})\.?\s+([A-Z][^\n]{1,90})$")
+_HEADING_ROMAN = re.compile(r"^([IVX]{1,5})\.\s+([A-Z][^\n]{1,90})$")
+_HEADING_NAMES = re.compile(
+    r"^(abstract|introduction|related work|background|conclusions?|discussion|references|bibliography|"
+    r"acknowledge?ments?|appendix|appendices|limitations|broader impacts?|methods?|results|experiments|"
+    r"supplementary material|literature cited|works cited)[.:]?$",
+    re.I,
+)
+_REFERENCE_NAMES = re.compile(r"^(references|bibliography|literature cited|works cited|references and notes)[.:]?$", re.I)
+_AFTER_REFERENCES = re.compile(r"^(appendix|appendices|supplementary|acknowledge?ments?|checklist|"
+                               r"neurips paper checklist|author contributions)", re.I)
+_APPENDIX_HEADING = re.compile(r"^([A-H](?:\.\d{1,2}){0,3}|appendix(?: [A-H])?)[.:]?\s+([^.]{3,100})$", re.I)
+_ABSTRACT_START = re.compile(r"^(abstract|a b s t r a c t|summary)\s*[.:—–-]?\s*", re.I)
+_YEAR_OR_LINK = re.compile(r"\b(?:19|20)\d\d[a-z]?\b|arxiv|https?://|doi", re.I)
+_NAMES_START = re.compile(r"^(?:\[1\]\s*)?[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]*){0,3}(?:,| and )")
+# Where an abstract's block runs on: its keywords, or the first page's author footnotes.
+_ABSTRACT_TAIL = re.compile(r"\s+(?:(?:index terms|keywords|key words)\s*[—–:-]|[∗*†‡]+\s*(?:equal contribution|"
+                            r"corresponding author|work (?:done|performed)|these authors)).*$", re.I | re.S)
+
+
+@dataclass
+class Extraction:
+    """What reading one PDF gave. ``status`` is ``ok`` or the kind of failure, ``reason`` why."""
+
+    status: str
+    reason: str | None = None
+    pages: int | None = None
+    text: str | None = None
+    abstract: str | None = None
+    headings: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    citations: list = field(default_factory=list)  # the references parsed: ParsedReference
+    arxiv_stamp: str | None = None  # the margin stamp's id, with its version: "1606.03490v3"
+    title_guess: str | None = None  # the largest-font lines of page 1, or the PDF's own title
+    seconds: float = 0.0
+
+
+def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary: set[str] | None = None,
+          lines_of: Callable[[int], list[Line]] | None = None) -> Extraction:
+    """Clean text, abstract, headings and reference entries from the blocks of every page.
+
+    ``lines_of(page)`` gives a page's lines with their boxes, read only for the reference list's
+    pages (hanging indents and spacing separate its entries); without it each block's lines are used.
+    """
+    stamp = None
+    kept_pages = []
+    for blocks, (width, height) in zip(pages, sizes):
+        kept = []
+        for b in blocks:
+            m = STAMP.match(" ".join(b.text.split()))
+            if m and (b.x1 < 0.15 * width or b.x0 > 0.85 * width):
+                aid = try_parse_arxiv_id(m.group(1))
+                stamp = stamp or (aid.versioned if aid else None)
+                continue
+            kept.append(b)
+        kept_pages.append(kept)
+    kept_pages = _drop_running_lines(kept_pages, sizes)
+    ordered = [b for blocks, (width, _) in zip(kept_pages, sizes) for b in _reading_order(blocks, width)]
+    if vocabulary is None:
+        vocabulary = document_words(ordered)
+
+    paragraphs: list[str] = []
+    headings: list[str] = []
+    heading_at: list[int] = []  # index into ordered of each heading
+    in_references = False
+    refs_start = refs_end = None
+    for i, b in enumerate(ordered):
+        heading = _heading(b, in_references)
+        if heading:
+            if in_references and refs_end is None:
+                refs_end = i
+            headings.append(heading)
+            heading_at.append(i)
+            if _REFERENCE_NAMES.match(_strip_number(heading)):
+                in_references, refs_start, refs_end = True, i + 1, None
+    if refs_start is None:  # no heading: a list found by its shape, ended like a headed one
+        refs_start = _unheaded_references(ordered)
+        if refs_start is not None:
+            refs_end = next((j for j in range(refs_start + 1, len(ordered)) if _heading(ordered[j], True)), None)
+    if refs_start is not None and refs_end is None:
+        refs_end = len(ordered)
+
+    # Paragraph text: a block that continues the previous one's sentence is joined to it.
+    heading_set = set(heading_at)
+    for i, b in enumerate(ordered):
+        para = join_lines(b.lines, vocabulary)
+        if (paragraphs and i not in heading_set and (i - 1) not in heading_set
+                and _continues(paragraphs[-1], para)):
+            paragraphs[-1] = join_lines([paragraphs[-1], para], vocabulary)
+        else:
+            paragraphs.append(para)
+    text = "\n".join(p for p in paragraphs if p).strip()
+
+    references = []
+    if refs_start is not None:
+        references = split_references(ordered[refs_start:refs_end], vocabulary, lines_of)
+    return Extraction(
+        status="ok",
+        text=text or None,
+        abstract=_abstract(ordered, heading_at, vocabulary),
+        headings=headings,
+        references=references,
+        arxiv_stamp=stamp,
+    )
+
+
+def _unheaded_references(blocks: list[Block]) -> int | None:
+    """Where a reference list with no heading starts, past the document's first fifth of pages: a
+    block opening "[1]", or a block opening with names where five of ten blocks open with names and five
+    hold a year or a link (an entry may span several blocks)."""
+    half = next((i for i, b in enumerate(blocks) if b.page >= blocks[-1].page // 5), 0) if blocks else 0
+    for i in range(half, len(blocks)):
+        if NUMBERED.match(blocks[i].text) and NUMBERED.match(blocks[i].text).group(1) == "1":
+            return i
+    for i in range(half, len(blocks)):
+        if _NAMES_START.match(blocks[i].text):
+            window = [b.text for b in blocks[i:i + 10]]
+            if sum(1 for t in window if _NAMES_START.match(t)) >= 5 and sum(1 for t in window if _YEAR_OR_LINK.search(t)) >= 5:
+                return i
+    return None
+
+
+def _drop_running_lines(pages: list[list[Block]], sizes: list[tuple[float, float]]) -> list[list[Block]]:
+    """Drop page numbers and margin blocks whose text recurs on several pages (running heads, footers)."""
+    def key(b: Block) -> str:
+        return re.sub(r"\d+", "#", " ".join(b.text.lower().split()))
+
+    def in_margin(b: Block, height: float) -> bool:
+        return b.y1 < _MARGIN * height or b.y0 > (1 - _MARGIN) * height
+
+    seen = Counter()
+    for blocks, (_, height) in zip(pages, sizes):
+        seen.update({key(b) for b in blocks if in_margin(b, height)})
+    repeat = max(2, int(0.3 * len(pages)))
+    out = []
+    for blocks, (_, height) in zip(pages, sizes):
+        out.append([
+            b for b in blocks
+            if not (in_margin(b, height) and (_PAGE_NUMBER.match(b.text.strip()) or seen[key(b)] >= repeat))
+        ])
+    return out
+
+
+def _reading_order(blocks: list[Block], width: float) -> list[Block]:
+    """Two-column pages: left column then right, band by band between full-width blocks."""
+    mid = width / 2
+    left = [b for b in blocks if b.x1 <= mid + 0.02 * width]
+    right = [b for b in blocks if b.x0 >= mid - 0.02 * width]
+    if len(left) < 2 or len(right) < 2:
+        return blocks
+    out: list[Block] = []
+    band_left: list[Block] = []
+    band_right: list[Block] = []
+    for b in sorted(blocks, key=lambda b: (b.y0, b.x0)):
+        if b.x1 <= mid + 0.02 * width:
+            band_left.append(b)
+        elif b.x0 >= mid - 0.02 * width:
+            band_right.append(b)
+        else:  # spans both columns: ends the band
+            out += band_left + band_right + [b]
+            band_left, band_right = [], []
+    return out + band_left + band_right
+
+
+def _continues(previous: str, following: str) -> bool:
+    """Whether ``following`` carries on the sentence ``previous`` broke off (column or page break)."""
+    if not previous or not following or not following[0].islower():
+        return False
+    return previous.endswith("-") or previous[-1] not in ".!?:;)]"
+
+
+def _strip_number(heading: str) -> str:
+    return re.sub(r"^(?:[\dIVX]+(?:\.\d+)*|[A-H](?:\.\d+)*)\.?\s+", "", heading)
+
+
+def _heading(b: Block, in_references: bool) -> str | None:
+    """The block's text if it is a section heading, else None."""
+    text = " ".join(" ".join(b.lines).split())
+    if len(b.lines) > 3 or len(b.lines) == 3 and len(text) > 90:  # a number or letter may sit on its own line
+        return None
+    if len(text) > 100 or not re.search(r"[A-Za-z]{3}", text):
+        return None
+    if _HEADING_NAMES.match(text):
+        return text.rstrip(".:")
+    if in_references:  # a numbered reference ("12. Smith, ...") must not end the list
+        m = _HEADING_LETTERED.match(text)
+        if m and _title_like(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
+            return text
+        m = _APPENDIX_HEADING.match(text)
+        if m and len(m.group(2).split()) <= 14 and not re.search(r"\b(?:19|20)\d\d\b|, ", m.group(2)) \
+                or re.search(r"\bappendix$", text, re.I) and len(text.split()) <= 10:
+            return text  # "A EFFECTIVE INITIALIZATION ...", "A 50% circuits ...", "<running title> Appendix"
+        return None
+    for pattern in (_HEADING_NUMBERED, _HEADING_ROMAN):
+        m = pattern.match(text)
+        if m and _title_like(m.group(2)):
+            return text
+    m = _HEADING_LETTERED.match(text)
+    if m and "." in m.group(1) and _title_like(m.group(2)):
+        return text
+    return None
+
+
+def _title_like(title: str) -> bool:
+    words = title.split()
+    if not 1 <= len(words) <= 12 or title.endswith((".", ",", ";")) and not title.endswith("et al."):
+        return False
+    letters = sum(ch.isalpha() for ch in title)
+    return letters >= 0.6 * len(title.replace(" ", "")) and not re.search(r"\d{4}", title)
+
+
+def _abstract(blocks: list[Block], heading_at: list[int], vocabulary: set[str]) -> str | None:
+    """The abstract: the text under an 'Abstract' heading or after a leading 'Abstract' word."""
+    stop = set(heading_at)
+    early = [i for i, b in enumerate(blocks) if b.page <= 1]
+    for i in early:
+        text = join_lines(blocks[i].lines, vocabulary)
+        m = _ABSTRACT_START.match(text)
+        if not m:
+            continue
+        parts = [text[m.end():]] if text[m.end():].strip() else []
+        j = i + 1
+        while j < len(blocks) and j not in stop and sum(map(len, parts)) < 2500:
+            nxt = join_lines(blocks[j].lines, vocabulary)
+            if re.match(r"^(keywords|index terms|key words)\b", nxt, re.I) or (parts and _looks_like_footnote(nxt)):
+                break
+            parts.append(nxt)
+            j += 1
+        abstract = _ABSTRACT_TAIL.sub("", join_lines(parts, vocabulary)) if parts else ""
+        if len(abstract) >= 100:
+            return abstract
+    # No 'Abstract' word: the first long paragraph before the first numbered heading.
+    first_heading = heading_at[0] if heading_at else len(blocks)
+    for i in early:
+        if i >= first_heading:
+            break
+        text = join_lines(blocks[i].lines, vocabulary)
+        if len(text) >= 400:
+            return text
+    return None
+
+
+def _looks_like_footnote(text: str) -> bool:
+    return bool(re.match(r"^(\*|†|‡|\d\s?[A-Z][a-z]+ (University|Institute)|Correspondence|Preprint|Under review|"
+                         r"Proceedings|Copyright|\d{4} (ICML|NeurIPS|IEEE))", text))

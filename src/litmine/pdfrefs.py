@@ -1,0 +1,133 @@
+"""A PDF's reference list split into one string per entry (parsing an entry is ``references.py``).
+
+Numbered lists ("[12] ...", "12. ...") split at their numbers; other lists by their shape, read
+from the lines' positions: hanging indents, or wider gaps between entries than between lines.
+Figure and table captions are left out, and an entry broken by a column or page break is joined.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from litmine.pdflayout import Block, Line, group_rows, join_lines
+
+NUMBERED = re.compile(r"^\s*\[(\d{1,4})\]\s*")
+_DOTTED = re.compile(r"^\s*(\d{1,4})\.\s+(?=\S)")
+_CAPTION = re.compile(r"^(?:figure|fig\.|table|algorithm|listing)\s*[A-Z]?[\d.]+\s*[:.]", re.I)
+_AUTHOR_LIKE = re.compile(r"^(?:[A-Z][\w'’.-]*,? ){1,4}|^[A-Z][\w'’-]+\.")
+
+
+def split_references(blocks: list[Block], vocabulary: set[str],
+                     lines_of: Callable[[int], list[Line]] | None = None) -> list[str]:
+    """Split the blocks of a reference list into one string per entry.
+
+    Numbered lists ("[12] ...", "12. ...") split at their numbers. Other lists split by their
+    shape: where continuation lines hang indented, every line at the column's edge starts an
+    entry; where they do not, a wider gap between lines does. Figure and table captions are left
+    out, and an entry broken by a column or page break is joined again.
+    """
+    lines = _reference_lines([b for b in blocks if not _CAPTION.match(b.text)], lines_of)
+    texts = [line.text for line in lines]
+    if sum(1 for text in texts if NUMBERED.match(text)) >= 3:
+        entries = _split_numbered(texts, NUMBERED, vocabulary)
+    else:
+        dotted = [int(m.group(1)) for text in texts if (m := _DOTTED.match(text))]
+        if len(dotted) >= 3 and dotted[:3] == [1, 2, 3]:
+            entries = _split_numbered(texts, _DOTTED, vocabulary, sequential=True)
+        else:
+            entries = [e for e in (join_lines(part, vocabulary) for part in _split_by_shape(lines)) if _entry_like(e)]
+    return [e for e in entries if not _CAPTION.match(e)]
+
+
+def _reference_lines(blocks: list[Block], lines_of: Callable[[int], list[Line]] | None) -> list[Line]:
+    """The lines of the blocks, page by page; on a two-column page left column first, whatever the
+    blocks' order (mupdf may put both columns in one block). Pieces of one printed line are joined."""
+    if lines_of is None:
+        out = []
+        for b in blocks:
+            step = (b.y1 - b.y0) / max(1, len(b.lines))
+            out += [Line(b.page, b.x0, b.y0 + i * step, b.x1, b.y0 + (i + 1) * step, text)
+                    for i, text in enumerate(b.lines)]
+        return out
+    by_page: dict[int, list[Block]] = {}
+    for b in blocks:
+        by_page.setdefault(b.page, []).append(b)
+    out = []
+    for page, on_page in by_page.items():
+        every = lines_of(page)
+        middle = (min(ln.x0 for ln in every) + max(ln.x1 for ln in every)) / 2
+        two_columns = sum(ln.x0 < middle - 10 and ln.x1 > middle + 10 for ln in every) <= 0.2 * len(every)
+        top, bottom = min(b.y0 for b in on_page) - 1, max(b.y1 for b in on_page) + 1
+        inside = [ln for ln in every if top <= (ln.y0 + ln.y1) / 2 <= bottom
+                  and any(b.x0 - 1 <= (ln.x0 + ln.x1) / 2 <= b.x1 + 1 and b.y0 - 1 <= (ln.y0 + ln.y1) / 2 <= b.y1 + 1
+                          for b in on_page)]
+        pieces = []
+        for row in group_rows(inside):
+            cut = next((i for i in range(1, len(row)) if two_columns and row[i - 1].x1 < middle + 5
+                        and row[i].x0 > middle - 5 and row[i].x0 - row[i - 1].x1 > 8), len(row))
+            pieces += [piece for piece in (row[:cut], row[cut:]) if piece]
+        if two_columns:
+            pieces.sort(key=lambda piece: (piece[0].x0 > middle - 5, piece[0].y0))
+        out += [Line(page, piece[0].x0, min(ln.y0 for ln in piece), max(ln.x1 for ln in piece),
+                     max(ln.y1 for ln in piece), " ".join(ln.text for ln in piece)) for piece in pieces]
+    return out
+
+
+def _split_by_shape(lines: list[Line]) -> list[list[str]]:
+    """Group an author-year list's lines into entries by indentation, or by spacing (see above)."""
+    if not lines:
+        return []
+    middle: dict[int, float] = {}
+    for page in {ln.page for ln in lines}:
+        on_page = [ln for ln in lines if ln.page == page]
+        middle[page] = (min(ln.x0 for ln in on_page) + max(ln.x1 for ln in on_page)) / 2
+
+    def column(ln: Line) -> tuple[int, bool]:
+        return ln.page, ln.x0 > middle[ln.page] - 5
+
+    edge: dict[tuple[int, bool], float] = {}
+    for ln in lines:
+        edge[column(ln)] = min(edge.get(column(ln), ln.x0), ln.x0)
+    indent = [ln.x0 - edge[column(ln)] for ln in lines]
+    hanging = sum(1 for d in indent if 2.5 < d < 40) >= 0.2 * len(lines)
+    gaps = sorted(b.y0 - a.y1 for a, b in zip(lines, lines[1:]) if column(a) == column(b) and b.y0 > a.y0)
+    height = sorted(ln.y1 - ln.y0 for ln in lines)[len(lines) // 2]
+    wide = (gaps[len(gaps) // 4] if gaps else 0.0) + max(1.5, 0.2 * height)
+
+    entries: list[list[str]] = []
+    for i, ln in enumerate(lines):
+        prev = lines[i - 1] if i else None
+        if not entries:
+            starts = True
+        elif indent[i] > 2.5:
+            starts = False
+        elif hanging:
+            starts = True
+        elif prev is not None and column(prev) == column(ln) and ln.y0 > prev.y0:
+            starts = ln.y0 - prev.y1 > wide
+        else:  # the first line of a column: a new entry only if the last one ended and this one starts like one
+            last = entries[-1][-1].rstrip()
+            starts = bool(_AUTHOR_LIKE.match(ln.text)) and last.endswith((".", ")")) and not ln.text[:1].islower()
+        if starts:
+            entries.append([ln.text])
+        else:
+            entries[-1].append(ln.text)
+    return entries
+
+
+def _split_numbered(lines: list[str], marker: re.Pattern, vocabulary: set[str], sequential: bool = False) -> list[str]:
+    entries: list[list[str]] = []
+    expected = 1
+    for line in lines:
+        m = marker.match(line)
+        if m and (not sequential or int(m.group(1)) == expected):
+            expected = int(m.group(1)) + 1
+            entries.append([line[m.end():]])
+        elif entries:
+            entries[-1].append(line)
+    return [e for e in (join_lines(lines, vocabulary) for lines in entries) if _entry_like(e)]
+
+
+def _entry_like(entry: str) -> bool:
+    return len(entry) >= 20 and sum(map(str.isalpha, entry)) >= 10
