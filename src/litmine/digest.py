@@ -277,11 +277,11 @@ def _gaps_markdown(report: GapReport | None) -> list[str]:
     out = ["## What the taxonomy lacks", ""]
     if report is None or not report.gaps:
         far = 0 if report is None else report.far
-        return out + [f"No group of new works far from every subsection ({far} of "
+        return out + [f"No group of new in-scope works far from every subsection ({far} of "
                       f"{0 if report is None else report.candidates} works are far, none in a group of three or more).",
                       ""]
-    out += [f"{report.far} of {report.candidates} new works sit far from every subsection (their best similarity "
-            f"to a subsection's centroid is below {report.threshold:.2f}, which 90% of the placed works reach "
+    out += [f"{report.far} of {report.candidates} new in-scope works sit far from every subsection (their best "
+            f"similarity to a subsection's centroid is below {report.threshold:.2f}, which 90% of the placed works reach "
             f"with their own). They group as:", ""]
     for n, gap in enumerate(report.gaps, 1):
         out += [f"### Group {n}: {gap.size} works; {_md(', '.join(gap.terms))}", "",
