@@ -20,7 +20,6 @@ import socket
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +28,6 @@ from typing import Any, Iterator
 
 import duckdb
 
-from litmine import __version__
 from litmine.errors import DatabaseLocked, QueryTimeout, ReadOnlyViolation, StoreError
 from litmine.store.migrations import MIGRATIONS
 
@@ -237,79 +235,20 @@ class Store:
             con.close()
             shutil.rmtree(spill, ignore_errors=True)
 
-    # -- runs and failures ---------------------------------------------------------------------
+    # -- runs (the table's reads and writes are ``store.runs``) ------------------------------------
 
     def start_run(self, command: str, config: dict | None = None) -> str:
-        """Record a run of ``command`` as ``running``, with the process that runs it; first mark
-        ``interrupted`` every run of any command left ``running`` by a process of this machine
-        that is gone (killed, or the machine went down)."""
-        run_id = str(uuid.uuid4())
-        config = {**(config or {}), "process": this_process()}
+        """Record a run of ``command`` as ``running``, in its own transaction (``runs.start_run``)."""
+        from litmine.store import runs
+
         with self.transaction() as con:
-            close_dead_runs(con)
-            con.execute(
-                "INSERT INTO runs (run_id, command, started_at, status, litmine_version, config) "
-                "VALUES (?, ?, ?, 'running', ?, ?)",
-                [run_id, command, utcnow(), __version__, json.dumps(config, default=str)],
-            )
-        return run_id
+            return runs.start_run(con, command, config)
 
     def finish_run(self, run_id: str, status: str, counts: dict | None = None, error: str | None = None) -> None:
+        from litmine.store import runs
+
         with self.transaction() as con:
-            con.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, counts = ?, error = ? WHERE run_id = ?",
-                [utcnow(), status, json.dumps(counts or {}, default=str), error, run_id],
-            )
-
-
-DEAD_RUN_REASON = ("its process stopped before the run finished (killed, or the machine went down); "
-                   "a later run picked up its work")
-
-
-def this_process() -> dict:
-    """Who runs a run: host, pid and the process's start time, so a later run can tell it is gone."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
-
-
-def _process_start(pid: int) -> str | None:
-    """The kernel's start time of process ``pid`` (so a reused pid is not taken for it), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
-
-
-def process_gone(process: dict) -> bool:
-    """Whether the process recorded by ``this_process`` has ended (on this host; elsewhere: unknown, False)."""
-    if process.get("host") != socket.gethostname() or not isinstance(process.get("pid"), int):
-        return False
-    pid = process["pid"]
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, another user's
-    start = process.get("start")
-    return start is not None and _process_start(pid) not in (None, start)
-
-
-def close_dead_runs(con: Connection) -> list[str]:
-    """Mark ``interrupted`` the runs still ``running`` whose process is gone; their ids."""
-    dead = []
-    for run_id, config in con.execute("SELECT run_id, config FROM runs WHERE status = 'running'").fetchall():
-        try:
-            process = json.loads(config or "{}").get("process") or {}
-        except (ValueError, AttributeError):
-            continue
-        if process_gone(process):
-            dead.append(run_id)
-    if dead:
-        con.execute("UPDATE runs SET status = 'interrupted', error = ? WHERE list_contains(?, run_id)",
-                    [DEAD_RUN_REASON, dead])
-        log.warning("runs %s were interrupted: %s", ", ".join(dead), DEAD_RUN_REASON)
-    return dead
+            runs.finish_run(con, run_id, status, counts, error)
 
 
 def _rollback(con: Connection) -> None:
