@@ -20,14 +20,20 @@ _BROKEN_WORD = re.compile(r"[A-Za-z]+-\n[A-Za-z]+")
 
 
 @dataclass
-class Block:
-    """A text block of a page: its box and its lines."""
+class Box:
+    """Where something sits: its page (from 0) and its box in points, top-left origin."""
 
     page: int
     x0: float
     y0: float
     x1: float
     y1: float
+
+
+@dataclass
+class Block(Box):
+    """A text block of a page: its box and its lines."""
+
     lines: list[str]
 
     @property
@@ -36,14 +42,9 @@ class Block:
 
 
 @dataclass
-class Line:
+class Line(Box):
     """One text line of a page, with its box and its largest font size."""
 
-    page: int
-    x0: float
-    y0: float
-    x1: float
-    y1: float
     text: str
     size: float = 0.0
 
