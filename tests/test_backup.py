@@ -6,7 +6,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from litmine import pipeline
-from litmine.backup import backups
+from litmine.store.backup import backups
 from litmine.cli import main
 from litmine.config import load_settings
 from litmine.store import Store

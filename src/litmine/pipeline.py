@@ -370,7 +370,7 @@ class Run:
         self._lock.__enter__()  # refuses at once (RunInProgress) while another run holds it
         try:
             if self.command == "run":
-                from litmine.backup import backup_before_run
+                from litmine.store.backup import backup_before_run
 
                 backup_before_run(self.settings, self.store)
             self.store.migrate()

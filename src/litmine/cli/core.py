@@ -139,7 +139,7 @@ def backup(list_: bool, restore: str | None) -> None:
     """
     from pathlib import Path
 
-    from litmine import backup as backups
+    from litmine.store import backup as backups
     from litmine.runlock import run_lock
 
     cfg = settings()

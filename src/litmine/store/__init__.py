@@ -318,8 +318,8 @@ def _damaged(path: Path, what: str) -> str:
 
 
 def _restore_hint(path: Path) -> str:
-    """What to do about a damaged database: restore its last backup (litmine.backup), if it has one."""
-    from litmine.backup import latest_backup
+    """What to do about a damaged database: restore its last backup (store.backup), if it has one."""
+    from litmine.store.backup import latest_backup
 
     last = latest_backup(path)
     if last is not None:
