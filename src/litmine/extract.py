@@ -13,13 +13,14 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ExtractError
-from litmine.extract_pool import extract_many
+from litmine.extract_pool import ExtractorPool, extract_many
 from litmine.ids import arxiv_id_in_name
 from litmine.pdftext import Extraction
 
@@ -81,9 +82,11 @@ def extract_documents(store: Store, settings: Settings, run_id: str | None = Non
         counts.notes.append(f"nothing to extract: every downloaded document is extracted by {EXTRACTOR_VERSION}")
     by_path = {_resolve(settings, d.path): d for d in todo}
     batch = _Batch(store, run_id, counts)
+    pool = None
     if map_chunks is None:
-        results = extract_many(by_path, settings.pdf_max_pages, settings.extract_timeout_seconds,
-                               workers or settings.extract_workers)
+        pool = ExtractorPool(settings.pdf_max_pages, settings.extract_timeout_seconds,
+                             min(workers or settings.extract_workers, len(by_path))) if by_path else None
+        results = pool.map(by_path) if pool else iter(())
     else:
         local = {str(p.absolute()): p for p in by_path}  # absolute: a worker's directory may differ
         names = list(local)
@@ -91,11 +94,17 @@ def extract_documents(store: Store, settings: Settings, run_id: str | None = Non
         compute = functools.partial(extract_files, max_pages=settings.pdf_max_pages,
                                     timeout=settings.extract_timeout_seconds)
         results = ((local[p], r) for chunk in map_chunks(compute, chunks) for p, r in chunk)
-    for path, result in results:
-        doc = by_path[path]
-        batch.add(lambda con, doc=doc, result=result: _save(con, doc.work_id, doc.path or f"work {doc.work_id}", result, run_id,
-                                                            first=doc.extractor_version is None))
-    batch.flush()
+    try:
+        for path, result in results:
+            doc = by_path[path]
+            batch.add(lambda con, refs, doc=doc, result=result: _save(
+                con, refs, doc.work_id, doc.path or f"work {doc.work_id}", result, run_id,
+                first=doc.extractor_version is None))
+        batch.close()
+    finally:
+        batch.abandon()
+        if pool:
+            pool.close()
     _finish(store, counts)
     return counts
 
@@ -111,7 +120,6 @@ def extract_folder(store: Store, settings: Settings, folder: Path, run_id: str |
     extracted by this version are skipped.
     """
     from litmine.store import text as text_store
-    from litmine.store.failures import record_failure
 
     folder = folder.resolve()
     if not folder.is_dir():
@@ -121,20 +129,36 @@ def extract_folder(store: Store, settings: Settings, folder: Path, run_id: str |
     if not files:
         counts.notes.append(f"no PDF files under {folder}")
         return counts
-    hashes = {p: _sha256(p) for p in files}
-    with store.connect(read_only=True) as con:
-        known = text_store.registered_files(con, [str(p) for p in files])
-    todo = []
-    for p in files:
-        row = known.get(str(p))
-        if row and row.sha256 == hashes[p] and row.extractor_version == EXTRACTOR_VERSION \
-                and row.extract_status not in RETRIED_STATUSES:
-            counts.add("unchanged")
-        else:
-            todo.append(p)
+    # The worker processes start now: their imports overlap the hashing and the database reads.
+    pool = ExtractorPool(settings.pdf_max_pages, settings.extract_timeout_seconds,
+                         min(workers or settings.extract_workers, len(files)))
+    try:
+        hashes = {p: _sha256(p) for p in files}
+        with store.connect(read_only=True) as con:
+            known = text_store.registered_files(con, [str(p) for p in files])
+        todo = []
+        for p in files:
+            row = known.get(str(p))
+            if row and row.sha256 == hashes[p] and row.extractor_version == EXTRACTOR_VERSION \
+                    and row.extract_status not in RETRIED_STATUSES:
+                counts.add("unchanged")
+            else:
+                todo.append(p)
+        _store_folder(store, pool, todo, hashes, run_id, counts)
+    finally:
+        pool.close()
+    _finish(store, counts)
+    return counts
+
+
+def _store_folder(store: Store, pool: ExtractorPool, todo: list[Path], hashes: dict[Path, str],
+                  run_id: str | None, counts: Counts) -> None:
+    from litmine.store import text as text_store
+    from litmine.store.failures import record_failure
+
     claimed: dict[int, Path] = {}
 
-    def store_file(con, path: Path, result: Extraction) -> str:
+    def store_file(con, refs: list, path: Path, result: Extraction) -> str:
         arxiv = (result.arxiv_stamp or _arxiv_id_of(path.name)) if result.status == "ok" else None
         work_id, how = text_store.register_file(
             con, path, hashes[path], path.stat().st_size, arxiv, result.title_guess or path.stem, run_id)
@@ -150,20 +174,23 @@ def extract_folder(store: Store, settings: Settings, folder: Path, run_id: str |
             counts.notes.append(f"{path.name}: same work as another file; not stored")
             return "failed"
         claimed[work_id] = path
-        return _save(con, work_id, str(path), result, run_id, first=how == "new")
+        return _save(con, refs, work_id, str(path), result, run_id, first=how == "new")
 
     batch = _Batch(store, run_id, counts)
-    for path, result in extract_many(todo, settings.pdf_max_pages, settings.extract_timeout_seconds,
-                                    workers or settings.extract_workers):
-        batch.add(lambda con, path=path, result=result: store_file(con, path, result))
-    batch.flush()
-    _finish(store, counts)
-    return counts
+    try:
+        for path, result in pool.map(todo):
+            batch.add(lambda con, refs, path=path, result=result: store_file(con, refs, path, result))
+        batch.close()
+    finally:
+        batch.abandon()
 
 
 class _Batch:
     """Results waiting to be stored: one transaction per batch (opening the database costs more
-    than extracting a short PDF), committed at ``size`` results or every ``seconds``."""
+    than extracting a short PDF), committed at ``size`` results or every ``seconds``, with every
+    reference entry of the batch in one insert. One writer thread stores a batch while this thread
+    goes on handing files to the extractor processes; batches are stored one at a time, in order.
+    """
 
     def __init__(self, store: Store, run_id: str | None, counts: Counts, size: int = 25, seconds: float = 5.0):
         self.store, self.run_id, self.counts = store, run_id, counts
@@ -171,27 +198,53 @@ class _Batch:
         self.pending: list = []
         self.since = time.monotonic()
         self.statuses: Counter = Counter()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="litmine-extract-store")
+        self._writing = None
 
     def add(self, write) -> None:
+        """``write(con, refs)`` stores one result, appends (work_id, entries) to ``refs``, returns its status."""
         self.pending.append(write)
         if len(self.pending) >= self.size or time.monotonic() - self.since >= self.seconds:
             self.flush()
 
     def flush(self) -> None:
         if self.pending:
-            with self.store.transaction() as con:
-                results = [write(con) for write in self.pending]
-            for status in results:
-                self.counts.add(status if status in ("new", "updated", "unchanged") else "failed")
-                if status not in ("new", "updated", "unchanged"):
-                    self.statuses[status] += 1
+            self._wait()
+            self._writing = self._writer.submit(self._store, self.pending)
         self.pending = []
         self.since = time.monotonic()
 
+    def close(self) -> None:
+        """Store what is pending and wait for it; a write's error is raised here."""
+        self.flush()
+        self._wait()
 
-def _save(con, work_id: int, file: str, result: Extraction, run_id: str | None, first: bool) -> str:
-    """Store one extraction and its references; returns new, updated, or the failure status. A
-    failure is recorded under the file's path (as the documents table holds it)."""
+    def abandon(self) -> None:
+        """Let the writer finish what it has and stop it (after ``close``, or when the run fails)."""
+        self._writer.shutdown(wait=True)
+
+    def _wait(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
+
+    def _store(self, pending: list) -> None:
+        from litmine.store import text as text_store
+
+        refs: list = []
+        with self.store.transaction() as con:
+            results = [write(con, refs) for write in pending]
+            text_store.replace_citations_many(con, refs, EXTRACTOR_VERSION)
+        for status in results:
+            self.counts.add(status if status in ("new", "updated", "unchanged") else "failed")
+            if status not in ("new", "updated", "unchanged"):
+                self.statuses[status] += 1
+
+
+def _save(con, refs: list, work_id: int, file: str, result: Extraction, run_id: str | None, first: bool) -> str:
+    """Store one extraction, and add its reference entries to ``refs`` (stored with the batch's);
+    returns new, updated, or the failure status. A failure is recorded under the file's path (as
+    the documents table holds it) and keeps the entries stored before."""
     from litmine.store import text as text_store
     from litmine.store import utcnow
     from litmine.store.failures import record_failure, resolve_failures
@@ -202,7 +255,7 @@ def _save(con, work_id: int, file: str, result: Extraction, run_id: str | None, 
                        ExtractError(result.reason or result.status, status=result.status, path=file, work_id=work_id))
         log.info("%s (work %s): %s: %s", file, work_id, result.status, result.reason)
         return result.status
-    text_store.replace_citations(con, work_id, result.citations, EXTRACTOR_VERSION)
+    refs.append((work_id, result.citations))
     resolve_failures(con, STAGE, file)
     resolve_failures(con, STAGE, f"work {work_id}")  # recorded so by extractors before extract-2
     return "new" if first else "updated"

@@ -52,18 +52,35 @@ def _start(w: _Worker, job: Path, timeout: float) -> None:
     w.conn.send(job)
 
 
-def extract_many(paths: Iterable[Path], max_pages: int, timeout: float,
-                 workers: int = 1) -> Iterator[tuple[Path, Extraction]]:
-    """Extract files in ``workers`` worker processes; yields (path, extraction) as each finishes.
+class ExtractorPool:
+    """Worker processes started once, when the pool is made (their imports overlap whatever the
+    caller does next: reading the work to do, opening the database), and used by ``map``.
 
     A file that takes longer than ``timeout`` seconds gets status ``timeout`` and its worker is
     killed and replaced; a worker that dies (a crash inside mupdf) gives ``crashed``.
     """
-    ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold DuckDB and threads
-    queue = list(paths)
-    queue.reverse()
-    pool = [_Worker(ctx, max_pages) for _ in range(max(1, min(workers, len(queue))))] if queue else []
-    try:
+
+    def __init__(self, max_pages: int, timeout: float, workers: int = 1) -> None:
+        self.ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold DuckDB and threads
+        self.max_pages, self.timeout = max_pages, timeout
+        self.pool = [_Worker(self.ctx, max_pages) for _ in range(max(1, workers))]
+
+    def __enter__(self) -> "ExtractorPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for w in self.pool:
+            w.stop()
+        self.pool = []
+
+    def map(self, paths: Iterable[Path]) -> Iterator[tuple[Path, Extraction]]:
+        """Yields (path, extraction) of each file as it finishes."""
+        queue = list(paths)
+        queue.reverse()
+        pool, timeout = self.pool, self.timeout
         while queue or any(w.job for w in pool):
             for w in pool:
                 if w.ready and w.job is None and queue:
@@ -78,7 +95,7 @@ def extract_many(paths: Iterable[Path], max_pages: int, timeout: float,
                     except (EOFError, OSError):
                         code = w.process.exitcode
                         w.stop()
-                        pool[i] = _Worker(ctx, max_pages)
+                        pool[i] = _Worker(self.ctx, self.max_pages)
                         if w.job is None:
                             raise ExtractError(f"the extractor process died while starting (exit code {code})")
                         yield w.job, Extraction("crashed", f"the extractor process died reading it (exit code {code})")
@@ -92,11 +109,19 @@ def extract_many(paths: Iterable[Path], max_pages: int, timeout: float,
                     yield job, message
                 elif time.monotonic() >= w.deadline:
                     w.stop()
-                    pool[i] = _Worker(ctx, max_pages)
+                    pool[i] = _Worker(self.ctx, self.max_pages)
                     if w.job is None:
                         raise ExtractError(f"the extractor process did not start within {_START_SECONDS:g} s")
                     yield w.job, Extraction("timeout", f"extraction took longer than {timeout:g} s and was stopped "
                                                        "(LITMINE_EXTRACT_TIMEOUT_SECONDS)")
-    finally:
-        for w in pool:
-            w.stop()
+
+
+def extract_many(paths: Iterable[Path], max_pages: int, timeout: float,
+                 workers: int = 1) -> Iterator[tuple[Path, Extraction]]:
+    """Extract files in ``workers`` worker processes started for this call; yields (path,
+    extraction) as each finishes (``ExtractorPool`` for the rules)."""
+    queue = list(paths)
+    if not queue:
+        return
+    with ExtractorPool(max_pages, timeout, min(workers, len(queue))) as pool:
+        yield from pool.map(queue)

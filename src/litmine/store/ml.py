@@ -77,13 +77,24 @@ def put_embeddings(con: Connection, rows: Sequence[tuple]) -> None:
     """Store (work_id, kind, chunk, model_id, content_hash, vector, run_id) rows, replacing older vectors."""
     import pyarrow as pa
 
+    import numpy as np
+
     now = utcnow()
+    # One float32 matrix into one Arrow list column (no per-float Python objects): rows of a page
+    # share a dimension; a page of mixed dimensions (tests only) takes the slow path.
+    dims = {len(r[5]) for r in rows}
+    if len(dims) == 1:
+        dim = dims.pop()
+        flat = pa.array(np.asarray([r[5] for r in rows], dtype=np.float32).reshape(-1))
+        vectors = pa.ListArray.from_arrays(pa.array(np.arange(0, len(rows) * dim + 1, dim, dtype=np.int32)), flat)
+    else:
+        vectors = pa.array([list(map(float, r[5])) for r in rows], pa.list_(pa.float32()))
     cols = {
         "work_id": pa.array([r[0] for r in rows], pa.int32()),
         "kind": [r[1] for r in rows], "chunk": pa.array([r[2] for r in rows], pa.int32()),
         "model_id": [r[3] for r in rows], "dim": pa.array([len(r[5]) for r in rows], pa.int32()),
         "content_hash": [r[4] for r in rows],
-        "vector": pa.array([list(map(float, r[5])) for r in rows], pa.list_(pa.float32())),
+        "vector": vectors,
         "run_id": pa.array([r[6] for r in rows], pa.string()), "created_at": [now] * len(rows),
     }
     _insert_columns(con, "embeddings", cols,

@@ -119,12 +119,20 @@ def save_extraction(con: Connection, work_id: int, result: "Extraction", version
 
 def replace_citations(con: Connection, work_id: int, refs: list["ParsedReference"], version: str) -> None:
     """Replace the work's stored reference list with ``refs`` (positions from 1); links are redone."""
-    con.execute("DELETE FROM citations WHERE citing_work_id = ?", [work_id])
+    replace_citations_many(con, [(work_id, refs)], version)
+
+
+def replace_citations_many(con: Connection, lists: list[tuple[int, list["ParsedReference"]]], version: str) -> None:
+    """Replace the stored reference lists of several works at once: one delete, one bulk insert."""
+    if not lists:
+        return
+    con.execute("DELETE FROM citations WHERE list_contains(?, citing_work_id)", [[w for w, _ in lists]])
+    refs = [r for _, entries in lists for r in entries]
     if not refs:
         return
     rows = pa.table({
-        "citing_work_id": pa.array([work_id] * len(refs), pa.int32()),
-        "position": pa.array(range(1, len(refs) + 1), pa.int32()),
+        "citing_work_id": pa.array([w for w, entries in lists for _ in entries], pa.int32()),
+        "position": pa.array([i for _, entries in lists for i in range(1, len(entries) + 1)], pa.int32()),
         "raw": [r.raw for r in refs],
         "title": pa.array([r.title for r in refs], pa.string()),
         "authors": pa.array([r.authors for r in refs], pa.list_(pa.string())),
