@@ -123,7 +123,8 @@ _HELP = {
     "pdf_max_pages": "largest PDF extracted, in pages",
     "extract_timeout_seconds": "time limit of one PDF's extraction",
     "extract_workers": "worker processes extracting PDFs side by side (each killed at the time limit)",
-    "embed_model": "sentence-transformers model name or path",
+    "embed_model": "sentence-transformers model name or path; options after it: `+int8` (int8 ONNX in onnxruntime), "
+                   "`+seq128` (at most 128 word pieces), e.g. `all-MiniLM-L6-v2+int8`",
     "embed_batch_size": "texts per embedding batch",
     "llm_backend": "LLM backend name (`litmine llm list`); empty: no LLM classifier",
     "llm_model": "LLM model name, or a GGUF path for the llama-cpp backend",
