@@ -22,7 +22,7 @@ PDFS = sorted((SHARED / "fixtures" / "pdfs" / "real").glob("*.pdf"))[:4]
 def harness():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):  # a busy machine starts it slowly
         yield
 
 

@@ -18,7 +18,7 @@ TABLES = ["works", "survey_references", "documents", "embeddings", "label_assign
 def harness():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=180):  # a busy machine starts it slowly
         yield
 
 
