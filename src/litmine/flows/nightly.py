@@ -14,9 +14,12 @@ Dask cluster with ``LITMINE_TASK_RUNNER=dask``.
 
 from __future__ import annotations
 
+import os
+
 from litmine.config import Settings, load_settings, prefect_environment
 
-prefect_environment(load_settings())  # before prefect reads its settings; a no-op when already set
+if "PREFECT_HOME" not in os.environ:  # imported without `litmine run` (a Dask worker, python -m): before prefect
+    prefect_environment(load_settings())
 
 from prefect import flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
