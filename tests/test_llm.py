@@ -96,7 +96,8 @@ def test_llm_classifier_prompt_answer_provenance_and_cache(seeded):
 def test_the_prompt_is_built_from_the_loaded_survey_not_from_constants(seeded):
     scope = {"statement": "Software testing of compilers.", "excludes": "Testing of web applications."}
     with seeded.transaction() as con:
-        con.execute("UPDATE surveys SET title = 'A Survey of Compiler Testing', meta = ?", [json.dumps({"scope": scope})])
+        meta = {**json.loads(con.execute("SELECT meta FROM surveys").fetchone()[0]), "scope": scope}  # roles kept
+        con.execute("UPDATE surveys SET title = 'A Survey of Compiler Testing', meta = ?", [json.dumps(meta)])
         con.execute("UPDATE labels SET name = 'Fuzzing', description = 'Random program generation. More text.' "
                     "WHERE label_set = 'subsection' AND label_id = '2.1'")
     env, _ = make_env(seeded, get_backend("fake", "m"))

@@ -60,6 +60,19 @@ def test_load_stores_works_taxonomy_themes_and_labels_by_status(store):
         assert q("SELECT count(*) FROM survey_references WHERE arxiv_id IS NOT NULL") == [(251,)]
 
 
+def test_the_seed_roles_are_stored_with_the_survey_for_every_reader(store):
+    from litmine.classify import load_taxonomy
+    from litmine.survey import label_roles
+
+    load_survey(store, SEED)
+    with store.connect(read_only=True) as con:
+        assert label_roles(con) == {"placement": "subsection", "placement_multi_label": True,
+                                    "derived": {"part": "subsection"}, "themes": "theme"}
+    taxonomy = load_taxonomy(store)
+    assert (taxonomy.placement, taxonomy.derived, taxonomy.themes) == ("subsection", {"part": "subsection"}, "theme")
+    assert taxonomy.target_sets == ("subsection", "theme") and taxonomy.all_sets == ("part", "subsection", "theme")
+
+
 def test_loading_twice_changes_nothing(store):
     load_survey(store, SEED)
     snapshot = _snapshot(store)

@@ -102,11 +102,10 @@ def examples(store: Store, model_id: str | None = None) -> dict[str, tuple[list,
     reviewers' scope labels; the placement (the set the survey seed declares, under its own name) from
     the survey's verified and silver-agree labels (one primary label per work: the lowest id it
     carries)."""
-    from litmine.store import ml as ml_store
+    from litmine.survey import label_roles
 
     with store.connect(read_only=True) as con:
-        survey = ml_store.survey_row(con)
-        placement = ((survey[2] if survey else {}).get("roles") or {}).get("placement")
+        placement = label_roles(con).get("placement")
         scope = db.labelled_vectors(con, "scope", ("screening", "human"), None, model_id)
         sub = db.labelled_vectors(con, placement, ("survey",), ("verified", "silver-agree"), model_id) \
             if placement else []

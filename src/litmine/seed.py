@@ -17,20 +17,12 @@ Nothing about any particular survey is written in code: another survey is anothe
      "references": {"file": "references.csv", "list_separator": ";",
                     "sections_label_sets": ["subsection", "section"]}}
 
-A label set's ``role`` says what classification does with it (``ROLES``):
-
-- ``placement`` (exactly one set): where a work belongs. Every classifier scores it and always
-  assigns its best label; ``multi_label`` says whether a work may carry several (then each other
-  label is assigned above its own threshold) or exactly one. The references' ``sections`` must
-  name its labels.
-- ``derived`` (optional): the placement's ``parent_set``, never classified on its own: a work
-  carries a label's parent when it carries the label (a subsection's part).
-- ``themes`` (at most one set, optional): labels a work may carry any of, or none.
-- no role: carried into the database (a reviewer sees it), not classified.
-
-The roles are stored with the survey (``surveys.meta``: ``roles``), so every reader of the database
-gets them from there: ``{"placement": "subsection", "placement_multi_label": true,
-"derived": {"part": "subsection"}, "themes": "theme"}``.
+A label set's ``role`` (``ROLES``) says what classification does with it: ``placement`` (exactly
+one, named by the references' ``sections``; ``multi_label`` or not) places a work; ``derived`` (the
+placement's ``parent_set``) follows from it; ``themes`` (at most one) a work may carry any of; a set
+with no role is loaded, not classified. They are stored with the survey (``surveys.meta``,
+``roles``: ``{"placement": "subsection", "placement_multi_label": true, "derived": {"part":
+"subsection"}, "themes": "theme"}``), where every reader gets them (README: "Any survey").
 
 ``scope`` (required) says what the survey covers, in words screening and LLM prompts read::
 
@@ -223,30 +215,16 @@ def read_seed(seed_dir: Path) -> Seed:
             lw = f"{where}.labels[{j}]"
             if not isinstance(raw, dict):
                 raise SeedError(f"{lw} must be an object", file=manifest)
-            labels.append(
-                Label(
-                    id=_need(raw, "id", lw, manifest),
-                    name=_need(raw, "name", lw, manifest),
-                    description=raw.get("description", ""),
-                    parent=raw.get("parent"),
-                    kind=raw.get("kind"),
-                    meta=raw.get("meta", {}),
-                )
-            )
+            labels.append(Label(id=_need(raw, "id", lw, manifest), name=_need(raw, "name", lw, manifest),
+                                description=raw.get("description", ""), parent=raw.get("parent"),
+                                kind=raw.get("kind"), meta=raw.get("meta", {})))
         ids = [label.id for label in labels]
         if len(set(ids)) != len(ids):
             raise SeedError(f"duplicate label id in {where}", file=manifest)
-        label_sets.append(
-            LabelSet(
-                id=_need(raw_set, "id", where, manifest),
-                description=raw_set.get("description", ""),
-                multi_label=bool(raw_set.get("multi_label", True)),
-                labels=labels,
-                parent_set=raw_set.get("parent_set"),
-                examples=raw_set.get("examples", {}),
-                role=raw_set.get("role"),
-            )
-        )
+        label_sets.append(LabelSet(
+            id=_need(raw_set, "id", where, manifest), description=raw_set.get("description", ""),
+            multi_label=bool(raw_set.get("multi_label", True)), labels=labels, parent_set=raw_set.get("parent_set"),
+            examples=raw_set.get("examples", {}), role=raw_set.get("role")))
     by_id = {s.id: s for s in label_sets}
     for s in label_sets:
         if s.parent_set:
@@ -481,24 +459,12 @@ def _read_references(path: Path, sep: str, known_sections: set[str]) -> tuple[li
         arxiv_id = row["arxiv_id"].strip() or None
         if arxiv_id is not None and try_parse_arxiv_id(arxiv_id) is None:
             raise bad("arxiv_id", f"is not an arXiv id: {arxiv_id!r}")
-        refs.append(
-            Reference(
-                line=line,
-                ref=ref_no,
-                key=key,
-                title=row["title"].strip(),
-                authors=split(row["authors"]),
-                year=year,
-                venue=row["venue"].strip() or None,
-                arxiv_id=arxiv_id,
-                doi=row["doi"].strip().lower() or None,
-                openalex_id=(row.get("openalex_id") or "").strip() or None,
-                metadata_confidence=row["metadata_confidence"].strip() or None,
-                sections=sections,
-                label_status=status,
-                annotations={k: row[k] for k in row if k.startswith("annotator_") and row[k]},
-            )
-        )
+        refs.append(Reference(
+            line=line, ref=ref_no, key=key, title=row["title"].strip(), authors=split(row["authors"]), year=year,
+            venue=row["venue"].strip() or None, arxiv_id=arxiv_id, doi=row["doi"].strip().lower() or None,
+            openalex_id=(row.get("openalex_id") or "").strip() or None,
+            metadata_confidence=row["metadata_confidence"].strip() or None, sections=sections, label_status=status,
+            annotations={k: row[k] for k in row if k.startswith("annotator_") and row[k]}))
     return refs, raw
 
 

@@ -25,7 +25,17 @@ KNOWN_STATUS = "silver-agree"  # the status of a label from a label file
 SOURCE = "survey"
 SCREENING_SOURCE = "screening"
 
-__all__ = ["load_survey", "read_seed"]
+__all__ = ["label_roles", "load_survey", "read_seed"]
+
+
+def label_roles(con) -> dict:
+    """What each label set of the loaded survey is for, as its seed declared it (``surveys.meta``):
+    ``placement``, ``placement_multi_label``, ``derived`` {set: source}, ``themes``; {} before a
+    survey with roles is loaded."""
+    from litmine.store import ml as ml_store
+
+    survey = ml_store.survey_row(con)
+    return dict((survey[2] if survey else {}).get("roles") or {})
 
 def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Counts:
     """Load (or refresh) a survey seed; counts are of references. Loading twice changes nothing."""
