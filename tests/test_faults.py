@@ -187,6 +187,34 @@ def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
     assert out == "survey: 327 new, 0 updated, 0 unchanged, 0 failed (screening candidates: 201 new, 0 updated, 0 unchanged)\n"
 
 
+
+def test_a_failed_checkpoint_write_keeps_every_row_and_the_next_command_folds_it_in(data_dir):
+    """A disk that fills while a commit is folded into the file (the checkpoint, not the commit):
+    the write-ahead log keeps the transaction, the file is not damaged, and the next command
+    replays the log and completes the checkpoint. (The 3 MB limit lets the ~1 MB log of a survey
+    load be written whole, but not the ~5 MB file it is folded into.)"""
+    cfg = load_settings()
+    store = Store(cfg.database)
+    store.migrate()
+    wal = cfg.database.with_name(cfg.database.name + ".wal")
+    full = _litmine(["survey", "load"], {}, preexec_fn=_limit_file_size(3 * 1024 * 1024))
+    out, err = full.communicate(timeout=120)
+    assert full.returncode == 0, err  # committed: the log holds it
+    assert wal.exists() and wal.stat().st_size > 0  # the checkpoint did fail: its work waits in the log
+    assert cfg.database.stat().st_size <= 3 * 1024 * 1024
+    expected = Store(data_dir / "clean.duckdb")
+    expected.migrate()
+    from litmine.survey import load_survey
+
+    load_survey(expected, cfg.seed_dir)
+    assert _snapshot(store) == _snapshot(expected)  # the log replayed: every row, none twice
+    again = _litmine(["survey", "load"], {})
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert out.startswith("survey: 0 new, 0 updated, 327 unchanged, 0 failed")
+    assert not wal.exists() or wal.stat().st_size == 0  # folded into the file at last
+    assert _snapshot(store) == _snapshot(expected)
+
 NOTEBOOK = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1], read_only=True)  # a notebook cell that keeps its connection
