@@ -36,6 +36,7 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     cfg = settings()
     verbose = ctx.find_root().params.get("verbose", 0)
     prefect_environment(cfg, log_level="INFO" if verbose else "CRITICAL")
+    cfg.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last folder of its home
     names = [s.name for s in pipeline.select(list(stages) or None)]
     from litmine.flows.nightly import FLOW_NAME, PrefectExecutor  # after prefect_environment
 
