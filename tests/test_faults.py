@@ -308,3 +308,19 @@ def test_a_server_claiming_a_billion_results_stops_at_the_page_cap(replay_server
     assert len(replay_server.log) == 2
     with store.connect(read_only=True) as con:
         assert acquire.get_watermark(con, watermark_name(nightly_query(cfg))) is None
+
+
+def test_fetch_arxiv_exits_1_when_its_query_failed_and_0_when_it_completed(replay_server, data_dir, monkeypatch):
+    from click.testing import CliRunner
+
+    from litmine.cli import main
+
+    monkeypatch.setenv("LITMINE_ARXIV_RETRIES", "1")
+    monkeypatch.setenv("LITMINE_ARXIV_LOOKBACK_DAYS", "3")
+    Store(load_settings().database).migrate()
+    replay_server.inject("status", status=503, times=2)  # every try of the first page
+    failed = CliRunner().invoke(main, ["fetch", "arxiv", "--until", "2026-06-20T12:00"])
+    assert failed.exit_code == 1, failed.output
+    assert "arXiv did not answer after 2 tries: HTTP 503" in failed.output
+    done = CliRunner().invoke(main, ["fetch", "arxiv", "--until", "2026-06-20T12:00"])
+    assert done.exit_code == 0, done.output
