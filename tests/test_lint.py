@@ -15,13 +15,12 @@ def test_ruff_finds_nothing():
 
 
 def _imports_at_load(path, package: str) -> set[str]:
-    """The litmine modules a module imports at its top level, those under ``if TYPE_CHECKING`` too
-    (not those imported inside functions, on first use)."""
+    """The litmine modules a module imports anywhere: at its top level, under ``if TYPE_CHECKING``,
+    and inside functions (an import deferred to first use is still a dependency)."""
     import ast
 
     found: set[str] = set()
-    top = ast.parse(path.read_text(encoding="utf-8")).body
-    for node in top + [n for block in top if isinstance(block, ast.If) for n in block.body]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("litmine"))
         elif isinstance(node, ast.ImportFrom):
@@ -36,8 +35,8 @@ def _imports_at_load(path, package: str) -> set[str]:
 
 
 def test_no_module_imports_itself_in_a_circle():
-    """extract -> references -> store.text -> extract (issue 13) and every other circle: none among
-    the modules' top-level imports, type-only ones included."""
+    """extract -> references -> store.text -> extract (issue 13) and every other circle: none, counting
+    type-only imports and imports inside functions."""
     src = ROOT / "src"
     modules = {}
     for path in (src / "litmine").rglob("*.py"):

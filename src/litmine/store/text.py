@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pyarrow as pa
 
+from litmine.ids import try_parse_arxiv_id
 from litmine.store import Connection, utcnow
 from litmine.store.works import WorkRecord, add_source, find_work, upsert_work
 
-if TYPE_CHECKING:
-    from litmine.pdftext import Extraction
-    from litmine.references import ParsedReference
+
+class Extraction(Protocol):
+    """What the store keeps of a PDF's extraction (``pdftext.Extraction``); the store imports no stage."""
+
+    status: str
+    reason: str | None
+    pages: int | None
+    text: str | None
+    abstract: str | None
+    headings: list[str]
+
+
+class ParsedReference(Protocol):
+    """What the store keeps of a reference entry (``references.ParsedReference``)."""
+
+    raw: str
+    title: str | None
+    authors: list[str] | None
+    year: int | None
+    venue: str | None
+    arxiv_id: str | None
+    doi: str | None
 
 
 @dataclass(frozen=True)
@@ -100,13 +119,12 @@ def register_file(con: Connection, path: Path, sha256: str, size: int, arxiv: st
 
 
 def _split_version(arxiv: str | None) -> tuple[str | None, int | None]:
-    if not arxiv:
-        return None, None
-    m = re.fullmatch(r"(.+?)(?:v(\d+))?", arxiv)
-    return m.group(1), int(m.group(2)) if m.group(2) else None
+    """("1606.03490", 3) from "1606.03490v3"; (None, None) from what is not an arXiv id."""
+    aid = try_parse_arxiv_id(arxiv)
+    return (aid.base, aid.version) if aid else (None, None)
 
 
-def save_extraction(con: Connection, work_id: int, result: "Extraction", version: str, at: datetime) -> None:
+def save_extraction(con: Connection, work_id: int, result: Extraction, version: str, at: datetime) -> None:
     """Store an extraction's status and text. A failed extraction keeps any text stored earlier."""
     con.execute(
         "UPDATE documents SET pages = coalesce(?, pages), extract_status = ?, extract_error = ?, "
@@ -117,12 +135,12 @@ def save_extraction(con: Connection, work_id: int, result: "Extraction", version
     )
 
 
-def replace_citations(con: Connection, work_id: int, refs: list["ParsedReference"], version: str) -> None:
+def replace_citations(con: Connection, work_id: int, refs: list[ParsedReference], version: str) -> None:
     """Replace the work's stored reference list with ``refs`` (positions from 1); links are redone."""
     replace_citations_many(con, [(work_id, refs)], version)
 
 
-def replace_citations_many(con: Connection, lists: list[tuple[int, list["ParsedReference"]]], version: str) -> None:
+def replace_citations_many(con: Connection, lists: list[tuple[int, list[ParsedReference]]], version: str) -> None:
     """Replace the stored reference lists of several works at once: one delete, one bulk insert."""
     if not lists:
         return
