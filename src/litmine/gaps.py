@@ -44,6 +44,7 @@ class GapReport:
     candidates: int  # works looked at
     far: int  # of them, far from every subsection
     threshold: float  # similarity below which a work is far
+    far_ids: list[int] = field(default_factory=list)  # the far works, clustered or not
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
@@ -73,7 +74,7 @@ def find_gaps(candidates: dict[int, tuple[str, list[float]]], placed: dict[int, 
     C = _unit(np.asarray([candidates[w][1] for w in cand_ids], dtype=np.float64))
     best = (C @ centroids.T).max(axis=1)
     far = [i for i in range(len(cand_ids)) if best[i] < threshold]
-    report = GapReport([], len(cand_ids), len(far), threshold)
+    report = GapReport([], len(cand_ids), len(far), threshold, [cand_ids[i] for i in far])
     if len(far) < min_size:
         return report
     F = C[far]
