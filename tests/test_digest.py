@@ -65,9 +65,9 @@ def test_digest_lists_in_scope_works_by_subsection_the_borderline_and_counts_the
     borderline = md[md.index("## Borderline: to review first (3)"):md.index("## By theme")].splitlines()
     items = [line for line in borderline if line.startswith("- ")]
     assert items[0].startswith(f"- {NEW_WORKS[1][1]}, [arXiv:{NEW_WORKS[1][0]}]")
-    assert items[0].endswith("scope: in by scope-ensemble at 0.55, threshold 0.50")
+    assert items[0].endswith("scope: in by scope-ensemble at 0.550, threshold 0.500")
     assert items[1].startswith(f"- {NEW_WORKS[2][1]}, ")
-    assert items[1].endswith("scope: out by scope-ensemble at 0.20, threshold 0.50; scope-supervised says in (0.60)")
+    assert items[1].endswith("scope: out by scope-ensemble at 0.200, threshold 0.500; scope-supervised says in (0.60)")
     assert items[2].startswith(f"- {NEW_WORKS[0][1]}, ") and "placement: supervised places it in " in items[2]
     # Out of scope: the count and the query that lists them, which really does.
     assert "## Out of the survey's scope (1)" in md

@@ -64,8 +64,8 @@ class Digest:
         where = "d.decision IS NULL" if decision == "NULL" else f"d.decision = '{decision}'"
         return ("SELECT d.work_id, d.arxiv_id, d.title, d.decided_by, d.probability FROM scope_decisions d "
                 f"JOIN works w USING (work_id) WHERE {where} "
-                f"AND w.created_at BETWEEN TIMESTAMP '{self.since:%Y-%m-%d %H:%M:%S}' "
-                f"AND TIMESTAMP '{self.until:%Y-%m-%d %H:%M:%S}' ORDER BY d.probability DESC NULLS LAST")
+                f"AND w.created_at BETWEEN TIMESTAMP '{self.since:%Y-%m-%d %H:%M:%S.%f}' "
+                f"AND TIMESTAMP '{self.until:%Y-%m-%d %H:%M:%S.%f}' ORDER BY d.probability DESC NULLS LAST")
 
 
 @dataclass
@@ -129,8 +129,8 @@ def _borderline(works: dict[int, dict], scope_votes: dict, placement_votes: dict
         split = len({says for _, says, _, _ in votes}) > 1
         if not split and (margin is None or margin >= 0.1):
             continue
-        why = [f"{decision} by {decided_by} at {p:.2f}"
-               + (f", threshold {deciding[3]:.2f}" if deciding[3] is not None else "")]
+        why = [f"{decision} by {decided_by} at {p:.3f}"
+               + (f", threshold {deciding[3]:.3f}" if deciding[3] is not None else "")]
         if split:
             why.append("; ".join(f"{source} says {'in' if says else 'out'}"
                                  + (f" ({score:.2f})" if score is not None else "")
