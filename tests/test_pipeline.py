@@ -7,8 +7,11 @@ import re
 import socket
 from pathlib import Path
 
+import pytest
+
 from litmine import pipeline
 from litmine.config import load_settings
+from litmine.errors import StageError
 from litmine.store import Store
 
 
@@ -88,6 +91,7 @@ SIGTERMED = """
 import os, signal, sys, time
 from litmine import pipeline
 from litmine.config import load_settings
+from litmine.errors import StageError
 from litmine.store import Store
 cfg = load_settings()
 store = Store(cfg.database)
@@ -124,6 +128,8 @@ def test_an_executor_gets_the_nightly_stages_of_the_one_table_in_order(data_dir)
     with pipeline.Run.open(cfg, "run") as run:
         report = run.execute(None, executor)
     assert seen == pipeline.stage_names() and "oai-pmh" not in seen  # on-demand stages are not nightly
+    with pytest.raises(StageError, match="unknown stage evaluate: known stages are decisions, "):
+        pipeline.select(["evaluate"])  # `litmine run --stage` takes the nightly stages only
     assert pipeline.Run.active(run.run_id) is None
     assert report.status == "ok" and list(report.counts) == ["digest"]
     with run.store.connect(read_only=True) as con:
@@ -131,13 +137,12 @@ def test_an_executor_gets_the_nightly_stages_of_the_one_table_in_order(data_dir)
 
 
 def test_a_command_s_stage_must_be_in_the_table(data_dir):
-    from litmine.errors import StageError
-
     with pipeline.Run.open(load_settings(), "fetch survey") as run:
         try:
             run.call("resolve", lambda ctx: pipeline.Counts("resolve"))
         except StageError as exc:
             assert str(exc).startswith("unknown stage resolve: known stages are decisions, survey, fetch-survey,")
+            assert str(exc).endswith(", digest, oai-pmh, labels-from-latex, evaluate")
         else:
             raise AssertionError("a stage outside the table was accepted")
 

@@ -206,17 +206,21 @@ def stage_names(every: bool = False) -> list[str]:
 
 
 def select(names: list[str] | None = None) -> list[Stage]:
-    """The stages named (in table order), or every nightly one; an unknown name is an error."""
+    """The nightly stages named (in table order), or all of them; any other name is an error."""
     if not names:
         return [s for s in STAGES if s.nightly]
-    unknown = [n for n in names if n not in stage_names(every=True)]
+    unknown = [n for n in names if n not in stage_names()]
     if unknown:
         raise StageError(f"unknown stage {', '.join(unknown)}: known stages are {', '.join(stage_names())}")
     return [s for s in STAGES if s.name in names]
 
 
 def get_stage(name: str) -> Stage:
-    return select([name])[0]
+    """The stage ``name`` of the table, nightly or a command's own; an unknown name is an error."""
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise StageError(f"unknown stage {name}: known stages are {', '.join(stage_names(every=True))}")
 
 
 # -- running stages ----------------------------------------------------------------------------
