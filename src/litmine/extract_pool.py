@@ -7,16 +7,27 @@ one whose worker dies (a crash inside mupdf) ``crashed``, and the worker is repl
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from litmine.errors import ExtractError
-from litmine.pdftext import Extraction, read_pdf
+
+if TYPE_CHECKING:
+    from litmine.pdftext import Extraction
+
+# This module imports no pymupdf itself: a worker process unpickles ``_serve`` from here, and
+# ``_serve`` decides how pymupdf is imported there.
 
 
 def _serve(conn, max_pages: int) -> None:  # pragma: no cover - runs in the worker process
+    # pymupdf imports its layout-model package (pymupdf.layout, with onnx helpers: 1-2 CPU seconds)
+    # whenever it is installed; the extractor never uses it, so a worker skips that import.
+    sys.modules.setdefault("pymupdf.layout", None)
+    from litmine.pdftext import read_pdf
+
     conn.send("ready")  # imports done: the parent starts a job's clock only now
     while True:
         try:
@@ -78,6 +89,8 @@ class ExtractorPool:
 
     def map(self, paths: Iterable[Path]) -> Iterator[tuple[Path, Extraction]]:
         """Yields (path, extraction) of each file as it finishes."""
+        from litmine.pdftext import Extraction
+
         queue = list(paths)
         queue.reverse()
         pool, timeout = self.pool, self.timeout
