@@ -54,40 +54,54 @@ def bare_speed(texts: list[str]) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, vectors
 
 
-def quality(spec: str, methods: list[str]) -> list[str]:
-    """The summary and scope lines of litmine's evaluation on the seed, embedded with ``spec``."""
+def quality(options: list[str], methods: list[str]) -> dict[str, list[str]]:
+    """The summary and scope lines of litmine's evaluation on the seed, embedded with each option
+    (one database: the seed loaded and resolved once, then embedded and evaluated per option)."""
     from replay import ReplayServer
 
     from litmine import pipeline
-    from litmine.classify import get_classifier, load_taxonomy
     from litmine.config import load_settings
+    from litmine.store import Store
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="litmine-bench-") as tmp, ReplayServer() as server:
+        for i, spec in enumerate(options):
+            started = time.perf_counter()
+            settings = load_settings(env={}, data_dir=Path(tmp), arxiv_api_url=server.api_url,
+                                     arxiv_delay_seconds=0.0, embed_model=spec)
+            store = Store(settings.database)
+            store.migrate()
+            ctx = pipeline.PipelineContext(settings=settings, store=store)
+            for name in ("survey", "fetch-survey", "embed") if i == 0 else ("embed",):
+                pipeline.run_stage(pipeline.get_stage(name), ctx)
+            lines = _evaluate(store, ctx, settings, methods)
+            out[spec] = [f"({time.perf_counter() - started:.0f} s)"] + lines
+            print(f"\n-- quality with {spec}", *out[spec], sep="\n", flush=True)
+    return out
+
+
+def _evaluate(store, ctx, settings, methods: list[str]) -> list[str]:
+    """`litmine evaluate`'s summary lines (parts and subsections) and its scope lines."""
+    from litmine import pipeline
+    from litmine.classify import get_classifier, load_taxonomy
     from litmine.evaluate import evaluate, format_report
     from litmine.llm_eval import evaluation_methods
     from litmine.scope_eval import scope_section
-    from litmine.store import Store
 
-    with tempfile.TemporaryDirectory(prefix="litmine-bench-") as tmp, ReplayServer() as server:
-        settings = load_settings(env={}, data_dir=Path(tmp), arxiv_api_url=server.api_url, arxiv_delay_seconds=0.0,
-                                 embed_model=spec)
-        store = Store(settings.database)
-        store.migrate()
-        ctx = pipeline.PipelineContext(settings=settings, store=store)
-        for name in ("survey", "fetch-survey", "embed"):
-            pipeline.run_stage(pipeline.get_stage(name), ctx)
-        env = pipeline.classifier_env(ctx)
-        result = evaluate(store, evaluation_methods(store, methods, env, get_classifier, sample=None, seed=0),
-                          folds=5, seed=0)
-        report = format_report(result, load_taxonomy(store)).splitlines()
-        keep, lines = False, []
-        for line in report:
-            if line.startswith("== summary"):
-                keep = True
-            elif line.startswith("-- theme") or (keep and line.startswith("==")):
-                keep = False
-            if keep:
-                lines.append(line)
-        lines += list(scope_section(store, env, settings.data_dir, folds=5, seed=0))
-        return lines
+    env = pipeline.classifier_env(ctx)
+    result = evaluate(store, evaluation_methods(store, methods, env, get_classifier, sample=None, seed=0),
+                      folds=5, seed=0)
+    report = format_report(result, load_taxonomy(store)).splitlines()
+    keep, lines = False, []
+    for line in report:
+        if line.startswith("== summary"):
+            keep = True
+        elif line.startswith("-- theme") or (keep and line.startswith("==")):
+            keep = False
+        if keep:
+            lines.append(line)
+    lines += list(scope_section(store, env, settings.data_dir, folds=5, seed=0))
+    return lines
 
 
 def main() -> None:
@@ -96,12 +110,21 @@ def main() -> None:
     parser.add_argument("--options", default=",".join(OPTIONS), help="comma-separated LITMINE_EMBED_MODEL values")
     parser.add_argument("--methods", default="zeroshot,supervised,ensemble", help="methods evaluated")
     parser.add_argument("--no-quality", action="store_true", help="speed only")
+    parser.add_argument("--no-speed", action="store_true", help="quality only")
     args = parser.parse_args()
-    import numpy as np
-
     texts = abstracts(args.n)
     options = args.options.split(",")
     header(f"embedding options: {len(texts)} abstracts for speed, the seed survey for quality")
+    if not args.no_speed:
+        speed(texts, options)
+    if args.no_quality:
+        return
+    quality(options, args.methods.split(","))  # in this process: it prints each option's figures as they come
+
+
+def speed(texts: list[str], options: list[str]) -> None:
+    import numpy as np
+
     (bare_wall, bare_cpu, bare_vectors), _, bare_peak = measure(bare_speed, texts)
     print(f"bare SentenceTransformer.encode: {len(texts) / bare_wall:6.1f} texts/s wall, "
           f"{len(texts) / bare_cpu:6.1f} per CPU s, peak {bare_peak:.0f} MiB", flush=True)
@@ -111,13 +134,6 @@ def main() -> None:
         print(f"{spec:<30} {len(texts) / wall:6.1f} texts/s wall ({bare_wall / wall:.2f}x bare), "
               f"{len(texts) / cpu:6.1f} per CPU s ({bare_cpu / cpu:.2f}x), peak {peak:.0f} MiB, "
               f"mean cosine to the bare vectors {agree:.4f}", flush=True)
-    if args.no_quality:
-        return
-    for spec in options:
-        started = time.perf_counter()
-        lines, _, _ = measure(quality, spec, args.methods.split(","))
-        print(f"\n-- quality with {spec} ({time.perf_counter() - started:.0f} s)")
-        print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":
