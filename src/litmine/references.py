@@ -62,7 +62,9 @@ def normalize_title(title: str | None) -> str:
     if not title:
         return ""
     text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    if not text.isascii():  # only non-ASCII text has combining marks to drop (most titles: none)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
