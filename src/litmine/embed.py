@@ -56,6 +56,7 @@ class Embedder:
     batch_size: int = 64
 
     def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text (a list of lists or a numpy matrix), not necessarily of unit length."""
         raise NotImplementedError
 
     def embed(self, texts: Iterable[str]) -> Iterator[list[float]]:
