@@ -111,7 +111,9 @@ def build_digest(store: Store, since: datetime, until: datetime | None = None) -
     out_of_scope.sort(key=lambda w: -(w["score"] if w["score"] is not None else 1.0))
     unscreened = [by_id[w] for w in ids if scope.get(w, (None,))[0] is None]
     borderline = _borderline(by_id, scope_votes, placement_votes, by_sub)
-    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps, _months(store, until),
+    # The months end at the newest publication among the new works (a replayed or late backfill too).
+    newest = max((w["published"] for w in works if w.get("published")), default=None) or until
+    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps, _months(store, newest),
                   out_of_scope, unscreened, borderline)
 
 
@@ -336,16 +338,17 @@ def _plot_months(digest: Digest, folder: Path) -> Path:
 
     months = sorted({m for per in digest.months.values() for m in per})
     totals = sorted(digest.months, key=lambda label: (-sum(digest.months[label].values()), label))
-    fig, ax = plt.subplots(figsize=(9, 3.5))
+    fig, ax = plt.subplots(figsize=(11, 3.8))
     for label in totals[:8]:
-        ax.plot(months, [digest.months[label].get(m, 0) for m in months], marker="o", label=label)
+        name = next((g.name for g in digest.taxonomy if g.label_id == label), "")
+        ax.plot(months, [digest.months[label].get(m, 0) for m in months], marker="o", label=f"{label} {name[:24]}")
     if len(totals) > 8:
         ax.plot(months, [sum(digest.months[label].get(m, 0) for label in totals[8:]) for m in months],
                 linestyle="--", color="grey", label="other")
     ax.set_ylabel("works published")
     ax.set_title("Works per subsection and month")
     ax.tick_params(axis="x", rotation=45)
-    ax.legend(fontsize="small", ncol=3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     path = folder / "works_by_subsection_per_month.png"
     fig.savefig(path, dpi=100)
