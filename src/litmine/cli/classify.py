@@ -97,7 +97,7 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
     from litmine.review import import_decisions
 
     cfg = settings()
-    with Run.open(cfg, "classify " + " ".join(methods), _run_config(cfg)) as run:
+    with Run.open(cfg, " ".join(("classify", *methods)), _run_config(cfg)) as run:
         env = classifier_env(run.ctx)
         classifiers = [get_classifier(name, env) for name in list(methods) or default_methods(env)]
         # reviewers' decisions still in the journal become human labels first, so training sees them
@@ -138,7 +138,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
     from litmine.scope_eval import scope_section  # scope: out-of-fold figures and the screening simulation
 
     cfg = settings()
-    with Run.open(cfg, "evaluate " + " ".join(methods), _run_config(cfg)) as run:
+    with Run.open(cfg, " ".join(("evaluate", *methods)), _run_config(cfg)) as run:
         env = classifier_env(run.ctx)
         names = list(methods) or default_methods(env)
         for name in names:

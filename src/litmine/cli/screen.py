@@ -26,7 +26,7 @@ def screen(methods: tuple[str, ...]) -> None:
     from litmine.review import import_decisions
 
     cfg = settings()
-    with Run.open(cfg, "screen " + " ".join(methods)) as run:
+    with Run.open(cfg, " ".join(("screen", *methods))) as run:
         env = classifier_env(run.ctx)
         scope_methods = [get_scope_method(name, env) for name in list(methods) or default_scope_methods(env)]
         # reviewers' scope decisions train this run
