@@ -1,5 +1,6 @@
-"""The digest a maintainer reads: the new in-scope works by subsection, what to review, what the
-taxonomy lacks; Markdown and HTML with plots.
+"""The digest a maintainer reads: the new in-scope works by the survey's placement set (the label
+sets the seed declares: subsections and their parts, themes where there are some), what to review,
+what the taxonomy lacks; Markdown and HTML with plots.
 
 Only works decided in the survey's scope (view ``scope_decisions``) are listed, each with its
 arXiv link, its placement's confidence and its themes. A work is placed by its most trusted labels
@@ -50,6 +51,15 @@ class Digest:
     out_of_scope: list[dict] = field(default_factory=list)  # works decided out of the survey's scope: counted
     unscreened: list[dict] = field(default_factory=list)  # works no one has judged in or out of scope yet
     borderline: list[dict] = field(default_factory=list)  # works to review first, each with its "why"
+    roles: dict = field(default_factory=dict)  # the survey seed's label sets: placement, derived, themes
+
+    @property
+    def placement(self) -> str:
+        return self.roles.get("placement") or "placement"
+
+    @property
+    def derived(self) -> str | None:
+        return next(iter(self.roles.get("derived") or {}), None)
 
     @property
     def count(self) -> int:
@@ -82,21 +92,26 @@ BORDERLINE_SHOWN = 10  # the borderline list's length: scope first, then placeme
 
 def build_digest(store: Store, since: datetime, until: datetime | None = None) -> Digest:
     """Read the works stored since ``since`` and group them; no files written."""
+    from litmine.survey import label_roles
+
     until = until or utcnow()
     with store.connect(read_only=True) as con:
+        roles = label_roles(con)  # the survey seed's own label sets
+        placement, themes_set = roles.get("placement"), roles.get("themes")
+        derived = next(iter(roles.get("derived") or {}), None)
         works = [w for w in db.new_works(con, since) if w["created_at"] <= until]
         ids = [w["work_id"] for w in works]
         scope = db.scope_of(con, ids)
         inside = [w for w in ids if scope.get(w, (None,))[0] == "in"]
-        by_sub = db.best_labels(con, "subsection", inside)
-        by_theme = db.best_labels(con, "theme", inside)
+        by_sub = db.best_labels(con, placement, inside) if placement else {}
+        by_theme = db.best_labels(con, themes_set, inside) if themes_set else {}
         subsections = con.execute(
-            "SELECT label_id, name, parent_id FROM labels WHERE label_set = 'subsection' ORDER BY position, label_id"
+            "SELECT label_id, name, parent_id FROM labels WHERE label_set = ? ORDER BY position, label_id", [placement]
         ).fetchall()
-        parts = dict(db.label_names(con, "part"))
-        themes = db.label_names(con, "theme")
+        parts = dict(db.label_names(con, derived)) if derived else {}
+        themes = db.label_names(con, themes_set) if themes_set else []
         scope_votes = db.scope_votes(con, ids)
-        placement_votes = db.placement_votes(con, "subsection", inside)
+        placement_votes = db.placement_votes(con, placement, inside) if placement else {}
     theme_names = dict(themes)
     by_id = {w["work_id"]: {**w, "themes": [theme_names.get(t, t) for t, _, _ in by_theme.get(w["work_id"], [])],
                             "scope": scope.get(w["work_id"], (None, None, None))} for w in works}
@@ -113,8 +128,8 @@ def build_digest(store: Store, since: datetime, until: datetime | None = None) -
     borderline = _borderline(by_id, scope_votes, placement_votes, by_sub)
     # The months end at the newest publication among the new works (a replayed or late backfill too).
     newest = max((w["published"] for w in works if w.get("published")), default=None) or until
-    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps, _months(store, newest),
-                  out_of_scope, unscreened, borderline)
+    return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps,
+                  _months(store, newest, placement), out_of_scope, unscreened, borderline, roles)
 
 
 def _borderline(works: dict[int, dict], scope_votes: dict, placement_votes: dict, placed: dict) -> list[dict]:
@@ -156,13 +171,15 @@ def _borderline(works: dict[int, dict], scope_votes: dict, placement_votes: dict
 MONTHS_SHOWN = 12
 
 
-def _months(store: Store, until: datetime) -> dict[str, dict[str, int]]:
-    """Works published in each of the last ``MONTHS_SHOWN`` months, by subsection (most trusted labels)."""
+def _months(store: Store, until: datetime, placement: str | None) -> dict[str, dict[str, int]]:
+    """Works published in each of the last ``MONTHS_SHOWN`` months, by placement label (most trusted labels)."""
+    if not placement:
+        return {}
     first = until.year * 12 + until.month - 1 - (MONTHS_SHOWN - 1)
     start = datetime(first // 12, first % 12 + 1, 1)
     with store.connect(read_only=True) as con:
         months = db.work_months(con, start)
-        labels = db.best_labels(con, "subsection", list(months))
+        labels = db.best_labels(con, placement, list(months))
     out: dict[str, dict[str, int]] = {}
     for work_id, assigned in labels.items():
         for label_id, _, _ in assigned:
@@ -243,10 +260,18 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
     ]
     for plot in plots:
         out += [f"![{plot.stem.replace('_', ' ')}]({plot.as_posix()})", ""]
-    out += ["## New in-scope works by subsection", "", "| part | subsection | works |", "|---|---|---|"]
-    for g in digest.taxonomy:
-        out.append(f"| {_md(digest.parts.get(g.parent or '', g.parent or ''))} | {g.label_id} {_md(g.name)} | {len(g.works)} |")
-    out.append(f"| | not placed | {len(digest.unplaced)} |")
+    placement, derived = digest.placement, digest.derived
+    out += [f"## New in-scope works by {placement}", ""]
+    if derived:
+        out += [f"| {derived} | {placement} | works |", "|---|---|---|"]
+        for g in digest.taxonomy:
+            out.append(f"| {_md(digest.parts.get(g.parent or '', g.parent or ''))} | {g.label_id} {_md(g.name)} "
+                       f"| {len(g.works)} |")
+        out.append(f"| | not placed | {len(digest.unplaced)} |")
+    else:
+        out += [f"| {placement} | works |", "|---|---|"]
+        out += [f"| {g.label_id} {_md(g.name)} | {len(g.works)} |" for g in digest.taxonomy]
+        out.append(f"| not placed | {len(digest.unplaced)} |")
     out.append("")
     for g in digest.taxonomy:
         if g.works:
@@ -262,9 +287,11 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
         out += [f"- {_md(w['title'])}, {_link(w)}: {_md(w['why'])}" for w in digest.borderline] + [""]
     else:
         out += ["No scope decision near its threshold, and no in-scope work the classifiers place apart.", ""]
-    out += ["## By theme", "", "| theme | in-scope works |", "|---|---|"]
-    out += [f"| {_md(g.name)} | {len(g.works)} |" for g in digest.themes] + [""]
-    out += _gaps_markdown(digest.gaps)
+    themes_set = digest.roles.get("themes")
+    if themes_set:
+        out += [f"## By {themes_set}", "", f"| {themes_set} | in-scope works |", "|---|---|"]
+        out += [f"| {_md(g.name)} | {len(g.works)} |" for g in digest.themes] + [""]
+    out += _gaps_markdown(digest.gaps, placement)
     out += ["", f"## Out of the survey's scope ({len(digest.out_of_scope)})", "",
             "Kept in the database, never placed nor listed here. To list them, most likely in scope first:", "",
             f"    litmine query \"{digest.query('out')}\"", ""]
@@ -275,19 +302,19 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
     return "\n".join(out)
 
 
-def _gaps_markdown(report: GapReport | None) -> list[str]:
+def _gaps_markdown(report: GapReport | None, placement: str) -> list[str]:
     out = ["## What the taxonomy lacks", ""]
     if report is None or not report.gaps:
         far = 0 if report is None else report.far
-        return out + [f"No group of new in-scope works far from every subsection ({far} of "
+        return out + [f"No group of new in-scope works far from every {placement} ({far} of "
                       f"{0 if report is None else report.candidates} works are far, none in a group of three or more).",
                       ""]
-    out += [f"{report.far} of {report.candidates} new in-scope works sit far from every subsection (their best "
-            f"similarity to a subsection's centroid is below {report.threshold:.2f}, which 90% of the placed works reach "
+    out += [f"{report.far} of {report.candidates} new in-scope works sit far from every {placement} (their best "
+            f"similarity to a {placement}'s centroid is below {report.threshold:.2f}, which 90% of the placed works reach "
             f"with their own). They group as:", ""]
     for n, gap in enumerate(report.gaps, 1):
         out += [f"### Group {n}: {gap.size} works; {_md(', '.join(gap.terms))}", "",
-                f"Nearest subsection: {gap.nearest_label} (similarity {gap.nearest_similarity:.2f}). Most central:", ""]
+                f"Nearest {placement}: {gap.nearest_label} (similarity {gap.nearest_similarity:.2f}). Most central:", ""]
         out += [_work_line(w) for w in gap.papers[:5]] + [""]
     return out
 
@@ -311,10 +338,12 @@ def _plots(digest: Digest, folder: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
 
-    bar("works_by_subsection", [f"{g.label_id} {g.name[:40]}" for g in digest.taxonomy] + ["not placed"],
-        [len(g.works) for g in digest.taxonomy] + [len(digest.unplaced)], "New works by taxonomy subsection")
-    bar("works_by_theme", [g.name[:50] for g in digest.themes], [len(g.works) for g in digest.themes],
-        "New works by theme")
+    placement = digest.placement
+    bar(f"works_by_{placement}", [f"{g.label_id} {g.name[:40]}" for g in digest.taxonomy] + ["not placed"],
+        [len(g.works) for g in digest.taxonomy] + [len(digest.unplaced)], f"New works by taxonomy {placement}")
+    if digest.themes:
+        bar("works_by_theme", [g.name[:50] for g in digest.themes], [len(g.works) for g in digest.themes],
+            f"New works by {digest.roles.get('themes')}")
     if digest.months:
         paths.append(_plot_months(digest, folder))
     days = Counter(w["created_at"].date() for w in digest.works)
@@ -346,11 +375,11 @@ def _plot_months(digest: Digest, folder: Path) -> Path:
         ax.plot(months, [sum(digest.months[label].get(m, 0) for label in totals[8:]) for m in months],
                 linestyle="--", color="grey", label="other")
     ax.set_ylabel("works published")
-    ax.set_title("Works per subsection and month")
+    ax.set_title(f"Works per {digest.placement} and month")
     ax.tick_params(axis="x", rotation=45)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    path = folder / "works_by_subsection_per_month.png"
+    path = folder / f"works_by_{digest.placement}_per_month.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -105,13 +105,16 @@ def find_gaps(candidates: dict[int, tuple[str, list[float]]], placed: dict[int, 
 
 def gaps_in(store: Store, work_ids: list[int], **options) -> GapReport:
     """``find_gaps`` for these works (the digest's in-scope new works) against every work the survey
-    or a reviewer placed in a subsection, by the model that embedded most works."""
+    or a reviewer placed (a label of the survey's placement set), by the model that embedded most works."""
+    from litmine.survey import label_roles
+
     with store.connect(read_only=True) as con:
         model_id = db.main_embedding_model(con)
-        if model_id is None or not work_ids:
+        placement = label_roles(con).get("placement")
+        if model_id is None or not work_ids or placement is None:
             return GapReport([], len(work_ids), 0, float("nan"))
         placed_labels: dict[int, str] = {}
-        for work_id, label_id, assigned, _ in db.labelled_vectors(con, "subsection", ("survey", "human"), None,
+        for work_id, label_id, assigned, _ in db.labelled_vectors(con, placement, ("survey", "human"), None,
                                                                  model_id):
             if assigned and work_id not in work_ids:
                 placed_labels.setdefault(work_id, label_id)

@@ -325,14 +325,38 @@ class QueueItem:
     score: float | None = None
 
 
-def queue_items(settings: Settings, queue: str = "disagreements", label_set: str = "subsection",
+def survey_sets(settings: Settings) -> dict:
+    """What each label set is for, as the survey seed declared it (``litmine.survey.label_roles``):
+    ``placement``, ``derived`` {set: source}, ``themes``; the defaults below come from it."""
+    from litmine.survey import label_roles
+
+    with _store(settings).connect(read_only=True) as con:
+        return label_roles(con)
+
+
+def _placement(settings: Settings) -> str:
+    placement = survey_sets(settings).get("placement")
+    if placement is None:
+        raise ReviewError("the database holds no survey with a placement set: load it with `litmine survey load`")
+    return placement
+
+
+def _coarsest(settings: Settings) -> str:
+    """The set a figure summarises by default: the derived set (a subsection's part) where there is
+    one, else the placement."""
+    return next(iter(survey_sets(settings).get("derived") or {}), None) or _placement(settings)
+
+
+def queue_items(settings: Settings, queue: str = "disagreements", label_set: str | None = None,
                 label_id: str | None = None, limit: int = 200) -> list[QueueItem]:
-    """The works of a review queue, in the order to review them.
+    """The works of a review queue, in the order to review them (``label_set``: the survey's
+    placement set unless named).
 
     ``disagreements``: today's disagreements in ``label_set``, highest priority first.
     ``subsection``: works a source places in ``label_id`` (of ``label_set``) that no reviewer decided.
     ``screening``: works not yet placed in or out of scope, the likeliest in scope first.
     """
+    label_set = label_set or _placement(settings)
     if queue == "disagreements":
         return [QueueItem(d.work_id, d.label_set, d.label_id,
                           f"{d.kind} disagree: {d.n_assigned} of {d.n_methods} methods say yes "
@@ -377,6 +401,7 @@ class Card:
 
 
 def card(settings: Settings, item: QueueItem, nearest: int = 5) -> Card:
+    sets = survey_sets(settings)
     with _store(settings).connect(read_only=True) as con:
         work = db.work_summary(con, item.work_id)
         if work is None:
@@ -390,9 +415,9 @@ def card(settings: Settings, item: QueueItem, nearest: int = 5) -> Card:
             scores=[r for r in rows if r["label_id"] == item.label_id and r["source"] not in ("human", "survey")],
             survey=db.survey_entry(con, item.work_id),
             survey_labels=sorted(r["label_id"] for r in rows if r["source"] == "survey" and r["assigned"]),
-            nearest=db.nearest_labelled(con, item.work_id, "subsection" if item.label_set == SCOPE_SET
+            nearest=db.nearest_labelled(con, item.work_id, sets.get("placement") if item.label_set == SCOPE_SET
                                         else item.label_set, nearest),
-            themes=db.assigned_labels(con, item.work_id, "theme"),
+            themes=db.assigned_labels(con, item.work_id, sets["themes"]) if sets.get("themes") else set(),
             human=db.human_label(con, item.work_id, item.label_set, item.label_id),
         )
 
@@ -400,8 +425,9 @@ def card(settings: Settings, item: QueueItem, nearest: int = 5) -> Card:
 # -- figures ------------------------------------------------------------------------------------
 
 
-def label_distribution_by_year(settings: Settings, label_set: str = "part") -> dict[str, dict[int, int]]:
+def label_distribution_by_year(settings: Settings, label_set: str | None = None) -> dict[str, dict[int, int]]:
     """{label_id: {year: works}} by each work's most trusted labels (reviewer, survey, classifier)."""
+    label_set = label_set or _coarsest(settings)
     with _store(settings).connect(read_only=True) as con:
         years = db.work_years(con)
         labels = db.best_labels(con, label_set, list(years))
@@ -415,15 +441,17 @@ def label_distribution_by_year(settings: Settings, label_set: str = "part") -> d
     return out
 
 
-def method_agreement(settings: Settings, label_set: str = "subsection") -> list[dict]:
+def method_agreement(settings: Settings, label_set: str | None = None) -> list[dict]:
     """Per method: on works the survey labelled, how often it agrees with the survey label by label."""
+    label_set = label_set or _placement(settings)
     with _store(settings).connect(read_only=True) as con:
         return db.method_agreement(con, label_set)
 
 
-def latest_confusion(settings: Settings, label_set: str = "part") -> dict | None:
+def latest_confusion(settings: Settings, label_set: str | None = None) -> dict | None:
     """Confusion matrix (survey label vs the method's top label) of the best method of the latest
     evaluation, on the works the survey labelled; None before any evaluation or classification."""
+    label_set = label_set or _coarsest(settings)
     with _store(settings).connect(read_only=True) as con:
         method = db.best_evaluated_method(con, label_set)
         if method is None:
@@ -438,9 +466,10 @@ def latest_confusion(settings: Settings, label_set: str = "part") -> dict | None
     return {"method": method, "label_set": label_set, "labels": labels, "matrix": matrix}
 
 
-def plot_label_distribution(settings: Settings, label_set: str = "part"):
+def plot_label_distribution(settings: Settings, label_set: str | None = None):
     import matplotlib.pyplot as plt
 
+    label_set = label_set or _coarsest(settings)
     data = label_distribution_by_year(settings, label_set)
     names = dict(labels(settings, label_set))
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -459,9 +488,10 @@ def plot_label_distribution(settings: Settings, label_set: str = "part"):
     return fig
 
 
-def plot_method_agreement(settings: Settings, label_set: str = "subsection"):
+def plot_method_agreement(settings: Settings, label_set: str | None = None):
     import matplotlib.pyplot as plt
 
+    label_set = label_set or _placement(settings)
     rows = method_agreement(settings, label_set)
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.barh([r["method"] for r in rows], [r["agreement"] for r in rows], color="#4c72b0")
@@ -472,9 +502,10 @@ def plot_method_agreement(settings: Settings, label_set: str = "subsection"):
     return fig
 
 
-def plot_confusion(settings: Settings, label_set: str = "part"):
+def plot_confusion(settings: Settings, label_set: str | None = None):
     import matplotlib.pyplot as plt
 
+    label_set = label_set or _coarsest(settings)
     cm = latest_confusion(settings, label_set)
     fig, ax = plt.subplots(figsize=(5, 4))
     if cm is None:

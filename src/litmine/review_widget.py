@@ -49,7 +49,7 @@ class ReviewSession:
         self._cards: dict[int, review.Card] = {}
 
     @classmethod
-    def open(cls, settings: Settings, queue: str = "disagreements", label_set: str = "subsection",
+    def open(cls, settings: Settings, queue: str = "disagreements", label_set: str | None = None,
              label_id: str | None = None, limit: int = 200, reviewer: str | None = None) -> "ReviewSession":
         items = review.queue_items(settings, queue, label_set=label_set, label_id=label_id, limit=limit)
         return cls(settings, items, queue=queue, reviewer=reviewer)
@@ -123,7 +123,10 @@ class ReviewSession:
 
     def theme(self, label_id: str, on: bool) -> list[review.Decision]:
         """The work does (``on``) or does not carry theme ``label_id``; the card stays."""
-        return self._record([("theme", label_id, "accept" if on else "reject")], advance=False)
+        themes = review.survey_sets(self.settings).get("themes")
+        if not themes:
+            raise ReviewError("the survey has no themes: its seed declares no label set with \"role\": \"themes\"")
+        return self._record([(themes, label_id, "accept" if on else "reject")], advance=False)
 
     def skip(self) -> None:
         if self.current is None:
@@ -305,14 +308,16 @@ class ReviewQueue:
         self.out_of_scope = w.Button(description="Out of scope (o)", button_style="danger")
         self.accept = w.Button(description="Accept (a)", button_style="success")
         self.reject = w.Button(description="Reject (r)", button_style="danger")
-        names = review.labels(session.settings, "subsection")
+        sets = review.survey_sets(session.settings)
+        self.placement = sets.get("placement")
+        names = review.labels(session.settings, self.placement) if self.placement else []
         self.move_to = w.Dropdown(options=[(f"{lid} {name[:40]}", lid) for lid, name in names],
                                   description="Move to", layout=w.Layout(width="320px"))
         self.move = w.Button(description="Move (m)")
         self.skip = w.Button(description="Skip (s)")
         self.undo = w.Button(description="Undo (u)")
         self.themes = {lid: w.Checkbox(description=f"{lid}", indent=False, layout=w.Layout(width="210px"))
-                       for lid, _ in review.labels(session.settings, "theme")}
+                       for lid, _ in (review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])}
         self._drawing = False
         for button, action in ((self.in_scope, lambda: session.scope(True)),
                                (self.out_of_scope, lambda: session.scope(False)),
@@ -335,7 +340,7 @@ class ReviewQueue:
         self.draw()
 
     @classmethod
-    def open(cls, settings: Settings, queue: str = "disagreements", label_set: str = "subsection",
+    def open(cls, settings: Settings, queue: str = "disagreements", label_set: str | None = None,
              label_id: str | None = None, limit: int = 200) -> "ReviewQueue":
         return cls(ReviewSession.open(settings, queue, label_set=label_set, label_id=label_id, limit=limit))
 
@@ -390,7 +395,7 @@ class ReviewQueue:
         for button in (self.in_scope, self.out_of_scope, self.skip):
             button.disabled = c is None
         self.undo.disabled = not s.history
-        if placing and c.item.label_set == "subsection" and c.item.label_id in dict(self.move_to.options).values():
+        if placing and c.item.label_set == self.placement and c.item.label_id in dict(self.move_to.options).values():
             self.move_to.value = c.item.label_id
         self._drawing = True
         try:
