@@ -323,11 +323,11 @@ def test_queue_of_one_subsection_and_a_bad_queue(review_db, settings):
     from litmine.review_widget import ReviewQueue, card_html
 
     label = review.list_disagreements(settings, "subsection")[0].label_id
-    q = ReviewQueue.open(settings, "subsection", label_id=label)
+    q = ReviewQueue.open(settings, "label", label_id=label)
     assert q.session.items and all(i.label_id == label for i in q.session.items)
     q.reject.click()
     assert q.session.progress()["reviewed"] == 1
-    with pytest.raises(ReviewError, match="unknown queue 'nope': use one of disagreements, subsection, screening"):
+    with pytest.raises(ReviewError, match="unknown queue 'nope': use one of disagreements, label, screening"):
         review.queue_items(settings, "nope")
     with pytest.raises(ReviewError, match="no label '9.9' in label set 'subsection'"):
         review.queue_items(settings, "subsection", label_id="9.9")

@@ -310,7 +310,8 @@ def evidence(settings: Settings, disagreement: Disagreement, nearest: int = 5) -
 
 # -- review queues: one card at a time -----------------------------------------------------------
 
-QUEUES = ("disagreements", "subsection", "screening")
+QUEUES = ("disagreements", "label", "screening")
+QUEUE_ALIASES = {"subsection": "label"}  # the Räuker-era name of the one-label queue
 SCOPE_SET, SCOPE_IN = "scope", "in"
 
 
@@ -353,17 +354,19 @@ def queue_items(settings: Settings, queue: str = "disagreements", label_set: str
     placement set unless named).
 
     ``disagreements``: today's disagreements in ``label_set``, highest priority first.
-    ``subsection``: works a source places in ``label_id`` (of ``label_set``) that no reviewer decided.
+    ``label`` (alias ``subsection``): works a source places in ``label_id`` (of ``label_set``) that no
+    reviewer decided.
     ``screening``: works not yet placed in or out of scope, the likeliest in scope first.
     """
     label_set = label_set or _placement(settings)
+    queue = QUEUE_ALIASES.get(queue, queue)
     if queue == "disagreements":
         return [QueueItem(d.work_id, d.label_set, d.label_id,
                           f"{d.kind} disagree: {d.n_assigned} of {d.n_methods} methods say yes "
                           f"(priority {d.priority:.2f})", d.mean_score)
                 for d in list_disagreements(settings, label_set=label_set, limit=limit)]
     with _store(settings).connect(read_only=True) as con:
-        if queue == "subsection":
+        if queue == "label":
             if not label_id or not db.label_exists(con, label_set, label_id):
                 raise ReviewError(f"no label {label_id!r} in label set {label_set!r}: pick one of labels()")
             return [QueueItem(w, label_set, label_id, f"placed in {label_id} (best score "

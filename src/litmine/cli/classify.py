@@ -81,7 +81,7 @@ def similar(work: str, limit: int, model: str | None) -> None:
               help="Classifier to run (repeatable; default: zeroshot, supervised, llm if configured, ensemble).")
 @click.option("--limit", type=int, help="Classify at most this many works per method (for a trial).")
 def classify(methods: tuple[str, ...], limit: int | None) -> None:
-    """Score every work for the survey's parts, subsections and themes with each classifier.
+    """Score every work for the survey's label sets (placement, derived, themes) with each classifier.
 
     Each label row records the classifier's name, version, parameters, model and run id. Works
     whose text is unchanged since the same classifier version scored them are skipped.
