@@ -27,7 +27,7 @@ env = hashing_env  # the embedder the shared `seeded` store was built with
 def works(store) -> int:
     """How many works of the seeded store a classifier places: the survey's references and the screening
     candidates, less those decided out of the survey's scope."""
-    from litmine.classify.scope import out_of_scope
+    from litmine.store.scope import out_of_scope
 
     with store.connect(read_only=True) as con:
         ids = [w for (w,) in con.execute("SELECT work_id FROM works").fetchall()]

@@ -22,7 +22,7 @@ from litmine.classify.base import (
     Taxonomy,
     WorkItem,
 )
-from litmine.classify.scope import out_of_scope
+from litmine.store.scope import out_of_scope
 from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store

@@ -38,12 +38,13 @@ from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store
 from litmine.store import ml as ml_store
+from litmine.store import scope as scope_db
 from litmine.store.failures import record_failure
 
 log = logging.getLogger(__name__)
 
 GROUP = "litmine.scope_methods"
-SCOPE_SET, IN = "scope", "in"
+SCOPE_SET, IN = scope_db.SCOPE_SET, scope_db.IN
 TITLE_ONLY = "title-only"
 TRAIN_STATUSES = ("verified", "silver-agree")
 DECIDING = "ensemble"  # the method whose rows make the scope decision, when it has run
@@ -413,15 +414,10 @@ def default_scope_methods(env) -> list[str]:
 
 def load_context(store: Store) -> ScopeContext:
     with store.connect(read_only=True) as con:
-        row = con.execute("SELECT description, meta FROM labels WHERE label_set = ? AND label_id = ?",
-                          [SCOPE_SET, IN]).fetchone()
-        if row is None:
-            raise ClassifierError("the database has no scope statement: load the survey first (`litmine survey load`)")
-        sets = json.loads(row[1] or "{}").get("in_scope_label_sets", [])
-        labels = con.execute(
-            "SELECT name, description FROM labels WHERE list_contains(?, label_set) ORDER BY label_set, position",
-            [sets]).fetchall()
-    return ScopeContext(row[0], [f"{name}. {desc or ''}".strip() for name, desc in labels])
+        statement = scope_db.scope_statement(con)
+    if statement is None:
+        raise ClassifierError("the database has no scope statement: load the survey first (`litmine survey load`)")
+    return ScopeContext(*statement)
 
 
 def _items(con, model_id: str | None, work_ids: list[int] | None = None) -> list[ScopeItem]:
@@ -434,9 +430,7 @@ def _items(con, model_id: str | None, work_ids: list[int] | None = None) -> list
                 break
             rows += page
             after = page[-1][0]
-    abstracts = dict(con.execute(
-        "SELECT w.work_id, coalesce(trim(coalesce(w.abstract, d.abstract_text)), '') <> '' "
-        "FROM works w LEFT JOIN documents d USING (work_id)").fetchall())
+    abstracts = scope_db.has_abstract(con)
     out = []
     for work_id, text, input_hash, _excerpt, vector in rows:
         if not (text or "").strip():
@@ -446,37 +440,11 @@ def _items(con, model_id: str | None, work_ids: list[int] | None = None) -> list
     return out
 
 
-EXAMPLES_SQL = """
-WITH inscope AS (
-    SELECT unnest(from_json(json_extract(meta, '$.in_scope_label_sets'), '["VARCHAR"]')) AS label_set
-    FROM labels WHERE label_set = 'scope' AND label_id = 'in'),
-human AS (
-    SELECT work_id, bool_or(assigned AND coalesce(status, 'accept') <> 'reject') AS inside, 'human' AS origin
-    FROM latest_labels WHERE source = 'human' AND label_set = 'scope' AND label_id = 'in' GROUP BY 1),
-screening AS (
-    SELECT work_id, bool_or(assigned) AS inside, 'screening' AS origin
-    FROM latest_labels WHERE source = 'screening' AND label_set = 'scope' AND label_id = 'in' GROUP BY 1),
-survey AS (
-    SELECT work_id, true AS inside, 'survey' AS origin FROM latest_labels
-    WHERE source = 'survey' AND assigned AND list_contains(?, status)
-      AND label_set IN (SELECT label_set FROM inscope) GROUP BY 1),
-context AS (
-    SELECT r.work_id, false AS inside, 'survey-context' AS origin FROM survey_references r
-    WHERE ? AND r.work_id IS NOT NULL AND len(r.sections) > 0 AND list_contains(?, r.label_status)
-      AND r.work_id NOT IN (SELECT work_id FROM survey) GROUP BY 1),
-every AS (
-    SELECT *, 1 AS rank FROM human UNION ALL SELECT *, 2 FROM screening
-    UNION ALL SELECT *, 3 FROM survey UNION ALL SELECT *, 4 FROM context)
-SELECT work_id, arg_min(inside, rank), arg_min(origin, rank) FROM every GROUP BY 1 ORDER BY 1
-"""
-
-
 def load_scope_examples(store: Store, model_id: str | None, context_negatives: bool = True,
                         exclude: set[int] | None = None) -> list[ScopeExample]:
     """Every work whose scope is known: a reviewer's decision, a screening label, or the survey's."""
-    statuses = list(TRAIN_STATUSES)
     with store.connect(read_only=True) as con:
-        known = con.execute(EXAMPLES_SQL, [statuses, context_negatives, statuses]).fetchall()
+        known = scope_db.known_scopes(con, TRAIN_STATUSES, context_negatives)
         known = [k for k in known if not exclude or k[0] not in exclude]
         items = {i.work_id: i for i in _items(con, model_id, [k[0] for k in known])}
     return [ScopeExample(items[w], bool(inside), origin) for w, inside, origin in known if w in items]
@@ -496,11 +464,8 @@ def screen_works(store: Store, method: ScopeMethod, run_id: str | None = None,
     version, params = method.source_version, method.params()
     with store.connect(read_only=True) as con:
         items = _items(con, model_id)
-        done = set(con.execute(
-            "SELECT work_id, content_hash FROM latest_labels WHERE source = ? AND source_version = ? AND label_set = ?",
-            [method.source, version, SCOPE_SET]).fetchall())
-        before = {w for (w,) in con.execute("SELECT DISTINCT work_id FROM label_assignments WHERE source = ?",
-                                             [method.source]).fetchall()}
+        done = scope_db.screened_inputs(con, method.source, version)
+        before = ml_store.labelled_by(con, method.source, [i.work_id for i in items])
     todo = []
     for item in items:
         if (item.work_id, item.input_hash) in done:
@@ -525,7 +490,7 @@ def screen_works(store: Store, method: ScopeMethod, run_id: str | None = None,
                          "status": TITLE_ONLY if item.title_only else None, "rationale": s.rationale,
                          "content_hash": item.input_hash, "run_id": run_id})
             counts.add("updated" if item.work_id in before else "new")
-        write_rows(con, rows)
+        ml_store.write_assignments(con, rows)
     if rows:
         counts.notes.append(f"{inside} in scope, {len(rows) - inside} out" +
                             (f", {title_only} screened on the title alone" if title_only else ""))
@@ -533,23 +498,6 @@ def screen_works(store: Store, method: ScopeMethod, run_id: str | None = None,
         counts.notes.append("nothing new to screen")
     log.info("%s", counts)
     return counts
-
-
-def write_rows(con, rows: list[dict]) -> None:
-    for r in rows:
-        con.execute(
-            "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, model, prompt_version, "
-            "params, score, assigned, status, rationale, content_hash, run_id, created_by) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [r["work_id"], r["label_set"], r["label_id"], r["source"], r["source_version"], r["model"],
-             r["prompt_version"], json.dumps(r["params"], default=str), r["score"], r["assigned"], r["status"],
-             r["rationale"], r["content_hash"], r["run_id"], _who()])
-
-
-def _who() -> str:
-    from litmine.store import who
-
-    return who()
 
 
 def screen_all(store: Store, env, names: list[str] | None = None, run_id: str | None = None) -> Counts:
@@ -567,10 +515,3 @@ def screen_all(store: Store, env, names: list[str] | None = None, run_id: str | 
             total.add("failed", counts.failed)
         total.notes.append(note)
     return total
-
-
-def out_of_scope(con, work_ids: list[int]) -> set[int]:
-    """The works among ``work_ids`` decided out of the survey's scope: classifiers do not place them."""
-    return {w for (w,) in con.execute(
-        "SELECT work_id FROM scope_decisions WHERE decision = 'out' AND list_contains(?, work_id)",
-        [list(work_ids)]).fetchall()}
