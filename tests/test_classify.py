@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import hashing_env
-from litmine.classify import classify_works, get_classifier, load_examples
+from litmine.classify import classify_works, get_classifier, load_examples, load_taxonomy
+from litmine.classify.base import Classifier, Prediction
 from litmine.cli import main
 from litmine.embed import HashingEmbedder, embed_works
 from litmine.errors import ClassifierError
@@ -231,3 +232,60 @@ def test_a_label_file_naming_an_unknown_label_is_refused_with_file_and_line(tmp_
     known = read_seed(load_settings(env={}).seed_dir).references
     kaplan = next(ref for ref in known if ref.key == "kaplan2020scaling")
     assert kaplan.known_labels["theme"][0] == set() and len(kaplan.known_labels["theme"][1]) == 15
+
+
+class Constant(Classifier):
+    """Knows nothing: the same score for every label (a member worse than the bare library)."""
+
+    name = "const"
+    trainable = True
+
+    def predict(self, items):
+        sets = [s for s in self.taxonomy.target_sets]
+        return [Prediction(i.work_id, {s: {label: 0.5 for label in self.taxonomy.ids(s)} for s in sets})
+                for i in items]
+
+
+def test_the_ensemble_takes_the_bare_library_and_is_it_where_it_is_best_out_of_fold(seeded, monkeypatch):
+    from litmine.classify import ensemble as ensemble_module
+    from litmine.classify.bare import BareClassifier
+
+    assert [m.name for m in get_classifier("ensemble", env()).members] == ["zeroshot", "supervised", "bare"]
+    real = ensemble_module.member
+    monkeypatch.setattr(ensemble_module, "member",
+                        lambda name, e, **p: Constant(e, **p) if name == "const" else real(name, e, **p))
+    ens = get_classifier("ensemble", env(), members="const,bare", folds=2, step=0.25)
+    taxonomy = load_taxonomy(seeded)
+    examples = [ex for ex in load_examples(seeded, MODEL) if ex.item.vector is not None]
+    ens.fit(taxonomy, examples)
+    for label_set in taxonomy.target_sets:  # the bare library wins out of fold: it alone decides
+        assert ens.weights[label_set] == {"const": 0.0, "bare": 1.0}
+    bare = BareClassifier(env())
+    bare.fit(taxonomy, examples)
+    items = [ex.item for ex in load_examples(seeded, MODEL)[:20]]
+    for mine, theirs in zip(ens.classify(items), bare.classify(items)):
+        for label_set in (taxonomy.placement, taxonomy.themes):
+            scored = theirs.scores[label_set]  # a theme bare cannot learn (no positive) is left to the others
+            assert {k: mine.scores[label_set][k] for k in scored} == pytest.approx(scored, abs=1e-4)
+        for label_set in (taxonomy.placement, *taxonomy.derived):
+            best = max(mine.scores[label_set], key=mine.scores[label_set].get)
+            assert best == max(theirs.scores[label_set], key=theirs.scores[label_set].get)
+    classify_works(seeded, ens, limit=3)
+    with seeded.connect() as con:
+        params = json.loads(con.execute("SELECT params FROM label_assignments WHERE source = 'ensemble' LIMIT 1").fetchone()[0])
+    assert set(params["members"]) == {"const", "bare"} and params["weights"][taxonomy.placement]["bare"] == 1.0
+
+
+def test_the_scope_ensemble_takes_the_bare_library_with_weights_learnt_out_of_fold(seeded):
+    from litmine.classify.scope import get_scope_method, load_context, load_scope_examples
+
+    ens = get_scope_method("ensemble", env(), folds=2, step=0.25)
+    assert [m.name for m in ens.members] == ["supervised", "zeroshot", "bare"]
+    ens.fit(load_context(seeded), load_scope_examples(seeded, MODEL))
+    assert set(ens.weights) == {"supervised", "zeroshot", "bare"} and sum(ens.weights.values()) == pytest.approx(1.0)
+    assert ens.params()["weights"] == pytest.approx(ens.weights)
+    items = [ex.item for ex in load_scope_examples(seeded, MODEL)[:10]]
+    alone = [m for m in ens.members if ens.weights[m.name] == 1.0]
+    if alone:  # one member won out of fold: the ensemble is that member, scores and threshold
+        assert [s.probability for s in ens.score(items)] == pytest.approx([s.probability for s in alone[0].score(items)])
+        assert ens.threshold == pytest.approx(alone[0].threshold)

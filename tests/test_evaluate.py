@@ -138,3 +138,47 @@ def test_evaluate_command_prints_every_label_of_every_method(seeded):
     assert "   macroF1 over themes with at least 5 positives; share: of the works labelled for a theme, those assigned it" in lines
     assert lines[2].startswith("== summary (bare: ") and "== bare (1)" in lines and "== zeroshot (3)" in lines
     assert lines[-1].startswith("stored as evaluation run ")
+
+
+class FirstLabel(Classifier):
+    """Places every work in the first placement label: worse than the bare library."""
+
+    name = "first"
+    trainable = True
+
+    def predict(self, items):
+        ids = self.taxonomy.ids(self.taxonomy.placement)
+        return [Prediction(i.work_id, {self.taxonomy.placement: {label: float(label == ids[0]) for label in ids}})
+                for i in items]
+
+
+def test_evaluate_marks_every_figure_below_the_bare_row_and_lists_it_last(seeded):
+    from litmine.classify.bare import BareClassifier
+    from litmine.evaluate_report import BELOW, NOT_DECISIONS, format_report
+
+    # "ensemble": a method whose labels litmine files as the decision; "copy": the bare library itself
+    result = evaluate(seeded, {"ensemble": lambda: FirstLabel(env()), "copy": lambda: BareClassifier(env())},
+                      folds=3, seed=0, save=False)
+    lines = format_report(result, load_taxonomy(seeded)).splitlines()
+    summary = lines[next(i for i, line in enumerate(lines) if line.startswith("-- subsection: macro F1 / top-1")):]
+    rows = {line.split()[0]: line for line in summary[2:6] if not line.startswith(f"   {NOT_DECISIONS}")}
+    assert BELOW in rows["ensemble"] and BELOW not in rows["bare"] and BELOW not in rows["copy"]
+    assert summary[4] == f"   {NOT_DECISIONS}" and summary[5].startswith("   copy ")  # not a decision: apart
+    head = next(line for line in lines if line.startswith("below the bare row (<), methods whose labels litmine"))
+    listed = lines[lines.index(head) + 1:]  # the closing lines: nothing of "copy" (never below)
+    assert int(head.rsplit(": ", 1)[1]) == len(listed) > 0
+    assert all(line.startswith("   ensemble ") for line in listed)
+    assert "   ensemble subsection primary macro_f1: " in {line.split(":")[0] + ": " for line in listed}
+
+
+def test_the_scope_report_marks_and_lists_what_is_below_the_bare_row():
+    from litmine.scope_eval import ScopeFigures, ScopeReport, format_scope_report
+
+    report = ScopeReport([ScopeFigures("ensemble", "silver-agree", 180, 33, 0.7, 0.7, 0.70, 0.80),
+                          ScopeFigures("zeroshot", "silver-agree", 180, 33, 0.4, 0.6, 0.48, 0.42),
+                          ScopeFigures("bare", "silver-agree", 180, 33, 0.6, 0.6, 0.60, 0.70)])
+    lines = format_scope_report(report)
+    rows = {line.split()[0]: line for line in lines[2:5]}
+    assert "<" not in rows["ensemble"] and "<" not in rows["bare"] and rows["zeroshot"].count("<") == 2
+    assert lines[-2] == "scope below the bare row (<), the method that decides scope (ensemble): none"
+    assert lines[-1].count("zeroshot silver-agree") == 2

@@ -4,9 +4,9 @@ what the taxonomy lacks; Markdown and HTML with plots.
 
 Only works decided in the survey's scope (view ``scope_decisions``) are listed, each with its
 arXiv link, its placement's confidence and its themes. A work is placed by its most trusted labels
-(a reviewer's decision, then the survey, then the classifier most sure of it; see
-``litmine.store.review.best_labels``). Out-of-scope and not yet screened works are only counted,
-with the `litmine query` that lists them. The borderline list names the works a reviewer's decision
+(a reviewer's decision, then the survey, then the first classifier of ``DECISION_ORDER``: the
+ensemble, supervised, the LLM; see ``litmine.store.review.best_labels``). Out-of-scope and not yet
+screened works are only counted, with the `litmine query` that lists them. The borderline list names the works a reviewer's decision
 would settle best: scope probabilities near their method's threshold, scope methods that disagree,
 classifiers that place a work in different subsections. Files go to
 ``DATA_DIR/digests/<since>_<until>/``: ``digest.md``, ``digest.html`` and ``plots/*.png``.
@@ -255,7 +255,8 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
         f"Works stored from {digest.since:%Y-%m-%d %H:%M} to {digest.until:%Y-%m-%d %H:%M} UTC: {digest.count}; "
         f"in the survey's scope {digest.in_scope}, out of it {len(digest.out_of_scope)}, not yet screened "
         f"{len(digest.unscreened)}. In-scope works are placed by a reviewer's decision, else the survey, else the "
-        "most confident classifier (its score after \"by\"); \"in scope\" is the scope method's probability.",
+        "ensemble (else supervised, else the LLM; zero-shot only where no trained method ran; its score after "
+        "\"by\"); \"in scope\" is the scope method's probability.",
         "",
     ]
     for plot in plots:

@@ -10,7 +10,9 @@ fold. So every labelled work is predicted exactly once, by models that never saw
 
 Beside every method, ``bare`` is the bare library on the same folds and vectors: scikit-learn's
 ``LogisticRegression(class_weight="balanced")``, multinomial over the primary placement label, and
-one per theme; a method under it is a regression.
+one per theme (``litmine.classify.bare``, the same model the ensemble takes as a member); a method
+under it is a regression, and the printed report (``litmine.evaluate_report``) marks every figure
+below the bare row's and lists them last.
 
 Reported per method, label set (derived, placement, themes) and stratum (all, verified, silver-agree,
 silver-disagree, human): per-label precision, recall, F1 and support (for themes also the share of
@@ -36,62 +38,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from litmine.classify import TRAIN_STATUSES, Example, Prediction, load_examples, load_taxonomy
-from litmine.classify.base import Classifier, Taxonomy, WorkItem
+from litmine.classify.bare import BARE, BareClassifier
+from litmine.classify.base import Taxonomy, WorkItem
 from litmine.errors import ClassifierError
+from litmine.evaluate_report import MIN_THEME_SUPPORT, STRATA, format_report
 from litmine.store import Store
 from litmine.store import ml as ml_store
 
 log = logging.getLogger(__name__)
 
-STRATA = ("all", "verified", "silver-agree", "silver-disagree", "human")
 PRIMARY_STRATA = ("primary", "primary-abstract", "primary-title-only", "new-papers")
-MIN_THEME_SUPPORT = 5
-BARE = "bare"
-
-
-class BareClassifier(Classifier):
-    """The bare library, for comparison: ``LogisticRegression(class_weight="balanced")`` on the stored
-    vectors as they are, multinomial over each work's primary placement label, and binary per theme."""
-
-    name = BARE
-    version = "1"
-    trainable = True
-
-    def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        super().fit(taxonomy, examples)
-        self._sub, self._themes = None, {}
-        x = np.stack([ex.item.vector for ex in examples]) if examples else None
-        placement, themes = taxonomy.placement, taxonomy.themes
-        rows = [(i, ex.primary_label(placement)) for i, ex in enumerate(examples)]
-        rows = [(i, y) for i, y in rows if y is not None]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if len({y for _, y in rows}) >= 2:
-                self._sub = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
-                    x[[i for i, _ in rows]], [y for _, y in rows])
-            for label_id in taxonomy.ids(themes) if themes else ():
-                known = [(i, v) for i, v in ((i, ex.label(themes, label_id)) for i, ex in enumerate(examples))
-                         if v is not None]
-                if len({v for _, v in known}) == 2:
-                    self._themes[label_id] = LogisticRegression(class_weight="balanced", max_iter=1000).fit(
-                        x[[i for i, _ in known]], [int(v) for _, v in known])
-
-    def predict(self, items: list[WorkItem]) -> list[Prediction]:
-        x = np.stack([item.vector for item in items])
-        out = [Prediction(item.work_id, {}) for item in items]
-        placement, themes = self.taxonomy.placement, self.taxonomy.themes
-        if self._sub is not None:
-            ids = self.taxonomy.ids(placement)
-            column = {label: j for j, label in enumerate(self._sub.classes_)}
-            for pred, row in zip(out, self._sub.predict_proba(x)):
-                pred.scores[placement] = {label: float(row[column[label]]) if label in column else 0.0
-                                          for label in ids}
-        for label_id, model in self._themes.items():
-            for pred, p in zip(out, model.predict_proba(x)[:, 1]):
-                pred.scores.setdefault(themes, {})[label_id] = float(p)
-        return out
 
 
 @dataclass
@@ -352,114 +308,4 @@ def _ece(scores: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
             total += mask.sum() * abs(scores[mask].mean() - truth[mask].mean())
     return float(total / scores.size)
 
-
-# -- the printed report -----------------------------------------------------------------------------
-
-
-def format_report(result: Evaluation, taxonomy: Taxonomy) -> str:
-    """Every figure, as plain-text tables: a summary per method and label set, a per-label table with
-    a column group per stratum, and the confusion matrix."""
-    lines: list[str] = []
-    methods = list(dict.fromkeys(r[0] for r in result.rows))
-    cfg = result.config
-    lines.append(f"{cfg['folds']}-fold cross-validation, seed {cfg['seed']}, {cfg['works']} labelled works, "
-                 f"embeddings {cfg['embedding_model']}")
-    lines += _summary(result, methods, taxonomy)
-    for method in methods:
-        failed = result.value(method, "*", "all", "*", "failed_predictions")
-        lines.append("")
-        lines.append(f"== {method} ({cfg['methods'][method]['version']}"
-                     f"{', ' + str(int(failed)) + ' failed predictions' if failed else ''})")
-        for label_set in taxonomy.all_sets:
-            is_themes = label_set == taxonomy.themes
-            strata = [s for s in STRATA if result.value(method, label_set, s, "*", "works")]
-            if not strata:
-                lines.append(f"-- {label_set}: no labelled works")
-                continue
-            lines.append(f"-- {label_set}")
-            if is_themes:
-                lines.append(f"   macroF1 over themes with at least {MIN_THEME_SUPPORT} positives; share: of the "
-                             "works labelled for a theme, those assigned it")
-                lines.append(f"   {'stratum':<16}{'works':>6}{'macroF1':>9}{'recall':>8}")
-                for s in strata:
-                    lines.append(f"   {s:<16}{int(result.value(method, label_set, s, '*', 'works')):>6}"
-                                 f"{_f(result.value(method, label_set, s, '*', 'macro_f1')):>9}"
-                                 f"{_f(result.value(method, label_set, s, '*', 'recall')):>8}")
-            else:
-                lines.append(f"   {'stratum':<16}{'works':>6}{'macroF1':>9}{'microF1':>9}{'top1':>7}{'top3':>7}{'ECE':>7}")
-                for s in strata:
-                    v = lambda m: result.value(method, label_set, s, "*", m)  # noqa: E731
-                    lines.append(f"   {s:<16}{int(v('works')):>6}{_f(v('macro_f1')):>9}{_f(v('micro_f1')):>9}"
-                                 f"{_f(v('top1')):>7}{_f(v('top3')):>7}{_f(v('ece')):>7}")
-            missing = [s for s in STRATA if s not in strata]
-            if missing:
-                lines.append(f"   no labelled works in: {', '.join(missing)}")
-            lines.append("   " + f"{'label':<26}" + "".join(f"{s[:15]:>24}" for s in strata))
-            metrics = ("precision", "recall", "f1", "support") + (("share",) if is_themes else ())
-            head = " ".join({"precision": "P", "recall": "R", "f1": "F1", "support": "n", "share": "sh"}[m]
-                            for m in metrics)
-            lines.append("   " + " " * 26 + "".join(f"{head:>24}" for _ in strata))
-            for label in taxonomy.labels[label_set]:
-                name = f"{label.label_id} {label.name}"[:25]
-                cells = []
-                for s in strata:
-                    vals = [result.value(method, label_set, s, label.label_id, m) for m in metrics]
-                    cells.append(" ".join(_f(v) if m != "support" else (str(int(v)) if v is not None else "-")
-                                          for v, m in zip(vals, metrics)))
-                lines.append("   " + f"{name:<26}" + "".join(f"{c:>24}" for c in cells))
-            if not is_themes:
-                lines += _confusion(result, method, label_set, taxonomy)
-    return "\n".join(lines)
-
-
-def _summary(result: Evaluation, methods: list[str], taxonomy: Taxonomy) -> list[str]:
-    """One line per method and label set: the multi-label figures (a hit on any cited label) beside the
-    single-label ones (the primary label), by stratum, and the new papers; the survey's own set names."""
-    lines = ["", f"== summary ({BARE}: scikit-learn's balanced logistic regression on the same folds and vectors)"]
-    cols = [("all", "any cited"), ("primary", "primary"), ("primary-abstract", "abstract"),
-            ("primary-title-only", "title only"), ("new-papers", "new papers")]
-    for label_set in (*taxonomy.derived, taxonomy.placement):
-        lines.append(f"-- {label_set}: macro F1 / top-1; works per column: " + ", ".join(
-            f"{title} {_n(result.value(methods[0], label_set, stratum, '*', 'works'))}" for stratum, title in cols))
-        lines.append(f"   {'method':<12}" + "".join(f"{title:>14}" for _, title in cols))
-        for method in methods:
-            cells = [f"{_f(result.value(method, label_set, st, '*', 'macro_f1'))} / "
-                     f"{_f(result.value(method, label_set, st, '*', 'top1'))}" for st, _ in cols]
-            lines.append(f"   {method:<12}" + "".join(f"{c:>14}" for c in cells))
-    ts = taxonomy.themes
-    themes = [t for t in taxonomy.ids(ts) if result.value(methods[0], ts, "all", t, "labelled_share") is not None] \
-        if ts else []
-    if themes:
-        lines.append(f"-- {ts}: F1 per theme (n: agreed positives; lab: labelled share; sh: share assigned), "
-                     f"macro F1 over themes with n >= {MIN_THEME_SUPPORT}")
-        lines.append(f"   {ts[:23]:<24}{'n':>4}{'lab':>6}" + "".join(f"{m[:13]:>14}" for m in methods))
-        for t in themes:
-            n = result.value(methods[0], ts, "all", t, "support")
-            cells = [f"{_f(result.value(m, ts, 'all', t, 'f1'))} sh {_f(result.value(m, ts, 'all', t, 'share'))}"
-                     for m in methods]
-            lines.append(f"   {t[:23]:<24}{_n(n):>4}{_f(result.value(methods[0], ts, 'all', t, 'labelled_share')):>6}"
-                         + "".join(f"{c:>14}" for c in cells))
-        lines.append(f"   {'macro F1':<34}" + "".join(
-            f"{_f(result.value(m, ts, 'all', '*', 'macro_f1')):>14}" for m in methods))
-    return lines
-
-
-def _n(value: float | None) -> str:
-    return "-" if value is None else str(int(value))
-
-
-def _confusion(result: Evaluation, method: str, label_set: str, taxonomy: Taxonomy) -> list[str]:
-    ids = taxonomy.ids(label_set)
-    width = max(4, max(len(i) for i in ids) + 1)
-    lines = ["   confusion (all works; rows: true label, columns: best-scoring label)",
-             "   " + " " * width + "".join(f"{i:>{width}}" for i in ids)]
-    for true in ids:
-        counts = [result.value(method, label_set, "all", true, f"predicted:{p}") for p in ids]
-        lines.append("   " + f"{true:<{width}}" + "".join(f"{int(c) if c else '.':>{width}}" for c in counts))
-    return lines
-
-
-def _f(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "-"
-    return f"{value:.2f}"
+__all__ = ["BARE", "MIN_THEME_SUPPORT", "STRATA", "BareClassifier", "Evaluation", "evaluate", "format_report"]

@@ -8,7 +8,8 @@ annotators judged alike; ``human``: reviewers' decisions): precision, recall and
 stored threshold, and average precision. The candidates judged ``borderline`` and those the
 annotators disputed are never trained on; they are scored by a model fitted on everything and
 reported on their own (share called in, mean probability). Beside every method, ``bare``: scikit-learn's
-``LogisticRegression(class_weight="balanced")`` on the stored vectors, same folds.
+``LogisticRegression(class_weight="balanced")`` on the stored vectors, same folds (``litmine.classify.bare``,
+also a member of the scope ensemble); a method's F1 or AP below bare's is marked ``<`` and listed last.
 
 The screening simulation replays a reviewer: the survey's works are the prior knowledge, the judged
 candidates are the pool, revealed ``batch`` at a time in the order litmine would ask (the most likely
@@ -26,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
+from litmine.classify.bare import BARE, scope_member
 from litmine.classify.scope import (
-    ScopeExample,
     ScopeMethod,
     SupervisedScope,
     _items,
-    get_scope_method,
     load_context,
     load_scope_examples,
 )
+from litmine.store.review import DECISION_ORDER
 from litmine.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,25 +97,6 @@ def _binary_figures(method: str, stratum: str, p: np.ndarray, y: np.ndarray, thr
     return ScopeFigures(method, stratum, len(y), int(y.sum()), precision, recall, f1, ap)
 
 
-class BareScope(ScopeMethod):
-    """The bare library: ``LogisticRegression(class_weight="balanced")`` on the stored vectors."""
-
-    name = "bare"
-    needs_vectors = True
-
-    def fit(self, context, examples: list[ScopeExample]) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        self.lr = LogisticRegression(class_weight="balanced", max_iter=2000).fit(
-            np.vstack([ex.item.vector for ex in examples]), [ex.inside for ex in examples])
-
-    def score(self, items):
-        from litmine.classify.scope import ScopeScore
-
-        p = self.lr.predict_proba(np.vstack([i.vector for i in items]))[:, 1]
-        return [ScopeScore(float(x)) for x in p]
-
-
 def out_of_fold(store: Store, env, methods: list[str], folds: int = 5, seed: int = 0,
                 context_negatives: bool = True) -> list[ScopeFigures]:
     """Every method's out-of-fold figures on the judged candidates, and its scores of the uncertain ones."""
@@ -168,7 +150,7 @@ def out_of_fold(store: Store, env, methods: list[str], folds: int = 5, seed: int
 
 
 def _method(name: str, env) -> ScopeMethod:
-    return BareScope(env) if name == "bare" else get_scope_method(name, env)
+    return scope_member(name, env)  # bare: the same model the ensemble takes as a member
 
 
 # -- the screening simulation --------------------------------------------------------------------
@@ -275,13 +257,29 @@ def _store_rows(store: Store, report: ScopeReport, run_id: str, config: dict) ->
 
 
 def format_scope_report(report: ScopeReport) -> list[str]:
-    lines = ["scope (out of fold; borderline and disputed scored by a model fitted on everything):",
-             f"  {'method':<11} {'stratum':<16} {'n':>4} {'in':>4} {'P':>6} {'R':>6} {'F1':>6} {'AP':>6}"]
+    """The scope table; a figure below the bare row's (same stratum, as printed) marked ``<``, and a
+    closing line listing each, the scope decision's method (``scope-ensemble``) apart from the others."""
+    bare = {(f.stratum, m): getattr(f, m) for f in report.figures if f.method == BARE
+            for m in ("f1", "average_precision") if getattr(f, m) is not None}
+    below: list[str] = []
+
+    def cell(f: ScopeFigures, metric: str) -> str:
+        value = getattr(f, metric)
+        if value is None:
+            return "     -"
+        ref = bare.get((f.stratum, metric))
+        if f.method != BARE and ref is not None and round(value, 3) < round(ref, 3):
+            below.append(f"{f.method} {f.stratum} {'F1' if metric == 'f1' else 'AP'}: {value:.3f} against bare {ref:.3f}")
+            return f"{value:6.3f}<"
+        return f"{value:6.3f} "
+
+    lines = ["scope (out of fold; borderline and disputed scored by a model fitted on everything; "
+             "<: below the bare row):",
+             f"  {'method':<11} {'stratum':<16} {'n':>4} {'in':>4} {'P':>6} {'R':>6} {'F1':>6}  {'AP':>6}"]
     for f in report.figures:
         if f.f1 is not None:
-            ap = f"{f.average_precision:6.3f}" if f.average_precision is not None else "     -"
             lines.append(f"  {f.method:<11} {f.stratum:<16} {f.n:>4} {f.positives:>4} {f.precision:6.3f} "
-                         f"{f.recall:6.3f} {f.f1:6.3f} {ap}")
+                         f"{f.recall:6.3f} {cell(f, 'f1')} {cell(f, 'average_precision')}".rstrip())
         else:
             lines.append(f"  {f.method:<11} {f.stratum:<16} {f.n:>4}    -  called in {f.share_in:.2f}, "
                          f"mean probability {f.mean_probability:.2f}")
@@ -290,6 +288,13 @@ def format_scope_report(report: ScopeReport) -> list[str]:
         lines.append(f"screening simulation (survey as prior, {len(sim.order)} candidates, batches of {sim.batch}): "
                      f"WSS@95 {sim.wss95:.3f}, recall@10% {sim.recall_at(0.1):.3f}, recall@20% {sim.recall_at(0.2):.3f}"
                      + (f"; curve: {report.plot}" if report.plot else ""))
+    deciding = [b for b in below if b.split()[0] in DECISION_ORDER]
+    lines.append(f"scope below the bare row (<), the method that decides scope (ensemble): {len(deciding) or 'none'}"
+                 + "".join(f"; {b}" for b in deciding))
+    others = [b for b in below if b not in deciding]
+    if others:
+        lines.append("scope below the bare row (<), methods that decide no work's scope while the ensemble ran: "
+                     + "; ".join(others))
     return lines
 
 

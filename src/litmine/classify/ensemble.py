@@ -1,19 +1,25 @@
 """Ensemble: its members' scores pooled with weights learnt on out-of-fold scores.
 
-Members are registered classifiers, fitted on the same data. The placement set (the survey seed's
+Members are registered classifiers, fitted on the same data, and ``bare`` (``litmine.classify.bare``:
+the bare library that `litmine evaluate` prints beside every method), so the out-of-fold search below
+can always fall back to it: the ensemble is not chosen worse than the bare library out of fold. The placement set (the survey seed's
 ``placement``): a weighted log-linear pool (the normalised product of the members' probabilities,
 each raised to its weight), so one member's over-confident softmax cannot outvote the others unless
 it earns the weight; where the placement is multi-label, a label beyond the best is assigned above
 its own threshold on the pooled out-of-fold scores, set at its labelled share (up to the most labels
 a training work carries). Themes (where the
 survey has a themes set): a weighted mean of the members that score the theme, assigned above a
-per-theme threshold set so that the share of works carrying it is close to its labelled share.
+per-theme threshold set so that the share of works carrying it is close to its labelled share (a
+theme no member with weight scores, such as one ``bare`` cannot learn for want of a positive, is the
+plain mean of the members that score it).
 
 The weights are learnt in ``fit``: the training works are split into ``folds`` folds, each member is
 fitted on the other folds and scores the held-out one, and the weights (a grid over the simplex, step
 ``step``) that give the best out-of-fold macro-F1 (placement: of the best-scoring label against each
-work's primary one; themes: of the thresholded themes) are kept, if they beat the best single
-member by more than ``margin``, else that member alone is. Only members that are cheap to
+work's primary one, averaged with the same figure of each set derived from it; themes: of the
+thresholded themes) are kept, if they beat the best single
+member by more than ``margin``, else that member alone is (``params()["weights"]`` records the
+weights of every label set, so each label row says which members decided it). Only members that are cheap to
 refit take part (those working on vectors); any other member (an LLM) gets the fixed weight
 ``other_weight`` and the learnt weights share the rest. With too few works to split, weights are equal.
 """
@@ -26,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from litmine.classify.bare import BARE, BareClassifier
 from litmine.classify.base import (
     Classifier,
     Example,
@@ -44,19 +51,17 @@ EPS = 1e-6
 
 class EnsembleClassifier(Classifier):
     name = "ensemble"
-    version = "3"
+    version = "4"
     trainable = True
     defaults = {"folds": 3, "step": 0.1, "margin": 0.02, "other_weight": 0.3, "seed": 0}
 
     def __init__(self, env=None, members: str | list[str] | None = None, **params: object) -> None:
-        from litmine.classify import get_classifier
-
         if members is None:
-            members = ["zeroshot", "supervised"] + (["llm"] if env is not None and env.has_llm else [])
+            members = ["zeroshot", "supervised", BARE] + (["llm"] if env is not None and env.has_llm else [])
         elif isinstance(members, str):
             members = [m.strip() for m in members.split(",") if m.strip()]
         super().__init__(env, **{**self.defaults, **params})
-        self.members = [get_classifier(name, env) for name in members]
+        self.members = [member(name, env) for name in members]
         self.weights: dict[str, dict[str, float]] = {}
 
     def params(self) -> dict:
@@ -114,8 +119,6 @@ class EnsembleClassifier(Classifier):
 
         from sklearn.model_selection import KFold, StratifiedKFold
 
-        from litmine.classify import get_classifier
-
         keys = [ex.primary_label(taxonomy.placement) or "-" for ex in examples]
         # stratified by primary label, unless no label has a work for each fold (a small survey)
         split = StratifiedKFold if max(Counter(keys).values()) >= folds else KFold
@@ -127,7 +130,7 @@ class EnsembleClassifier(Classifier):
         for m in refit:
             preds: list[Prediction | None] = [None] * len(examples)
             for train, test in splits:
-                clone = get_classifier(m.name, self.env, **m.param_values)
+                clone = member(m.name, self.env, **m.param_values)
                 clone.set_thresholds = False  # only its scores are needed
                 clone.fit(taxonomy, [examples[i] for i in train])
                 for i, pred in zip(test, clone.predict([examples[i].item for i in test])):
@@ -149,9 +152,23 @@ class EnsembleClassifier(Classifier):
         truth = [ids.index(examples[i].primary_label(placement)) for i in rows]
         logs = [np.log(np.array([[oof[m.name][i].scores.get(placement, {}).get(label, 0.0) for label in ids]
                                  for i in rows]) + EPS) for m in refit]
-        scored = [(_macro_f1(truth, list(np.argmax(sum(w * lp for w, lp in zip(weights, logs)), axis=1)), len(ids)),
-                   weights) for weights in self._grid(len(refit))]
-        return self._choose(scored)
+        # each derived set: a placement label's index -> its parent's (the best parent is the best label's)
+        up = []
+        for derived, source in taxonomy.derived.items():
+            if source != placement:
+                continue
+            parents, parent_ids = taxonomy.parents(placement), taxonomy.ids(derived)
+            index = np.array([parent_ids.index(parents[label]) if parents.get(label) in parent_ids else -1
+                              for label in ids])
+            up.append((index, len(parent_ids)))
+
+        def score(weights: tuple[float, ...]) -> float:
+            best = np.argmax(sum(w * lp for w, lp in zip(weights, logs)), axis=1)
+            figures = [_macro_f1(truth, list(best), len(ids))]
+            figures += [_macro_f1(list(index[truth]), list(index[best]), n) for index, n in up]
+            return float(np.mean(figures))
+
+        return self._choose([(score(weights), weights) for weights in self._grid(len(refit))])
 
     def _choose(self, scored: list[tuple[float, tuple[float, ...]]]) -> tuple[float, ...]:
         """The best single member, unless a mix beats it out of fold by more than ``margin`` (out-of-fold
@@ -235,6 +252,16 @@ class EnsembleClassifier(Classifier):
         return Prediction(preds[0].work_id, scores, rationale=rationale or None)
 
 
+def member(name: str, env, **params: object) -> Classifier:
+    """An ensemble member by name: ``bare`` (the bare library, one definition for evaluate and here)
+    or a registered classifier."""
+    if name == BARE:
+        return BareClassifier(env, **params)
+    from litmine.classify import get_classifier
+
+    return get_classifier(name, env, **params)
+
+
 def _macro_f1(truth: list[int], predicted: list[int], n: int) -> float:
     f1s = []
     for label in range(n):
@@ -244,3 +271,4 @@ def _macro_f1(truth: list[int], predicted: list[int], n: int) -> float:
         if support:
             f1s.append(2 * tp / (support + chosen))
     return float(np.mean(f1s)) if f1s else 0.0
+

@@ -219,11 +219,19 @@ class SupervisedScope(ScopeMethod):
         self.threshold = best_f1_threshold(self.platt(oof[cal]), y[cal])
         self.pipe = self._model(texts, y)
 
+    _last: tuple[object, np.ndarray] | None = None  # the last scores computed, by version and inputs (any instance)
+
     def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
+        """Calibrated probabilities. The same version scoring the same inputs again (the ensemble's
+        member after the method itself, in one screen) reuses the scores: the features of every
+        work's text are computed once."""
         if not items:
             return []
-        p = self.platt(self.pipe.decision_function([i.text for i in items]))
-        return [ScopeScore(float(x)) for x in p]
+        key = (self.source_version, tuple((i.work_id, i.input_hash) for i in items))
+        last = SupervisedScope._last
+        if last is None or last[0] != key:
+            last = SupervisedScope._last = (key, self.platt(self.pipe.decision_function([i.text for i in items])))
+        return [ScopeScore(float(x)) for x in last[1]]
 
 
 # -- zero-shot -----------------------------------------------------------------------------------
@@ -255,15 +263,29 @@ class ZeroShotScope(ScopeMethod):
         self.platt = Platt.fit(raw[cal], y[cal]) if y[cal].any() and (~y[cal]).any() else Platt(20.0, -20.0 * 0.5)
         self.threshold = best_f1_threshold(self.platt(raw[cal]), y[cal]) if y[cal].any() and (~y[cal]).any() else 0.5
 
-    def raw(self, items: list[ScopeItem]) -> np.ndarray:
-        k = int(self.param_values["k"])
+    def raw(self, items: list[ScopeItem], chunk: int = 4096) -> np.ndarray:
+        """Per item: the mean cosine of its ``k`` nearest in-scope works (never itself) plus
+        ``description_weight`` times its best cosine to the descriptions; matrix products a chunk
+        of items at a time (an item without a vector scores 0: ``score`` reports it)."""
+        k, weight = int(self.param_values["k"]), float(self.param_values["description_weight"])
         out = np.zeros(len(items))
-        for n, item in enumerate(items):
-            sims = self.pos @ item.vector
-            sims = np.where(self.ids == item.work_id, -np.inf, sims)  # never its own neighbour
-            near = np.sort(sims[np.isfinite(sims)])[-k:]
-            out[n] = (near.mean() if near.size else 0.0) + float(self.param_values["description_weight"]) * float(
-                (self.desc @ item.vector).max())
+        rows = [n for n, item in enumerate(items) if item.vector is not None]
+        for start in range(0, len(rows), chunk):
+            picked = rows[start:start + chunk]
+            x = np.stack([items[n].vector for n in picked])
+            sims = np.matmul(self.pos, x[:, :, None])[..., 0]  # one matrix-vector product per item, as before
+            sims[~np.isfinite(sims)] = -np.inf
+            sims[np.array([items[n].work_id for n in picked])[:, None] == self.ids[None, :]] = -np.inf  # not itself
+            near = np.sort(np.partition(sims, -k, axis=1)[:, -k:], axis=1) if sims.shape[1] >= k else np.sort(sims, axis=1)
+            full = np.isfinite(near).all(axis=1)
+            means = np.zeros(len(picked), dtype=sims.dtype)
+            means[full] = near[full].mean(axis=1)
+            for j in np.flatnonzero(~full):  # fewer than k other in-scope works
+                finite = near[j][np.isfinite(near[j])]
+                means[j] = finite.mean() if finite.size else 0.0
+            best = np.matmul(self.desc, x[:, :, None])[..., 0].max(axis=1)
+            described = (weight * best.astype(np.float64)).astype(sims.dtype)
+            out[picked] = means + described  # in the vectors' precision, as one item's sum was
         return out
 
     def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
@@ -341,52 +363,14 @@ class LLMScope(ScopeMethod):
 
 # -- ensemble ------------------------------------------------------------------------------------
 
+# The ensemble (``EnsembleScope``, its weights learnt out of fold with the bare library as a member)
+# lives in litmine/classify/scope_ensemble.py; its entry point still names this module.
+def __getattr__(name: str):
+    if name == "EnsembleScope":
+        from litmine.classify.scope_ensemble import EnsembleScope
 
-class EnsembleScope(ScopeMethod):
-    """The weighted mean of its members' calibrated probabilities; its threshold is the weighted mean of
-    theirs. ``weights``: ``method=weight`` pairs (a member not named weighs 1)."""
-
-    name = "ensemble"
-    version = "1"
-    defaults = {"members": "supervised,zeroshot,llm", "weights": "supervised=3,zeroshot=1,llm=1"}
-
-    def weight(self, member: ScopeMethod) -> float:
-        pairs = dict(p.split("=") for p in str(self.param_values["weights"]).split(",") if "=" in p)
-        return float(pairs.get(member.name, 1.0))
-
-    def __init__(self, env=None, **params: object) -> None:
-        super().__init__(env, **params)
-        wanted = [m for m in str(self.param_values["members"]).split(",") if m]
-        has_llm = env is not None and getattr(env, "has_llm", False)
-        self.members = [get_scope_method(m, env) for m in wanted if m != "llm" or has_llm]
-        self.needs_vectors = any(m.needs_vectors for m in self.members)
-
-    @property
-    def model(self) -> str | None:
-        return ",".join(sorted({m.model for m in self.members if m.model})) or None
-
-    def params(self) -> dict:
-        return {**super().params(), "members": {m.name: m.source_version for m in self.members}}
-
-    def fit(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
-        for m in self.members:
-            m.fit(context, [ex for ex in examples if not m.needs_vectors or ex.item.vector is not None])
-        super().fit(context, examples)
-        self.threshold = float(np.average([m.threshold for m in self.members], weights=[self.weight(m) for m in self.members]))
-
-    def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
-        per_member = [m.score(items) for m in self.members]
-        out = []
-        for n, item in enumerate(items):
-            got = [(s[n].probability, self.weight(m)) for m, s in zip(self.members, per_member)
-                   if s[n].probability is not None]
-            if not got:
-                out.append(ScopeScore(None, error=ClassifierError("no member could score the work", work_id=item.work_id)))
-                continue
-            reasons = [f"{m.name}: {s[n].rationale}" for m, s in zip(self.members, per_member) if s[n].rationale]
-            out.append(ScopeScore(float(np.average([p for p, _ in got], weights=[w for _, w in got])),
-                                  " | ".join(reasons) or None))
-        return out
+        return EnsembleScope
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- registry ------------------------------------------------------------------------------------

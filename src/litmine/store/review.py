@@ -178,11 +178,18 @@ def new_works(con: Connection, since: datetime) -> list[dict]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+# The classifiers whose labels are the decision, in order: `litmine evaluate` measures each at or
+# above the bare library. Any other (zero-shot) is an ensemble member and a disagreement signal.
+DECISION_ORDER = ("ensemble", "supervised", "llm")
+
+
 def best_labels(con: Connection, label_set: str, work_ids: list[int]) -> dict[int, list[tuple[str, str, float | None]]]:
     """{work_id: [(label_id, source, score)]} from the most trusted source that labelled each work.
 
-    A human decision counts first (a rejection removes the label), then the survey, then the
-    classifier with the most assigned labels for the work (highest mean score breaks ties).
+    A human decision counts first (a rejection removes the label), then the survey, then the first
+    classifier of ``DECISION_ORDER`` that labelled the work, else (a survey with no labels yet: only
+    zero-shot ran) the classifier with the most assigned labels for the work (highest mean score
+    breaks ties).
     """
     if not work_ids:
         return {}
@@ -206,7 +213,8 @@ def best_labels(con: Connection, label_set: str, work_ids: list[int]) -> dict[in
                 def strength(item):
                     picked = [sc or 0.0 for _, a, sc in item[1] if a]
                     return (len(picked) > 0, sum(picked) / len(picked) if picked else 0.0, item[0])
-                source, labels = max(machine.items(), key=strength)
+                decider = next((s for s in DECISION_ORDER if s in machine), None)
+                source, labels = (decider, machine[decider]) if decider else max(machine.items(), key=strength)
                 base = [(label, source, score) for label, assigned, score in labels if assigned]
         chosen = [b for b in base if human.get(b[0], True)]
         chosen += [(label, "human", None) for label, assigned in human.items()
@@ -305,15 +313,21 @@ def top_label_pairs(con: Connection, label_set: str, method: str) -> list[tuple[
 
 
 def works_in_label(con: Connection, label_set: str, label_id: str, limit: int) -> list[tuple[int, float | None]]:
-    """(work_id, best score) of works a source labels ``label_id`` that no reviewer decided on yet,
-    the most confident first."""
+    """(work_id, best score) of works labelled ``label_id`` by the source that decides them (the
+    survey, else the first of ``DECISION_ORDER`` that labelled the work, else any other) and that no
+    reviewer decided on yet, the most confident first."""
+    rank = " ".join(f"WHEN '{s}' THEN {i + 1}" for i, s in enumerate(DECISION_ORDER))
+    pick = f"CASE source WHEN 'survey' THEN 0 {rank} ELSE {len(DECISION_ORDER) + 1} END"
     return con.execute(
-        "SELECT work_id, max(score) AS best FROM latest_labels l "
-        "WHERE label_set = ? AND label_id = ? AND assigned AND source <> 'human' AND NOT EXISTS ("
+        f"WITH l AS (SELECT *, {pick} AS pick FROM latest_labels WHERE label_set = ? AND source <> 'human'), "
+        "decider AS (SELECT work_id, min(pick) AS pick FROM l GROUP BY work_id) "
+        "SELECT work_id, max(score) AS best FROM l "
+        "WHERE label_id = ? AND assigned AND work_id IN (SELECT work_id FROM l JOIN decider USING (work_id, pick) "
+        "  WHERE l.label_id = ? AND l.assigned) AND NOT EXISTS ("
         "  SELECT 1 FROM label_assignments h WHERE h.source = 'human' AND h.work_id = l.work_id "
         "  AND h.label_set = l.label_set AND h.label_id = l.label_id) "
         "GROUP BY work_id ORDER BY best DESC NULLS LAST, work_id LIMIT ?",
-        [label_set, label_id, limit],
+        [label_set, label_id, label_id, limit],
     ).fetchall()
 
 
