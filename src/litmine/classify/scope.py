@@ -361,16 +361,8 @@ class LLMScope(ScopeMethod):
         return out
 
 
-# -- ensemble ------------------------------------------------------------------------------------
-
 # The ensemble (``EnsembleScope``, its weights learnt out of fold with the bare library as a member)
-# lives in litmine/classify/scope_ensemble.py; its entry point still names this module.
-def __getattr__(name: str):
-    if name == "EnsembleScope":
-        from litmine.classify.scope_ensemble import EnsembleScope
-
-        return EnsembleScope
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# lives in litmine/classify/scope_ensemble.py.
 
 
 # -- registry ------------------------------------------------------------------------------------
