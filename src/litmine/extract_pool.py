@@ -16,16 +16,19 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from litmine.errors import ExtractError
 
 if TYPE_CHECKING:
-    from litmine.pdftext import Extraction
+    from litmine.pdfclean import Extraction
 
 # This module imports no pymupdf itself: a worker process unpickles ``_serve`` from here, and
 # ``_serve`` decides how pymupdf is imported there.
+_UNUSED_PYMUPDF_EXTRAS = ("pymupdf.layout", "pymupdf4llm")
 
 
 def _serve(conn, max_pages: int) -> None:  # pragma: no cover - runs in the worker process
-    # pymupdf imports its layout-model package (pymupdf.layout, with onnx helpers: 1-2 CPU seconds)
-    # whenever it is installed; the extractor never uses it, so a worker skips that import.
-    sys.modules.setdefault("pymupdf.layout", None)
+    # pymupdf imports its layout-model package (pymupdf.layout, with onnx helpers: about 0.5 CPU s)
+    # and pymupdf4llm (with numpy and tabulate: about 0.3 CPU s) whenever they are installed; the
+    # extractor uses neither, so a worker skips both imports.
+    for optional in _UNUSED_PYMUPDF_EXTRAS:
+        sys.modules.setdefault(optional, None)
     from litmine.pdftext import read_pdf
 
     conn.send("ready")  # imports done: the parent starts a job's clock only now
@@ -89,7 +92,7 @@ class ExtractorPool:
 
     def map(self, paths: Iterable[Path]) -> Iterator[tuple[Path, Extraction]]:
         """Yields (path, extraction) of each file as it finishes."""
-        from litmine.pdftext import Extraction
+        from litmine.pdfclean import Extraction  # not pdftext: the parent imports no pymupdf
 
         queue = list(paths)
         queue.reverse()

@@ -41,6 +41,11 @@ _APPENDIX_HEADING = re.compile(r"^([A-H](?:\.\d{1,2}){0,3}|appendix(?: [A-H])?)[
 _ABSTRACT_START = re.compile(r"^(abstract|a b s t r a c t|summary)\s*[.:—–-]?\s*", re.I)
 _YEAR_OR_LINK = re.compile(r"\b(?:19|20)\d\d[a-z]?\b|arxiv|https?://|doi", re.I)
 _NAMES_START = re.compile(r"^(?:\[1\]\s*)?[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]*){0,3}(?:,| and )")
+_THREE_LETTERS = re.compile(r"[A-Za-z]{3}")
+_FOUR_DIGITS = re.compile(r"\d{4}")
+_YEAR_OR_COMMA = re.compile(r"\b(?:19|20)\d\d\b|, ")
+_ENDS_APPENDIX = re.compile(r"\bappendix$", re.I)
+_SECTION_NUMBER = re.compile(r"^(?:[\dIVX]+(?:\.\d+)*|[A-H](?:\.\d+)*)\.?\s+")
 # Where an abstract's block runs on: its keywords, or the first page's author footnotes.
 _ABSTRACT_TAIL = re.compile(r"\s+(?:(?:index terms|keywords|key words)\s*[—–:-]|[∗*†‡]+\s*(?:equal contribution|"
                             r"corresponding author|work (?:done|performed)|these authors)).*$", re.I | re.S)
@@ -198,15 +203,17 @@ def _continues(previous: str, following: str) -> bool:
 
 
 def _strip_number(heading: str) -> str:
-    return re.sub(r"^(?:[\dIVX]+(?:\.\d+)*|[A-H](?:\.\d+)*)\.?\s+", "", heading)
+    return _SECTION_NUMBER.sub("", heading)
 
 
 def _heading(b: Block, in_references: bool) -> str | None:
     """The block's text if it is a section heading, else None."""
-    text = " ".join(" ".join(b.lines).split())
-    if len(b.lines) > 3 or len(b.lines) == 3 and len(text) > 90:  # a number or letter may sit on its own line
+    if len(b.lines) > 3:  # most blocks: paragraphs, rejected before their text is built
         return None
-    if len(text) > 100 or not re.search(r"[A-Za-z]{3}", text):
+    text = " ".join(" ".join(b.lines).split())
+    if len(b.lines) == 3 and len(text) > 90:  # a number or letter may sit on its own line
+        return None
+    if len(text) > 100 or not _THREE_LETTERS.search(text):
         return None
     if _HEADING_NAMES.match(text):
         return text.rstrip(".:")
@@ -215,8 +222,8 @@ def _heading(b: Block, in_references: bool) -> str | None:
         if m and _title_like(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
             return text
         m = _APPENDIX_HEADING.match(text)
-        if m and len(m.group(2).split()) <= 14 and not re.search(r"\b(?:19|20)\d\d\b|, ", m.group(2)) \
-                or re.search(r"\bappendix$", text, re.I) and len(text.split()) <= 10:
+        if m and len(m.group(2).split()) <= 14 and not _YEAR_OR_COMMA.search(m.group(2)) \
+                or _ENDS_APPENDIX.search(text) and len(text.split()) <= 10:
             return text  # "A EFFECTIVE INITIALIZATION ...", "A 50% circuits ...", "<running title> Appendix"
         return None
     for pattern in (_HEADING_NUMBERED, _HEADING_ROMAN):
@@ -234,7 +241,7 @@ def _title_like(title: str) -> bool:
     if not 1 <= len(words) <= 12 or title.endswith((".", ",", ";")) and not title.endswith("et al."):
         return False
     letters = sum(ch.isalpha() for ch in title)
-    return letters >= 0.6 * len(title.replace(" ", "")) and not re.search(r"\d{4}", title)
+    return letters >= 0.6 * len(title.replace(" ", "")) and not _FOUR_DIGITS.search(title)
 
 
 def _abstract(blocks: list[Block], heading_at: list[int], vocabulary: set[str]) -> str | None:

@@ -72,10 +72,9 @@ def row_size(row: list[Line]) -> float:
 def document_words(blocks: Iterable[Block]) -> set[str]:
     """Lower-cased words of the document, hyphenated compounds included, for de-hyphenation; the
     pieces of a word broken at a line end ("prac-" and "tices") are not words."""
-    words: set[str] = set()
-    for b in blocks:
-        words.update(_WORD.findall(_BROKEN_WORD.sub(" ", "\n".join(b.lines)).lower()))
-    return words
+    # One pass over the whole text: blocks apart by a blank line, so no match spans two blocks.
+    text = "\n\n".join("\n".join(b.lines) for b in blocks)
+    return set(_WORD.findall(_BROKEN_WORD.sub(" ", text).lower()))
 
 
 def join_lines(lines: list[str], vocabulary: set[str]) -> str:

@@ -95,7 +95,7 @@ def _read_document(doc: pymupdf.Document, max_pages: int) -> Extraction:
         if pno < _KEEP_TEXTPAGES:
             textpages[pno] = page, textpage  # a text page holds its page weakly
         pages.append([
-            Block(pno, b[0], b[1], b[2], b[3], [_fix_chars(line) for line in b[4].splitlines() if line.strip()])
+            Block(pno, b[0], b[1], b[2], b[3], _block_lines(b[4]))
             for b in page.get_text("blocks", flags=_FLAGS, textpage=textpage)
             if b[6] == 0 and b[4].strip()
         ])
@@ -128,6 +128,13 @@ def _warnings() -> str:
 
 def _mupdf_problem(text: str) -> str:
     return text.splitlines()[0][:300] if text else "unknown error"
+
+
+def _block_lines(text: str) -> list[str]:
+    """A block's non-blank lines, each through ``_fix_chars`` (an ASCII block's lines only right-stripped)."""
+    if text.isascii():
+        return [line.rstrip() for line in text.splitlines() if line.strip()]
+    return [_fix_chars(line) for line in text.splitlines() if line.strip()]
 
 
 def _fix_chars(line: str) -> str:

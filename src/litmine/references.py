@@ -63,9 +63,22 @@ def normalize_title(title: str | None) -> str:
         return ""
     text = unicodedata.normalize("NFKD", title)
     if not text.isascii():  # only non-ASCII text has combining marks to drop (most titles: none)
-        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+        text = text.translate(_COMBINING)
     text = text.lower()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+    return " ".join(_NOT_ALNUM.sub(" ", text).split())
+
+
+class _CombiningMarks(dict):
+    """A ``str.translate`` table that deletes combining marks: each character is looked up once,
+    then found in C (a per-character Python filter cost half of linking's time)."""
+
+    def __missing__(self, code: int) -> int | None:
+        self[code] = None if unicodedata.combining(chr(code)) else code
+        return self[code]
+
+
+_COMBINING = _CombiningMarks()
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def parse_reference(raw: str) -> ParsedReference:
