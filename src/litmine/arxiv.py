@@ -368,9 +368,9 @@ def _store_batch(store, batch, query, run_id, counts, newest):
     if not batch:
         return newest
     with store.transaction() as con:
-        for rec in batch:
-            _, status = acquire.store_arxiv_work(con, rec, "arxiv-query", query, run_id)
-            counts.add(status)
-            if rec.published and (newest is None or rec.published > newest):
-                newest = rec.published
+        stored = acquire.store_arxiv_works(con, batch, "arxiv-query", query, run_id)
+    for rec, (_, status) in zip(batch, stored):
+        counts.add(status)
+        if rec.published and (newest is None or rec.published > newest):
+            newest = rec.published
     return newest

@@ -167,13 +167,16 @@ def _prediction_rows(clf: Classifier, pred: Prediction, item: WorkItem, run_id: 
     return rows
 
 
-def classify_works(store: Store, classifier: Classifier, run_id: str | None = None, page_size: int = 256,
+def classify_works(store: Store, classifier: Classifier, run_id: str | None = None, page_size: int = 2048,
                    limit: int | None = None) -> Counts:
     """Score every work with ``classifier``; fit it first on the stored labels when it learns.
 
     Works whose input is unchanged since this classifier version labelled them are ``unchanged``;
-    works with no vector of the embedding model are left for after `litmine embed` (noted); a work
-    the classifier fails on is recorded in ``failures`` and counted ``failed``; the run goes on.
+    works decided out of the survey's scope are not placed (noted); works with no vector of the
+    embedding model are left for after `litmine embed` (noted); a work the classifier fails on is
+    recorded in ``failures`` and counted ``failed``; the run goes on. ``limit``: only the first works
+    by id. Which works to classify is decided from every work's input hash in one read; only those
+    are then read, ``page_size`` at a time, predicted together and written in one bulk insert.
     """
     counts = Counts(f"classify {classifier.name}")
     taxonomy = load_taxonomy(store)
@@ -181,48 +184,25 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
     examples = load_examples(store, model_id, taxonomy=taxonomy) if classifier.trainable else []
     classifier.ensure_fitted(taxonomy, [ex for ex in examples if not classifier.needs_vectors or ex.item.vector is not None])
     version, params = classifier.source_version, classifier.params()
-    after, not_embedded, seen, not_placed = 0, 0, 0, 0
-    while limit is None or seen < limit:
+    with store.connect(read_only=True) as con:
+        inputs = ml_store.work_inputs(con, model_id)[:limit]
+        done = ml_store.done_inputs(con, classifier.name, version)
+        before = ml_store.labelled_by(con, classifier.name)
+        outside = out_of_scope(con)  # placement follows the scope decision
+    not_embedded, not_placed, todo = 0, 0, []
+    for work_id, input_hash, has_vector in inputs:
+        if (work_id, input_hash) in done:
+            counts.add("unchanged")
+        elif work_id in outside:
+            not_placed += 1
+        elif classifier.needs_vectors and not has_vector:
+            not_embedded += 1
+        else:
+            todo.append(work_id)
+    for start in range(0, len(todo), page_size):
         with store.connect(read_only=True) as con:
-            rows = ml_store.work_items(con, model_id, after=after, limit=page_size)
-            if not rows:
-                break
-            after = rows[-1][0]
-            items = [WorkItem.from_row(r) for r in rows]
-            if limit is not None:
-                items = items[: limit - seen]
-            seen += len(items)
-            done = ml_store.done_inputs(con, classifier.name, version, [i.work_id for i in items])
-            before = ml_store.labelled_by(con, classifier.name, [i.work_id for i in items])
-            outside = out_of_scope(con, [i.work_id for i in items])  # placement follows the scope decision
-        todo = []
-        for item in items:
-            if (item.work_id, item.input_hash) in done:
-                counts.add("unchanged")
-            elif item.work_id in outside:
-                not_placed += 1
-            elif classifier.needs_vectors and item.vector is None:
-                not_embedded += 1
-            else:
-                todo.append(item)
-        if not todo:
-            continue
-        try:
-            predictions = classifier.classify(todo)
-        except ClassifierError:
-            raise
-        rows, ok = [], []
-        with store.transaction() as con:
-            for item, pred in zip(todo, predictions):
-                if pred.error is not None:
-                    ml_store.record_classify_failure(con, run_id, classifier.name, item.work_id, pred.error)
-                    counts.add("failed")
-                    continue
-                rows += _prediction_rows(classifier, pred, item, run_id, version, params, taxonomy.all_sets)
-                ok.append(item.work_id)
-                counts.add("updated" if item.work_id in before else "new")
-            ml_store.write_assignments(con, rows)
-            ml_store.resolve_classify_failures(con, classifier.name, ok)
+            items = [WorkItem.from_row(r) for r in ml_store.work_items(con, model_id, todo[start:start + page_size])]
+        _classify_page(store, classifier, items, run_id, version, params, taxonomy, before, counts)
     if not_embedded:
         counts.notes.append(f"{not_embedded} works have no {model_id} vector yet: run `litmine embed`")
     if not_placed:
@@ -234,6 +214,26 @@ def classify_works(store: Store, classifier: Classifier, run_id: str | None = No
         counts.notes.append("nothing new to classify")
     log.info("%s", counts)
     return counts
+
+
+def _classify_page(store: Store, classifier: Classifier, items: list[WorkItem], run_id: str | None, version: str,
+                   params: dict, taxonomy: Taxonomy, before: set[int], counts: Counts) -> None:
+    """Predict one page of works and write its rows (one bulk insert) and failures."""
+    if not items:
+        return
+    predictions = classifier.classify(items)
+    rows, ok = [], []
+    with store.transaction() as con:
+        for item, pred in zip(items, predictions):
+            if pred.error is not None:
+                ml_store.record_classify_failure(con, run_id, classifier.name, item.work_id, pred.error)
+                counts.add("failed")
+                continue
+            rows += _prediction_rows(classifier, pred, item, run_id, version, params, taxonomy.all_sets)
+            ok.append(item.work_id)
+            counts.add("updated" if item.work_id in before else "new")
+        ml_store.write_assignments(con, rows)
+        ml_store.resolve_classify_failures(con, classifier.name, ok)
 
 
 def env_from_settings(settings, store: Store) -> ClassifierEnv:

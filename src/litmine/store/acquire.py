@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from litmine.store import Connection, utcnow
-from litmine.store.works import WorkRecord, add_source, find_work, upsert_work
+from litmine.store.works import WorkRecord, add_source, add_sources, find_work, insert_works, upsert_work
 
 # -- watermarks ---------------------------------------------------------------------------------
 
@@ -43,6 +43,42 @@ def store_arxiv_work(
     work_id, status = upsert_work(con, rec, work_id=work_id or holder)
     add_source(con, work_id, source, source_ref, run_id)
     return work_id, status
+
+
+def store_arxiv_works(con: Connection, records: list[WorkRecord], source: str, source_ref: str,
+                      run_id: str | None) -> list[tuple[int, str]]:
+    """``store_arxiv_work`` for a page of records, in order, with the same outcome, in a few bulk
+    statements: a record whose arXiv id and DOI match no stored work and no other record of the page
+    is inserted with the others like it (ids taken from the sequence in the records' order); any
+    other record (an update, a duplicate) goes through ``store_arxiv_work`` after the inserts before it."""
+    for rec in records:
+        if rec.doi:
+            rec.doi = rec.doi.lower()
+    by_arxiv = dict(con.execute("SELECT arxiv_id, work_id FROM works WHERE arxiv_id IN (SELECT unnest(?::VARCHAR[]))",
+                                [[r.arxiv_id for r in records if r.arxiv_id]]).fetchall())
+    by_doi = dict(con.execute("SELECT doi, min(work_id) FROM works WHERE doi IN (SELECT unnest(?::VARCHAR[])) GROUP BY doi",
+                              [[r.doi for r in records if r.doi]]).fetchall())
+    out: list[tuple[int, str] | None] = [None] * len(records)
+    pending: list[int] = []  # positions of records to insert together
+    seen: set[tuple[str, str]] = set()  # the keys of the page's records so far: a later match is an update
+
+    def flush() -> None:
+        for i, work_id in zip(pending, insert_works(con, [records[i] for i in pending])):
+            out[i] = (work_id, "new")
+        add_sources(con, [(out[i][0], source, source_ref, run_id) for i in pending])
+        pending.clear()
+
+    for i, rec in enumerate(records):
+        keys = {("arxiv", rec.arxiv_id)} | ({("doi", rec.doi)} if rec.doi else set())
+        known = rec.arxiv_id in by_arxiv or (rec.doi is not None and rec.doi in by_doi)
+        if rec.arxiv_id and not known and not keys & seen:
+            pending.append(i)
+        else:
+            flush()
+            out[i] = store_arxiv_work(con, rec, source, source_ref, run_id)
+        seen |= keys
+    flush()
+    return out  # type: ignore[return-value]
 
 
 def merge_work(con: Connection, from_id: int, into_id: int) -> None:

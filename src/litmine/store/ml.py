@@ -8,6 +8,7 @@ the text that was read.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Iterable, Sequence
 
 from litmine.store import Connection, json_param, utcnow, who
@@ -195,43 +196,82 @@ _ITEM_COLUMNS = (
 
 def work_items(con: Connection, model_id: str | None, work_ids: Sequence[int] | None = None,
                after: int = 0, limit: int | None = None) -> list[tuple]:
-    """(work_id, text, input hash, full-text excerpt or None, vector or None) of works, by work_id.
+    """(work_id, text, input hash, full-text excerpt or None, vector or None) of works, by work_id; a
+    vector is a float32 numpy array (a view of the page's one matrix).
 
-    ``work_ids`` picks works; else a page of works with id above ``after``.
+    ``work_ids`` picks works; else a page of works with id above ``after``. The works are picked
+    first and only theirs are read and hashed, so paging costs the page, not the rest of the table.
     """
-    params: list = [model_id or ""]
-    where = "w.work_id > ?"
-    params.append(after)
     if work_ids is not None:
-        where = "list_contains(?, w.work_id)"
-        params[-1] = list(work_ids)
+        picked, params = "SELECT DISTINCT unnest(?::INTEGER[]) AS work_id", [list(work_ids)]
+    else:
+        picked, params = "SELECT work_id FROM works WHERE work_id > ? ORDER BY work_id", [after]
+        if limit is not None:
+            picked += " LIMIT ?"
+            params.append(limit)
     sql = (
-        f"SELECT {_ITEM_COLUMNS}, e.vector FROM {_FROM} LEFT JOIN embeddings e ON e.work_id = w.work_id "
-        f"AND e.kind = 'title_abstract' AND e.model_id = ? WHERE {where} ORDER BY w.work_id"
+        f"WITH picked AS ({picked}) SELECT {_ITEM_COLUMNS}, e.vector FROM picked p JOIN works w ON w.work_id = p.work_id "
+        "LEFT JOIN documents d ON d.work_id = w.work_id LEFT JOIN embeddings e ON e.work_id = w.work_id "
+        "AND e.kind = 'title_abstract' AND e.model_id = ? ORDER BY w.work_id"
     )
-    if limit is not None:
+    params.append(model_id or "")
+    if work_ids is not None and limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return con.execute(sql, params).fetchall()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Arrow output on a DB-API result makes an extra copy": of one page
+        table = con.execute(sql, params).to_arrow_table()
+    columns = [table.column(i).to_pylist() for i in range(4)]
+    return list(zip(*columns, _vectors(table.column(4))))
 
 
-def done_inputs(con: Connection, source: str, source_version: str, work_ids: Sequence[int]) -> set[tuple[int, str]]:
-    """(work_id, content_hash) pairs that ``source`` at ``source_version`` already labelled."""
+def _vectors(column) -> list:
+    """An Arrow list column of vectors as float32 numpy views of one flat array (None where null)."""
+    import numpy as np
+
+    array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    if len(array) == 0:
+        return []
+    offsets = array.offsets.to_numpy()
+    values = np.asarray(array.values.to_numpy(zero_copy_only=False), dtype=np.float32)
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    return [values[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(len(array))]
+
+
+def work_inputs(con: Connection, model_id: str | None) -> list[tuple[int, str, bool]]:
+    """(work_id, input hash, has a title_abstract vector of ``model_id``) of every work, by work_id:
+    what a classifier needs to decide which works to read (``work_items``)."""
+    return con.execute(
+        f"SELECT w.work_id, {INPUT_HASH}, e.work_id IS NOT NULL FROM {_FROM} LEFT JOIN embeddings e "
+        "ON e.work_id = w.work_id AND e.kind = 'title_abstract' AND e.model_id = ? ORDER BY w.work_id",
+        [model_id or ""],
+    ).fetchall()
+
+
+def done_inputs(con: Connection, source: str, source_version: str,
+                work_ids: Sequence[int] | None = None) -> set[tuple[int, str]]:
+    """(work_id, content_hash) pairs that ``source`` at ``source_version`` already labelled (among
+    ``work_ids``, or of every work)."""
     rows = con.execute(
         "SELECT DISTINCT work_id, content_hash FROM label_assignments WHERE source = ? AND source_version = ? "
-        "AND list_contains(?, work_id)",
-        [source, source_version, list(work_ids)],
+        "AND (?::INTEGER[] IS NULL OR list_contains(?::INTEGER[], work_id))",
+        [source, source_version, _ids(work_ids), _ids(work_ids)],
     ).fetchall()
     return {(w, h) for w, h in rows}
 
 
-def labelled_by(con: Connection, source: str, work_ids: Sequence[int]) -> set[int]:
-    """Works among ``work_ids`` that ``source`` labelled before, in any version."""
+def labelled_by(con: Connection, source: str, work_ids: Sequence[int] | None = None) -> set[int]:
+    """Works among ``work_ids`` (or of all) that ``source`` labelled before, in any version."""
     rows = con.execute(
-        "SELECT DISTINCT work_id FROM label_assignments WHERE source = ? AND list_contains(?, work_id)",
-        [source, list(work_ids)],
+        "SELECT DISTINCT work_id FROM label_assignments WHERE source = ? "
+        "AND (?::INTEGER[] IS NULL OR list_contains(?::INTEGER[], work_id))",
+        [source, _ids(work_ids), _ids(work_ids)],
     ).fetchall()
     return {w for (w,) in rows}
+
+
+def _ids(work_ids: Sequence[int] | None) -> list[int] | None:
+    return None if work_ids is None else list(work_ids)
 
 
 def gold_labels(con: Connection) -> list[tuple]:
@@ -266,11 +306,15 @@ def write_assignments(con: Connection, rows: Iterable[dict]) -> int:
     """Insert classifier label rows; each dict holds the label_assignments columns. Returns the count."""
     creator = who()
     cols: dict[str, list] = {c: [] for c in _ASSIGNMENT_COLUMNS}
+    encoded: dict[int, tuple[object, str]] = {}  # a classifier's rows share one params dict: encoded once
     for r in rows:
         for c in _ASSIGNMENT_COLUMNS:
             value = r.get(c)
             if c == "params":
-                value = json_param(value or {})
+                key = id(value)
+                if key not in encoded or encoded[key][0] is not value:
+                    encoded[key] = (value, json_param(value or {}))
+                value = encoded[key][1]
             elif c == "created_by":
                 value = creator
             cols[c].append(value)

@@ -77,8 +77,9 @@ def screened_inputs(con: Connection, source: str, version: str) -> set[tuple[int
         [source, version, SCOPE_SET]).fetchall())
 
 
-def out_of_scope(con: Connection, work_ids: Sequence[int]) -> set[int]:
-    """The works among ``work_ids`` decided out of the survey's scope: classifiers do not place them."""
+def out_of_scope(con: Connection, work_ids: Sequence[int] | None = None) -> set[int]:
+    """The works among ``work_ids`` (or of all) decided out of the survey's scope: classifiers do not place them."""
+    ids = None if work_ids is None else list(work_ids)
     return {w for (w,) in con.execute(
-        "SELECT work_id FROM scope_decisions WHERE decision = 'out' AND list_contains(?, work_id)",
-        [list(work_ids)]).fetchall()}
+        "SELECT work_id FROM scope_decisions WHERE decision = 'out' "
+        "AND (?::INTEGER[] IS NULL OR list_contains(?::INTEGER[], work_id))", [ids, ids]).fetchall()}

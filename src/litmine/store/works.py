@@ -101,3 +101,38 @@ def add_source(con: Connection, work_id: int, source: str, source_ref: str, run_
         [work_id, source, source_ref, run_id],
     ).fetchone()
     return row is not None
+
+
+def insert_works(con: Connection, records: list[WorkRecord]) -> list[int]:
+    """Insert new works in one statement; their work_ids, taken from the sequence in the records' order
+    (as inserting them one by one would)."""
+    if not records:
+        return []
+    import pyarrow as pa
+
+    ids = sorted(w for (w,) in con.execute("SELECT nextval('work_id_seq') FROM range(?)", [len(records)]).fetchall())
+    columns = {"work_id": pa.array(ids, pa.int32()), **{c: [getattr(r, c) for r in records] for c in _COLUMNS}}
+    table = pa.table(columns)
+    con.register("_litmine_works", table)
+    try:
+        names = ", ".join(columns)
+        con.execute(f"INSERT INTO works ({names}) SELECT {names} FROM _litmine_works")
+    finally:
+        con.unregister("_litmine_works")
+    return ids
+
+
+def add_sources(con: Connection, rows: list[tuple[int, str, str, str | None]]) -> None:
+    """``add_source`` for many (work_id, source, source_ref, run_id) rows in one statement."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    table = pa.table({"work_id": pa.array([r[0] for r in rows], pa.int32()), "source": [r[1] for r in rows],
+                      "source_ref": [r[2] for r in rows], "run_id": pa.array([r[3] for r in rows], pa.string())})
+    con.register("_litmine_sources", table)
+    try:
+        con.execute("INSERT INTO work_sources (work_id, source, source_ref, run_id) "
+                    "SELECT work_id, source, source_ref, run_id FROM _litmine_sources ON CONFLICT DO NOTHING")
+    finally:
+        con.unregister("_litmine_sources")
