@@ -39,13 +39,19 @@ PARQUET = SHARED / "fixtures" / "metadata" / "daily_arxiv_cs_2025-03_to_2026-07.
 STAGES = ["fetch-arxiv", "embed", "screen", "classify-zeroshot", "classify-supervised", "classify-ensemble"]
 
 
-def listing_span() -> tuple[date, date, int]:
+def listing_span() -> tuple[date, date, int, int]:
+    """First and last listing day, the listings, and those of the configured categories (what
+    ``LITMINE_ARXIV_QUERY=all`` takes: a listing of another category is a cross-list the feed shows)."""
     import duckdb
 
-    first, last, n = duckdb.sql(
-        f"SELECT min(listing_date), max(listing_date), count(*) FROM read_parquet('{PARQUET}')").fetchall()[0]
+    from litmine.config import Settings
+
+    categories = list(Settings.__dataclass_fields__["arxiv_categories"].default)
+    first, last, n, ours = duckdb.execute(
+        f"SELECT min(listing_date), max(listing_date), count(*), count(*) FILTER (WHERE list_has_any(categories, ?)) "
+        f"FROM read_parquet('{PARQUET}')", [categories]).fetchall()[0]
     as_date = lambda d: d if isinstance(d, date) else date.fromisoformat(str(d)[:10])  # noqa: E731
-    return as_date(first), as_date(last), n
+    return as_date(first), as_date(last), n, ours
 
 
 class LoadSampler:
@@ -191,8 +197,9 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each stage to DIR/<stage>.pstats")
     parser.add_argument("--keep-db", metavar="PATH", help="copy the database to PATH at the end (to compare runs)")
     args = parser.parse_args()
-    first, last, n = listing_span()
-    header(f"every listing as one backfill: {args.limit or n} of {n} listings, {first} to {last}, "
+    first, last, all_listings, n = listing_span()
+    header(f"every listing as one backfill: {args.limit or n} of the {n} listings of the configured categories "
+           f"({all_listings} in the fixture), {first} to {last}, "
            f"model {args.model}")
     print(f"started {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}; load average before: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (the machine is shared with other jobs)", flush=True)
