@@ -348,3 +348,16 @@ def who() -> str:
 
 def json_param(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
+
+
+def insert_columns(con: Connection, table: str, cols: dict[str, list], conflict: str = "") -> None:
+    """Bulk insert of column lists through an Arrow table (row-by-row inserts are slow in DuckDB)."""
+    import pyarrow as pa
+
+    batch = pa.table(cols)
+    con.register("_litmine_batch", batch)
+    try:
+        names = ", ".join(cols)
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _litmine_batch {conflict}")
+    finally:
+        con.unregister("_litmine_batch")

@@ -11,7 +11,7 @@ import json
 import warnings
 from typing import Iterable, Sequence
 
-from litmine.store import Connection, json_param, utcnow, who
+from litmine.store import Connection, insert_columns, json_param, utcnow, who
 from litmine.store.failures import record_failure
 
 # Title, a blank line, and the abstract (from arXiv metadata, else as found in the PDF).
@@ -98,7 +98,7 @@ def put_embeddings(con: Connection, rows: Sequence[tuple]) -> None:
         "vector": vectors,
         "run_id": pa.array([r[6] for r in rows], pa.string()), "created_at": [now] * len(rows),
     }
-    _insert_columns(con, "embeddings", cols,
+    insert_columns(con, "embeddings", cols,
                     "ON CONFLICT (work_id, kind, chunk, model_id) DO UPDATE SET dim = excluded.dim, "
                     "content_hash = excluded.content_hash, vector = excluded.vector, run_id = excluded.run_id, "
                     "created_at = excluded.created_at")
@@ -320,25 +320,12 @@ def write_assignments(con: Connection, rows: Iterable[dict]) -> int:
             cols[c].append(value)
     n = len(cols["work_id"])
     if n:
-        _insert_columns(con, "label_assignments", cols)
+        insert_columns(con, "label_assignments", cols)
     return n
 
 
 _ASSIGNMENT_COLUMNS = ["work_id", "label_set", "label_id", "source", "source_version", "model", "prompt_version",
                        "params", "score", "assigned", "status", "rationale", "content_hash", "run_id", "created_by"]
-
-
-def _insert_columns(con: Connection, table: str, cols: dict[str, list], conflict: str = "") -> None:
-    """Bulk insert of column lists through an Arrow table (row-by-row inserts are slow in DuckDB)."""
-    import pyarrow as pa
-
-    batch = pa.table(cols)
-    con.register("_litmine_batch", batch)
-    try:
-        names = ", ".join(cols)
-        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _litmine_batch {conflict}")
-    finally:
-        con.unregister("_litmine_batch")
 
 
 def record_classify_failure(con: Connection, run_id: str | None, source: str, work_id: int,

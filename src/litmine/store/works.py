@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from litmine.store import Connection, utcnow
+from litmine.store import Connection, insert_columns, utcnow
 
 # Metadata from arXiv (or OAI-PMH) outranks metadata recalled in a seed, guessed from a local PDF
 # (`litmine extract --pdf-dir`) or parsed from a citation.
@@ -108,31 +108,13 @@ def insert_works(con: Connection, records: list[WorkRecord]) -> list[int]:
     (as inserting them one by one would)."""
     if not records:
         return []
-    import pyarrow as pa
-
     ids = sorted(w for (w,) in con.execute("SELECT nextval('work_id_seq') FROM range(?)", [len(records)]).fetchall())
-    columns = {"work_id": pa.array(ids, pa.int32()), **{c: [getattr(r, c) for r in records] for c in _COLUMNS}}
-    table = pa.table(columns)
-    con.register("_litmine_works", table)
-    try:
-        names = ", ".join(columns)
-        con.execute(f"INSERT INTO works ({names}) SELECT {names} FROM _litmine_works")
-    finally:
-        con.unregister("_litmine_works")
+    insert_columns(con, "works", {"work_id": ids, **{c: [getattr(r, c) for r in records] for c in _COLUMNS}})
     return ids
 
 
 def add_sources(con: Connection, rows: list[tuple[int, str, str, str | None]]) -> None:
     """``add_source`` for many (work_id, source, source_ref, run_id) rows in one statement."""
-    if not rows:
-        return
-    import pyarrow as pa
-
-    table = pa.table({"work_id": pa.array([r[0] for r in rows], pa.int32()), "source": [r[1] for r in rows],
-                      "source_ref": [r[2] for r in rows], "run_id": pa.array([r[3] for r in rows], pa.string())})
-    con.register("_litmine_sources", table)
-    try:
-        con.execute("INSERT INTO work_sources (work_id, source, source_ref, run_id) "
-                    "SELECT work_id, source, source_ref, run_id FROM _litmine_sources ON CONFLICT DO NOTHING")
-    finally:
-        con.unregister("_litmine_sources")
+    if rows:
+        insert_columns(con, "work_sources", dict(zip(("work_id", "source", "source_ref", "run_id"),
+                                                     (list(c) for c in zip(*rows)))), "ON CONFLICT DO NOTHING")
