@@ -45,7 +45,7 @@ from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ArxivApiError, FetchError, InvalidArxivId, SourceUnreachable
 from litmine.ids import parse_arxiv_id
-from litmine.polite import PoliteClient, Retry, Throttle, hosts_of
+from litmine.polite import PoliteClient, Retry, Throttle, hosts_of, not_after, utcnow
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure
@@ -138,6 +138,7 @@ class ArxivClient:
         session: requests.Session | None = None,
         throttle: Throttle | None = None,
         hosts: Iterable[str] = (),
+        max_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.api_url = api_url
         self.delay_seconds = delay_seconds
@@ -146,7 +147,8 @@ class ArxivClient:
         self.http = PoliteClient(
             "arXiv", "LITMINE_ARXIV_API_URL", timeout=timeout, retries=retries,
             backoff=delay_seconds if backoff_seconds is None else backoff_seconds,
-            throttle=throttle or Throttle(delay_seconds), hosts=hosts_of(api_url) | set(hosts), session=session)
+            throttle=throttle or Throttle(delay_seconds), hosts=hosts_of(api_url) | set(hosts),
+            max_bytes=max_bytes, size_setting="LITMINE_FEED_MAX_BYTES", session=session)
 
     @classmethod
     def from_settings(cls, settings: Settings, **kw) -> "ArxivClient":
@@ -159,6 +161,7 @@ class ArxivClient:
             retries=settings.arxiv_retries,
             page_size=settings.arxiv_page_size,
             max_pages=settings.arxiv_max_pages,
+            max_bytes=settings.feed_max_bytes,
             **kw,
         )
 
@@ -260,11 +263,15 @@ class ArxivClient:
         return list(self.results(arxiv.Search(query, max_results=max_results, sort_by=sort)))
 
 
-def to_record(result: arxiv.Result, source: str = "arxiv") -> WorkRecord:
-    """A ``WorkRecord`` from an API result: id split from its version, whitespace tidied."""
+def to_record(result: arxiv.Result, source: str = "arxiv", now: datetime | None = None) -> WorkRecord:
+    """A ``WorkRecord`` from an API result: id split from its version, whitespace tidied, dates
+    from the future taken as ``now`` (default: the clock's now, naive UTC)."""
     aid = parse_arxiv_id(result.get_short_id())
+    now = now or utcnow()
     published = result.published.astimezone(timezone.utc).replace(tzinfo=None) if result.published else None
     updated = result.updated.astimezone(timezone.utc).replace(tzinfo=None) if result.updated else None
+    published = not_after(published, now, f"arXiv entry {aid.versioned}'s published date")
+    updated = not_after(updated, now, f"arXiv entry {aid.versioned}'s updated date")
     return WorkRecord(
         title=" ".join(result.title.split()),
         metadata_source=source,
@@ -314,19 +321,39 @@ def fetch_new(
     counts = Counts("fetch-arxiv")
     query = nightly_query(settings)
     mark = watermark_name(query)
-    now = (now or datetime.now(timezone.utc)).replace(tzinfo=None)
+    clock = utcnow()
+    now = (now or clock).replace(tzinfo=None)
+    ceiling = min(now, clock)  # the watermark never moves past now, nor past the range asked for
     with store.connect(read_only=True) as con:
         seen = acquire.get_watermark(con, mark)
-    since = datetime.fromisoformat(seen) - timedelta(days=1) if seen else now - timedelta(days=settings.arxiv_lookback_days)
+        seen_at = datetime.fromisoformat(seen) if seen else None
+        if seen_at is not None and seen_at > clock:
+            # left by an older litmine that believed a future-dated entry: every night since asked
+            # for a range that ends before it starts. Back to the newest real entry of this query.
+            seen_at = acquire.newest_published(con, "arxiv-query", query, clock)
+            log.warning("the arXiv watermark %s is in the future; repaired to %s (the newest stored entry of "
+                        "the query that is not from the future)", seen,
+                        seen_at.isoformat() if seen_at else f"none: looking back {settings.arxiv_lookback_days} days")
+    since = seen_at - timedelta(days=1) if seen_at else now - timedelta(days=settings.arxiv_lookback_days)
     dated = f"{query} AND submittedDate:[{since:%Y%m%d%H%M} TO {now:%Y%m%d%H%M}]"
+    if since >= now:
+        exc = FetchError(f"the date range to fetch ends before it starts (from {since:%Y-%m-%d %H:%M}, the day "
+                         f"before the watermark, to {now:%Y-%m-%d %H:%M}): nothing asked; give a later --until",
+                         watermark=seen)
+        with store.transaction() as con:
+            record_failure(con, run_id, "fetch-arxiv", dated, exc)
+        counts.add("failed")
+        counts.notes.append(str(exc))
+        log.warning("nightly query refused: %s", exc)
+        return counts
     log.info("nightly query since %s: %s", since.isoformat(), dated)
     search = arxiv.Search(dated, max_results=max_results, sort_by=arxiv.SortCriterion.SubmittedDate)
-    newest = datetime.fromisoformat(seen) if seen else None
+    newest = seen_at
     batch: list[WorkRecord] = []
     bad: list[BadEntry] = []
     try:
         for result in client.results(search, on_bad=bad.append):
-            batch.append(to_record(result))
+            batch.append(to_record(result, now=clock))
             if len(batch) >= client.page_size:
                 newest = _store_batch(store, batch, query, run_id, counts, newest)
                 batch = []
@@ -345,7 +372,7 @@ def fetch_new(
             raise
         return counts
     with store.transaction() as con:
-        acquire.set_watermark(con, mark, (newest or since).isoformat(), run_id)
+        acquire.set_watermark(con, mark, min(newest or since, ceiling).isoformat(), run_id)
     if counts.new == 0 and counts.updated == 0:
         counts.notes.append(f"nothing new since {since:%Y-%m-%d %H:%M}")
     log.info("%s", counts)

@@ -44,6 +44,7 @@ class Settings:
     arxiv_categories: tuple[str, ...] = ("cs.LG", "cs.AI", "cs.CV", "cs.CL", "stat.ML")
     arxiv_query: str = ""
     arxiv_lookback_days: int = 7
+    feed_max_bytes: int = 32 * 1024 * 1024
     screening_order: str = "likely"
     pdf_max_bytes: int = 50 * 1024 * 1024
     pdf_max_pages: int = 300
@@ -119,6 +120,8 @@ _HELP = {
     "screening_order": "order of the review queue's unscreened works: likely (most likely in scope first) or "
                        "uncertain (the scope methods' least sure first)",
     "arxiv_lookback_days": "days a first nightly run looks back",
+    "feed_max_bytes": "largest answer to one arXiv API or OAI-PMH request, in bytes after decompression; past it "
+                      "the request fails (an endless or gzip-bomb feed)",
     "pdf_max_bytes": "largest PDF downloaded, in bytes",
     "pdf_max_pages": "largest PDF extracted, in pages",
     "extract_timeout_seconds": "time limit of one PDF's extraction",

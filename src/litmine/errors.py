@@ -68,6 +68,14 @@ class SourceUnreachable(FetchError):
     """A host cannot be reached at all (its name does not resolve, the connection is refused): not retried."""
 
 
+class ResponseTooLarge(FetchError):
+    """An answer is larger than its byte cap (counted after decompression): not retried."""
+
+
+class UnsafeTempFile(LitmineError):
+    """A file under a shared temporary directory, or that directory, is a link or is not ours: not opened."""
+
+
 class ArxivApiError(FetchError):
     """arXiv answered with its error feed (a malformed id or query); retrying cannot help."""
 

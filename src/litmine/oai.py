@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import requests
 
@@ -24,7 +24,7 @@ from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import FetchError, SourceUnreachable
 from litmine.ids import try_parse_arxiv_id
-from litmine.polite import PoliteClient, Throttle, hosts_of
+from litmine.polite import PoliteClient, Throttle, hosts_of, not_after, utcnow
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure
@@ -84,8 +84,9 @@ def _record(arx: ET.Element) -> WorkRecord | None:
     for a in list(block) if block is not None else []:
         parts = [_text(a, "forenames"), _text(a, "keyname"), _text(a, "suffix")]
         authors.append(" ".join(p for p in parts if p))
-    created = _text(arx, "created")
-    updated = _text(arx, "updated")
+    now = utcnow()
+    created = not_after(_date(_text(arx, "created")), now, f"OAI-PMH record {aid.base}'s created date")
+    updated = not_after(_date(_text(arx, "updated")), now, f"OAI-PMH record {aid.base}'s updated date")
     cats = (_text(arx, "categories") or "").split()
     return WorkRecord(
         title=title,
@@ -93,15 +94,19 @@ def _record(arx: ET.Element) -> WorkRecord | None:
         arxiv_id=aid.base,
         doi=(_text(arx, "doi") or "").split()[0].lower() if _text(arx, "doi") else None,
         authors=authors or None,
-        year=int(created[:4]) if created else None,
+        year=created.year if created else None,
         venue=_text(arx, "journal-ref"),
         abstract=_text(arx, "abstract"),
         categories=cats or None,
         primary_category=cats[0] if cats else None,
-        published=datetime.fromisoformat(created) if created else None,
-        updated=datetime.fromisoformat(updated) if updated else None,
+        published=created,
+        updated=updated,
         comment=_text(arx, "comments"),
     )
+
+
+def _date(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 class OaiClient:
@@ -113,7 +118,8 @@ class OaiClient:
             "the OAI-PMH server", "LITMINE_ARXIV_OAI_URL", timeout=settings.arxiv_timeout_seconds,
             retries=settings.arxiv_retries, backoff=settings.arxiv_delay_seconds,
             throttle=throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file),
-            hosts=hosts_of(settings.arxiv_api_url, settings.arxiv_oai_url, settings.arxiv_pdf_url), session=session)
+            hosts=hosts_of(settings.arxiv_api_url, settings.arxiv_oai_url, settings.arxiv_pdf_url),
+            max_bytes=settings.feed_max_bytes, size_setting="LITMINE_FEED_MAX_BYTES", session=session)
 
     @property
     def throttle(self) -> Throttle:
@@ -143,14 +149,28 @@ def harvest_oai(
     with store.connect(read_only=True) as con:
         saved = acquire.get_watermark(con, mark)
     state = json.loads(saved) if saved else {}
-    until = until or datetime.now(timezone.utc).date()
+    today = utcnow().date()
+    until = until or today
     token = state.get("token") if from_date is None else None
     if from_date is None:
         from_date = date.fromisoformat(state["next_from"]) if state.get("next_from") else until - timedelta(
             days=settings.arxiv_lookback_days)
+        if from_date > today:  # an older litmine kept an `--until` from the future
+            log.warning("the OAI-PMH watermark %s of set %s is in the future; repaired to today, %s",
+                        from_date, set_spec or "*", today)
+            from_date = today
         if token:
             from_date, until = date.fromisoformat(state["from"]), date.fromisoformat(state["until"])
     source_ref = f"ListRecords set={set_spec or '*'} from={from_date} until={until}"
+    if from_date > until:
+        exc = FetchError(f"the harvest window ends before it starts (from {from_date} to {until}): nothing asked; "
+                         "give a later --until or an earlier --from", set=set_spec)
+        with store.transaction() as con:
+            record_failure(con, run_id, "oai-pmh", source_ref, exc)
+        counts.add("failed")
+        counts.notes.append(str(exc))
+        log.warning("harvest refused: %s", exc)
+        return counts
     pages = 0
     while True:
         if token:
@@ -185,7 +205,7 @@ def harvest_oai(
                 _, status = acquire.store_arxiv_work(con, rec, "oai-pmh", source_ref, run_id)
                 counts.add(status)
             value = {"from": str(from_date), "until": str(until), "token": token} if token else {
-                "next_from": str(until)}
+                "next_from": str(min(until, today))}
             acquire.set_watermark(con, mark, json.dumps(value), run_id)
         if not token:
             break

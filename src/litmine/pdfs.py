@@ -80,7 +80,8 @@ class PdfDownloader:
             retries=settings.arxiv_retries,
             backoff=settings.arxiv_delay_seconds if backoff_seconds is None else backoff_seconds,
             throttle=throttle or Throttle(settings.arxiv_delay_seconds, settings.arxiv_spacing_file),
-            hosts=hosts_of(settings.arxiv_pdf_url, settings.arxiv_api_url, settings.arxiv_oai_url), session=session)
+            hosts=hosts_of(settings.arxiv_pdf_url, settings.arxiv_api_url, settings.arxiv_oai_url),
+            max_bytes=settings.pdf_max_bytes, size_setting="LITMINE_PDF_MAX_BYTES", session=session)
 
     @property
     def throttle(self) -> Throttle:

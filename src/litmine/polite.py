@@ -7,8 +7,14 @@ deadline, redirects only to arXiv's hosts, and telling a flake from an unreachab
 * ``PoliteClient`` is the one way the API, OAI-PMH and PDF clients send a request: throttled,
   redirects followed only to the configured hosts and each hop throttled too, the body read within
   the request's deadline, and retries with backoff only for what can succeed on retry.
-* ``body`` applies the timeout to the whole request's body, not to each read: a server that
-  trickles its answer one byte at a time, or sends a huge one, is cut off at the deadline.
+* The deadline covers the whole request, from connecting to the last byte: the headers too (a
+  watchdog shuts the socket down if they are not in by then), and ``body`` applies it to the whole
+  body, not to each read: a server that trickles its answer one byte at a time is cut off there.
+* Every answer has a byte cap, counted after decompression (a gzip bomb counts what it inflates
+  to): past it, ``ResponseTooLarge`` names the URL and the setting; it is not retried.
+* ``open_private`` opens a file under the shared temp directory (the spacing file) without
+  following links, in a directory of mode 0700 that must be ours and not a link.
+* ``not_after`` clamps a date from outside (an entry's published date) to now.
 * ``unreachable`` says whether a connection error is one that retrying cannot mend soon: a name
   that does not resolve, a refused connection, no route. Those are not retried; timeouts, 429, 5xx,
   resets and empty pages are.
@@ -16,9 +22,13 @@ deadline, redirects only to arXiv's hosts, and telling a flake from an unreachab
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import logging
 import os
+import socket
+import stat
 import threading
 import time
 from datetime import datetime, timezone
@@ -28,10 +38,12 @@ from typing import Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
 
 from litmine import __version__
-from litmine.errors import FetchError, SourceUnreachable
+from litmine.errors import FetchError, ResponseTooLarge, SourceUnreachable, UnsafeTempFile
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +72,7 @@ class Throttle:
             self._last = time.monotonic()
 
     def _wait_shared(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_private(path, "the arXiv spacing file")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # the others queue here while this one sleeps
             try:
@@ -84,6 +95,62 @@ def _sleep_owed(owed: float) -> None:
         time.sleep(owed)
 
 
+def open_private(path: Path, what: str) -> int:
+    """A descriptor of ``path`` (created, mode 0600) for reading and writing, opened without
+    following links, in a directory that is ours alone: created with mode 0700; it must not be a
+    link and must belong to this user (our own with a looser mode, as older versions made it, is
+    tightened). Raises ``UnsafeTempFile`` otherwise: another user may have planted the link."""
+    folder = path.parent
+    fix = "remove it (another user may have planted it), or set TMPDIR to a directory of your own"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            kind = "a symbolic link" if folder.is_symlink() else "not a directory"
+            raise UnsafeTempFile(f"the folder of {what} is {kind}: {fix}", path=folder) from None
+        raise UnsafeTempFile(f"cannot open the folder of {what}: {exc.strerror}; {fix}", path=folder) from None
+    try:
+        info = os.fstat(dfd)
+        if info.st_uid != os.getuid():
+            raise UnsafeTempFile(f"the folder of {what} belongs to another user (uid {info.st_uid}): {fix}",
+                                 path=folder)
+        if info.st_mode & 0o077:
+            log.warning("tightened %s to mode 0700 (it was %o)", folder, info.st_mode & 0o777)
+            os.fchmod(dfd, 0o700)
+        try:
+            fd = os.open(path.name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600,
+                         dir_fd=dfd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeTempFile(f"{what} is a symbolic link: {fix}", path=path) from None
+            raise UnsafeTempFile(f"cannot open {what}: {exc.strerror}; {fix}", path=path) from None
+    finally:
+        os.close(dfd)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        raise UnsafeTempFile(f"{what} is not a plain file of this user: {fix}", path=path)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def not_after(value: datetime | None, now: datetime, what: str) -> datetime | None:
+    """``value`` (naive UTC, from outside: an entry's date) no later than ``now``; a date from the
+    future is logged and taken as ``now``, so it can never carry a watermark past the present."""
+    if value is not None and value > now:
+        log.warning("%s is dated %s, later than now: taken as %s", what, value.isoformat(), now.isoformat())
+        return now
+    return value
+
+
+def utcnow() -> datetime:
+    """Now, as naive UTC (how litmine stores times)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
 class DeadlineExceeded(requests.Timeout):
     """The whole request took longer than its deadline (a trickled answer)."""
 
@@ -101,17 +168,18 @@ class PoliteClient:
     """The one retry policy of every client that talks to arXiv (API, OAI-PMH, PDFs).
 
     ``get`` sends a GET once ``throttle`` allows it; follows redirects itself, only to ``hosts``,
-    each hop spaced like any other request; reads the body within ``timeout`` seconds for the whole
-    request (``body``); retries 429, 5xx, timeouts, dropped or cut-off transfers and whatever
+    each hop spaced like any other request; has the headers and the body in within ``timeout``
+    seconds for the whole request (a watchdog, and ``body``); retries 429, 5xx, timeouts, dropped or cut-off transfers and whatever
     ``read`` raises ``Retry`` for, with exponential backoff from ``backoff`` seconds (at least what
     ``Retry-After`` asks, at most 300 s); never retries a host that cannot be reached at all
-    (``SourceUnreachable``). ``name`` and ``setting`` make its messages: "arXiv cannot be reached:
-    ...; check the network, or LITMINE_ARXIV_API_URL".
+    (``SourceUnreachable``). An answer past ``max_bytes`` (decompressed) raises ``ResponseTooLarge``
+    naming ``size_setting``, not retried. ``name`` and ``setting`` make its messages: "arXiv cannot
+    be reached: ...; check the network, or LITMINE_ARXIV_API_URL".
     """
 
     def __init__(self, name: str, setting: str, *, timeout: float, retries: int, backoff: float,
-                 throttle: Throttle, hosts: Iterable[str], session: requests.Session | None = None,
-                 max_redirects: int = 5) -> None:
+                 throttle: Throttle, hosts: Iterable[str], max_bytes: int, size_setting: str,
+                 session: requests.Session | None = None, max_redirects: int = 5) -> None:
         self.name = name
         self.setting = setting
         self.timeout = timeout
@@ -119,8 +187,12 @@ class PoliteClient:
         self.backoff = backoff
         self.throttle = throttle
         self.hosts = frozenset(hosts)
+        self.max_bytes = max_bytes
+        self.size_setting = size_setting
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        for prefix in ("http://", "https://"):  # the deadline covers the headers too
+            self.session.mount(prefix, _DeadlineAdapter())
         self.max_redirects = max_redirects
         self.requests_made = 0
 
@@ -145,7 +217,7 @@ class PoliteClient:
                     if resp.status_code == 429 or resp.status_code >= 500:
                         last, hint = f"HTTP {resp.status_code}", retry_after(resp)
                         continue
-                    chunks = body(resp, deadline, self.timeout)
+                    chunks = self._capped(body(resp, deadline, self.timeout), resp, url)
                     if read is not None:
                         return read(resp, chunks)
                     resp._content = b"".join(chunks)
@@ -165,6 +237,23 @@ class PoliteClient:
                 last = f"connection failed: {type(exc).__name__}"
         raise FetchError(f"{self.name} did not answer after {self.retries + 1} tries: {last}", url=url)
 
+    def _capped(self, chunks: Iterator[bytes], resp: requests.Response, url: str) -> Iterator[bytes]:
+        """``chunks`` (decompressed), refused with ``ResponseTooLarge`` once past ``max_bytes``,
+        or at once when ``Content-Length`` announces more."""
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes and not resp.headers.get("Content-Encoding"):
+            raise self._too_large(resp.url or url)
+        received = 0
+        for chunk in chunks:
+            received += len(chunk)
+            if received > self.max_bytes:
+                raise self._too_large(resp.url or url)
+            yield chunk
+
+    def _too_large(self, url: str) -> ResponseTooLarge:
+        return ResponseTooLarge(f"{self.name}'s answer is larger than {self.max_bytes} bytes (decompressed); "
+                                f"raise {self.size_setting} if it is genuine", url=url)
+
     def _send(self, url: str, params: dict[str, str] | None) -> tuple[requests.Response, float]:
         """The answer to ``url`` once its redirects are followed, and the deadline of its request."""
         for _ in range(self.max_redirects + 1):
@@ -172,7 +261,19 @@ class PoliteClient:
             self.requests_made += 1
             log.debug("GET %s", url)
             deadline = time.monotonic() + self.timeout
-            resp = self.session.get(url, params=params, stream=True, timeout=self.timeout, allow_redirects=False)
+            watchdog = _Watchdog(deadline)
+            _current.watchdog = watchdog
+            try:
+                resp = self.session.get(url, params=params, stream=True, timeout=self.timeout, allow_redirects=False)
+            except requests.ConnectionError:
+                if watchdog.fired:
+                    raise DeadlineExceeded(f"the headers took longer than {self.timeout:g} s") from None
+                raise
+            finally:
+                _current.watchdog = None
+            if watchdog.fired:  # the headers were cut short at the deadline, whatever was parsed of them
+                resp.close()
+                raise DeadlineExceeded(f"the headers took longer than {self.timeout:g} s")
             if not resp.is_redirect:
                 return resp, deadline
             target = urljoin(resp.url, resp.headers["Location"])
@@ -184,6 +285,83 @@ class PoliteClient:
                                  url=url, to=target)
             url, params = target, None
         raise FetchError(f"more than {self.max_redirects} redirects", url=url)
+
+
+# -- the deadline of the headers ----------------------------------------------------------------
+#
+# requests' timeout bounds each read of the socket, not the whole: headers trickled a byte at a time
+# would never be cut off. While a connection waits for its answer's headers, a watchdog timer shuts
+# its socket down at the request's deadline; the blocked read then ends, and ``_send`` reports it as
+# a timeout. (The body is read within the deadline by ``body``.)
+
+_current = threading.local()  # the watchdog of the request this thread is sending
+
+
+class _Watchdog:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+
+    @contextlib.contextmanager
+    def guard(self, sock: socket.socket) -> Iterator[None]:
+        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._cut, (sock,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _cut(self, sock: socket.socket) -> None:
+        self.fired = True
+        log.debug("cutting off a request whose headers did not arrive by its deadline")
+        with contextlib.suppress(OSError):
+            # the plain socket's shutdown, also under TLS: it wakes the blocked read, leaving the TLS state alone
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _HeadersByTheDeadline:
+    """Mixed into urllib3's connections: the answer's headers must arrive by the request's deadline."""
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args, **kw):
+        watchdog = getattr(_current, "watchdog", None)
+        if watchdog is None or not isinstance(self.sock, socket.socket):
+            return super().getresponse(*args, **kw)
+        with watchdog.guard(self.sock):
+            return super().getresponse(*args, **kw)
+
+
+class _HTTPConnection(_HeadersByTheDeadline, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeadersByTheDeadline, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, on connections whose headers must arrive by the request's deadline."""
+
+    _pools = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def init_poolmanager(self, *args, **kw) -> None:
+        super().init_poolmanager(*args, **kw)
+        self.poolmanager.pool_classes_by_scheme = self._pools
+
+    def proxy_manager_for(self, proxy, **kw):
+        manager = super().proxy_manager_for(proxy, **kw)
+        manager.pool_classes_by_scheme = self._pools
+        return manager
 
 
 def hosts_of(*urls: str) -> set[str]:

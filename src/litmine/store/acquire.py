@@ -25,6 +25,14 @@ def set_watermark(con: Connection, name: str, value: str, run_id: str | None) ->
     )
 
 
+def newest_published(con: Connection, source: str, source_ref: str, before: datetime) -> datetime | None:
+    """The latest ``published`` date, no later than ``before``, of the works found by ``source_ref``
+    (a query): where a watermark should be, when the stored one cannot be believed."""
+    return con.execute(
+        "SELECT max(w.published) FROM works w JOIN work_sources s USING (work_id) "
+        "WHERE s.source = ? AND s.source_ref = ? AND w.published <= ?", [source, source_ref, before]).fetchone()[0]
+
+
 # -- works --------------------------------------------------------------------------------------
 
 
