@@ -158,6 +158,8 @@ class _SocketServer:
         self.serve = serve
         self.stop = threading.Event()
         self.connections = 0
+        self.finished = 0  # answers sent to the end
+        self.hung_up = 0  # connections the client closed before the answer was sent
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
@@ -180,8 +182,9 @@ class _SocketServer:
             conn.recv(65536)  # the request
             try:
                 self.serve(conn, self.stop)
+                self.finished += 1
             except OSError:
-                pass  # the client hung up: what a cut-off client does
+                self.hung_up += 1  # the client hung up: what a cut-off client does
 
     def close(self):
         self.stop.set()
@@ -207,7 +210,8 @@ FEED = (b'<feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.
 
 
 def _trickle_headers(conn, stop):
-    """One header byte every 0.05 s; after 40 s (a client that was never cut off) a whole answer."""
+    """One header byte every 0.05 s; after 40 s (for a client that was never cut off) a whole
+    answer. A client that hangs up makes a later send fail."""
     conn.sendall(b"HTTP/1.1 200 OK\r\n")
     give_up = time.monotonic() + 40
     while time.monotonic() < give_up and not stop.is_set():
@@ -221,7 +225,10 @@ def test_trickled_headers_are_cut_off_at_the_whole_request_deadline(socket_serve
     client = ArxivClient(server.url, delay_seconds=0, timeout=1.0, retries=1, backoff_seconds=0)
     with pytest.raises(FetchError, match=r"arXiv did not answer after 2 tries: no answer within 1 s"):
         client.search("testing", max_results=10)
-    assert server.connections == 2
+    ceiling = time.monotonic() + 60  # the server notices the hang-up at its next send
+    while server.hung_up + server.finished < 2 and time.monotonic() < ceiling:
+        time.sleep(0.05)
+    assert (server.connections, server.hung_up, server.finished) == (2, 2, 0)  # cut off, never waited out
 
 
 # -- 5. an endless or gzip-bomb answer ----------------------------------------------------------
