@@ -250,6 +250,17 @@ def test_an_endless_feed_fails_at_the_byte_cap_and_keeps_what_was_stored(replay_
     assert _mark(store, cfg) is None
 
 
+def test_an_oai_answer_past_the_byte_cap_is_a_recorded_failure(replay_server, tmp_path):
+    cfg = _settings(replay_server, tmp_path, "oai-cap", feed_max_bytes=1000)
+    store = _store(cfg)
+    counts = harvest_oai(store, cfg, from_date=date(2017, 12, 1), until=date(2017, 12, 31))
+    assert counts.failed == 1 and counts.new == 0 and len(replay_server.log) == 1
+    with store.connect(read_only=True) as con:
+        reason, = con.execute("SELECT reason FROM failures WHERE stage = 'oai-pmh'").fetchone()
+    assert reason.startswith("the OAI-PMH server's answer is larger than 1000 bytes (decompressed); "
+                             "raise LITMINE_FEED_MAX_BYTES if it is genuine (url=http://127.0.0.1:")
+
+
 def _gzip_bomb(conn, stop):
     """A feed of 1 KB that inflates to 50 MB, sent chunked with no length."""
     bomb = gzip.compress(FEED[:-7] + b" " * 50_000_000 + b"</feed>", compresslevel=9)
