@@ -101,7 +101,7 @@ def test_a_watermark_already_in_the_future_is_repaired_with_a_warning(replay_ser
     assert clean.new > 0
 
 
-def test_an_inverted_range_is_refused_loudly(replay_server, tmp_path):
+def test_an_inverted_range_is_refused_loudly(replay_server, tmp_path, monkeypatch):
     cfg = _settings(replay_server, tmp_path, "inverted")
     store = _store(cfg)
     with store.transaction() as con:  # a later night's watermark, and `--until` before it
@@ -113,6 +113,15 @@ def test_an_inverted_range_is_refused_loudly(replay_server, tmp_path):
     with store.connect(read_only=True) as con:
         assert con.execute("SELECT stage FROM failures").fetchall() == [("fetch-arxiv",)]
     assert _mark(store, cfg) == "2026-07-01T00:00:00"
+
+    from click.testing import CliRunner
+
+    from litmine.cli import main
+
+    monkeypatch.setenv("LITMINE_DATA_DIR", str(cfg.data_dir))
+    refused = CliRunner().invoke(main, ["fetch", "arxiv", "--until", "2026-06-20T12:00"])
+    assert refused.exit_code == 1 and "the date range to fetch ends before it starts" in refused.output
+    assert replay_server.log == []
 
 
 OAI_FUTURE = b"""<?xml version="1.0" encoding="UTF-8"?>
