@@ -36,8 +36,11 @@ _KEY_WORDS = 4  # title index key: the first words of a normalised title
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 _YEAR = re.compile(r"(?<![\d/.:-])((?:19[5-9]|20[0-4])\d)[a-z]?(?![\d])")
 _QUOTED = re.compile(r"[“\"]([^”\"]{8,300}?)[,.]?[”\"]")
-_VENUE_START = re.compile(r"^(In |Proc|Proceedings|Advances in|arXiv|CoRR|Journal|Trans|IEEE|ACM|Nature|Science|"
+_VENUE_START = re.compile(r"^(In |Proc\b|Proc\.|Proceedings|Advances in|arXiv|CoRR|Journal|Trans\.|Transactions|IEEE|ACM|"
+                          r"Nature\b|Science\b|"
                           r"Technical Report|Ph\.? ?D|URL|https?://|Distill|Transformer Circuits)", re.I)
+# ACL/AAAI "Authors. 2016. Title." and natbib "Authors (2016). Title.": the year standing alone after the authors
+_YEAR_AFTER_AUTHORS = re.compile(r"(?:(?<=[.,;]) \(?|\s\()((?:19|20)\d\d)[a-z]?\)?[.,:]?(?= )")
 
 
 @dataclass
@@ -102,7 +105,13 @@ def parse_reference(raw: str) -> ParsedReference:
         ref.authors = _split_authors(body[: quoted.start()])
         ref.venue = _clean_venue(body[quoted.end():])
         return ref
-    sentences = _sentences(body)
+    after = _year_after_authors(body)
+    if after is not None:  # "Authors. 2016. Title. Venue." or "Authors (2016). Title. Venue."
+        year, cut = after
+        ref.year = year
+        sentences = [body[:cut]] + _sentences(body[cut:].lstrip(" .,:)"))
+    else:
+        sentences = _sentences(body)
     if not sentences:
         return ref
     ref.authors = _split_authors(sentences[0])
@@ -115,16 +124,28 @@ def parse_reference(raw: str) -> ParsedReference:
     return ref
 
 
+def _year_after_authors(body: str) -> tuple[int, int] | None:
+    """(year, where the text after it starts) when the year stands right after the author list, in the
+    first two thirds of the entry and with nothing but names before it; else None."""
+    for m in _YEAR_AFTER_AUTHORS.finditer(body[:max(60, 2 * len(body) // 3)]):
+        before = body[:m.start()].strip()
+        if before and len(_sentences(before)) == 1 and not _VENUE_START.match(before):
+            return int(m.group(1)), m.end()
+    return None
+
+
 def _sentences(text: str) -> list[str]:
     """Split at '. ' boundaries that are not after an initial, 'et al', or an abbreviation."""
     parts, start = [], 0
     for m in re.finditer(r"[.?!]\s+(?=\S)|\)\.\s+", text):
         before = text[start:m.start() + 1]
         last = before.split()[-1] if before.split() else ""
-        if re.fullmatch(r"(?:[A-Z]|[A-Z][a-z]?|[A-Z]\.-?[A-Z]|al|et al|vol|no|pp|eds?|Proc|Conf|Int|Jr|St|vs)\.?",
+        if re.fullmatch(r"(?:[A-Z]|[a-z]|[A-Z][a-z]?|[A-Z]\.-?[A-Z]|al|et al|vol|no|pp|eds?|Proc|Conf|Int|Jr|St|vs)\.?",
                         last.rstrip(".")) and not last.endswith(").") and not _prose_follows(text[m.end():]):
             continue
-        if m.group(0).startswith("?") or m.group(0).startswith("!"):
+        if m.group(0).startswith(("?", "!")):
+            if text[m.end():m.end() + 1].islower():  # "Can llms reproduce labels? a study of ..." goes on
+                continue
             parts.append(text[start:m.start() + 1].strip())
         else:
             keep = ")" if m.group(0).startswith(")") else "." if re.fullmatch(r"[A-Z]\.?", last) else ""
@@ -136,11 +157,18 @@ def _sentences(text: str) -> list[str]:
 
 def _prose_follows(text: str) -> bool:
     """Whether ``text`` starts like a title ("Machine learning methods"), not a name ("Smith, ")."""
-    return bool(re.match(r"[A-Z][a-z]+ (?!and\b|van\b|von\b|de\b|der\b|del\b|la\b|di\b)[a-z]{2,}", text))
+    return bool(re.match(r"(?:[A-Z][a-z]+|A) (?!and\b|van\b|von\b|de\b|der\b|del\b|la\b|di\b)[a-z]{2,}", text))
 
 
 def _split_authors(text: str) -> list[str] | None:
     text = re.sub(r"\(?(?:19|20)\d\d[a-z]?\)?\.?\s*$", "", text.strip()).strip(" ,")
+    if text.count(";") >= 1 and re.match(r"[^;,]+, [A-Z]", text):  # AAAI: "Surname, I.; Surname, I.; and Surname, I."
+        pieces = [p.strip() for p in re.split(r";\s*(?:and\s+)?|,?\s+and\s+(?=[^,;]+, [A-Z])", text) if p.strip()]
+        names = []
+        for piece in pieces:
+            surname, _, given = piece.partition(", ")
+            names.append(f"{given.strip()} {surname.strip()}".strip())
+        return names or None
     if text.endswith(".") and not re.search(r"(?:^|[\s.])[A-Z]\.$", text):
         text = text[:-1]
     if not text or len(text) > 600:
