@@ -13,6 +13,7 @@ from typing import Callable
 from litmine.pdflayout import Block, Line, group_rows, join_lines
 
 NUMBERED = re.compile(r"^\s*\[(\d{1,4})\]\s*")
+_ALPHA_LABEL = re.compile(r"^\s*\[([A-Z][A-Za-z+]{0,7}\d{2}[a-z]?)\]\s*")  # biblatex alphabetic: [ACF24], [SZSB+14]
 _DOTTED = re.compile(r"^\s*(\d{1,4})\.\s+(?=\S)")
 _CAPTION = re.compile(r"^(?:figure|fig\.|table|algorithm|listing)\s*[A-Z]?[\d.]+\s*[:.]", re.I)
 _AUTHOR_LIKE = re.compile(r"^(?:[A-Z][\w'’.-]*,? ){1,4}|^[A-Z][\w'’-]+\.")
@@ -43,6 +44,8 @@ def split_references(blocks: list[Block], vocabulary: set[str],
     texts = [line.text for line in lines]
     if sum(1 for text in texts if NUMBERED.match(text)) >= 3:
         entries = _split_numbered(texts, NUMBERED, vocabulary)
+    elif sum(1 for text in texts if _ALPHA_LABEL.match(text)) >= 3:
+        entries = _split_numbered(texts, _ALPHA_LABEL, vocabulary)
     else:
         dotted = [int(m.group(1)) for text in texts if (m := _DOTTED.match(text))]
         if len(dotted) >= 3 and dotted[:3] == [1, 2, 3]:
@@ -162,7 +165,7 @@ def _split_numbered(lines: list[str], marker: re.Pattern, vocabulary: set[str], 
     for line in lines:
         m = marker.match(line)
         if m and (not sequential or int(m.group(1)) == expected):
-            expected = int(m.group(1)) + 1
+            expected = int(m.group(1)) + 1 if sequential else expected
             entries.append([line[m.end():]])
         elif entries:
             entries[-1].append(line)

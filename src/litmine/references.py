@@ -39,6 +39,7 @@ _QUOTED = re.compile(r"[“\"]([^”\"]{8,300}?)[,.]?[”\"]")
 _VENUE_START = re.compile(r"^(In |Proc\b|Proc\.|Proceedings|Advances in|arXiv|CoRR|Journal|Trans\.|Transactions|IEEE|ACM|"
                           r"Nature\b|Science\b|"
                           r"Technical Report|Ph\.? ?D|URL|https?://|Distill|Transformer Circuits)", re.I)
+_LNCS_AUTHORS = re.compile(r"^([^:]{2,600}?(?:[A-Z]\.|et al\.?)):\s+(?=\S)")
 # ACL/AAAI "Authors. 2016. Title." and natbib "Authors (2016). Title.": the year standing alone after the authors
 _YEAR_AFTER_AUTHORS = re.compile(r"(?:(?<=[.,;]) \(?|\s\()((?:19|20)\d\d)[a-z]?\)?[.,:]?(?= )")
 
@@ -106,7 +107,10 @@ def parse_reference(raw: str) -> ParsedReference:
         ref.venue = _clean_venue(body[quoted.end():])
         return ref
     after = _year_after_authors(body)
-    if after is not None:  # "Authors. 2016. Title. Venue." or "Authors (2016). Title. Venue."
+    lncs = _LNCS_AUTHORS.match(body)
+    if lncs and after is None:  # Springer LNCS: "Surname, I., Surname, I.: Title. Venue (2019)"
+        sentences = [lncs.group(1)] + _sentences(body[lncs.end():])
+    elif after is not None:  # "Authors. 2016. Title. Venue." or "Authors (2016). Title. Venue."
         year, cut = after
         ref.year = year
         sentences = [body[:cut]] + _sentences(body[cut:].lstrip(" .,:)"))
