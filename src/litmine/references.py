@@ -6,9 +6,10 @@ author-year, ACL, IEEE with quoted titles, APA with the year after the authors);
 cannot find is left empty, and the raw text is always kept.
 
 ``link_citations`` links stored entries to works: by arXiv id (the works' own, or one a survey's
-bibliography gives for its entry), by DOI, or by title. A title matches when a work's normalised
-title appears whole in the normalised entry, or when it is at least ``TITLE_MATCH`` similar to the
-parsed title; the score is stored with the link.
+bibliography gives for its entry), by DOI, or by title and year. A title matches when a work's
+normalised title appears whole in the normalised entry, or when it is at least ``TITLE_MATCH``
+similar to the parsed title, and the entry's year (where both are known) is the work's within a
+year; the score is stored with the link.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PARSER_VERSION = "refs-1"
 TITLE_MATCH = 0.9  # least similarity of a parsed title to a work's title for a fuzzy link
+YEAR_SLACK = 1  # most years between an entry's year and its work's for a title link
 CONTAINED_MATCH = 0.6  # least similarity of the parsed title to a work's title found whole in the entry
 _KEY_WORDS = 4  # title index key: the first words of a normalised title
 
@@ -198,47 +200,57 @@ def _clean_venue(text: str) -> str | None:
 
 
 class TitleIndex:
-    """Works' normalised titles, keyed by their first words, for matching reference entries."""
+    """Works' normalised titles (and years, where known), keyed by their first words, for matching
+    reference entries by title and year."""
 
-    def __init__(self, titles: list[tuple[int, str]]) -> None:
-        self.by_key: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-        self.exact: dict[str, int] = {}
-        for work_id, title in titles:
+    def __init__(self, titles: list[tuple]) -> None:
+        self.by_key: dict[tuple[str, ...], list[tuple[int, str, int | None]]] = {}
+        self.exact: dict[str, list[tuple[int, int | None]]] = {}
+        for work_id, title, *rest in titles:
+            year = rest[0] if rest else None
             norm = normalize_title(title)
             words = tuple(norm.split())
             if len(norm) < 12:
                 continue
-            self.exact.setdefault(norm, work_id)
+            self.exact.setdefault(norm, []).append((work_id, year))
             if len(words) < _KEY_WORDS:  # short titles link only when the parsed title is exactly theirs
                 continue
-            self.by_key.setdefault(words[:_KEY_WORDS], []).append((work_id, norm))
+            self.by_key.setdefault(words[:_KEY_WORDS], []).append((work_id, norm, year))
 
-    def match(self, raw: str, title: str | None) -> tuple[int, float] | None:
-        """(work_id, score) of the work the entry names by title, or None.
+    def match(self, raw: str, title: str | None, year: int | None = None) -> tuple[int, float] | None:
+        """(work_id, score) of the work the entry names by title and year, or None.
 
         Score 1.0: the parsed title is the work's title. Otherwise the similarity of the parsed
         title to a work's title that appears whole in the entry (a wrongly split entry still
         links), or to one sharing its first words; at least ``CONTAINED_MATCH`` or ``TITLE_MATCH``.
+        Where both the entry and the work have a year, they must agree within ``YEAR_SLACK``
+        (a preprint and its proceedings version a year apart are one work; "Deep learning" of 2015
+        and of 1998 are not).
         """
         norm_title = normalize_title(title)
-        if norm_title in self.exact:
-            return self.exact[norm_title], 1.0
+        exact = [work_id for work_id, work_year in self.exact.get(norm_title, ()) if _years_agree(year, work_year)]
+        if exact:
+            return exact[0], 1.0
         words = normalize_title(raw).split()
         text = " " + " ".join(words) + " "
         best: tuple[int, float] | None = None
         for i in range(len(words) - _KEY_WORDS + 1):
-            for work_id, norm in self.by_key.get(tuple(words[i:i + _KEY_WORDS]), ()):
-                if f" {norm} " not in text:
+            for work_id, norm, work_year in self.by_key.get(tuple(words[i:i + _KEY_WORDS]), ()):
+                if f" {norm} " not in text or not _years_agree(year, work_year):
                     continue
                 score = _similarity(norm_title, norm) if norm_title else 1.0
                 if score >= CONTAINED_MATCH and (best is None or score > best[1]):
                     best = (work_id, round(score, 3))
         if best is None and norm_title:
-            for work_id, norm in self.by_key.get(tuple(norm_title.split()[:_KEY_WORDS]), ()):
+            for work_id, norm, work_year in self.by_key.get(tuple(norm_title.split()[:_KEY_WORDS]), ()):
                 score = _similarity(norm_title, norm)
-                if score >= TITLE_MATCH and (best is None or score > best[1]):
+                if score >= TITLE_MATCH and _years_agree(year, work_year) and (best is None or score > best[1]):
                     best = (work_id, round(score, 3))
         return best
+
+
+def _years_agree(entry_year: int | None, work_year: int | None) -> bool:
+    return entry_year is None or work_year is None or abs(entry_year - work_year) <= YEAR_SLACK
 
 
 def _similarity(a: str, b: str) -> float:
@@ -256,7 +268,7 @@ def link_citations(con: "Connection", citing_work_id: int | None = None) -> int:
     by_doi = text_store.works_by_doi(con)
     index = TitleIndex(text_store.work_titles(con))
     links = []
-    for citing, position, raw, title, arxiv_id, doi in rows:
+    for citing, position, raw, title, year, arxiv_id, doi in rows:
         arxiv = normalize_arxiv_id(arxiv_id)
         target = None
         if arxiv and arxiv in by_arxiv:
@@ -264,7 +276,7 @@ def link_citations(con: "Connection", citing_work_id: int | None = None) -> int:
         elif doi and doi.lower() in by_doi:
             target = (by_doi[doi.lower()], "doi", None)
         else:
-            hit = index.match(raw, title)
+            hit = index.match(raw, title, year)
             if hit:
                 target = (hit[0], "title", hit[1])
         if target and target[0] != citing:
