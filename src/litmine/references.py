@@ -36,9 +36,10 @@ CONTAINED_MATCH = 0.6  # least similarity of the parsed title to a work's title 
 _KEY_WORDS = 4  # title index key: the first words of a normalised title
 
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+)", re.I)
-_YEAR = re.compile(r"(?<![\d/.:-])((?:19[5-9]|20[0-4])\d)[a-z]?(?![\d])")
+_YEAR = re.compile(r"(?<![\d/.:-])((?:18[5-9]|19\d|20[0-4])\d)[a-z]?(?![\d])")
+_ACCESSED = re.compile(r"\b(?:Accessed|Retrieved|Last accessed)\b.*$", re.I)
 _QUOTED = re.compile(r"[“\"]([^”\"]{8,300}?)[,.]?[”\"]")
-_VENUE_START = re.compile(r"^(In |Proc\b|Proc\.|Proceedings|Advances in|arXiv|CoRR|Journal|Trans\.|Transactions|IEEE|ACM|"
+_VENUE_START = re.compile(r"^(In |Proc\b|Proc\.|Proceedings|Advances in|arXiv|(?-i:CoRR)|Journal|Trans\.|Transactions|IEEE|ACM|"
                           r"Nature\b|Science\b|"
                           r"Technical Report|Ph\.? ?D|URL|https?://|Distill|Transformer Circuits)", re.I)
 _LNCS_AUTHORS = re.compile(r"^([^:]{2,600}?(?:[A-Z]\.|et al\.?)):\s+(?=\S)")
@@ -98,7 +99,7 @@ def parse_reference(raw: str) -> ParsedReference:
     if m:
         ref.doi = m.group(1).rstrip(".,;)]").lower()
     body = re.sub(r"https?://\S+", "", raw)
-    years = [int(y) for y in _YEAR.findall(body)]
+    years = [int(y) for y in _YEAR.findall(_ACCESSED.sub("", body))]
     if years:
         ref.year = years[-1] if not re.search(r"\((?:19|20)\d\d[a-z]?\)", body[:200]) else years[0]
 
@@ -123,7 +124,7 @@ def parse_reference(raw: str) -> ParsedReference:
     ref.authors = _split_authors(sentences[0])
     rest = [s for s in sentences[1:] if not re.fullmatch(r"\(?(?:19|20)\d\d[a-z]?\)?", s.strip(" .,"))]
     if rest:
-        ref.title = rest[0].strip(" .,") or None
+        ref.title = re.sub(r",?\s*\(?(?:19|20)\d\d[a-z]?\)?$", "", rest[0].strip(" .,")).strip(" .,") or None
         ref.venue = _clean_venue(" ".join(rest[1:])) if len(rest) > 1 else None
     if ref.title and _VENUE_START.match(ref.title):  # no title: the "title" is the venue
         ref.venue, ref.title = ref.title, None
@@ -163,7 +164,7 @@ def _sentences(text: str) -> list[str]:
 
 def _prose_follows(text: str) -> bool:
     """Whether ``text`` starts like a title ("Machine learning methods"), not a name ("Smith, ")."""
-    return bool(re.match(r"(?:[A-Z][a-z]+|A) (?!and\b|van\b|von\b|de\b|der\b|del\b|la\b|di\b)[a-z]{2,}", text))
+    return bool(re.match(r"[A-Z][\w’'-]*(?::|\s+(?!and\b|van\b|von\b|de\b|der\b|del\b|la\b|di\b|et\b)[a-z][\w’'-]*)", text))
 
 
 def _split_authors(text: str) -> list[str] | None:
