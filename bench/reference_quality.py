@@ -94,6 +94,7 @@ def run_pymupdf4llm(path: Path) -> dict:
     parsed by litmine's ``parse_reference`` (it gives no fields)."""
     import pymupdf4llm
 
+    pymupdf4llm.use_layout(False)  # its layout model takes about 1.7 s a page here
     md = pymupdf4llm.to_markdown(str(path), show_progress=False)
     lines = md.splitlines()
     start = next((i for i, line in enumerate(lines)
