@@ -7,7 +7,6 @@ Run: ``python bench/reference_split.py`` (prints the draw; the truth file record
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 
 MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pdfs" / "styles" / "MANIFEST.md"
