@@ -13,7 +13,8 @@ the same files in the same run, for the alternatives:
   of the whole PDF: it finds and splits the reference section itself; it reads no title or abstract.
   It takes about 10 s a PDF here; ``--tools`` picks the tools to run.
 
-Run: ``.venv/bin/python bench/extract_quality.py`` (truth: tests/extraction_truth.json). The
+Run: ``.venv/bin/python bench/extract_quality.py`` (truth: tests/extraction_truth.json). With
+``--styles``: reference lists of the 50 style PDFs, tuning and held-out apart (bench/reference_quality.py). The
 alternatives are slow (about 4 min for pymupdf4llm and 5 for refextract on two cores): ``--cache
 DIR`` keeps their results, so they can be run in parts (``--only``) and printed together.
 """
@@ -163,11 +164,23 @@ def main() -> None:
     parser.add_argument("--only", help="only PDFs whose file names start so (comma-separated: 1206,2308)")
     parser.add_argument("--cache", type=Path, help="keep the alternatives' results here (JSON), reused by the next "
                                                    "run, so slow tools can be run in parts; litmine always runs")
+    parser.add_argument("--styles", action="store_true",
+                        help="score reference lists on the 50 style PDFs instead (tests/reference_truth.json; "
+                             "see bench/reference_quality.py)")
+    parser.add_argument("--split", default="all", choices=("all", "tuning", "heldout"), help="with --styles")
+    parser.add_argument("--before", type=Path, help="with --styles: the src folder of an earlier litmine, run "
+                                                    "beside as litmine-before (counts, F1 and CPU per page)")
+    parser.add_argument("--repeat", type=int, default=1, help="with --styles: litmine runs per file (CPU: the min)")
     args = parser.parse_args()
     tools = args.tools.split(",")
     unknown = set(tools) - set(TOOLS)
     if unknown:
         parser.error(f"unknown tool(s) {', '.join(sorted(unknown))}: choose from {', '.join(TOOLS)}")
+    if args.styles:
+        import reference_quality
+
+        reference_quality.main(args)
+        return
     import pymupdf4llm
 
     pymupdf4llm.use_layout(bool(args.layout))

@@ -58,6 +58,44 @@ def test_old_style_arxiv_id_and_corr():
     assert parse_reference("X. Author. A physics paper. arXiv:hep-th/9901001v2, 1999.").arxiv_id == "hep-th/9901001"
 
 
+def test_aaai_semicolon_authors_and_year_in_its_place():
+    r = parse_reference("Baker, B.; Huizinga, J.; Gao, L.; and Farhi, D. 2025. Monitoring Reasoning Models for "
+                        "Misbehavior and the Risks of Promoting Obfuscation. arXiv:2503.11926.")
+    assert r.authors == ["B. Baker", "J. Huizinga", "L. Gao", "D. Farhi"]
+    assert (r.year, r.arxiv_id) == (2025, "2503.11926")
+    assert r.title == "Monitoring Reasoning Models for Misbehavior and the Risks of Promoting Obfuscation"
+
+
+def test_acl_year_after_authors_wins_over_a_year_in_the_venue():
+    r = parse_reference("Mor Geva, Roei Schuster, Jonathan Berant, and Omer Levy. 2021. Transformer feed-forward "
+                        "layers are key-value memories. In Proceedings of the 2022 Conference on Empirical Methods.")
+    assert (r.year, r.title) == (2021, "Transformer feed-forward layers are key-value memories")
+    assert r.venue.startswith("Proceedings of the 2022")
+
+
+def test_title_goes_on_after_a_question_mark_and_lncs_colon():
+    r = parse_reference("Zhu, Y.; Zhang, P.; and Tyson, G. 2023. Can chatgpt reproduce human-generated labels? "
+                        "a study of social computing tasks. arXiv:2304.10145.")
+    assert r.title == "Can chatgpt reproduce human-generated labels? a study of social computing tasks"
+    r = parse_reference("Xie, Q., Wang, Z., Feng, Y., Xia, R.: Ask again, then fail: Large language models' "
+                        "vacillations in judgment. arXiv preprint arXiv:2310.02174 (2023)")
+    assert r.authors[0] == "Q. Xie" and r.year == 2023
+    assert r.title == "Ask again, then fail: Large language models' vacillations in judgment"
+
+
+def test_title_index_links_by_title_and_year():
+    index = TitleIndex([(1, "Deep learning", 1998), (2, "Gradient-based learning applied to documents", 1998),
+                        (3, "Deep learning", 2015), (4, "Gradient-based learning applied to documents", None)])
+    assert index.match("LeCun, Y. 2015. Deep learning. Nature.", "Deep learning", 2015) == (3, 1.0)
+    assert index.match("LeCun, Y. Deep learning. Nature.", "Deep learning", None) == (1, 1.0)
+    assert index.match("X. 2019. Deep learning. Y.", "Deep learning", 2019) is None  # no work of that year
+    # A work without a year links by title alone; one a year off (preprint, proceedings) still links.
+    assert index.match("Y. LeCun. Gradient-based learning applied to documents. 2003.",
+                       "Gradient-based learning applied to documents", 2003) == (4, 1.0)
+    assert index.match("Y. LeCun. Gradient-based learning applied to documents. 1999.",
+                       "Gradient-based learning applied to documents", 1999) == (2, 1.0)
+
+
 def test_title_index_matches_whole_titles_inside_badly_split_entries():
     index = TitleIndex([(7, "A Closer Look at Memorization in Deep Networks"), (8, "Deep Learning")])
     raw = "Devansh Arpit, Stanisław Jastrzębski, et al. A closer look at memorization in deep networks. ICML, 2017."

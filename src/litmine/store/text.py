@@ -159,8 +159,9 @@ def replace_citations_many(con: Connection, lists: list[tuple[int, list[ParsedRe
 
 
 def unresolved_citations(con: Connection, citing_work_id: int | None = None) -> list[tuple]:
-    """(citing_work_id, position, raw, title, arxiv_id, doi) of entries not linked to a work."""
-    sql = "SELECT citing_work_id, position, raw, title, arxiv_id, doi FROM citations WHERE cited_work_id IS NULL"
+    """(citing_work_id, position, raw, title, year, arxiv_id, doi) of entries not linked to a work."""
+    sql = ("SELECT citing_work_id, position, raw, title, year, arxiv_id, doi FROM citations "
+           "WHERE cited_work_id IS NULL")
     params: list = []
     if citing_work_id is not None:
         sql += " AND citing_work_id = ?"
@@ -181,8 +182,9 @@ def works_by_doi(con: Connection) -> dict[str, int]:
     return dict(con.execute("SELECT lower(doi), min(work_id) FROM works WHERE doi IS NOT NULL GROUP BY 1").fetchall())
 
 
-def work_titles(con: Connection) -> list[tuple[int, str]]:
-    return con.execute("SELECT work_id, title FROM works ORDER BY work_id").fetchall()
+def work_titles(con: Connection) -> list[tuple[int, str, int | None]]:
+    """(work_id, title, year) of every work, for linking entries by title and year."""
+    return con.execute("SELECT work_id, title, year FROM works ORDER BY work_id").fetchall()
 
 
 def set_citation_links(con: Connection, links: list[tuple[int, int, int, str, float | None]]) -> None:
