@@ -16,11 +16,13 @@ _TOPIC_COLUMNS = ("run_id", "topic_id", "name", "phrases", "size", "survey_works
 
 def in_scope_works(con: Connection, model_id: str) -> list[dict]:
     """The works decided in the survey's scope (view ``scope_decisions``: the survey's own works
-    included) that ``model_id`` embedded: id, title and abstract, vector, published, year, and
+    included) that ``model_id`` embedded: id, title and abstract, vector, first publication (else the
+    listing date the seed gives a screening candidate), year, and
     whether the survey cites it."""
     cur = con.execute(
         "SELECT w.work_id, coalesce(w.title, '') || '. ' || coalesce(w.abstract, '') AS text, e.vector, "
-        "       w.published, w.year, w.work_id IN (SELECT work_id FROM survey_references WHERE work_id IS NOT NULL) "
+        "       coalesce(w.published, (SELECT CAST(min(sc.listing_date) AS TIMESTAMP) FROM screening_candidates sc "
+        "                              WHERE sc.work_id = w.work_id)) AS published, w.year, w.work_id IN (SELECT work_id FROM survey_references WHERE work_id IS NOT NULL) "
         "       AS survey "
         "FROM scope_decisions d JOIN works w USING (work_id) "
         "JOIN embeddings e ON e.work_id = w.work_id AND e.kind = 'title_abstract' AND e.chunk = 0 AND e.model_id = ? "
