@@ -85,7 +85,7 @@ def test_an_accepted_topic_is_a_label_the_next_classify_learns(seeded, settings)
 
     accepted = runner.invoke(main, ["topics", "accept", str(topic_id)])
     assert accepted.exit_code == 0, accepted.output
-    assert accepted.output.startswith(f"label new-1 ")
+    assert accepted.output.startswith("label new-1 ")
     again = runner.invoke(main, ["topics", "accept", str(topic_id)])
     assert again.output == accepted.output  # accepting twice adds nothing
     missing = runner.invoke(main, ["topics", "accept", "999"])

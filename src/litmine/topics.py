@@ -73,7 +73,7 @@ def fit_topics(texts: list[str], vectors: np.ndarray, seed: int = 42, min_topic_
     from umap import UMAP
 
     umap = UMAP(n_neighbors=min(n_neighbors, len(texts) - 1), n_components=n_components, min_dist=0.0,
-                metric="cosine", random_state=seed)
+                metric="cosine", random_state=seed, n_jobs=1)  # seeded UMAP runs on one thread anyway
     hdbscan = HDBSCAN(min_cluster_size=min_topic_size, metric="euclidean", cluster_selection_method="eom",
                       prediction_data=True)
     vectorizer = CountVectorizer(stop_words="english", ngram_range=(1, 2),
