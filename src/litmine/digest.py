@@ -25,6 +25,7 @@ from litmine.config import Settings
 from litmine.gaps import GapReport, gaps_in
 from litmine.store import Store, utcnow
 from litmine.store import review as db
+from litmine.topics import topics_section
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,7 @@ def write_digest(store: Store, settings: Settings, since: datetime, until: datet
     (folder / "plots").mkdir(parents=True, exist_ok=True)
     plots = _plots(digest, folder / "plots")
     text = render_markdown(digest, [p.relative_to(folder) for p in plots])
+    text += "\n" + topics_section(store, folder / "plots")  # emerging topics (litmine.topics), from the latest topics run
     md_path = folder / "digest.md"
     _write(md_path, text)
     body = markdown.markdown(text, extensions=["tables"])

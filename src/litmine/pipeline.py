@@ -165,6 +165,12 @@ def _screen(ctx: PipelineContext) -> Counts:
     return screen_all(ctx.store, classifier_env(ctx), run_id=ctx.run_id)
 
 
+def _topics(ctx: PipelineContext) -> Counts:
+    from litmine.topics import find_topics
+
+    return find_topics(ctx.store, run_id=ctx.run_id)
+
+
 def _digest(ctx: PipelineContext) -> Counts:
     from litmine.digest import write_digest
 
@@ -192,6 +198,8 @@ STAGES: list[Stage] = [
     Stage("classify-llm", _classifier_stage("llm"), "label works with the configured LLM, with rationales"),
     Stage("classify-ensemble", _classifier_stage("ensemble"), "label works with the members' scores pooled by "
           "weights learnt on out-of-fold scores"),
+    Stage("topics", _topics, "find the topics of the in-scope works (BERTopic on the stored embeddings); propose "
+          "the emerging ones as labels"),
     Stage("digest", _digest, "write the Markdown and HTML digest of works new since the last run"),
     # Run by their own commands only (`litmine fetch oai`, `survey labels-from-latex`, `evaluate`).
     Stage("oai-pmh", _oai, "backfill in bulk over OAI-PMH", network=True, nightly=False),

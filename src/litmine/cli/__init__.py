@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "litmine.cli.extract",
     "litmine.cli.screen",
     "litmine.cli.classify",
+    "litmine.cli.topics",
     "litmine.cli.flows",
 ]
 

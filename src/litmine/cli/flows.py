@@ -12,13 +12,13 @@ from litmine.cli.common import settings
 @click.command()
 @click.option("--stage", "stages", multiple=True, metavar="NAME",
               help="Run only this stage (repeatable): decisions, survey, fetch-survey, fetch-arxiv, pdfs, extract, "
-                   "embed, screen, classify-zeroshot, classify-supervised, classify-llm, classify-ensemble, digest.")
+                   "embed, screen, classify-zeroshot, classify-supervised, classify-llm, classify-ensemble, topics, digest.")
 @click.pass_context
 def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     """Run the nightly pipeline once, as a Prefect flow, and print counts per stage.
 
     Stages, in order: review decisions, survey seed, survey references on arXiv, new arXiv papers,
-    PDFs, text, embeddings, scope, classification, digest. A stage that fails for some works records
+    PDFs, text, embeddings, scope, classification, topics, digest. A stage that fails for some works records
     them and the run goes on (exit 0). A stage that fails as a whole (arXiv unreachable, say) is
     recorded too and the other stages still run; the run then exits 1. Run it again to finish
     the job: nothing is fetched, stored or labelled twice. The database is backed up first

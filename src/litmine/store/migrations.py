@@ -239,6 +239,69 @@ _DISAGREEMENTS_ANY_SURVEY = (
     .replace("label_set IN ('part', 'subsection', 'theme')", "label_set <> 'scope'")
 )
 
+_TOPICS = "\n".join([
+    table(
+        "topics",
+        "Topics of the in-scope works (survey and new) found by `litmine topics` (BERTopic on the stored embeddings), one row per run and topic.",
+        [
+            ("run_id", "VARCHAR NOT NULL", "the run that fitted the topics"),
+            ("topic_id", "INTEGER NOT NULL", "BERTopic's topic number within the run (outliers, -1, are not stored)"),
+            ("name", "VARCHAR NOT NULL", "the topic's name: its leading c-TF-IDF phrases"),
+            ("phrases", "VARCHAR[]", "its c-TF-IDF phrases, most characteristic first"),
+            ("size", "INTEGER NOT NULL", "works in the topic"),
+            ("survey_works", "INTEGER NOT NULL", "of them, works the survey cites"),
+            ("before_survey", "INTEGER NOT NULL", "of them, works published before the survey's date"),
+            ("after_survey", "INTEGER NOT NULL", "of them, works published on or after it"),
+            ("growth", "DOUBLE", "share of the in-scope works after the survey's date over the share before (add-one smoothed)"),
+            ("emerging", "BOOLEAN NOT NULL", "grows (growth >= min_growth) and the survey's own works barely hold it"),
+            ("months", "JSON", "{YYYY-MM: works published} of its works"),
+            ("subsections", "JSON", "{label_id: works} of the placement set its works are filed under (most trusted labels)"),
+            ("typical", "INTEGER[]", "its five most typical works (closest to the topic's embedding)"),
+            ("survey_date", "DATE", "the survey's date the shares are split at"),
+            ("model_version", "VARCHAR NOT NULL", "litmine's topic-stage version and BERTopic's"),
+            ("embedding_model", "VARCHAR", "the embedding model whose stored vectors were clustered"),
+            ("params", "JSON", "BERTopic, UMAP and HDBSCAN parameters, seed included"),
+            ("created_at", "TIMESTAMP NOT NULL DEFAULT current_timestamp", "when"),
+        ],
+        "PRIMARY KEY (run_id, topic_id)",
+    ),
+    table(
+        "work_topics",
+        "Which topic each in-scope work was put in by a topics run (outliers are left out).",
+        [
+            ("run_id", "VARCHAR NOT NULL", "the run"),
+            ("work_id", "INTEGER NOT NULL", "the work"),
+            ("topic_id", "INTEGER NOT NULL", "its topic in that run"),
+            ("similarity", "DOUBLE", "cosine similarity of the work's embedding to the topic's"),
+        ],
+        "PRIMARY KEY (run_id, work_id)",
+    ),
+    table(
+        "topic_proposals",
+        "A new label proposed from a topic; a maintainer accepts it (`litmine topics accept`) into the placement set.",
+        [
+            ("run_id", "VARCHAR NOT NULL", "the topics run"),
+            ("topic_id", "INTEGER NOT NULL", "the topic"),
+            ("label_set", "VARCHAR NOT NULL", "the label set it would join (the survey's placement set)"),
+            ("label_id", "VARCHAR", "the label's id once accepted"),
+            ("parent_id", "VARCHAR", "the label it would sit under: the parent of the subsection most of its works are filed in"),
+            ("name", "VARCHAR NOT NULL", "proposed name"),
+            ("description", "VARCHAR NOT NULL", "proposed description: its phrases and typical works"),
+            ("status", "VARCHAR NOT NULL", "proposed or accepted"),
+            ("decided_by", "VARCHAR", "who accepted it"),
+            ("created_at", "TIMESTAMP NOT NULL DEFAULT current_timestamp", "when proposed"),
+            ("decided_at", "TIMESTAMP", "when accepted"),
+        ],
+        "PRIMARY KEY (run_id, topic_id)",
+    ),
+    """CREATE VIEW topic_works AS
+SELECT t.run_id, t.topic_id, t.name AS topic, t.emerging, wt.work_id, w.arxiv_id, w.title, w.published,
+       round(wt.similarity, 4) AS similarity
+FROM work_topics wt JOIN topics t USING (run_id, topic_id) JOIN works w USING (work_id)
+WHERE t.run_id = (SELECT run_id FROM topics ORDER BY created_at DESC, run_id LIMIT 1);
+COMMENT ON VIEW topic_works IS 'The works of each topic of the latest topics run, with the topic''s name: SELECT * FROM topic_works WHERE topic_id = 3 ORDER BY similarity DESC.';""",
+])
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
@@ -258,4 +321,5 @@ MIGRATIONS: list[Migration] = [
     Migration(65, "disagreements view: every label set the survey seed classifies, not only part, subsection, theme",
               _DISAGREEMENTS_ANY_SURVEY),
     Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
+    Migration(110, "topics, work_topics, topic_proposals, view topic_works: emerging topics and proposed labels", _TOPICS),
 ]
