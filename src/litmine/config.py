@@ -44,6 +44,7 @@ class Settings:
     arxiv_categories: tuple[str, ...] = ("cs.LG", "cs.AI", "cs.CV", "cs.CL", "stat.ML")
     arxiv_query: str = ""
     arxiv_lookback_days: int = 7
+    arxiv_now: str = ""
     screening_order: str = "likely"
     pdf_max_bytes: int = 50 * 1024 * 1024
     pdf_max_pages: int = 300
@@ -64,6 +65,7 @@ class Settings:
     db_lock_timeout_seconds: float = 120.0
     query_timeout_seconds: float = 60.0
     backup_keep: int = 3
+    reviewer: str = ""
 
     @property
     def database(self) -> Path:
@@ -83,6 +85,19 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    def clock(self) -> "datetime":
+        """Now (UTC, naive), or ``arxiv_now`` where a replay fixes it."""
+        from datetime import datetime, timezone
+
+        if not self.arxiv_now:
+            return datetime.now(timezone.utc).replace(tzinfo=None)
+        try:
+            fixed = datetime.fromisoformat(self.arxiv_now)
+        except ValueError as exc:
+            raise ConfigError(f"arxiv_now must be an ISO date or time such as 2026-07-03, got {self.arxiv_now!r} "
+                              "(LITMINE_ARXIV_NOW)") from exc
+        return fixed.astimezone(timezone.utc).replace(tzinfo=None) if fixed.tzinfo else fixed
 
     @property
     def digest_dir(self) -> Path:
@@ -119,6 +134,8 @@ _HELP = {
     "screening_order": "order of the review queue's unscreened works: likely (most likely in scope first) or "
                        "uncertain (the scope methods' least sure first)",
     "arxiv_lookback_days": "days a first nightly run looks back",
+    "arxiv_now": "the UTC date or time a first run's lookback counts back from (e.g. 2026-07-03, for replays of "
+                 "recorded data); empty: the clock",
     "pdf_max_bytes": "largest PDF downloaded, in bytes",
     "pdf_max_pages": "largest PDF extracted, in pages",
     "extract_timeout_seconds": "time limit of one PDF's extraction",
@@ -142,6 +159,7 @@ _HELP = {
     "query_timeout_seconds": "time limit of one `litmine query` (keep it under the lock timeout: a reader blocks writers)",
     "backup_keep": "copies of the database kept in backups/ beside it (`litmine backup`, and one before each "
                    "`litmine run`); 0: none",
+    "reviewer": "the reviewer's name recorded with each review decision (default: user@host)",
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import requests
 
@@ -143,7 +143,7 @@ def harvest_oai(
     with store.connect(read_only=True) as con:
         saved = acquire.get_watermark(con, mark)
     state = json.loads(saved) if saved else {}
-    until = until or datetime.now(timezone.utc).date()
+    until = until or settings.clock().date()
     token = state.get("token") if from_date is None else None
     if from_date is None:
         from_date = date.fromisoformat(state["next_from"]) if state.get("next_from") else until - timedelta(

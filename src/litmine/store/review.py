@@ -167,15 +167,68 @@ def nearest_labelled(con: Connection, work_id: int, label_set: str, k: int = 5) 
 # -- the digest ----------------------------------------------------------------------------------
 
 
-def new_works(con: Connection, since: datetime) -> list[dict]:
-    """Works first stored at or after ``since``, oldest first."""
+def new_works(con: Connection, since: datetime | None, until: datetime | None = None) -> list[dict]:
+    """Works first stored after ``since`` (every one when None) and at or before ``until``, oldest
+    first; never the survey's own references, its screening candidates nor a seed's placeholders."""
     cur = con.execute(
-        "SELECT work_id, arxiv_id, title, year, authors, published, created_at FROM works "
-        "WHERE created_at >= ? ORDER BY created_at, work_id",
-        [since],
+        "SELECT work_id, arxiv_id, title, year, authors, published, created_at FROM works w "
+        "WHERE (? IS NULL OR created_at > ?) AND (? IS NULL OR created_at <= ?) "
+        "  AND coalesce(metadata_source, '') <> 'seed' "
+        "  AND NOT EXISTS (SELECT 1 FROM survey_references r WHERE r.work_id = w.work_id) "
+        "  AND NOT EXISTS (SELECT 1 FROM screening_candidates c WHERE c.work_id = w.work_id) "
+        "ORDER BY created_at, work_id",
+        [since, since, until, until],
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def last_digest_end(con: Connection) -> datetime | None:
+    """The end of the newest digest written: the next digest's watermark."""
+    row = con.execute("SELECT max(until) FROM digests").fetchone()
+    return row[0] if row else None
+
+
+_STATE_COLUMNS = ("scope", "scope_by", "probability", "placement", "placement_by")
+
+
+def digest_states(con: Connection) -> dict[int, dict]:
+    """{work_id: what the newest digest that saw the work recorded of it}."""
+    rows = con.execute(
+        f"SELECT work_id, {', '.join(_STATE_COLUMNS)} FROM digest_states "
+        "QUALIFY row_number() OVER (PARTITION BY work_id ORDER BY digest_id DESC) = 1").fetchall()
+    return {r[0]: dict(zip(_STATE_COLUMNS, r[1:])) for r in rows}
+
+
+def record_digest(con: Connection, since: datetime, until: datetime, works: int, folder: str, run_id: str | None,
+                  states: dict[int, dict]) -> int:
+    """Store a digest's window and what it saw of each work; returns its id."""
+    (digest_id,) = con.execute(
+        "INSERT INTO digests (since, until, works, folder, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "RETURNING digest_id", [since, until, works, folder, run_id, utcnow()]).fetchone()
+    rows = [[digest_id, work_id] + [state.get(c) for c in _STATE_COLUMNS] for work_id, state in states.items()]
+    if rows:
+        con.executemany(f"INSERT INTO digest_states (digest_id, work_id, {', '.join(_STATE_COLUMNS)}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return digest_id
+
+
+def reviewers(con: Connection, label_set: str, work_ids: list[int]) -> dict[int, str]:
+    """{work_id: who recorded the newest reviewer's label of the work in ``label_set``}."""
+    if not work_ids:
+        return {}
+    rows = con.execute(
+        "SELECT work_id, arg_max(created_by, created_at) FROM latest_labels WHERE source = 'human' "
+        "AND label_set = ? AND list_contains(?, work_id) GROUP BY work_id", [label_set, list(work_ids)]).fetchall()
+    return {w: who for w, who in rows if who}
+
+
+def listing_dates(con: Connection, work_ids: list[int]) -> dict[int, datetime]:
+    """{work_id: when arXiv first listed it (its first version's date)}."""
+    if not work_ids:
+        return {}
+    return dict(con.execute("SELECT work_id, published FROM works WHERE published IS NOT NULL "
+                            "AND list_contains(?, work_id)", [list(work_ids)]).fetchall())
 
 
 # The classifiers whose labels are the decision, in order: `litmine evaluate` measures each at or
