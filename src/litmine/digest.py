@@ -294,8 +294,10 @@ def write_digest(store: Store, settings: Settings, since: datetime | None = None
 
     digest = build_digest(store, since, until)
     folder = settings.digest_dir / f"{digest.since:%Y-%m-%d}_{digest.until:%Y-%m-%d}"
-    if (folder / "digest.md").exists():  # an earlier digest of the same days: keep it
-        folder = folder.with_name(f"{folder.name}_{digest.until:%H%M%S}")
+    base, n = folder, 1
+    while (folder / "digest.md").exists():  # an earlier digest of the same days: keep it
+        n += 1
+        folder = base.with_name(f"{base.name}_{n}")
     (folder / "plots").mkdir(parents=True, exist_ok=True)
     plots = _plots(digest, folder / "plots")
     text = render_markdown(digest, [p.relative_to(folder) for p in plots])
