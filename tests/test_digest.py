@@ -77,7 +77,7 @@ def test_digest_lists_in_scope_works_by_subsection_the_borderline_and_counts_the
     listed_out = CliRunner().invoke(main, ["query", "--format", "csv", query])
     assert listed_out.exit_code == 0 and NEW_WORKS[2][1] in listed_out.output
     plots = sorted(p.name for p in (md_path.parent / "plots").iterdir())
-    assert plots == ["works_by_subsection.png", "works_by_theme.png", "works_per_day.png"]
+    assert plots == ["works_by_listing_date.png", "works_by_subsection.png", "works_by_theme.png"]
     for name in plots:
         assert f"](plots/{name})" in md
         width, height = _png_size(md_path.parent / "plots" / name)

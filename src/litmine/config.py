@@ -11,6 +11,7 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from litmine.errors import ConfigError
@@ -86,10 +87,8 @@ class Settings:
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
-    def clock(self) -> "datetime":
+    def clock(self) -> datetime:
         """Now (UTC, naive), or ``arxiv_now`` where a replay fixes it."""
-        from datetime import datetime, timezone
-
         if not self.arxiv_now:
             return datetime.now(timezone.utc).replace(tzinfo=None)
         try:

@@ -140,7 +140,8 @@ def build_digest(store: Store, since: datetime | None = None, until: datetime | 
             since = min((w["created_at"] for w in works), default=until) - timedelta(microseconds=1)
         ids = [w["work_id"] for w in works]
         previous = db.digest_states(con)
-        seen_before = [w for w in previous if w not in set(ids)]
+        new_ids = set(ids)
+        seen_before = [w for w in previous if w not in new_ids]
         scope = db.scope_of(con, ids + seen_before)
         inside = [w for w in ids if scope.get(w, (None,))[0] == "in"]
         inside_before = [w for w in seen_before if scope.get(w, (None,))[0] == "in"]
@@ -155,7 +156,15 @@ def build_digest(store: Store, since: datetime | None = None, until: datetime | 
         placement_votes = db.placement_votes(con, placement, inside) if placement else {}
         scope_reviewer = db.reviewers(con, "scope", ids + seen_before)
         place_reviewer = db.reviewers(con, placement, inside + inside_before) if placement else {}
-        before_titles = {w: (s or {}) for w, s in ((w, db.work_summary(con, w)) for w in seen_before)}
+        states = {w: _state(scope.get(w), by_sub.get(w)) for w in ids}
+        changed = []
+        for w in seen_before:  # works an earlier digest reported: what flipped since, and why
+            now_state, then = _state(scope.get(w), by_sub.get(w)), previous[w]
+            why = _why_changed(then, now_state, scope_reviewer.get(w), place_reviewer.get(w), placement)
+            if why:
+                states[w] = now_state
+                changed.append({**(db.work_summary(con, w) or {}), "work_id": w, "then": then, "now": now_state,
+                                "why": why})
     theme_names = dict(themes)
     by_id = {w["work_id"]: {**w, "themes": [theme_names.get(t, t) for t, _, _ in by_theme.get(w["work_id"], [])],
                             "scope": scope.get(w["work_id"], (None, None, None)),
@@ -178,14 +187,6 @@ def build_digest(store: Store, since: datetime | None = None, until: datetime | 
     read_first = [{**by_id[w], "placed": [(label, names.get(label, label), source, score)
                                           for label, source, score in by_sub.get(w, [])]}
                   for w in sorted(inside, key=lambda w: _rank(by_id[w]))[:READ_FIRST]]
-    states = {w: _state(scope.get(w), by_sub.get(w)) for w in ids}
-    changed = []
-    for w in seen_before:
-        now_state, then = _state(scope.get(w), by_sub.get(w)), previous[w]
-        why = _why_changed(then, now_state, scope_reviewer.get(w), place_reviewer.get(w), placement)
-        if why:
-            states[w] = now_state
-            changed.append({**before_titles[w], "work_id": w, "then": then, "now": now_state, "why": why})
     # The months end at the newest publication among the new works (a replayed or late backfill too).
     newest = max((w["published"] for w in works if w.get("published")), default=None) or until
     return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps,
