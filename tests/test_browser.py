@@ -246,7 +246,7 @@ def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_chang
     from test_review import _screen_with_ensemble
 
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")
-    monkeypatch.setenv("LITMINE_REVIEWER", "dana")
+    (tmp_path / "lab" / "litmine.toml").write_text('reviewer = "dana"\n')  # the kernel's settings: its reviewer
     built = build_review_db(store, settings.seed_dir)
     new = built["new_work_ids"]
     _screen_with_ensemble(store, new, [(0.45, 0.1), (0.4, 0.2), (0.2, 0.99)])
@@ -296,8 +296,9 @@ def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_chang
         _wait(lambda: "reordered 1 times" in browser.find_element(By.CSS_SELECTOR, queue).text,
               "the queue to reorder after the decision")
         # Change the decision from the history: out of scope instead.
-        history = Select(browser.find_element(By.CSS_SELECTOR, f"{queue} select"))
-        history.select_by_index(0)
+        history = browser.find_element(By.CSS_SELECTOR, f"{queue} select[size]")  # the Decided list
+        assert Select(history).options[0].text.startswith(f"work {new[0]}: accept scope in")
+        Select(history).options[0].click()
         change = browser.find_element(By.XPATH, "//button[normalize-space() = 'Change this decision']")
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", change)
         change.click()

@@ -466,7 +466,8 @@ class ReviewQueue:
         self.undo = w.Button(description="Undo (u)")
         self.place_1, self.place_2, self.place_3 = (w.Button(description=f"In, placement {n} ({n})",
                                                              layout=w.Layout(width="260px")) for n in (1, 2, 3))
-        self.note = w.Textarea(placeholder="note, kept with the decision", layout=w.Layout(width="640px", height="3em"))
+        self.note = w.Textarea(placeholder="note, kept with the decision", continuous_update=False,
+                               layout=w.Layout(width="640px", height="3em"))
         self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="640px"))
         self.change = w.Button(description="Change this decision")
         self.themes = {lid: w.Checkbox(description=f"{lid}", indent=False, layout=w.Layout(width="260px"))
@@ -590,6 +591,8 @@ class ReviewQueue:
                      f"about {p['relevant_left']:.1f} relevant left)")
         self.progress.value = text
         self.history.options = [(what, n) for n, what in s.past()]
+        if self.history.options and self.history.value is None:
+            self.history.value = self.history.options[0][1]  # the newest decision, ready to change
         self.change.disabled = not self.history.options
         placing = c is not None and c.item.label_set != review.SCOPE_SET
         for button in (self.accept, self.reject, self.move):
