@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from test_review import build_review_db
+from test_review import NEW_WORKS, build_review_db
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "review_queue.ipynb"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 WAIT = 300  # seconds: a limit for a condition, never a sleep
+NEW_TITLES = [title for _, title, _ in NEW_WORKS]
 
 
 def _missing() -> list[str]:
@@ -231,3 +232,86 @@ def _type_reject_then_undo(browser, settings, following):
           "the undone card to come back")
     # The keys went to the queue, not to JupyterLab: no cell was added (a) nor output hidden (o).
     assert browser.execute_script("return window.jupyterapp.shell.currentWidget.content.widgets.length") == 3
+
+
+def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_changed(
+        prerequisites, store, settings, monkeypatch, jupyterlab, browser, tmp_path):
+    """The screening queue in the browser: a theme ticked, a note typed, placement 1 clicked (scope,
+    placement, theme and note in one decision); the queue reorders after it; the decision is then
+    changed from the history list to out of scope, and the database holds exactly that."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from litmine import review
+    from test_review import _screen_with_ensemble
+
+    monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")
+    (tmp_path / "lab" / "litmine.toml").write_text('reviewer = "dana"\n')  # the kernel's settings: its reviewer
+    built = build_review_db(store, settings.seed_dir)
+    new = built["new_work_ids"]
+    _screen_with_ensemble(store, new, [(0.45, 0.1), (0.4, 0.2), (0.2, 0.99)])
+    notebook = tmp_path / "lab" / NOTEBOOK.name  # the copy JupyterLab serves: open the screening queue
+    notebook.write_text(notebook.read_text().replace('QUEUE = \\"disagreements\\"', 'QUEUE = \\"screening\\"'))
+    assert 'QUEUE = \\"screening\\"' in notebook.read_text()
+    try:
+        browser.get(jupyterlab)
+        _wait(lambda: browser.execute_script("return !!(window.jupyterapp && document.querySelector('.jp-Notebook'))"),
+              "JupyterLab to open the notebook")
+        _wait(lambda: browser.execute_script(
+            "const nb = window.jupyterapp.shell.currentWidget;"
+            "const k = nb && nb.sessionContext && nb.sessionContext.session && nb.sessionContext.session.kernel;"
+            "return !!k && k.status === 'idle' && window.jupyterapp.commands.isEnabled('notebook:run-all-cells')"),
+            "the notebook's kernel to be idle")
+        browser.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        queue = ".litmine-review-queue"
+        place = "//div[contains(@class, 'litmine-review-queue')]//button[starts-with(normalize-space(), 'In, ') " \
+                "and contains(normalize-space(), '(1)')]"
+        button = _wait(lambda: next((b for b in browser.find_elements(By.XPATH, place) if b.is_enabled()), None),
+                       "the card's first placement button")
+        assert browser.find_element(By.CSS_SELECTOR, ".litmine-card-title").text == NEW_TITLES[0]
+        placed = button.text.split("In, ")[1].split(" (1)")[0]
+        boxes = browser.find_elements(By.CSS_SELECTOR, f"{queue} input[type=checkbox]")
+        assert boxes and not any(b.is_selected() for b in boxes)  # unticked, the machine's guess beside
+        theme_box = boxes[0]
+        theme = theme_box.find_element(By.XPATH, "./following-sibling::*[1]").text.split(" ")[0] \
+            if theme_box.find_elements(By.XPATH, "./following-sibling::*[1]") else None
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", theme_box)
+        theme_box.click()
+        note = browser.find_element(By.CSS_SELECTOR, f"{queue} textarea")
+        note.click()
+        note.send_keys("a circuits paper")
+        note.send_keys("\t")  # the text area syncs its value to the kernel when it loses focus
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+
+        def decided():
+            return [e for e in review.read_journal(settings) if e["work_id"] == new[0] and e["decision"] == "accept"]
+
+        entries = _wait(lambda: len(decided()) >= 3 and decided(), "the one-pass decision in the journal")
+        said = {(e["label_set"], e["label_id"]) for e in entries}
+        assert ("scope", "in") in said and ("subsection", placed) in said and any(s == "theme" for s, _ in said)
+        if theme:
+            assert ("theme", theme) in said
+        assert {e["note"] for e in entries} == {"a circuits paper"} and {e["reviewer"] for e in entries} == {"dana"}
+        _wait(lambda: "reordered 1 times" in browser.find_element(By.CSS_SELECTOR, queue).text,
+              "the queue to reorder after the decision")
+        # Change the decision from the history: out of scope instead.
+        history = browser.find_element(By.CSS_SELECTOR, f"{queue} select[size]")  # the Decided list
+        assert Select(history).options[0].text.startswith(f"work {new[0]}: accept scope in")
+        Select(history).options[0].click()
+        change = browser.find_element(By.XPATH, "//button[normalize-space() = 'Change this decision']")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", change)
+        change.click()
+        _wait(lambda: browser.find_element(By.CSS_SELECTOR, ".litmine-card-title").text == NEW_TITLES[0],
+              "the decided card to come back")
+        out = browser.find_element(By.XPATH, "//button[normalize-space() = 'Out of scope (o)']")
+        out.click()
+        _wait(lambda: [e for e in review.read_journal(settings) if e["decision"] == "reject"],
+              "the changed decision in the journal")
+    except Exception:
+        browser.save_screenshot(str(tmp_path / "failure.png"))
+        raise
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT label_set, label_id, assigned, created_by FROM latest_labels WHERE source = 'human' "
+                           "AND work_id = ?", [new[0]]).fetchall() == [("scope", "in", False, "dana")]
+

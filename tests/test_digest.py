@@ -77,7 +77,7 @@ def test_digest_lists_in_scope_works_by_subsection_the_borderline_and_counts_the
     listed_out = CliRunner().invoke(main, ["query", "--format", "csv", query])
     assert listed_out.exit_code == 0 and NEW_WORKS[2][1] in listed_out.output
     plots = sorted(p.name for p in (md_path.parent / "plots").iterdir())
-    assert plots == ["works_by_subsection.png", "works_by_theme.png", "works_per_day.png"]
+    assert plots == ["works_by_listing_date.png", "works_by_subsection.png", "works_by_theme.png"]
     for name in plots:
         assert f"](plots/{name})" in md
         width, height = _png_size(md_path.parent / "plots" / name)
@@ -126,3 +126,95 @@ def test_digest_needs_a_date(settings):
     result = CliRunner().invoke(main, ["digest", "--since", "last week"])
     assert result.exit_code == 2
     assert "Invalid value for '--since'" in result.output
+
+
+def _add_arxiv_works(store, works):
+    from litmine.store.works import WorkRecord, upsert_work
+
+    with store.transaction() as con:
+        return [upsert_work(con, WorkRecord(title=t, metadata_source="arxiv", arxiv_id=a, year=2026,
+                                            abstract=f"{t}. We study interpretability."))[0] for a, t in works]
+
+
+def test_each_digest_starts_where_the_last_ended_and_reports_what_flipped(store, settings):
+    """Night 1 lists its three new works (never the survey's references, never seed placeholders);
+    night 2 lists only its own, ranked, and says which earlier works flipped and why."""
+    from litmine import review
+    from litmine.digest import write_digest
+    from litmine.store import ml as ml_store
+
+    built = build_review_db(store, settings.seed_dir)
+    first, second, third = built["new_work_ids"]
+    screen_new_works(store, built["new_work_ids"])
+    one = write_digest(store, settings)
+    md1 = one.markdown.read_text()
+    with store.connect(read_only=True) as con:
+        listed1 = {w for (w,) in con.execute("SELECT work_id FROM digest_states").fetchall()}
+        placeholders = con.execute("SELECT count(*) FROM works WHERE metadata_source = 'seed'").fetchone()[0]
+    assert placeholders > 0 and listed1 == {first, second, third}
+    assert "(uncertain)" not in md1 and md1.index("## Papers to read first (2)") < md1.index("![")
+    read = md1[md1.index("## Papers to read first"):md1.index("![")]
+    assert read.index(NEW_WORKS[0][1]) < read.index(NEW_WORKS[1][1])  # 0.90 before 0.55
+    assert "in scope very likely, 0.90" in read and "in scope uncertain, leaning in, 0.55" in read
+
+    new4, new5 = _add_arxiv_works(store, [("2601.00004", "Circuit discovery at scale"),
+                                          ("2601.00005", "Concept bottlenecks revisited")])
+    with store.transaction() as con:
+        ml_store.write_assignments(con, [
+            {"work_id": w, "label_set": "scope", "label_id": "in", "source": "scope-ensemble", "source_version": "2",
+             "params": {"threshold": 0.5}, "score": p, "assigned": p >= 0.5}
+            for w, p in ((new4, 0.6), (new5, 0.95), (second, 0.3))])  # the second night's retrained model
+    review.record_decision(settings, first, "scope", "in", "reject", reviewer="alice")
+    two = write_digest(store, settings)
+    md2 = two.markdown.read_text()
+    assert two.folder != one.folder and two.works == 2
+    with store.connect(read_only=True) as con:
+        (since2,) = con.execute("SELECT since FROM digests ORDER BY digest_id DESC LIMIT 1").fetchone()
+        (until1,) = con.execute("SELECT until FROM digests ORDER BY digest_id LIMIT 1").fetchone()
+    assert since2 == until1  # the watermark
+    read = md2[md2.index("## Papers to read first (2)"):md2.index("![")]
+    assert read.index("Concept bottlenecks revisited") < read.index("Circuit discovery at scale")
+    assert all(title not in md2[:md2.index("## Changed since")] for _, title, _ in NEW_WORKS)
+    changed = md2[md2.index("## Changed since the last digest (2)"):md2.index("## New in-scope works")]
+    assert f"{NEW_WORKS[0][1]}" in changed and "scope in -> out: a reviewer's decision (alice)" in changed
+    assert f"{NEW_WORKS[1][1]}" in changed and "scope in -> out: the scope models were retrained" in changed
+    three = write_digest(store, settings)  # nothing new, nothing flipped since
+    assert three.works == 0 and "## Changed since the last digest (0)" in three.markdown.read_text()
+
+
+def test_a_reviewers_placement_is_credited_to_the_reviewer(store, settings):
+    from litmine import review
+    from litmine.digest import build_digest, render_markdown
+
+    built = build_review_db(store, settings.seed_dir)
+    screen_new_works(store, built["new_work_ids"])
+    work_id = built["new_work_ids"][0]
+    review.record_decision(settings, work_id, "subsection", "2.1", "accept", reviewer="bob")
+    md = render_markdown(build_digest(store), [])
+    arxiv_id, title, _ = NEW_WORKS[0]
+    assert f"- {title} (2026), [arXiv:{arxiv_id}](https://arxiv.org/abs/{arxiv_id}) — by reviewer bob;" in md
+
+
+def test_two_replayed_nights_give_two_digests_with_no_work_in_both(replay_server, tmp_path):
+    """The lookback counts back from LITMINE_ARXIV_NOW, so the replay gives the same works any day."""
+    from litmine.arxiv import ArxivClient, fetch_new
+    from litmine.config import load_settings
+    from litmine.digest import write_digest
+    from litmine.store import Store
+
+    def night(now):
+        cfg = load_settings(env={}, data_dir=tmp_path, arxiv_api_url=replay_server.api_url, arxiv_delay_seconds=0.0,
+                            arxiv_page_size=50, arxiv_lookback_days=2, arxiv_now=now)
+        counts = fetch_new(store, ArxivClient.from_settings(cfg), cfg)
+        return counts, write_digest(store, cfg)
+
+    store = Store(tmp_path / "litmine.duckdb")
+    store.migrate()
+    fetched1, one = night("2026-06-17T12:00")
+    fetched2, two = night("2026-06-19T12:00")
+    with store.connect(read_only=True) as con:
+        seen = con.execute("SELECT digest_id, list(work_id) FROM digest_states GROUP BY digest_id "
+                           "ORDER BY digest_id").fetchall()
+    assert fetched1.new > 0 and fetched2.new > 0 and fetched2.unchanged > 0  # the nights overlap a day at arXiv
+    assert (one.works, two.works) == (fetched1.new, fetched2.new)
+    assert len(seen) == 2 and not set(seen[0][1]) & set(seen[1][1])

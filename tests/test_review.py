@@ -266,8 +266,9 @@ def test_queue_widget_screening_and_scope(review_db, settings, store):
     surveyed = set(review_db["surveyed"])
     assert q.session.items and not surveyed & {i.work_id for i in q.session.items}
     assert q.accept.disabled and q.reject.disabled and "Is it in the survey's scope?" in q.card.value
-    first, second = q.session.items[:2]
+    first = q.session.current
     q.in_scope.click()
+    second = q.session.current  # the queue may have reordered after the decision
     q.out_of_scope.click()
     assert _human(store, first.work_id, "scope") == [("scope", "in", True)]
     assert _human(store, second.work_id, "scope") == [("scope", "in", False)]
@@ -315,6 +316,99 @@ def test_queue_keyboard_shortcuts_click_the_same_buttons(review_db, settings, st
     assert _human(store, top.work_id, "scope") == [("scope", "in", False)]
     screening.press("i")
     assert _human(store, screening.session.items[1].work_id, "scope") == [("scope", "in", True)]
+
+
+def _screen_with_ensemble(store, work_ids, scores):
+    from litmine.store import ml as ml_store
+
+    _ensure_scope_label(store)
+    rows = []
+    for w, (ensemble, zeroshot) in zip(work_ids, scores):
+        for source, p in (("scope-ensemble", ensemble), ("scope-zeroshot", zeroshot)):
+            rows.append({"work_id": w, "label_set": "scope", "label_id": "in", "source": source, "source_version": "1",
+                         "params": {"threshold": 0.5}, "score": p, "assigned": p >= 0.5})
+    with store.transaction() as con:
+        ml_store.write_assignments(con, rows)
+
+
+def test_one_pass_records_scope_placement_themes_and_a_note_then_reorders(review_db, settings, store, monkeypatch):
+    from litmine import review
+    from litmine.config import load_settings
+    from litmine.review_widget import ReviewQueue
+
+    monkeypatch.setenv("LITMINE_REVIEWER", "carol")
+    settings = load_settings()  # the reviewer's name from the setting
+    new = review_db["new_work_ids"]
+    # The ensemble orders the queue, never zero-shot: zero-shot's 0.99 for the last work changes nothing.
+    _screen_with_ensemble(store, new, [(0.45, 0.1), (0.4, 0.2), (0.2, 0.99)])
+    q = ReviewQueue.open(settings, "screening")
+    assert [i.work_id for i in q.session.items] == new
+    assert review.count_unscreened(settings) == 3 and "3 left" in q.progress.value
+    c = q.session.card()
+    assert c.scope_probability == 0.45 and "In scope: <b>0.45</b>" in q.card.value
+    assert len(c.placements) == 2 and q.place_1.description.startswith(f"In, {c.placements[0][0]}")
+    assert q.place_3.disabled  # the classifiers offer two placements for this work
+    theme = next(iter(q.themes))
+    assert not any(box.value for box in q.themes.values())  # unticked, whatever the machine guessed
+    q.themes[theme].value = True  # collected, not recorded yet: one pass
+    assert _human(store, new[0], "theme") == []
+    q.note.value = "a circuits paper"
+    q.press("1")
+    placed = c.placements[0][0]
+    assert _human(store, new[0]) == [("scope", "in", True), ("subsection", placed, True), ("theme", theme, True)]
+    decided = [d for d in review.read_journal(settings) if d["work_id"] == new[0]]
+    assert {d["note"] for d in decided} == {"a circuits paper"} and {d["reviewer"] for d in decided} == {"carol"}
+    assert q.note.value == "" and not q.themes[theme].value
+    p = q.session.progress()
+    assert (p["reviewed"], p["found"], p["left"]) == (1, 1, 2) and "relevant left" in q.progress.value
+    # History: change the first decision to out of scope.
+    assert q.history.options and q.history.options[0][1] == 0
+    q.history.value = 0
+    q.change.click()
+    assert q.session.current.work_id == new[0]
+    q.out_of_scope.click()
+    assert _human(store, new[0]) == [("scope", "in", False)]
+    assert [d["decision"] for d in review.read_journal(settings)][-4:] == ["undo", "undo", "undo", "reject"]
+    # A reviewer's "out" takes the work out of every placement queue.
+    assert new[0] not in {i.work_id for i in review.queue_items(settings, "label", label_id=placed)}
+
+
+def test_the_queue_reorders_as_you_decide_and_skips_come_back(review_db, settings, store):
+    from litmine.review_widget import ReviewSession
+
+    new = review_db["new_work_ids"]
+    _screen_with_ensemble(store, new, [(0.9, 0.5), (0.5, 0.5), (0.1, 0.5)])
+    calls = []
+
+    def refit(settings, label_set, label_id, work_ids):  # the light model's answer: the last work is likeliest
+        calls.append(list(work_ids))
+        return {w: 0.1 + 0.8 * (w == new[2]) for w in work_ids}, 7
+
+    import litmine.review as review_mod
+    original = review_mod.refit_scores
+    review_mod.refit_scores = refit
+    try:
+        s = ReviewSession.open(settings, "screening")
+        assert [i.work_id for i in s.items] == new
+        s.skip()
+        assert [i.work_id for i in s.items] == new + [new[0]]  # kept: it comes back at the end
+        s.decide(False)
+        assert calls and [i.work_id for i in s.items[s.position:]] == [new[2], new[0]]  # reordered, skip last
+        assert s.refits == 1 and "refit on 7 labelled works" in s.current.why
+        assert "in-kernel refit" in s.progress()["estimate_method"]
+    finally:
+        review_mod.refit_scores = original
+
+
+def test_refit_scores_learn_from_decisions(review_db, settings, store):
+    from litmine import review
+
+    new = review_db["new_work_ids"]
+    _ensure_scope_label(store)
+    review.record_decision(settings, new[0], "scope", "in", "accept")
+    review.record_decision(settings, new[1], "scope", "in", "reject")
+    scores, examples = review.refit_scores(settings, "scope", "in", new)
+    assert examples >= 2 and set(scores) == set(new) and all(0.0 <= p <= 1.0 for p in scores.values())
 
 
 def test_queue_of_one_subsection_and_a_bad_queue(review_db, settings):

@@ -149,3 +149,25 @@ def test_scope_is_evaluated_out_of_fold_per_stratum_with_the_bare_library_beside
         stored = con.execute("SELECT count(*) FROM evaluations WHERE run_id = 'eval-1' AND label_set = 'scope' "
                              "AND metric = 'wss95'").fetchone()[0]
     assert stored == 1
+
+
+def test_one_id_arxiv_does_not_answer_fails_alone_never_its_batch(replay_server, data_dir, monkeypatch):
+    """A batch answered with nothing is asked again in halves: only the id that never answers fails."""
+    from litmine.store import Store
+
+    monkeypatch.setenv("LITMINE_ARXIV_RETRIES", "0")
+    runner = CliRunner()
+    assert runner.invoke(main, ["survey", "load"]).exit_code == 0
+    with Store(load_settings().database).connect(read_only=True) as con:
+        (silent,) = con.execute("SELECT min(arxiv_id) FROM screening_candidates").fetchone()
+    replay_server.inject("empty", match=silent, times=100)
+    first = runner.invoke(main, ["fetch", "survey"])
+    assert "200 screening candidates fetched" in first.output, first.output
+    with Store(load_settings().database).connect(read_only=True) as con:
+        failed = con.execute("SELECT item FROM failures WHERE stage = 'fetch-survey' AND resolved_at IS NULL").fetchall()
+        stored = con.execute("SELECT count(*) FROM screening_candidates c JOIN works w USING (work_id) "
+                             "WHERE w.metadata_source = 'arxiv'").fetchone()[0]
+    assert stored == 200 and [item.split(":", 1)[1] for (item,) in failed] == [silent]
+    replay_server.faults.clear()
+    again = runner.invoke(main, ["fetch", "survey"])
+    assert "1 screening candidates fetched" in again.output, again.output

@@ -245,17 +245,34 @@ class ArxivClient:
             if page.size == 0 or start >= page.total:
                 return
 
-    def by_ids(self, ids: Iterable[str]) -> dict[str, arxiv.Result]:
+    def by_ids(self, ids: Iterable[str], failed: dict[str, FetchError] | None = None) -> dict[str, arxiv.Result]:
         """Records for ``ids``, fetched in batches of ``page_size``, keyed by id without version.
         Ids arXiv does not have are absent; a batch answered with nothing at all, past the
-        retries, raises ``FetchError`` (it is arXiv's glitch, not proof that no id exists)."""
+        retries, raises ``FetchError`` (it is arXiv's glitch, not proof that no id exists). With
+        ``failed``, such a batch is split and asked again in halves down to single ids, the ids that
+        still fail go into ``failed`` with their error, and the other batches are kept; an
+        unreachable arXiv still raises ``SourceUnreachable``."""
         wanted = list(dict.fromkeys(ids))
         found: dict[str, arxiv.Result] = {}
-        for i in range(0, len(wanted), self.page_size):
-            batch = wanted[i : i + self.page_size]
+        batches = [wanted[i : i + self.page_size] for i in range(0, len(wanted), self.page_size)]
+        while batches:
+            batch = batches.pop(0)
             search = arxiv.Search(id_list=batch, max_results=len(batch))
-            for result in self.results(search):
-                found[parse_arxiv_id(result.get_short_id()).base] = result
+            try:
+                got = {parse_arxiv_id(r.get_short_id()).base: r for r in self.results(search)}
+            except SourceUnreachable:
+                raise
+            except FetchError as exc:
+                if failed is None:
+                    raise
+                if len(batch) == 1:
+                    failed[batch[0]] = exc
+                else:
+                    log.warning("a batch of %d ids failed (%s); asking again in halves", len(batch), exc)
+                    half = len(batch) // 2
+                    batches[:0] = [batch[:half], batch[half:]]
+                continue
+            found.update(got)
         return found
 
     def search(self, query: str, max_results: int | None = 10, newest_first: bool = False) -> list[arxiv.Result]:
@@ -322,8 +339,9 @@ def fetch_new(
     query = nightly_query(settings)
     mark = watermark_name(query)
     clock = utcnow()
-    now = (now or clock).replace(tzinfo=None)
-    ceiling = min(now, clock)  # the watermark never moves past now, nor past the range asked for
+    # LITMINE_ARXIV_NOW fixes the lookback's clock for replays; the watermark never moves past the real now
+    now = now.replace(tzinfo=None) if now else settings.clock()
+    ceiling = min(now, clock)  # nor past the range asked for
     with store.connect(read_only=True) as con:
         seen = acquire.get_watermark(con, mark)
         seen_at = datetime.fromisoformat(seen) if seen else None

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from litmine.errors import ConfigError
@@ -45,6 +46,7 @@ class Settings:
     arxiv_query: str = ""
     arxiv_lookback_days: int = 7
     feed_max_bytes: int = 32 * 1024 * 1024
+    arxiv_now: str = ""
     screening_order: str = "likely"
     pdf_max_bytes: int = 50 * 1024 * 1024
     pdf_max_pages: int = 300
@@ -65,6 +67,7 @@ class Settings:
     db_lock_timeout_seconds: float = 120.0
     query_timeout_seconds: float = 60.0
     backup_keep: int = 3
+    reviewer: str = ""
 
     @property
     def database(self) -> Path:
@@ -84,6 +87,17 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    def clock(self) -> datetime:
+        """Now (UTC, naive), or ``arxiv_now`` where a replay fixes it."""
+        if not self.arxiv_now:
+            return datetime.now(timezone.utc).replace(tzinfo=None)
+        try:
+            fixed = datetime.fromisoformat(self.arxiv_now)
+        except ValueError as exc:
+            raise ConfigError(f"arxiv_now must be an ISO date or time such as 2026-07-03, got {self.arxiv_now!r} "
+                              "(LITMINE_ARXIV_NOW)") from exc
+        return fixed.astimezone(timezone.utc).replace(tzinfo=None) if fixed.tzinfo else fixed
 
     @property
     def digest_dir(self) -> Path:
@@ -122,6 +136,8 @@ _HELP = {
     "arxiv_lookback_days": "days a first nightly run looks back",
     "feed_max_bytes": "largest answer to one arXiv API or OAI-PMH request, in bytes after decompression; past it "
                       "the request fails (an endless or gzip-bomb feed)",
+    "arxiv_now": "the UTC date or time a first run's lookback counts back from (e.g. 2026-07-03, for replays of "
+                 "recorded data); empty: the clock",
     "pdf_max_bytes": "largest PDF downloaded, in bytes",
     "pdf_max_pages": "largest PDF extracted, in pages",
     "extract_timeout_seconds": "time limit of one PDF's extraction",
@@ -145,6 +161,7 @@ _HELP = {
     "query_timeout_seconds": "time limit of one `litmine query` (keep it under the lock timeout: a reader blocks writers)",
     "backup_keep": "copies of the database kept in backups/ beside it (`litmine backup`, and one before each "
                    "`litmine run`); 0: none",
+    "reviewer": "the reviewer's name recorded with each review decision (default: user@host)",
 }
 
 

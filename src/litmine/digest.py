@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import html as html_lib
 import logging
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from litmine.config import Settings
@@ -53,6 +54,9 @@ class Digest:
     unscreened: list[dict] = field(default_factory=list)  # works no one has judged in or out of scope yet
     borderline: list[dict] = field(default_factory=list)  # works to review first, each with its "why"
     roles: dict = field(default_factory=dict)  # the survey seed's label sets: placement, derived, themes
+    read_first: list[dict] = field(default_factory=list)  # the in-scope works to read, likeliest in scope first
+    changed: list[dict] = field(default_factory=list)  # works an earlier digest reported, since flipped: with why
+    states: dict[int, dict] = field(default_factory=dict)  # what this digest saw of each work (stored with it)
 
     @property
     def placement(self) -> str:
@@ -75,8 +79,11 @@ class Digest:
         where = "d.decision IS NULL" if decision == "NULL" else f"d.decision = '{decision}'"
         return ("SELECT d.work_id, d.arxiv_id, d.title, d.decided_by, d.probability FROM scope_decisions d "
                 f"JOIN works w USING (work_id) WHERE {where} "
-                f"AND w.created_at BETWEEN TIMESTAMP '{self.since:%Y-%m-%d %H:%M:%S.%f}' "
-                f"AND TIMESTAMP '{self.until:%Y-%m-%d %H:%M:%S.%f}' ORDER BY d.probability DESC NULLS LAST")
+                f"AND w.created_at > TIMESTAMP '{self.since:%Y-%m-%d %H:%M:%S.%f}' "
+                f"AND w.created_at <= TIMESTAMP '{self.until:%Y-%m-%d %H:%M:%S.%f}' AND w.metadata_source <> 'seed' "
+                "AND w.work_id NOT IN (SELECT work_id FROM survey_references WHERE work_id IS NOT NULL) "
+                "AND w.work_id NOT IN (SELECT work_id FROM screening_candidates) "
+                "ORDER BY d.probability DESC NULLS LAST")
 
 
 @dataclass
@@ -86,13 +93,41 @@ class DigestReport:
     markdown: Path
     html: Path
     plots: list[Path]
+    since: datetime | None = None  # where the digest's window began
 
 
 BORDERLINE_SHOWN = 10  # the borderline list's length: scope first, then placement
+READ_FIRST = 10  # the papers-to-read list's length
 
 
-def build_digest(store: Store, since: datetime, until: datetime | None = None) -> Digest:
-    """Read the works stored since ``since`` and group them; no files written."""
+def confidence(decided_by: str | None, p: float | None) -> str:
+    """Plain words for how sure litmine is that a work is in the survey's scope."""
+    if decided_by == "human":
+        return "a reviewer's decision"
+    if decided_by in ("survey", "screening"):
+        return "the survey's own judgement"
+    if p is None:
+        return "no probability"
+    if p >= 0.9:
+        return "very likely"
+    if p >= 0.7:
+        return "likely"
+    if p >= 0.5:
+        return "uncertain, leaning in"
+    if p >= 0.3:
+        return "uncertain, leaning out"
+    return "unlikely"
+
+
+def _rank(w: dict) -> tuple:
+    """Most likely in scope first: a reviewer's or the survey's word, then by probability."""
+    decision, decided_by, p = w.get("scope") or (None, None, None)
+    return (decided_by not in ("human", "survey", "screening"), -(p if p is not None else 0.0), w["work_id"])
+
+
+def build_digest(store: Store, since: datetime | None = None, until: datetime | None = None) -> Digest:
+    """Read the works first stored after ``since`` (default: the end of the last digest; every work
+    when there was none) and group them; no files written."""
     from litmine.survey import label_roles
 
     until = until or utcnow()
@@ -100,11 +135,18 @@ def build_digest(store: Store, since: datetime, until: datetime | None = None) -
         roles = label_roles(con)  # the survey seed's own label sets
         placement, themes_set = roles.get("placement"), roles.get("themes")
         derived = next(iter(roles.get("derived") or {}), None)
-        works = [w for w in db.new_works(con, since) if w["created_at"] <= until]
+        since = since if since is not None else db.last_digest_end(con)
+        works = db.new_works(con, since, until)
+        if since is None:  # the first digest: every work so far
+            since = min((w["created_at"] for w in works), default=until) - timedelta(microseconds=1)
         ids = [w["work_id"] for w in works]
-        scope = db.scope_of(con, ids)
+        previous = db.digest_states(con)
+        new_ids = set(ids)
+        seen_before = [w for w in previous if w not in new_ids]
+        scope = db.scope_of(con, ids + seen_before)
         inside = [w for w in ids if scope.get(w, (None,))[0] == "in"]
-        by_sub = db.best_labels(con, placement, inside) if placement else {}
+        inside_before = [w for w in seen_before if scope.get(w, (None,))[0] == "in"]
+        by_sub = db.best_labels(con, placement, inside + inside_before) if placement else {}
         by_theme = db.best_labels(con, themes_set, inside) if themes_set else {}
         subsections = con.execute(
             "SELECT label_id, name, parent_id FROM labels WHERE label_set = ? ORDER BY position, label_id", [placement]
@@ -113,24 +155,73 @@ def build_digest(store: Store, since: datetime, until: datetime | None = None) -
         themes = db.label_names(con, themes_set) if themes_set else []
         scope_votes = db.scope_votes(con, ids)
         placement_votes = db.placement_votes(con, placement, inside) if placement else {}
+        scope_reviewer = db.reviewers(con, "scope", ids + seen_before)
+        place_reviewer = db.reviewers(con, placement, inside + inside_before) if placement else {}
+        states = {w: _state(scope.get(w), by_sub.get(w)) for w in ids}
+        changed = []
+        for w in seen_before:  # works an earlier digest reported: what flipped since, and why
+            now_state, then = _state(scope.get(w), by_sub.get(w)), previous[w]
+            why = _why_changed(then, now_state, scope_reviewer.get(w), place_reviewer.get(w), placement)
+            if why:
+                states[w] = now_state
+                changed.append({**(db.work_summary(con, w) or {}), "work_id": w, "then": then, "now": now_state,
+                                "why": why})
     theme_names = dict(themes)
     by_id = {w["work_id"]: {**w, "themes": [theme_names.get(t, t) for t, _, _ in by_theme.get(w["work_id"], [])],
-                            "scope": scope.get(w["work_id"], (None, None, None))} for w in works}
+                            "scope": scope.get(w["work_id"], (None, None, None)),
+                            "reviewer": place_reviewer.get(w["work_id"]) or scope_reviewer.get(w["work_id"])}
+             for w in works}
     taxonomy = [Group(label_id, name, parent) for label_id, name, parent in subsections]
     theme_groups = [Group(label_id, name, None) for label_id, name in themes]
-    _fill(taxonomy, by_sub, by_id)
+    _fill(taxonomy, {w: by_sub[w] for w in inside if w in by_sub}, by_id)
     _fill(theme_groups, by_theme, by_id)
-    unplaced = [by_id[w] for w in inside if w not in by_sub]
+    for g in taxonomy + theme_groups:
+        g.works.sort(key=_rank)
+    unplaced = sorted((by_id[w] for w in inside if w not in by_sub), key=_rank)
     gaps = gaps_in(store, inside)
     out_of_scope = [{**by_id[w], "source": scope[w][1], "score": scope[w][2]} for w in ids
                     if scope.get(w, (None,))[0] == "out"]
     out_of_scope.sort(key=lambda w: -(w["score"] if w["score"] is not None else 1.0))
     unscreened = [by_id[w] for w in ids if scope.get(w, (None,))[0] is None]
     borderline = _borderline(by_id, scope_votes, placement_votes, by_sub)
+    names = {label_id: name for label_id, name, _ in subsections}
+    read_first = [{**by_id[w], "placed": [(label, names.get(label, label), source, score)
+                                          for label, source, score in by_sub.get(w, [])]}
+                  for w in sorted(inside, key=lambda w: _rank(by_id[w]))[:READ_FIRST]]
     # The months end at the newest publication among the new works (a replayed or late backfill too).
     newest = max((w["published"] for w in works if w.get("published")), default=None) or until
     return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps,
-                  _months(store, newest, placement), out_of_scope, unscreened, borderline, roles)
+                  _months(store, newest, placement), out_of_scope, unscreened, borderline, roles,
+                  read_first, changed, states)
+
+
+def _state(scope: tuple | None, placed: list[tuple] | None) -> dict:
+    decision, decided_by, p = scope or (None, None, None)
+    placed = placed if decision == "in" else None
+    return {"scope": decision, "scope_by": decided_by, "probability": p,
+            "placement": ",".join(sorted({label for label, _, _ in placed})) if placed else None,
+            "placement_by": ",".join(sorted({source for _, source, _ in placed})) if placed else None}
+
+
+def _why_changed(then: dict, now: dict, scope_reviewer: str | None, place_reviewer: str | None,
+                 placement: str | None) -> str | None:
+    """Why a work's scope or placement flipped since a digest reported it; None when nothing flipped."""
+    def because(was_by: str | None, by: str | None, reviewer: str | None, what: str) -> str:
+        if by and "human" in by.split(","):
+            return f"a reviewer's decision ({reviewer})" if reviewer else "a reviewer's decision"
+        if was_by and "human" in was_by.split(","):
+            return "a reviewer's decision was undone"
+        if was_by == by:
+            return f"the {what} models were retrained (new training data)"
+        return f"now decided by {by} (was {was_by})"
+
+    if then.get("scope") is not None and now["scope"] != then.get("scope"):
+        return (f"scope {then['scope']} -> {now['scope'] or 'not screened'}: "
+                + because(then.get("scope_by"), now["scope_by"], scope_reviewer, "scope"))
+    if now["scope"] == "in" and then.get("scope") == "in" and now["placement"] != then.get("placement"):
+        return (f"{placement} {then.get('placement') or 'none'} -> {now['placement'] or 'none'}: "
+                + because(then.get("placement_by"), now["placement_by"], place_reviewer, "placement"))
+    return None
 
 
 def _borderline(works: dict[int, dict], scope_votes: dict, placement_votes: dict, placed: dict) -> list[dict]:
@@ -197,12 +288,18 @@ def _fill(groups: list[Group], labels: dict[int, list[tuple]], works: dict[int, 
                 index[label_id].works.append({**works[work_id], "source": source, "score": score})
 
 
-def write_digest(store: Store, settings: Settings, since: datetime, until: datetime | None = None) -> DigestReport:
-    """Write ``digest.md``, ``digest.html`` and the plots; returns where they are."""
+def write_digest(store: Store, settings: Settings, since: datetime | None = None, until: datetime | None = None,
+                 run_id: str | None = None) -> DigestReport:
+    """Write ``digest.md``, ``digest.html`` and the plots of the works new since ``since`` (default:
+    the last digest's end), then store the digest's window, the next digest's watermark."""
     import markdown
 
     digest = build_digest(store, since, until)
     folder = settings.digest_dir / f"{digest.since:%Y-%m-%d}_{digest.until:%Y-%m-%d}"
+    base, n = folder, 1
+    while (folder / "digest.md").exists():  # an earlier digest of the same days: keep it
+        n += 1
+        folder = base.with_name(f"{base.name}_{n}")
     (folder / "plots").mkdir(parents=True, exist_ok=True)
     plots = _plots(digest, folder / "plots")
     text = render_markdown(digest, [p.relative_to(folder) for p in plots])
@@ -217,8 +314,10 @@ def write_digest(store: Store, settings: Settings, since: datetime, until: datet
             "img{max-width:100%}</style></head>\n<body>\n" + body + "\n</body></html>\n")
     html_path = folder / "digest.html"
     _write(html_path, page)
+    with store.transaction() as con:
+        db.record_digest(con, digest.since, digest.until, digest.count, str(folder), run_id, digest.states)
     log.info("digest of %d works written to %s", digest.count, folder)
-    return DigestReport(digest.count, folder, md_path, html_path, plots)
+    return DigestReport(digest.count, folder, md_path, html_path, plots, digest.since)
 
 
 def _write(path: Path, text: str) -> None:
@@ -232,18 +331,34 @@ def _link(w: dict) -> str:
 
 
 def _work_line(w: dict) -> str:
-    """Title (year), arXiv link, who placed it and how sure, its scope probability, its themes."""
+    """Title (year), arXiv link, who placed it and how sure, its scope probability in numbers and
+    words, its themes."""
     year = f" ({w['year']})" if w.get("year") else ""
     how = w.get("source")
-    if how and w.get("score") is not None:
+    if how == "human":
+        how = f"reviewer {w['reviewer']}" if w.get("reviewer") else "a reviewer"
+    elif how and w.get("score") is not None:
         how = f"{how} {w['score']:.2f}"
     line = f"- {_md(w['title'])}{year}, {_link(w)}" + (f" — by {how}" if how else "")
-    decision, _, p = w.get("scope") or (None, None, None)
-    if decision == "in" and p is not None:
-        line += f"; in scope {p:.2f}"
+    decision, decided_by, p = w.get("scope") or (None, None, None)
+    if decision == "in":
+        line += "; in scope " + (f"{p:.2f} " if p is not None and decided_by != "human" else "") \
+            + f"({confidence(decided_by, p)})"
     if w.get("themes"):
         line += f"; themes: {_md(', '.join(w['themes']))}"
     return line
+
+
+def _read_line(n: int, w: dict) -> str:
+    decision, decided_by, p = w.get("scope") or (None, None, None)
+    sure = confidence(decided_by, p) + (f", {p:.2f}" if p is not None and decided_by != "human" else "")
+    if decided_by == "human" and w.get("reviewer"):
+        sure = f"a reviewer's decision ({_md(w['reviewer'])})"
+    where = "; ".join(f"{label} {_md(name)}" + (f" (reviewer {_md(w['reviewer'])})" if source == "human"
+                                                 and w.get("reviewer") else "")
+                      for label, name, source, _ in w.get("placed", [])) or "not placed yet"
+    year = f" ({w['year']})" if w.get("year") else ""
+    return f"{n}. {_md(w['title'])}{year}, {_link(w)}: in scope {sure}; {where}"
 
 
 def _md(text: str | None) -> str:
@@ -254,15 +369,28 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
     out = [
         f"# litmine digest: {digest.in_scope} new works in the survey's scope",
         "",
-        f"Works stored from {digest.since:%Y-%m-%d %H:%M} to {digest.until:%Y-%m-%d %H:%M} UTC: {digest.count}; "
+        f"Works first seen from {digest.since:%Y-%m-%d %H:%M} to {digest.until:%Y-%m-%d %H:%M} UTC (the survey's own "
+        f"references and screening candidates left out): {digest.count}; "
         f"in the survey's scope {digest.in_scope}, out of it {len(digest.out_of_scope)}, not yet screened "
         f"{len(digest.unscreened)}. In-scope works are placed by a reviewer's decision, else the survey, else the "
         "ensemble (else supervised, else the LLM; zero-shot only where no trained method ran; its score after "
-        "\"by\"); \"in scope\" is the scope method's probability.",
+        "\"by\"); \"in scope\" is the scope method's probability, in words: very likely (0.9 or more), likely "
+        "(0.7), uncertain (0.3 to 0.7), unlikely.",
+        "",
+        f"## Papers to read first ({len(digest.read_first)})",
         "",
     ]
+    if digest.read_first:
+        out += [_read_line(n, w) for n, w in enumerate(digest.read_first, 1)] + [""]
+    else:
+        out += ["No new work in the survey's scope since the last digest.", ""]
     for plot in plots:
         out += [f"![{plot.stem.replace('_', ' ')}]({plot.as_posix()})", ""]
+    out += [f"## Changed since the last digest ({len(digest.changed)})", ""]
+    if digest.changed:
+        out += [f"- {_md(w.get('title'))}, {_link(w)}: {_md(w['why'])}" for w in digest.changed] + [""]
+    else:
+        out += ["No work an earlier digest reported changed its scope or placement.", ""]
     placement, derived = digest.placement, digest.derived
     out += [f"## New in-scope works by {placement}", ""]
     if derived:
@@ -331,7 +459,9 @@ def _plots(digest: Digest, folder: Path) -> list[Path]:
     paths = []
 
     def bar(name: str, labels: list[str], values: list[int], title: str) -> None:
-        fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(labels) + 1)))
+        labels = [textwrap.fill(label, 48) for label in labels]  # full labels, wrapped
+        lines = sum(label.count("\n") + 1 for label in labels)
+        fig, ax = plt.subplots(figsize=(10, max(2.5, 0.22 * lines + 0.12 * len(labels) + 1)))
         ax.barh(labels[::-1], values[::-1], color="#4c72b0")
         ax.set_xlabel("new works")
         ax.set_title(title)
@@ -342,22 +472,22 @@ def _plots(digest: Digest, folder: Path) -> list[Path]:
         paths.append(path)
 
     placement = digest.placement
-    bar(f"works_by_{placement}", [f"{g.label_id} {g.name[:40]}" for g in digest.taxonomy] + ["not placed"],
+    bar(f"works_by_{placement}", [f"{g.label_id} {g.name}" for g in digest.taxonomy] + ["not placed"],
         [len(g.works) for g in digest.taxonomy] + [len(digest.unplaced)], f"New works by taxonomy {placement}")
     if digest.themes:
-        bar("works_by_theme", [g.name[:50] for g in digest.themes], [len(g.works) for g in digest.themes],
+        bar("works_by_theme", [g.name for g in digest.themes], [len(g.works) for g in digest.themes],
             f"New works by {digest.roles.get('themes')}")
     if digest.months:
         paths.append(_plot_months(digest, folder))
-    days = Counter(w["created_at"].date() for w in digest.works)
-    fig, ax = plt.subplots(figsize=(8, 2.5))
+    days = Counter((w.get("published") or w["created_at"]).date() for w in digest.works)
+    fig, ax = plt.subplots(figsize=(8, 2.8))
     ordered = sorted(days)
     ax.bar([d.isoformat() for d in ordered], [days[d] for d in ordered], color="#55a868")
-    ax.set_ylabel("works stored")
-    ax.set_title("New works per day")
+    ax.set_ylabel("new works")
+    ax.set_title("New works by arXiv listing date (first version)")
     ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
-    path = folder / "works_per_day.png"
+    path = folder / "works_by_listing_date.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     paths.append(path)
@@ -370,10 +500,10 @@ def _plot_months(digest: Digest, folder: Path) -> Path:
 
     months = sorted({m for per in digest.months.values() for m in per})
     totals = sorted(digest.months, key=lambda label: (-sum(digest.months[label].values()), label))
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    fig, ax = plt.subplots(figsize=(12, 4.5))
     for label in totals[:8]:
         name = next((g.name for g in digest.taxonomy if g.label_id == label), "")
-        ax.plot(months, [digest.months[label].get(m, 0) for m in months], marker="o", label=f"{label} {name[:24]}")
+        ax.plot(months, [digest.months[label].get(m, 0) for m in months], marker="o", label=textwrap.fill(f"{label} {name}", 36))
     if len(totals) > 8:
         ax.plot(months, [sum(digest.months[label].get(m, 0) for label in totals[8:]) for m in months],
                 linestyle="--", color="grey", label="other")

@@ -150,7 +150,7 @@ def harvest_oai(
         saved = acquire.get_watermark(con, mark)
     state = json.loads(saved) if saved else {}
     today = utcnow().date()
-    until = until or today
+    until = until or settings.clock().date()
     token = state.get("token") if from_date is None else None
     if from_date is None:
         from_date = date.fromisoformat(state["next_from"]) if state.get("next_from") else until - timedelta(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Iterable
 
 from litmine.config import Settings
@@ -174,11 +174,10 @@ def _topics(ctx: PipelineContext) -> Counts:
 def _digest(ctx: PipelineContext) -> Counts:
     from litmine.digest import write_digest
 
-    since = last_run_start(ctx.store, before=ctx.started_at) or (ctx.started_at or now()) - timedelta(days=1)
-    report = write_digest(ctx.store, ctx.settings, since=since)
+    report = write_digest(ctx.store, ctx.settings, run_id=ctx.run_id)  # since the last digest's end
     counts = Counts("digest")
     counts.add("new")
-    counts.notes.append(f"{report.works} works since {since:%Y-%m-%d %H:%M}, {report.markdown}")
+    counts.notes.append(f"{report.works} works since {report.since:%Y-%m-%d %H:%M}, {report.markdown}")
     return counts
 
 

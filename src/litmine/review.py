@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from litmine.config import Settings
@@ -80,7 +80,7 @@ def record_decision(settings: Settings, work_id: int, label_set: str, label_id: 
         "label_id": label_id,
         "decision": decision,
         "note": note or None,
-        "reviewer": reviewer or who(),
+        "reviewer": reviewer or settings.reviewer or who(),  # LITMINE_REVIEWER names the reviewer
         "decided_at": utcnow().isoformat(),
     }
     _append(journal_path(settings), entry)
@@ -399,11 +399,21 @@ class Card:
     survey: dict | None
     survey_labels: list[str]  # the survey's labels of the work in the item's label set
     nearest: list[dict]
-    themes: set[str]
+    themes: set[str]  # the themes a reviewer gave the work (never a classifier's guess)
     human: bool | None  # what a reviewer says now about the item's label
+    scope_probability: float | None = None  # the deciding scope method's probability in scope
+    placements: list[tuple[str, str, float | None]] = field(default_factory=list)  # top 3 (label, name, score)
+    theme_guesses: dict[str, tuple[bool, float | None, str]] = field(default_factory=dict)  # the machine's
+    agreed: dict | None = None  # what the seed's screening annotators agreed on: {inside, status}
+
+
+TOP_PLACEMENTS = 3  # placements a card offers, one key each
 
 
 def card(settings: Settings, item: QueueItem, nearest: int = 5) -> Card:
+    """Everything the queue shows for one work in one pass: the label in question with every
+    method's score, the scope probability, the machine's top placements, its theme guesses (beside
+    the reviewer's own themes), the survey's and the screening annotators' word, the nearest works."""
     sets = survey_sets(settings)
     with _store(settings).connect(read_only=True) as con:
         work = db.work_summary(con, item.work_id)
@@ -411,6 +421,12 @@ def card(settings: Settings, item: QueueItem, nearest: int = 5) -> Card:
             raise ReviewError("no such work: the queue is stale, open it again", work_id=item.work_id)
         rows = db.source_labels(con, item.work_id, item.label_set)
         names = dict(db.label_names(con, item.label_set))
+        placement = sets.get("placement")
+        guesses = db.machine_labels(con, item.work_id, placement) if placement else {}
+        place_names = dict(db.label_names(con, placement)) if placement else {}
+        top = sorted(guesses.items(), key=lambda kv: (-(kv[1][1] if kv[1][1] is not None else -1.0), kv[0]))
+        human_themes = ({label for label, assigned in db.human_labels(con, item.work_id, sets["themes"]).items()
+                         if assigned} if sets.get("themes") else set())
         return Card(
             item=item,
             work=work,
@@ -420,9 +436,47 @@ def card(settings: Settings, item: QueueItem, nearest: int = 5) -> Card:
             survey_labels=sorted(r["label_id"] for r in rows if r["source"] == "survey" and r["assigned"]),
             nearest=db.nearest_labelled(con, item.work_id, sets.get("placement") if item.label_set == SCOPE_SET
                                         else item.label_set, nearest),
-            themes=db.assigned_labels(con, item.work_id, sets["themes"]) if sets.get("themes") else set(),
+            themes=human_themes,
             human=db.human_label(con, item.work_id, item.label_set, item.label_id),
+            scope_probability=db.scope_probabilities(con, [item.work_id]).get(item.work_id),
+            placements=[(label, place_names.get(label, ""), score) for label, (_, score, _) in top[:TOP_PLACEMENTS]],
+            theme_guesses=db.machine_labels(con, item.work_id, sets["themes"]) if sets.get("themes") else {},
+            agreed=db.screening_agreement(con, item.work_id),
         )
+
+
+def count_unscreened(settings: Settings) -> int:
+    """Every work the screening queue would list, with no limit."""
+    with _store(settings).connect(read_only=True) as con:
+        return db.count_unscreened(con)
+
+
+REFIT_SOURCES = ("human", "screening", "survey")  # whose labels the in-kernel refit learns from, most trusted first
+
+
+def refit_scores(settings: Settings, label_set: str, label_id: str, work_ids: list[int]) -> tuple[dict[int, float], int]:
+    """Refit a light model in the kernel on every label of ``label_set``/``label_id`` a reviewer, the
+    seed's screening annotators or the survey gave (a reviewer's word first) and score ``work_ids``:
+    a logistic regression on the title-and-abstract embeddings, as ASReview re-ranks after each
+    decision. Returns ({work_id: probability}, examples learned from); empty where the labels hold
+    one class only or the works have no embedding. The nightly run still retrains every model."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    with _store(settings).connect(read_only=True) as con:
+        model_id = db.main_embedding_model(con)
+        if model_id is None or not work_ids:
+            return {}, 0
+        examples = db.trusted_examples(con, label_set, label_id, REFIT_SOURCES, model_id)
+        todo = db.work_vectors(con, work_ids, model_id)
+    y = np.array([bool(yes) for _, yes, _ in examples])
+    if len(set(y.tolist())) < 2 or not todo:
+        return {}, len(examples)
+    x = np.array([v for _, _, v in examples], dtype=np.float32)
+    model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(x, y)
+    ids = list(todo)
+    p = model.predict_proba(np.array([todo[w][1] for w in ids], dtype=np.float32))[:, 1]
+    return dict(zip(ids, (float(v) for v in p))), len(examples)
 
 
 # -- figures ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ widget's message.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 from dataclasses import dataclass, field
@@ -29,30 +30,48 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Step:
-    """One click: where the queue stood before it, and the decisions it journaled."""
+    """One click: where the queue stood before it, and the decisions it journaled (none: a skip)."""
 
     position: int
     decisions: list[review.Decision] = field(default_factory=list)
+    skipped: bool = False
+    replaces: "Step | None" = None  # an edit from the history: the step whose decisions it undid
+
+
+REFIT_EVERY = 1  # decisions between two in-kernel refits that reorder the queue
+STOP_AFTER = 50  # irrelevant decisions in a row after which the session suggests stopping
 
 
 class ReviewSession:
-    """A queue of questions and the reviewer's answers, in order; every answer journaled at once."""
+    """A queue of questions and the reviewer's answers, in order; every answer journaled at once.
+
+    One pass per paper: ``decide`` records scope, placement, themes and a note in one click. After
+    every ``refit_every`` decisions a light model is refitted in the kernel on every decision so far
+    (``review.refit_scores``) and the works still to come are reordered (screening and one-label
+    queues; the disagreements queue keeps its priority order). A skipped work goes to the end of the
+    queue; ``past()`` lists the decisions, ``revisit`` brings one back to be changed."""
 
     def __init__(self, settings: Settings, items: list[review.QueueItem], queue: str = "disagreements",
-                 reviewer: str | None = None):
+                 reviewer: str | None = None, refit_every: int = REFIT_EVERY):
         self.settings = settings
         self.items = items
         self.queue = queue
         self.reviewer = reviewer
         self.position = 0
         self.history: list[Step] = []
+        self.refit_every = refit_every
+        self.refits = 0  # how many times the queue was reordered by a refit
+        self.refit_examples = 0  # labelled works the last refit learned from
+        self._since_refit = 0
+        self._editing: Step | None = None
         self._cards: dict[int, review.Card] = {}
 
     @classmethod
     def open(cls, settings: Settings, queue: str = "disagreements", label_set: str | None = None,
-             label_id: str | None = None, limit: int = 200, reviewer: str | None = None) -> "ReviewSession":
+             label_id: str | None = None, limit: int = 200, reviewer: str | None = None,
+             refit_every: int = REFIT_EVERY) -> "ReviewSession":
         items = review.queue_items(settings, queue, label_set=label_set, label_id=label_id, limit=limit)
-        return cls(settings, items, queue=queue, reviewer=reviewer)
+        return cls(settings, items, queue=queue, reviewer=reviewer, refit_every=refit_every)
 
     # -- where we are --------------------------------------------------------------------------
 
@@ -68,58 +87,119 @@ class ReviewSession:
             self._cards[self.position] = review.card(self.settings, item)
         return self._cards[self.position]
 
+    def _relevant(self, step: Step) -> bool:
+        """Did the step find a relevant work: in scope (screening), else the label accepted?"""
+        item = self.items[step.position]
+        target = (review.SCOPE_SET, review.SCOPE_IN) if self.queue == "screening" else (item.label_set, item.label_id)
+        return any((d.label_set, d.label_id, d.decision) == (*target, "accept") for d in step.decisions)
+
     def progress(self) -> dict:
-        """Reviewed (cards with a decision), left (cards not yet passed), and during screening the
-        estimated share of the queue's in-scope works already found (from the machine scores)."""
-        decided = {s.position for s in self.history if s.decisions}
-        out = {"reviewed": len(decided), "left": len(self.items) - self.position, "total": len(self.items)}
+        """Decisions made (``reviewed``), ``left`` (in screening: every unscreened work, however long
+        the queue), relevant found, an estimate of the relevant works left with the method named, and
+        ``consider_stopping`` (``STOP_AFTER`` irrelevant decisions in a row, or fewer than one relevant
+        work expected among those left)."""
+        decided = [s for s in self.history if s.decisions]
+        rest = self.items[self.position:]
+        out = {"reviewed": len(decided), "left": len(rest), "total": len(self.items)}
         if self.queue == "screening":
-            found = sum(1 for s in self.history for d in s.decisions
-                        if d.label_set == review.SCOPE_SET and d.decision == "accept")
-            expected = sum(i.score or 0.0 for i in self.items[self.position:])
+            out["left"] = review.count_unscreened(self.settings)
+        found = sum(1 for s in decided if self._relevant(s))
+        streak = 0
+        for s in reversed(decided):
+            if self._relevant(s):
+                break
+            streak += 1
+        expected = sum(i.score or 0.0 for i in rest)
+        out["found"] = found
+        out["irrelevant_in_a_row"] = streak
+        out["relevant_left"] = expected
+        out["estimate_method"] = (f"sum of the in-kernel refit's probabilities over the {len(rest)} works queued "
+                                  f"(refit on {self.refit_examples} labelled works)" if self.refits else
+                                  f"sum of the ensemble's probabilities over the {len(rest)} works queued")
+        out["consider_stopping"] = bool(decided) and (streak >= STOP_AFTER or expected < 1.0)
+        if self.queue == "screening":
             out["found_in_scope"] = found
             out["share_found"] = found / (found + expected) if found + expected > 0 else None
         return out
 
+    def past(self) -> list[tuple[int, str]]:
+        """(index into ``history``, what was decided) of every decision of the session, newest first."""
+        out = []
+        for n, step in enumerate(self.history):
+            if step.decisions:
+                work = step.decisions[0].work_id
+                said = ", ".join(f"{d.decision} {d.label_set} {d.label_id}" for d in step.decisions)
+                out.append((n, f"work {work}: {said}"))
+        return out[::-1]
+
     # -- clicks --------------------------------------------------------------------------------
 
-    def _record(self, answers: list[tuple[str, str, str]], advance: bool) -> list[review.Decision]:
+    def _record(self, answers: list[tuple[str, str, str]], advance: bool, note: str | None = None) -> list[review.Decision]:
         item = self.current
         if item is None:
             raise ReviewError("the queue is done: open another queue")
         step = Step(self.position)
+        if self._editing is not None:  # a decision from the history, changed: retract it first
+            old, self._editing = self._editing, None
+            for d in reversed(old.decisions):
+                review.undo_decision(self.settings, d)
+            self.history.remove(old)
+            step.replaces = old
         for label_set, label_id, decision in answers:
             step.decisions.append(review.record_decision(self.settings, item.work_id, label_set, label_id, decision,
-                                                         reviewer=self.reviewer))
+                                                         note=note or None, reviewer=self.reviewer))
         self.history.append(step)
         self._cards.pop(self.position, None)  # the card's human word changed
         if advance:
             self.position += 1
+        self._since_refit += 1
+        if self._since_refit >= self.refit_every:
+            self.rerank()
         return step.decisions
 
-    def accept(self) -> list[review.Decision]:
+    def decide(self, in_scope: bool, placement: str | None = None, themes: tuple[str, ...] | list[str] = (),
+               note: str | None = None) -> list[review.Decision]:
+        """One pass over the current work: in or out of scope, and if in, its placement (a label of
+        the survey's placement set) and themes, with a note; then the next work."""
+        item = self.current
+        if item is None:
+            raise ReviewError("the queue is done: open another queue")
+        answers = [(review.SCOPE_SET, review.SCOPE_IN, "accept" if in_scope else "reject")]
+        sets = review.survey_sets(self.settings)
+        if in_scope and placement:
+            answers.append((sets["placement"], placement, "accept"))
+            if item.label_set == sets.get("placement") and item.label_id != placement:
+                answers.append((item.label_set, item.label_id, "reject"))
+        if in_scope and themes:
+            if not sets.get("themes"):
+                raise ReviewError("the survey has no themes: its seed declares no label set with \"role\": \"themes\"")
+            answers += [(sets["themes"], t, "accept") for t in themes]
+        return self._record(answers, advance=True, note=note)
+
+    def accept(self, note: str | None = None) -> list[review.Decision]:
         """The work carries the label in question."""
         item = self._placement_item()
-        return self._record([(item.label_set, item.label_id, "accept")], advance=True)
+        return self._record([(item.label_set, item.label_id, "accept")], advance=True, note=note)
 
-    def reject(self) -> list[review.Decision]:
+    def reject(self, note: str | None = None) -> list[review.Decision]:
         """The work does not carry the label in question."""
         item = self._placement_item()
-        return self._record([(item.label_set, item.label_id, "reject")], advance=True)
+        return self._record([(item.label_set, item.label_id, "reject")], advance=True, note=note)
 
-    def move(self, label_id: str) -> list[review.Decision]:
+    def move(self, label_id: str, note: str | None = None) -> list[review.Decision]:
         """The work belongs to ``label_id`` instead: reject the label in question, accept this one."""
         item = self._placement_item()
         if label_id == item.label_id:
-            return self.accept()
+            return self.accept(note)
         return self._record([(item.label_set, item.label_id, "reject"), (item.label_set, label_id, "accept")],
-                            advance=True)
+                            advance=True, note=note)
 
-    def scope(self, in_scope: bool) -> list[review.Decision]:
+    def scope(self, in_scope: bool, note: str | None = None) -> list[review.Decision]:
         """In or out of the survey's scope. Out always moves on; in moves on in the screening queue
         (elsewhere the placement is still to decide)."""
         advance = (not in_scope) or self.queue == "screening"
-        return self._record([(review.SCOPE_SET, review.SCOPE_IN, "accept" if in_scope else "reject")], advance)
+        return self._record([(review.SCOPE_SET, review.SCOPE_IN, "accept" if in_scope else "reject")], advance,
+                            note=note)
 
     def theme(self, label_id: str, on: bool) -> list[review.Decision]:
         """The work does (``on``) or does not carry theme ``label_id``; the card stays."""
@@ -129,9 +209,12 @@ class ReviewSession:
         return self._record([(themes, label_id, "accept" if on else "reject")], advance=False)
 
     def skip(self) -> None:
-        if self.current is None:
+        """Not now: the work goes to the end of the queue (it stays unscreened and comes back)."""
+        item = self.current
+        if item is None:
             raise ReviewError("the queue is done: open another queue")
-        self.history.append(Step(self.position))
+        self.history.append(Step(self.position, skipped=True))
+        self.items.append(item)
         self.position += 1
 
     def undo(self) -> list[review.Decision]:
@@ -140,9 +223,59 @@ class ReviewSession:
             raise ReviewError("nothing to undo in this session")
         step = self.history.pop()
         undone = [review.undo_decision(self.settings, d) for d in reversed(step.decisions)]
+        if step.skipped:  # the skipped work's copy further down the queue goes
+            work_id = self.items[step.position].work_id
+            later = [k for k in range(step.position + 1, len(self.items)) if self.items[k].work_id == work_id]
+            if later:
+                del self.items[later[-1]]
         self.position = step.position
         self._cards.pop(self.position, None)
         return undone
+
+    def revisit(self, index: int) -> review.QueueItem:
+        """Bring back the work of ``history[index]`` as the current card; the next decision on it
+        replaces that step's decisions (they are undone first)."""
+        if not 0 <= index < len(self.history) or not self.history[index].decisions:
+            raise ReviewError(f"no decision {index} in this session's history: pick one of past()")
+        step = self.history[index]
+        item = self.items[step.position]
+        self.items.insert(self.position, item)
+        self._cards = {k: v for k, v in self._cards.items() if k < self.position}
+        self._editing = step
+        return item
+
+    def rerank(self) -> bool:
+        """Refit the light model on every decision so far and reorder the works still to come (the
+        likeliest first, or the least sure first with LITMINE_SCREENING_ORDER=uncertain; skipped
+        works stay last). True if the queue was reordered."""
+        self._since_refit = 0
+        rest = self.items[self.position:]
+        if self.queue not in ("screening", "label") or len(rest) < 2:
+            return False
+        label_set, label_id = rest[0].label_set, rest[0].label_id
+        scores, examples = review.refit_scores(self.settings, label_set, label_id, [i.work_id for i in rest])
+        if not scores:
+            return False
+        skipped = {self.items[s.position].work_id for s in self.history if s.skipped}
+        uncertain = self.queue == "screening" and self.settings.screening_order == "uncertain"
+        rescored = [dataclasses.replace(i, score=scores[i.work_id], why=f"refit on {examples} labelled works: "
+                                        f"{scores[i.work_id]:.2f}") if i.work_id in scores else i for i in rest]
+
+        def key(i: review.QueueItem) -> tuple:
+            p = i.score if i.work_id in scores else None
+            return (i.work_id in skipped, p is None, abs(p - 0.5) if uncertain and p is not None else -(p or 0.0))
+
+        seen: set[int] = set()
+        ordered = []
+        for i in sorted(rescored, key=key):
+            if i.work_id not in seen:  # a skipped work's copy: once
+                seen.add(i.work_id)
+                ordered.append(i)
+        self.items[self.position:] = ordered
+        self._cards = {k: v for k, v in self._cards.items() if k < self.position}
+        self.refits += 1
+        self.refit_examples = examples
+        return True
 
     def _placement_item(self) -> review.QueueItem:
         item = self.current
@@ -178,6 +311,18 @@ def card_html(c: review.Card | None) -> str:
     question = ("Is it in the survey's scope?" if item.label_set == review.SCOPE_SET
                 else f"Does it belong to {e(item.label_set)} {e(item.label_id)} {e(c.label_name or '')}?")
     out.append(f"<p><b>{question}</b> <i>{e(item.why)}</i></p>")
+    if c.scope_probability is not None:
+        from litmine.digest import confidence
+
+        out.append(f"<p class='litmine-scope'>In scope: <b>{c.scope_probability:.2f}</b> "
+                   f"({e(confidence(None, c.scope_probability))}) {_bar(c.scope_probability)}</p>")
+    if c.placements:
+        out.append("<p class='litmine-placements'>Placements: " + " &middot; ".join(
+            f"<b>{n}</b> {e(label)} {e(name)}" + (f" ({score:.2f})" if score is not None else "")
+            for n, (label, name, score) in enumerate(c.placements, 1)) + "</p>")
+    if c.agreed is not None:
+        out.append(f"<p class='litmine-agreed'>The seed's screening annotators: <b>{'in' if c.agreed['inside'] else 'out'}"
+                   f"</b> of scope ({e(str(c.agreed.get('status') or 'agreed'))})</p>")
     if c.human is not None:
         out.append(f"<p>A reviewer already said: <b>{'yes' if c.human else 'no'}</b></p>")
     out.append(f"<p style='max-height:12em;overflow:auto'>{e(w.get('abstract') or '(no abstract stored)')}</p>")
@@ -211,6 +356,9 @@ SHORTCUTS = {
     "m": ("move", "move to the chosen subsection"),
     "s": ("skip", "skip"),
     "u": ("undo", "undo"),
+    "1": ("place_1", "in scope, the card's placement 1"),
+    "2": ("place_2", "placement 2"),
+    "3": ("place_3", "placement 3"),
 }
 
 # The browser half of the shortcuts (anywidget's ES module). It attaches to the enclosing queue once
@@ -316,28 +464,71 @@ class ReviewQueue:
         self.move = w.Button(description="Move (m)")
         self.skip = w.Button(description="Skip (s)")
         self.undo = w.Button(description="Undo (u)")
-        self.themes = {lid: w.Checkbox(description=f"{lid}", indent=False, layout=w.Layout(width="210px"))
+        self.place_1, self.place_2, self.place_3 = (w.Button(description=f"In, placement {n} ({n})",
+                                                             layout=w.Layout(width="260px")) for n in (1, 2, 3))
+        self.note = w.Textarea(placeholder="note, kept with the decision", continuous_update=False,
+                               layout=w.Layout(width="640px", height="3em"))
+        self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="640px"))
+        self.change = w.Button(description="Change this decision")
+        self.themes = {lid: w.Checkbox(description=f"{lid}", indent=False, layout=w.Layout(width="260px"))
                        for lid, _ in (review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])}
         self._drawing = False
-        for button, action in ((self.in_scope, lambda: session.scope(True)),
-                               (self.out_of_scope, lambda: session.scope(False)),
-                               (self.accept, session.accept), (self.reject, session.reject),
-                               (self.move, lambda: session.move(self.move_to.value)),
-                               (self.skip, session.skip), (self.undo, session.undo)):
+        for button, action in ((self.in_scope, self._in_scope),
+                               (self.out_of_scope, lambda: session.decide(False, note=self._note())),
+                               (self.accept, lambda: session.accept(self._note())),
+                               (self.reject, lambda: session.reject(self._note())),
+                               (self.move, lambda: session.move(self.move_to.value, self._note())),
+                               (self.skip, session.skip), (self.undo, session.undo),
+                               (self.change, self._revisit)):
             button.on_click(self._handler(action))
+        for n, button in enumerate((self.place_1, self.place_2, self.place_3)):
+            button.on_click(self._handler(self._place(n)))
         for label_id, box in self.themes.items():
             box.observe(self._theme_handler(label_id), names="value")
         self.keys = _keys_widget(self.press)
         self.widget = w.VBox([
             self.progress, self.keys, self.card,
+            w.HBox([self.place_1, self.place_2, self.place_3]),
             w.HBox([self.in_scope, self.out_of_scope]),
             w.HBox([self.accept, self.reject, self.move_to, self.move]),
-            w.HTML("<b>Themes</b>"), w.GridBox(list(self.themes.values()),
-                                                layout=w.Layout(grid_template_columns="repeat(4, 220px)")),
-            w.HBox([self.skip, self.undo]), self.message,
+            w.HTML("<b>Themes</b> (tick what the work is about; the machine's guess is beside each)"),
+            w.GridBox(list(self.themes.values()), layout=w.Layout(grid_template_columns="repeat(3, 270px)")),
+            self.note, w.HBox([self.skip, self.undo]), self.message,
+            w.HBox([self.history, self.change]),
         ])
         self.widget.add_class("litmine-review-queue")
         self.draw()
+
+    @property
+    def one_pass(self) -> bool:
+        """Screening: themes ticked on the card are recorded with the scope decision, in one pass;
+        in the other queues each tick is recorded at once."""
+        return self.session.queue == "screening"
+
+    def _note(self) -> str | None:
+        return self.note.value.strip() or None
+
+    def _ticked(self) -> list[str]:
+        return [label_id for label_id, box in self.themes.items() if box.value] if self.one_pass else []
+
+    def _in_scope(self):
+        if self.one_pass:
+            return self.session.decide(True, themes=self._ticked(), note=self._note())
+        return self.session.scope(True, note=self._note())
+
+    def _place(self, n: int):
+        def action():
+            c = self.session.card()
+            if c is None or n >= len(c.placements):
+                raise ReviewError(f"this card has no placement {n + 1}")
+            return self.session.decide(True, placement=c.placements[n][0], themes=self._ticked(), note=self._note())
+        return action
+
+    def _revisit(self):
+        if self.history.value is None:
+            raise ReviewError("pick a decision in the list first")
+        self.session.revisit(self.history.value)
+        return []
 
     @classmethod
     def open(cls, settings: Settings, queue: str = "disagreements", label_set: str | None = None,
@@ -366,7 +557,7 @@ class ReviewQueue:
 
     def _theme_handler(self, label_id: str):
         def on_change(change) -> None:
-            if not self._drawing:
+            if not self._drawing and not self.one_pass:
                 self._run(lambda: self.session.theme(label_id, bool(change["new"])))
         return on_change
 
@@ -376,8 +567,13 @@ class ReviewQueue:
         except ReviewError as exc:
             self.message.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
             return
-        lines = [str(d) for d in done or []] or ["skipped"]
+        if done is not None and not done:
+            lines = ["change the decision: decide this card again"]
+        else:
+            lines = [str(d) for d in done or []] or ["skipped"]
         self.message.value = "<br>".join(html.escape(line) for line in lines)
+        if done:
+            self.note.value = ""
         self.draw()
 
     def draw(self) -> None:
@@ -385,23 +581,39 @@ class ReviewQueue:
         c = s.card()
         self.card.value = card_html(c)
         p = s.progress()
-        text = f"<b>{s.queue}</b>: {p['reviewed']} reviewed, {p['left']} left of {p['total']}"
-        if p.get("share_found") is not None:
-            text += f"; about {p['share_found']:.0%} of the in-scope works found"
+        text = f"<b>{s.queue}</b>: {p['reviewed']} reviewed, {p['left']} left"
+        text += (f"; {p['found']} relevant found; about {p['relevant_left']:.1f} relevant left "
+                 f"<i>({html.escape(p['estimate_method'])})</i>")
+        if s.refits:
+            text += f"; reordered {s.refits} times as you decide"
+        if p["consider_stopping"]:
+            text += (f"; <b class='litmine-stop'>consider stopping</b> ({p['irrelevant_in_a_row']} irrelevant in a row, "
+                     f"about {p['relevant_left']:.1f} relevant left)")
         self.progress.value = text
+        self.history.options = [(what, n) for n, what in s.past()]
+        if self.history.options and self.history.value is None:
+            self.history.value = self.history.options[0][1]  # the newest decision, ready to change
+        self.change.disabled = not self.history.options
         placing = c is not None and c.item.label_set != review.SCOPE_SET
         for button in (self.accept, self.reject, self.move):
             button.disabled = not placing
         for button in (self.in_scope, self.out_of_scope, self.skip):
             button.disabled = c is None
+        for n, button in enumerate((self.place_1, self.place_2, self.place_3)):
+            has = c is not None and n < len(c.placements)
+            button.disabled = not has
+            button.description = (f"In, {c.placements[n][0]} ({n + 1})" if has else f"In, placement {n + 1} ({n + 1})")
         self.undo.disabled = not s.history
         if placing and c.item.label_set == self.placement and c.item.label_id in dict(self.move_to.options).values():
             self.move_to.value = c.item.label_id
         self._drawing = True
         try:
             for label_id, box in self.themes.items():
-                box.value = c is not None and label_id in c.themes
+                box.value = c is not None and label_id in c.themes  # a reviewer's word only: unticked at first
                 box.disabled = c is None
+                guess = c.theme_guesses.get(label_id) if c is not None else None
+                box.description = label_id + (f" · machine: {'yes' if guess[0] else 'no'}"
+                                              + (f" {guess[1]:.2f}" if guess[1] is not None else "") if guess else "")
         finally:
             self._drawing = False
 

@@ -44,20 +44,28 @@ def fetch_candidates(store: Store, client: ArxivClient, run_id: str | None = Non
     counts.add("unchanged", total - len(pending))
     if not pending:
         return counts
+    failed: dict[str, FetchError] = {}
     try:
-        records = client.by_ids([aid for _, aid, _ in pending])
-    except FetchError as exc:
+        records = client.by_ids([aid for _, aid, _ in pending], failed=failed)  # one id fails alone, not its batch
+    except FetchError as exc:  # arXiv cannot be reached at all
         log.warning("fetching screening candidates by id failed: %s", exc)
         with store.transaction() as con:
             record_failure(con, run_id, STAGE, "screening id batch", exc)
         counts.add("failed", len(pending))
         counts.notes.append(f"screening candidates not fetched: {exc}")
         return counts
+    if failed:
+        log.warning("%d screening candidates not fetched: arXiv did not answer for them", len(failed))
+        counts.notes.append(f"{len(failed)} screening candidates not fetched, retried next run")
     missing = []
     with store.transaction() as con:
         for survey_id, aid, work_id in pending:
             item = f"{survey_id}:{aid}"
             result = records.get(aid)
+            if aid in failed:
+                record_failure(con, run_id, STAGE, item, failed[aid])
+                counts.add("failed")
+                continue
             if result is None:
                 missing.append(aid)
                 record_failure(con, run_id, STAGE, item, FetchError("arXiv has no record of the id", id=aid))
@@ -66,7 +74,7 @@ def fetch_candidates(store: Store, client: ArxivClient, run_id: str | None = Non
             resolve_failures(con, STAGE, item)
             _, status = acquire.store_arxiv_work(con, to_record(result), "screening", item, run_id, work_id=work_id)
             counts.add("new" if not refresh else status)
-    fetched = len(pending) - len(missing)
+    fetched = len(pending) - len(missing) - len(failed)
     counts.notes.append(f"{fetched} screening candidates fetched" + (f", {len(missing)} unknown to arXiv" if missing else ""))
     log.info("%s", counts)
     return counts

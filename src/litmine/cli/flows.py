@@ -87,15 +87,17 @@ def schedule(serve: bool, api_url: str | None) -> None:
 
 
 @click.command()
-@click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
-              help="Works stored on or after this date (UTC).")
-def digest(since: datetime) -> None:
-    """Write a Markdown and HTML report of new works by taxonomy node and theme, with plots.
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+              help="Works first stored after this date (UTC); default: where the last digest ended.")
+def digest(since: datetime | None) -> None:
+    """Write a Markdown and HTML report of the works new since the last digest: the papers to read,
+    charts, what changed, works by taxonomy node and theme.
 
-    Reports go to DATA_DIR/digests/.
+    Reports go to DATA_DIR/digests/; the next digest starts where this one ends.
 
     \b
-    Example:
+    Examples:
+      litmine digest
       litmine digest --since 2026-07-01
     """
     from litmine.cli.common import open_store
@@ -103,7 +105,7 @@ def digest(since: datetime) -> None:
 
     cfg = settings()
     report = write_digest(open_store(cfg), cfg, since=since)
-    click.echo(f"digest: {report.works} works since {since:%Y-%m-%d}")
+    click.echo(f"digest: {report.works} works since {report.since:%Y-%m-%d}")
     click.echo(f"markdown: {report.markdown}")
     click.echo(f"html: {report.html}")
 

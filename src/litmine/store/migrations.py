@@ -302,6 +302,34 @@ WHERE t.run_id = (SELECT run_id FROM topics ORDER BY created_at DESC, run_id LIM
 COMMENT ON VIEW topic_works IS 'The works of each topic of the latest topics run, with the topic''s name: SELECT * FROM topic_works WHERE topic_id = 3 ORDER BY similarity DESC.';""",
 ])
 
+_DIGESTS = "CREATE SEQUENCE digest_id_seq START 1;\n" + table(
+    "digests",
+    "One row per digest written: its window. The next digest starts where the newest one ended (its watermark).",
+    [
+        ("digest_id", "INTEGER PRIMARY KEY DEFAULT nextval('digest_id_seq')", "the digest"),
+        ("since", "TIMESTAMP NOT NULL", "works first stored after this time (UTC) are the digest's"),
+        ("until", "TIMESTAMP NOT NULL", "the digest's end: the next digest lists works first stored after it"),
+        ("works", "INTEGER NOT NULL", "works the digest counts as new"),
+        ("folder", "VARCHAR", "where digest.md, digest.html and the plots were written"),
+        ("run_id", "VARCHAR", "run that wrote it, NULL for `litmine digest`"),
+        ("created_at", "TIMESTAMP NOT NULL", "when it was written (UTC)"),
+    ],
+) + "\n" + table(
+    "digest_states",
+    "What a digest saw of each work it counted and of each work it reported earlier: scope and placement, and who "
+    "decided them; the next digest reports the flips.",
+    [
+        ("digest_id", "INTEGER NOT NULL", "the digest"),
+        ("work_id", "INTEGER NOT NULL", "the work"),
+        ("scope", "VARCHAR", "in, out, or NULL (not screened)"),
+        ("scope_by", "VARCHAR", "who decided the scope (human, survey, screening, scope-ensemble ...)"),
+        ("probability", "DOUBLE", "the scope method's probability in scope"),
+        ("placement", "VARCHAR", "the placement labels, comma-separated, NULL when unplaced or out of scope"),
+        ("placement_by", "VARCHAR", "who placed it (human, survey, ensemble ...)"),
+    ],
+    "PRIMARY KEY (digest_id, work_id)",
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema: works, sources, survey, documents, citations, embeddings, labels, runs", INITIAL),
     Migration(2, "views: survey_labels, latest_labels, stage_counts", _VIEWS),
@@ -321,5 +349,7 @@ MIGRATIONS: list[Migration] = [
     Migration(65, "disagreements view: every label set the survey seed classifies, not only part, subsection, theme",
               _DISAGREEMENTS_ANY_SURVEY),
     Migration(80, "review_decisions.undoes: a reviewer's undo retracts an earlier decision", _REVIEW_UNDO),
+    Migration(100, "digests and digest_states: each digest's window (the next starts at its end) and what it saw",
+              _DIGESTS),
     Migration(110, "topics, work_topics, topic_proposals, view topic_works: emerging topics and proposed labels", _TOPICS),
 ]

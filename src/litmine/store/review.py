@@ -167,15 +167,68 @@ def nearest_labelled(con: Connection, work_id: int, label_set: str, k: int = 5) 
 # -- the digest ----------------------------------------------------------------------------------
 
 
-def new_works(con: Connection, since: datetime) -> list[dict]:
-    """Works first stored at or after ``since``, oldest first."""
+def new_works(con: Connection, since: datetime | None, until: datetime | None = None) -> list[dict]:
+    """Works first stored after ``since`` (every one when None) and at or before ``until``, oldest
+    first; never the survey's own references, its screening candidates nor a seed's placeholders."""
     cur = con.execute(
-        "SELECT work_id, arxiv_id, title, year, authors, published, created_at FROM works "
-        "WHERE created_at >= ? ORDER BY created_at, work_id",
-        [since],
+        "SELECT work_id, arxiv_id, title, year, authors, published, created_at FROM works w "
+        "WHERE (? IS NULL OR created_at > ?) AND (? IS NULL OR created_at <= ?) "
+        "  AND coalesce(metadata_source, '') <> 'seed' "
+        "  AND NOT EXISTS (SELECT 1 FROM survey_references r WHERE r.work_id = w.work_id) "
+        "  AND NOT EXISTS (SELECT 1 FROM screening_candidates c WHERE c.work_id = w.work_id) "
+        "ORDER BY created_at, work_id",
+        [since, since, until, until],
     )
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def last_digest_end(con: Connection) -> datetime | None:
+    """The end of the newest digest written: the next digest's watermark."""
+    row = con.execute("SELECT max(until) FROM digests").fetchone()
+    return row[0] if row else None
+
+
+_STATE_COLUMNS = ("scope", "scope_by", "probability", "placement", "placement_by")
+
+
+def digest_states(con: Connection) -> dict[int, dict]:
+    """{work_id: what the newest digest that saw the work recorded of it}."""
+    rows = con.execute(
+        f"SELECT work_id, {', '.join(_STATE_COLUMNS)} FROM digest_states "
+        "QUALIFY row_number() OVER (PARTITION BY work_id ORDER BY digest_id DESC) = 1").fetchall()
+    return {r[0]: dict(zip(_STATE_COLUMNS, r[1:])) for r in rows}
+
+
+def record_digest(con: Connection, since: datetime, until: datetime, works: int, folder: str, run_id: str | None,
+                  states: dict[int, dict]) -> int:
+    """Store a digest's window and what it saw of each work; returns its id."""
+    (digest_id,) = con.execute(
+        "INSERT INTO digests (since, until, works, folder, run_id, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "RETURNING digest_id", [since, until, works, folder, run_id, utcnow()]).fetchone()
+    rows = [[digest_id, work_id] + [state.get(c) for c in _STATE_COLUMNS] for work_id, state in states.items()]
+    if rows:
+        con.executemany(f"INSERT INTO digest_states (digest_id, work_id, {', '.join(_STATE_COLUMNS)}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return digest_id
+
+
+def reviewers(con: Connection, label_set: str, work_ids: list[int]) -> dict[int, str]:
+    """{work_id: who recorded the newest reviewer's label of the work in ``label_set``}."""
+    if not work_ids:
+        return {}
+    rows = con.execute(
+        "SELECT work_id, arg_max(created_by, created_at) FROM latest_labels WHERE source = 'human' "
+        "AND label_set = ? AND list_contains(?, work_id) GROUP BY work_id", [label_set, list(work_ids)]).fetchall()
+    return {w: who for w, who in rows if who}
+
+
+def listing_dates(con: Connection, work_ids: list[int]) -> dict[int, datetime]:
+    """{work_id: when arXiv first listed it (its first version's date)}."""
+    if not work_ids:
+        return {}
+    return dict(con.execute("SELECT work_id, published FROM works WHERE published IS NOT NULL "
+                            "AND list_contains(?, work_id)", [list(work_ids)]).fetchall())
 
 
 # The classifiers whose labels are the decision, in order: `litmine evaluate` measures each at or
@@ -313,38 +366,83 @@ def top_label_pairs(con: Connection, label_set: str, method: str) -> list[tuple[
 
 
 def works_in_label(con: Connection, label_set: str, label_id: str, limit: int) -> list[tuple[int, float | None]]:
-    """(work_id, best score) of works labelled ``label_id`` by the source that decides them (the
-    survey, else the first of ``DECISION_ORDER`` that labelled the work, else any other) and that no
-    reviewer decided on yet, the most confident first."""
+    """(work_id, the deciding classifier's score) of works labelled ``label_id`` by the source that
+    decides them (the survey, else the first of ``DECISION_ORDER`` that labelled the work, else any
+    other) and that no reviewer decided on yet nor put out of scope. Ordered by the score of the
+    first of ``DECISION_ORDER`` that scored the label (zero-shot only where no other did), the most
+    confident first; survey works that every method agrees on go last (little to learn from them)."""
     rank = " ".join(f"WHEN '{s}' THEN {i + 1}" for i, s in enumerate(DECISION_ORDER))
     pick = f"CASE source WHEN 'survey' THEN 0 {rank} ELSE {len(DECISION_ORDER) + 1} END"
     return con.execute(
-        f"WITH l AS (SELECT *, {pick} AS pick FROM latest_labels WHERE label_set = ? AND source <> 'human'), "
-        "decider AS (SELECT work_id, min(pick) AS pick FROM l GROUP BY work_id) "
-        "SELECT work_id, max(score) AS best FROM l "
-        "WHERE label_id = ? AND assigned AND work_id IN (SELECT work_id FROM l JOIN decider USING (work_id, pick) "
-        "  WHERE l.label_id = ? AND l.assigned) AND NOT EXISTS ("
-        "  SELECT 1 FROM label_assignments h WHERE h.source = 'human' AND h.work_id = l.work_id "
-        "  AND h.label_set = l.label_set AND h.label_id = l.label_id) "
-        "GROUP BY work_id ORDER BY best DESC NULLS LAST, work_id LIMIT ?",
-        [label_set, label_id, label_id, limit],
+        f"WITH l AS (SELECT work_id, source, label_id, assigned, score, {pick} AS pick FROM latest_labels "
+        "  WHERE label_set = ? AND source <> 'human'), "
+        "decider AS (SELECT work_id, min(pick) AS pick FROM l GROUP BY work_id), "
+        "placed AS (SELECT l.work_id FROM l JOIN decider USING (work_id, pick) WHERE l.label_id = ? AND l.assigned), "
+        "mine AS (SELECT * FROM l WHERE label_id = ? AND work_id IN (SELECT work_id FROM placed)), "
+        "ranked AS (SELECT work_id, arg_min(score, pick) FILTER (WHERE source <> 'survey' AND score IS NOT NULL) "
+        "  AS best, bool_or(source = 'survey') AND bool_and(assigned) AS agreed FROM mine GROUP BY work_id) "
+        "SELECT work_id, best FROM ranked r WHERE NOT EXISTS ("
+        "  SELECT 1 FROM label_assignments h WHERE h.source = 'human' AND h.work_id = r.work_id "
+        "  AND h.label_set = ? AND h.label_id = ?) "
+        "AND NOT EXISTS (SELECT 1 FROM scope_decisions d WHERE d.work_id = r.work_id AND d.decision = 'out' "
+        "  AND d.decided_by = 'human') "
+        "ORDER BY agreed, best DESC NULLS LAST, work_id LIMIT ?",
+        [label_set, label_id, label_id, label_set, label_id, limit],
     ).fetchall()
+
+
+_UNSCREENED = (
+    "FROM works w "
+    "LEFT JOIN latest_labels l ON l.work_id = w.work_id AND l.label_set = 'scope' AND l.label_id = 'in' "
+    "  AND l.source NOT IN ('human', 'survey', 'screening') "
+    "WHERE NOT EXISTS (SELECT 1 FROM label_assignments h WHERE h.work_id = w.work_id AND h.label_set = 'scope' "
+    "  AND h.source IN ('human', 'survey', 'screening')) "
+    "  AND NOT EXISTS (SELECT 1 FROM survey_references r WHERE r.work_id = w.work_id) "
+    "  AND w.metadata_source <> 'seed' "
+)
 
 
 def unscreened_works(con: Connection, limit: int, order: str = "likely") -> list[tuple[int, float | None]]:
-    """(work_id, mean machine score for scope 'in') of works neither the survey, its screening
-    annotators nor a reviewer placed in or out of scope, the likeliest in scope first (a screener finds the relevant works early)."""
+    """(work_id, probability in scope) of works neither the survey, its screening annotators nor a
+    reviewer placed in or out of scope, the likeliest in scope first (a screener finds the relevant
+    works early). The probability is the ensemble's, else supervised's, else zero-shot's."""
+    p = ("arg_min(l.score, CASE l.source WHEN 'scope-ensemble' THEN 1 WHEN 'scope-supervised' THEN 2 "
+         "WHEN 'scope-zeroshot' THEN 4 ELSE 3 END) FILTER (WHERE l.score IS NOT NULL)")
     return con.execute(
-        "SELECT w.work_id, avg(l.score) AS p FROM works w "
-        "LEFT JOIN latest_labels l ON l.work_id = w.work_id AND l.label_set = 'scope' AND l.label_id = 'in' "
-        "  AND l.source NOT IN ('human', 'survey', 'screening') "
-        "WHERE NOT EXISTS (SELECT 1 FROM label_assignments h WHERE h.work_id = w.work_id AND h.label_set = 'scope' "
-        "  AND h.source IN ('human', 'survey', 'screening')) "
-        "  AND NOT EXISTS (SELECT 1 FROM survey_references r WHERE r.work_id = w.work_id) "
-        "GROUP BY w.work_id ORDER BY "
+        f"SELECT w.work_id, {p} AS p " + _UNSCREENED + "GROUP BY w.work_id ORDER BY "
         + ("abs(p - 0.5) ASC NULLS LAST" if order == "uncertain" else "p DESC NULLS LAST") + ", w.work_id LIMIT ?",
         [limit],
     ).fetchall()
+
+
+def count_unscreened(con: Connection) -> int:
+    """How many works ``unscreened_works`` would list with no limit."""
+    return con.execute("SELECT count(DISTINCT w.work_id) " + _UNSCREENED).fetchone()[0]
+
+
+def scope_probabilities(con: Connection, work_ids: list[int]) -> dict[int, float | None]:
+    """{work_id: the deciding scope method's probability} (view scope_decisions)."""
+    return dict(con.execute("SELECT work_id, probability FROM scope_decisions WHERE list_contains(?, work_id)",
+                            [list(work_ids)]).fetchall())
+
+
+def screening_agreement(con: Connection, work_id: int) -> dict | None:
+    """What the seed's screening annotators said of the work's scope: {inside, status}, or None."""
+    row = con.execute("SELECT assigned, status FROM latest_labels WHERE source = 'screening' AND work_id = ? "
+                      "AND label_set = 'scope' AND label_id = 'in'", [work_id]).fetchone()
+    return None if row is None else {"inside": bool(row[0]), "status": row[1]}
+
+
+def machine_labels(con: Connection, work_id: int, label_set: str) -> dict[str, tuple[bool, float | None, str]]:
+    """{label_id: (assigned, score, source)} by the first of ``DECISION_ORDER`` that labelled the work
+    in ``label_set``, else any other classifier: the machine's guess, shown beside a reviewer's box."""
+    rows = con.execute("SELECT source, label_id, assigned, score FROM latest_labels WHERE work_id = ? "
+                       "AND label_set = ? AND source NOT IN ('human', 'survey')", [work_id, label_set]).fetchall()
+    by_source: dict[str, dict] = {}
+    for source, label_id, assigned, score in rows:
+        by_source.setdefault(source, {})[label_id] = (bool(assigned), score, source)
+    source = next((s for s in DECISION_ORDER if s in by_source), None) or min(by_source, default=None)
+    return by_source.get(source, {}) if source else {}
 
 
 def human_label(con: Connection, work_id: int, label_set: str, label_id: str) -> bool | None:
@@ -352,6 +450,32 @@ def human_label(con: Connection, work_id: int, label_set: str, label_id: str) ->
     row = con.execute("SELECT assigned FROM latest_labels WHERE source = 'human' AND work_id = ? AND label_set = ? "
                       "AND label_id = ?", [work_id, label_set, label_id]).fetchone()
     return None if row is None else bool(row[0])
+
+
+def human_labels(con: Connection, work_id: int, label_set: str) -> dict[str, bool]:
+    """{label_id: what a reviewer says now} of the work in ``label_set``."""
+    return {label: bool(assigned) for label, assigned in con.execute(
+        "SELECT label_id, assigned FROM latest_labels WHERE source = 'human' AND work_id = ? AND label_set = ?",
+        [work_id, label_set]).fetchall()}
+
+
+def trusted_examples(con: Connection, label_set: str, label_id: str, sources: tuple[str, ...],
+                     model_id: str) -> list[tuple[int, bool, list[float]]]:
+    """(work_id, assigned, title-and-abstract vector) of works ``sources`` labelled in ``label_set``/
+    ``label_id``, one row per work: the first of ``sources`` that labelled it decides (a reviewer
+    before the annotators before the survey); a reviewer's or the survey's reject counts as no."""
+    order = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(sources))
+    return con.execute(
+        "WITH mine AS (SELECT work_id, arg_min(assigned AND coalesce(status, '') <> 'reject', "
+        f"  CASE source {order} END) AS yes FROM latest_labels "
+        "  WHERE label_set = ? AND label_id = ? AND list_contains(?, source) GROUP BY work_id), "
+        "others AS (SELECT DISTINCT work_id FROM latest_labels WHERE label_set = ? AND label_id <> ? AND assigned "
+        "  AND list_contains(?, source)), "  # placed elsewhere by a trusted source: a no for this label
+        "l AS (SELECT u.work_id, coalesce(m.yes, false) AS yes FROM "
+        "  (SELECT work_id FROM mine UNION SELECT work_id FROM others) u LEFT JOIN mine m USING (work_id)) "
+        "SELECT l.work_id, l.yes, e.vector FROM l JOIN embeddings e ON e.work_id = l.work_id "
+        "AND e.kind = 'title_abstract' AND e.chunk = 0 AND e.model_id = ? ORDER BY l.work_id",
+        [label_set, label_id, list(sources), label_set, label_id, list(sources), model_id]).fetchall()
 
 
 def assigned_labels(con: Connection, work_id: int, label_set: str) -> set[str]:
