@@ -128,8 +128,10 @@ def schema(table: str | None) -> None:
 def backup(list_: bool, restore: str | None) -> None:
     """Copy the database consistently into backups/ beside it, keeping the last LITMINE_BACKUP_KEEP.
 
-    `litmine run` makes one too before its first write. Restore one with --restore: the current
-    file (and its write-ahead log) is moved aside to litmine.duckdb.replaced-<time>, never deleted.
+    `litmine run` makes one too before its first write. Restore one with --restore: the backup is
+    copied beside the database and proven (it opens, has litmine's schema, every row reads back)
+    before the current file (and its write-ahead log) is moved aside to
+    litmine.duckdb.replaced-<time>, never deleted; the last LITMINE_BACKUP_KEEP of those are kept.
 
     \b
     Example:
@@ -150,7 +152,7 @@ def backup(list_: bool, restore: str | None) -> None:
         return
     with run_lock(cfg.data_dir, "backup"):  # no litmine run writes meanwhile
         if restore:
-            aside = backups.restore(store, Path(restore))
+            aside = backups.restore(store, Path(restore), keep=cfg.backup_keep)
             click.echo(f"restored {restore} to {store.path}" + (f"; the file it replaced is at {aside}" if aside else ""))
             return
         made = backups.backup(store, cfg.backup_keep)
