@@ -160,6 +160,29 @@ def backup(list_: bool, restore: str | None) -> None:
                f"in {made.parent}")
 
 
+@click.command()
+def doctor() -> None:
+    """Check the database, the review journal, the backups, free disk space, stale locks and
+    leftover processes; one line for each, and for each problem what to do. Exits 1 on a problem.
+
+    It only reads. The database is read in full (every row of every table, so DuckDB checks each
+    block's checksum), and so is each backup.
+
+    \b
+    Example:
+      litmine doctor
+    """
+    from litmine.doctor import diagnose
+
+    findings = diagnose(settings())
+    for finding in findings:
+        click.echo(str(finding))
+    problems = sum(not f.ok for f in findings)
+    click.echo(f"{problems} problem{'s' if problems != 1 else ''} found" if problems else "healthy")
+    if problems:
+        raise SystemExit(1)
+
+
 @click.command("config")
 def show_config() -> None:
     """List every setting: its environment variable, current value and meaning.
@@ -184,5 +207,5 @@ def show_config() -> None:
 
 
 def register(main: click.Group) -> None:
-    for command in (init, status, query, schema, show_config, backup):  # `run`: litmine.cli.flows
+    for command in (init, status, query, schema, show_config, backup, doctor):  # `run`: litmine.cli.flows
         main.add_command(command)
