@@ -10,7 +10,6 @@ started and left behind. It only reads. Each finding is one line; ``ok`` is fals
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path

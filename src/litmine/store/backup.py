@@ -145,7 +145,11 @@ def restore(store, source: Path, keep: int = 1,
         except StoreError as exc:
             raise StoreError(f"refused the copy of {source}: {exc.message}; {untouched}: free space in "
                              f"{database.parent} and restore again", path=part) from None
-        aside = _swap(database, part)
+        try:
+            aside = _swap(database, part)
+        except OSError as exc:
+            raise StoreError(f"the proven copy could not take the database's place: {exc.strerror or exc}; "
+                             f"{untouched}: restore again", path=database) from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
