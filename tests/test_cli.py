@@ -102,8 +102,8 @@ def test_corrupt_database_gives_one_line_and_is_not_overwritten(data_dir):
         assert proc.stdout == ""
         assert proc.stderr == (
             "Error: the database file is not a valid DuckDB database or is damaged; it was left untouched: restore "
-            "it from a copy, or move it aside and run `litmine run` to rebuild, or point LITMINE_DB_PATH elsewhere "
-            f"(path={db})\n")
+            "it from a copy, or move it aside and run `litmine run` to rebuild, or point LITMINE_DB_PATH elsewhere; "
+            f"`litmine doctor` checks it and its backups (path={db})\n")
     assert db.read_bytes() == junk
 
 

@@ -529,3 +529,45 @@ def test_the_digest_names_what_the_taxonomy_lacks(store, settings):
 
     assert [g.size for g in recent_gaps(settings, weeks=1).gaps] == [4]
     assert (report.folder / "plots" / "works_by_subsection_per_month.png").stat().st_size > 1000
+
+
+def test_a_torn_last_line_is_kept_aside_and_the_next_decision_is_whole(review_db, settings, store):
+    """A crash mid-write left half a line with no newline: the next decision gets a line of its own
+    and is imported; the torn half is kept aside with its reason and reported, never dropped."""
+    import json
+
+    from litmine import review
+
+    work = review_db["new_work_ids"][0]
+    path = review.journal_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"decided_at": "2026-12-01T10:00:00", "decision": "acc', encoding="utf-8")
+    decision = review.record_decision(settings, work, "subsection", review.labels(settings, "subsection")[0][0],
+                                      "accept")
+    assert decision.imported
+    assert [e["decision_id"] for e in review.read_journal(settings)] == [decision.decision_id]
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT decision_id FROM review_decisions").fetchall() == [(decision.decision_id,)]
+    (kept,) = [json.loads(line) for line in review.rejected_path(settings).read_text(encoding="utf-8").splitlines()]
+    assert kept["text"] == '{"decided_at": "2026-12-01T10:00:00", "decision": "acc'
+    assert kept["reason"] == "not a whole decision (cut off mid-write, or not JSON)" and kept["line"] == 1
+    assert path.read_text(encoding="utf-8").count("\n") == 1  # the journal holds only readable lines now
+
+
+def test_a_decision_glued_to_a_torn_line_by_an_older_litmine_is_recovered(review_db, settings, store):
+    import json
+
+    from litmine import review
+
+    work = review_db["new_work_ids"][1]
+    label = review.labels(settings, "subsection")[0][0]
+    glued = {"decision_id": "d-glued", "work_id": work, "label_set": "subsection", "label_id": label,
+             "decision": "reject", "note": None, "reviewer": "tester", "decided_at": "2026-12-01T10:00:01"}
+    path = review.journal_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"decided_at": "2026-12-01T10:00:00", "deci' + json.dumps(glued) + "\n", encoding="utf-8")
+    counts = review.import_decisions(store, settings)
+    assert counts.new == 1
+    assert counts.notes == [f"journal line 1 was unreadable (cut off mid-write; the decision written after it was "
+                            f"recovered): kept in {review.rejected_path(settings)}"]
+    assert [e["decision_id"] for e in review.read_journal(settings)] == ["d-glued"]

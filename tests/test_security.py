@@ -137,7 +137,7 @@ def test_a_truncated_database_is_one_line_and_query_never_answers_from_it(data_d
         assert result.output.startswith(f"Error: the database file {db} is damaged (it is cut short: {size // 2} "
                                         "bytes where its ")
         assert result.output.endswith("); it was left untouched: restore it from a copy, or move it aside and run "
-                                      "`litmine run` to rebuild\n") and result.output.count("\n") == 1
+                                      "`litmine run` to rebuild; `litmine doctor` checks it and its backups\n") and result.output.count("\n") == 1
     assert db.stat().st_size == size // 2
 
 

@@ -2,8 +2,8 @@
 
 Where decisions go, and why. DuckDB lets one process write the file at a time, and the nightly run
 may be writing when a reviewer clicks. So ``record_decision`` first appends the decision to a
-journal, ``DATA_DIR/decisions/decisions.jsonl`` (one JSON line, flushed and fsynced: it never waits
-for the database), then imports it at once as a ``human`` label through a short write transaction.
+journal, ``DATA_DIR/decisions/decisions.jsonl`` (one whole JSON line in one write, newline first
+if a crash cut the last line off, flushed and fsynced: it never waits for the database), then imports it at once as a ``human`` label through a short write transaction.
 If the run holds the database for longer than ``IMPORT_WAIT_SECONDS``, the decision stays in the
 journal, marked pending, and the run's first stage (``decisions``) imports it. Every decision
 carries a UUID and table ``review_decisions`` records the ones imported, so an import never
@@ -13,12 +13,15 @@ close it, so the notebook never blocks the run for longer than one query.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from litmine.config import Settings
 from litmine.counts import Counts
@@ -84,13 +87,7 @@ def record_decision(settings: Settings, work_id: int, label_set: str, label_id: 
         "decided_at": utcnow().isoformat(),
     }
     _append(journal_path(settings), entry)
-    imported = False
-    try:
-        counts = import_decisions(_store(settings, wait=IMPORT_WAIT_SECONDS), settings)
-        imported = counts.failed == 0
-    except DatabaseLocked:
-        log.warning("the database is busy: decision %s waits in %s for the next run",
-                    entry["decision_id"], journal_path(settings))
+    imported = _saved(settings, _store(settings, wait=IMPORT_WAIT_SECONDS), entry)
     return Decision(**entry, imported=imported)
 
 
@@ -109,12 +106,7 @@ def undo_decision(settings: Settings, decision: Decision) -> Decision:
         "undoes": decision.decision_id,
     }
     _append(journal_path(settings), entry)
-    imported = False
-    try:
-        imported = import_decisions(_store(settings, wait=IMPORT_WAIT_SECONDS), settings).failed == 0
-    except DatabaseLocked:
-        log.warning("the database is busy: undo %s waits in %s for the next run", entry["decision_id"],
-                    journal_path(settings))
+    imported = _saved(settings, _store(settings, wait=IMPORT_WAIT_SECONDS), entry)
     entry.pop("undoes")
     return Decision(**entry, imported=imported)
 
@@ -126,38 +118,160 @@ def _check(con, work_id: int, label_set: str, label_id: str) -> None:
         raise ReviewError(f"no label {label_id!r} in label set {label_set!r}: see labels()", work_id=work_id)
 
 
-def _append(path: Path, entry: dict) -> None:
+def rejected_path(settings: Settings) -> Path:
+    """Where journal lines that cannot be read are kept aside, one JSON line each with the reason."""
+    return settings.decisions_dir / "decisions.rejected.jsonl"
+
+
+@contextmanager
+def _journal_lock(path: Path, exclusive: bool) -> Iterator[None]:
+    """An OS file lock beside the journal: writers take it exclusively, readers shared, so nobody
+    reads half a line still being written, and the journal is rewritten only when nobody writes it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
-def read_journal(settings: Settings) -> list[dict]:
-    """Every decision ever recorded, oldest first. A torn last line (a killed write) is skipped."""
+def _append(path: Path, entry: dict) -> None:
+    """Append one whole line in one write, flushed to disk. Newline first: a line a crash cut off
+    mid-write stays a line of its own, and the new decision is never glued to it."""
+    data = (json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    with _journal_lock(path, exclusive=True):
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class UnreadableLine:
+    """A journal line that does not read as a decision: its number, its text and why."""
+
+    line: int
+    text: str
+    reason: str
+
+
+def _scan(raw: bytes) -> tuple[list[tuple[bytes, dict]], list[UnreadableLine]]:
+    """(raw line, entry) of every readable line, and the unreadable ones. A decision an older litmine
+    glued to a torn line is recovered: the torn part is the unreadable line."""
+    pieces = raw.split(b"\n")
+    good, bad = [], []
+    for n, piece in enumerate(pieces, 1):
+        if not piece.strip():
+            continue
+        torn = n == len(pieces)  # after the last newline: a write cut off
+        text = piece.decode("utf-8", errors="replace")
+        entry = _entry(text)
+        if entry is not None and not torn:
+            good.append((piece, entry))
+            continue
+        for start in [i for i, ch in enumerate(text) if ch == "{" and i > 0]:
+            glued = _entry(text[start:])
+            if glued is not None and not torn:
+                good.append((text[start:].encode("utf-8"), glued))
+                bad.append(UnreadableLine(n, text[:start], "cut off mid-write; the decision written after it "
+                                                           "was recovered"))
+                break
+        else:
+            reason = ("cut off mid-write (no newline at its end)" if torn else
+                      "not a whole decision (cut off mid-write, or not JSON)")
+            bad.append(UnreadableLine(n, text, reason))
+    return good, bad
+
+
+def _entry(text: str) -> dict | None:
+    try:
+        entry = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return entry if isinstance(entry, dict) and "decision_id" in entry else None
+
+
+def journal_problems(settings: Settings) -> list[UnreadableLine]:
+    """The journal's lines that cannot be read (``litmine doctor``); reads only."""
     path = journal_path(settings)
     if not path.exists():
         return []
-    entries = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            log.warning("skipping unreadable line %d of %s", n, path)
-    return entries
+    with _journal_lock(path, exclusive=False):
+        return _scan(path.read_bytes())[1]
+
+
+def rejected_lines(settings: Settings) -> list[dict]:
+    """The journal lines kept aside so far (``rejected_path``)."""
+    path = rejected_path(settings)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def keep_aside_unreadable(settings: Settings) -> list[UnreadableLine]:
+    """Move the journal's unreadable lines to ``rejected_path`` (with their reasons, flushed to disk
+    first), then rewrite the journal with its readable lines only (a new file renamed over it, under
+    the journal's lock). Returns the lines kept aside."""
+    path = journal_path(settings)
+    if not path.exists():
+        return []
+    with _journal_lock(path, exclusive=True):
+        good, bad = _scan(path.read_bytes())
+        if not bad:
+            return []
+        now = utcnow().isoformat()
+        kept = "".join(json.dumps({"line": b.line, "text": b.text, "reason": b.reason, "journal": str(path),
+                                   "kept_at": now}, ensure_ascii=False) + "\n" for b in bad)
+        with open(rejected_path(settings), "a", encoding="utf-8") as fh:
+            fh.write(kept)
+            fh.flush()
+            os.fsync(fh.fileno())
+        fresh = path.with_name(path.name + ".rewrite")
+        with open(fresh, "wb") as fh:
+            fh.write(b"".join(line + b"\n" for line, _ in good))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(fresh, path)
+    for b in bad:
+        log.warning("journal line %d of %s was unreadable (%s): kept in %s", b.line, path, b.reason,
+                    rejected_path(settings))
+    return bad
+
+
+def read_journal(settings: Settings) -> list[dict]:
+    """Every decision recorded, oldest first. An unreadable line is skipped here (and logged);
+    ``import_decisions`` keeps it aside, ``litmine doctor`` reports it."""
+    path = journal_path(settings)
+    if not path.exists():
+        return []
+    with _journal_lock(path, exclusive=False):
+        good, bad = _scan(path.read_bytes())
+    for b in bad:
+        log.warning("skipping unreadable line %d of %s (%s)", b.line, path, b.reason)
+    return [entry for _, entry in good]
 
 
 def import_decisions(store: Store, settings: Settings, run_id: str | None = None) -> Counts:
     """Import journal decisions not yet in the database as ``human`` labels, each exactly once."""
+    return _import(store, settings, run_id)[0]
+
+
+def _import(store: Store, settings: Settings, run_id: str | None = None) -> tuple[Counts, set[str]]:
+    """``import_decisions``, and the ids of the decisions the database holds afterwards."""
     counts = Counts("decisions")
+    for b in keep_aside_unreadable(settings):
+        counts.notes.append(f"journal line {b.line} was unreadable ({b.reason}): kept in {rejected_path(settings)}")
     entries = read_journal(settings)
     if not entries:
         counts.notes.append("no decisions recorded")
-        return counts
+        return counts, set()
     undone = {e.get("undoes") for e in entries if e.get("decision") == "undo"}
     with store.transaction() as con:
         done = db.imported_decision_ids(con)
@@ -179,7 +293,22 @@ def import_decisions(store: Store, settings: Settings, run_id: str | None = None
             db.import_decision(con, entry, run_id)
             done.add(entry["decision_id"])
             counts.add("new")
-    return counts
+    return counts, done
+
+
+def _saved(settings: Settings, store: Store, entry: dict) -> bool:
+    """Import at once; whether ``entry`` is in the database now. Raises if it is not even readable
+    in the journal (it would otherwise be reported as saved)."""
+    imported = False
+    try:
+        imported = entry["decision_id"] in _import(store, settings)[1]
+    except DatabaseLocked:
+        log.warning("the database is busy: decision %s waits in %s for the next run",
+                    entry["decision_id"], journal_path(settings))
+    if not imported and entry["decision_id"] not in {e["decision_id"] for e in read_journal(settings)}:
+        raise ReviewError(f"the decision could not be saved: it does not read back from {journal_path(settings)}; "
+                          "run `litmine doctor`", work_id=entry["work_id"])
+    return imported
 
 
 def pending_decisions(settings: Settings) -> list[dict]:

@@ -128,8 +128,10 @@ def schema(table: str | None) -> None:
 def backup(list_: bool, restore: str | None) -> None:
     """Copy the database consistently into backups/ beside it, keeping the last LITMINE_BACKUP_KEEP.
 
-    `litmine run` makes one too before its first write. Restore one with --restore: the current
-    file (and its write-ahead log) is moved aside to litmine.duckdb.replaced-<time>, never deleted.
+    `litmine run` makes one too before its first write. Restore one with --restore: the backup is
+    copied beside the database and proven (it opens, has litmine's schema, every row reads back)
+    before the current file (and its write-ahead log) is moved aside to
+    litmine.duckdb.replaced-<time>, never deleted; the last LITMINE_BACKUP_KEEP of those are kept.
 
     \b
     Example:
@@ -150,12 +152,35 @@ def backup(list_: bool, restore: str | None) -> None:
         return
     with run_lock(cfg.data_dir, "backup"):  # no litmine run writes meanwhile
         if restore:
-            aside = backups.restore(store, Path(restore))
+            aside = backups.restore(store, Path(restore), keep=cfg.backup_keep)
             click.echo(f"restored {restore} to {store.path}" + (f"; the file it replaced is at {aside}" if aside else ""))
             return
         made = backups.backup(store, cfg.backup_keep)
     click.echo(f"backup: {made} ({made.stat().st_size:,} bytes); {len(backups.backups(store.path))} kept "
                f"in {made.parent}")
+
+
+@click.command()
+def doctor() -> None:
+    """Check the database, the review journal, the backups, free disk space, stale locks and
+    leftover processes; one line for each, and for each problem what to do. Exits 1 on a problem.
+
+    It only reads. The database is read in full (every row of every table, so DuckDB checks each
+    block's checksum), and so is each backup.
+
+    \b
+    Example:
+      litmine doctor
+    """
+    from litmine.doctor import diagnose
+
+    findings = diagnose(settings())
+    for finding in findings:
+        click.echo(str(finding))
+    problems = sum(not f.ok for f in findings)
+    click.echo(f"{problems} problem{'s' if problems != 1 else ''} found" if problems else "healthy")
+    if problems:
+        raise SystemExit(1)
 
 
 @click.command("config")
@@ -182,5 +207,5 @@ def show_config() -> None:
 
 
 def register(main: click.Group) -> None:
-    for command in (init, status, query, schema, show_config, backup):  # `run`: litmine.cli.flows
+    for command in (init, status, query, schema, show_config, backup, doctor):  # `run`: litmine.cli.flows
         main.add_command(command)

@@ -108,6 +108,10 @@ class Store:
         con = self._open(read_only)
         try:
             yield con
+        except duckdb.Error as exc:
+            if is_damage(exc):  # a checksum that does not match: one line naming the backup, not a traceback
+                raise StoreError(_damaged(self.path, f"a block does not read back: {_first(exc)}")) from None
+            raise
         finally:
             con.close()
 
@@ -122,6 +126,8 @@ class Store:
                 con.execute("COMMIT")
             except duckdb.Error as exc:
                 _rollback(con)
+                if is_damage(exc):
+                    raise StoreError(_damaged(self.path, f"a block does not read back: {_first(exc)}")) from None
                 # A full disk, a file-size limit, an I/O error: nothing of the transaction is kept.
                 raise StoreError(
                     f"database write failed, nothing of it was kept: {str(exc).splitlines()[0]}", path=self.path
@@ -228,6 +234,8 @@ class Store:
         except duckdb.PermissionException as exc:
             raise ReadOnlyViolation(f"refused: {str(exc).splitlines()[0]}") from None
         except duckdb.Error as exc:
+            if is_damage(exc):
+                raise StoreError(_damaged(self.path, f"a block does not read back: {_first(exc)}")) from None
             raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
         finally:
             if timer is not None:
@@ -313,8 +321,21 @@ def check_size(con: Connection, path: Path) -> None:
         raise StoreError(_damaged(path, f"it is cut short: {size} bytes where its {used} blocks in use need {needed}"))
 
 
+def is_damage(exc: BaseException) -> bool:
+    """Whether a DuckDB error says the file's bytes are damaged (a checksum, a corrupt block)."""
+    text = str(exc)
+    return "checksum" in text or "Corrupt database file" in text
+
+
+def _first(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+_DOCTOR = "`litmine doctor` checks it and its backups"
+
+
 def _damaged(path: Path, what: str) -> str:
-    return f"the database file {path} is damaged ({what}); it was left untouched: {_restore_hint(path)}"
+    return f"the database file {path} is damaged ({what}); it was left untouched: {_restore_hint(path)}; {_DOCTOR}"
 
 
 def _restore_hint(path: Path) -> str:
@@ -332,7 +353,7 @@ def _describe_open_error(text: str, path: Path) -> str:
     if "not a valid DuckDB database" in text or "Corrupt" in text or "corrupt" in text:
         return (
             "the database file is not a valid DuckDB database or is damaged; it was left untouched: "
-            f"{_restore_hint(path)}, or point LITMINE_DB_PATH elsewhere"
+            f"{_restore_hint(path)}, or point LITMINE_DB_PATH elsewhere; {_DOCTOR}"
         )
     return f"cannot open the database: {first}"
 

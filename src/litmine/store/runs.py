@@ -87,3 +87,18 @@ def close_dead_runs(con: Connection) -> list[str]:
                     [INTERRUPTED, DEAD_RUN_REASON, dead])
         log.warning("runs %s were interrupted: %s", ", ".join(dead), DEAD_RUN_REASON)
     return dead
+
+
+def dead_runs(con: Connection) -> list[tuple[str, str, str]]:
+    """(run id, command, started) of the runs still ``running`` whose process is gone; reads only."""
+    dead = []
+    for run_id, command, started, config in con.execute(
+            "SELECT run_id, command, strftime(started_at, '%Y-%m-%d %H:%M:%S'), config FROM runs "
+            "WHERE status = 'running' ORDER BY started_at").fetchall():
+        try:
+            process = json.loads(config or "{}").get("process") or {}
+        except (ValueError, AttributeError):
+            continue
+        if process_gone(process):
+            dead.append((run_id, command, started))
+    return dead
