@@ -8,13 +8,13 @@ or, second, the survey's works) ``repeats`` times into ``folds`` stratified fold
 is always training data. For each outer fold, every choice is made on the training part only, by an
 inner ``inner_folds``-fold split of its target records:
 
-- scope (``litmine``): the weight of the survey's works against the judged candidates, the C of a
-  logistic regression on the embeddings and the mix of it with a TF-IDF logistic regression on title
-  and abstract (ASReview's default features; a mix of 0 is the TF-IDF model alone), chosen by average
-  precision on the inner folds; then the threshold at which the inner out-of-fold probabilities
-  reach ``target_recall`` of the in-scope candidates;
-- placement (``litmine``): the same weight, C and mix for a balanced multinomial logistic
-  regression over the primary subsections, chosen by top-1 on the inner folds.
+- scope (``litmine``): the weight of the survey's works against the judged candidates, the penalty
+  1/C of a class-balanced linear (ridge) model on the embeddings and the mix of it with the same model
+  on TF-IDF features of title and abstract (ASReview's default features; a mix of 0 is the TF-IDF model
+  alone), chosen by average precision on the inner folds; then the threshold at which the inner
+  out-of-fold scores reach ``target_recall`` of the in-scope candidates;
+- placement (``litmine``): the same weight, C and mix for a class-balanced linear model with a score
+  per subsection (one-vs-rest ridge), chosen by top-1 on the inner folds.
 
 ``bare`` beside it on the same folds and training records: scikit-learn's ``LogisticRegression()``
 with its defaults on the embeddings, threshold 0.5. Figures per repeat (the out-of-fold predictions of
@@ -40,7 +40,7 @@ from litmine.errors import ClassifierError
 log = logging.getLogger(__name__)
 
 SURVEY_WEIGHTS = (0.1, 0.3, 1.0)
-CS = (0.3, 3.0)
+CS = (0.3, 3.0)  # ridge penalties 1/C
 MIXES = (0.0, 0.5, 1.0)  # share of the embedding model in the mean with the TF-IDF model
 SCOPE_METRICS = ("recall", "precision", "p_at_target", "ap", "wss95")
 PLACEMENT_METRICS = ("top1", "top3", "macro_f1")
@@ -124,25 +124,22 @@ def load_records(store, model_id: str) -> Records:
 
 
 class Features:
-    """The embeddings as stored and TF-IDF features of every text (fitted once on all texts, reading
-    no label, as ASReview and litmine's screening simulation do)."""
+    """Linear kernels (Gram matrices plus one, for the intercept) of the embeddings as stored and of
+    TF-IDF features of every text (fitted once on all texts, reading no label, as ASReview and
+    litmine's screening simulation do): every model below is a ridge regression solved on them, so a
+    fit is one small linear solve."""
 
     def __init__(self, records: Records) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self.x = records.vectors
-        self.t = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), stop_words="english") \
+        self.x = np.asarray(records.vectors, dtype=np.float64)
+        t = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), stop_words="english") \
             .fit_transform(records.texts)
+        self.kernels = {"embeddings": self.x @ self.x.T + 1.0, "tfidf": (t @ t.T).toarray() + 1.0}
 
 
 def _weights(records: Records, idx: np.ndarray, survey_weight: float) -> np.ndarray:
     return np.where(records.candidate[idx], 1.0, survey_weight)
-
-
-def _lr(C: float):
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=C, max_iter=3000)
 
 
 def _balanced(y, w: np.ndarray) -> np.ndarray:
@@ -155,17 +152,27 @@ def _balanced(y, w: np.ndarray) -> np.ndarray:
     return out
 
 
+def _ridge(k: np.ndarray, train: np.ndarray, test: np.ndarray, targets: np.ndarray, w: np.ndarray,
+           C: float) -> np.ndarray:
+    """Scores of ``test`` by the weighted ridge regression fitted on ``train`` (penalty 1/C), in its
+    dual form: a = (W K + I/C)^-1 W Y."""
+    ktt = k[np.ix_(train, train)]
+    a = np.linalg.solve(w[:, None] * ktt + np.eye(len(train)) / C, w[:, None] * targets)
+    return k[np.ix_(test, train)] @ a
+
+
+def _mixed(f: Features, train, test, targets, w, C, mixes) -> dict[float, np.ndarray]:
+    emb = _ridge(f.kernels["embeddings"], train, test, targets, w, C) if any(mixes) else 0
+    tfidf = _ridge(f.kernels["tfidf"], train, test, targets, w, C) if any(m < 1 for m in mixes) else 0
+    return {m: m * emb + (1 - m) * tfidf for m in mixes}
+
+
 def _scope_probs(f: Features, r: Records, train: np.ndarray, test: np.ndarray, sw: float, C: float,
                  mixes=MIXES) -> dict[float, np.ndarray]:
-    """Scope probabilities of ``test`` per mix, models fitted on ``train``."""
+    """Scope scores of ``test`` per mix (higher: more likely in scope), models fitted on ``train``."""
     y = r.inside[train]
     w = _balanced(y, _weights(r, train, sw))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pv = _lr(C).fit(f.x[train], y, sample_weight=w).predict_proba(f.x[test])[:, 1] if any(mixes) else 0
-        pt = _lr(C * 10).fit(f.t[train], y, sample_weight=w).predict_proba(f.t[test])[:, 1] \
-            if any(m < 1 for m in mixes) else 0
-    return {m: m * pv + (1 - m) * pt for m in mixes}
+    return {m: s[:, 0] for m, s in _mixed(f, train, test, np.where(y, 1.0, -1.0)[:, None], w, C, mixes).items()}
 
 
 def _placed(r: Records, idx: np.ndarray) -> np.ndarray:
@@ -174,16 +181,12 @@ def _placed(r: Records, idx: np.ndarray) -> np.ndarray:
 
 def _placement_probs(f: Features, r: Records, train: np.ndarray, test: np.ndarray, sw: float, C: float,
                      mixes=MIXES) -> tuple[list[str], dict[float, np.ndarray]]:
+    """Placement scores of ``test`` per mix (a column per subsection), fitted on ``train``'s placed records."""
     train = _placed(r, train)
     y = [r.subsection[i] for i in train]
     classes = sorted(set(y))
-    w = _balanced(y, _weights(r, train, sw))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pv = _lr(C).fit(f.x[train], y, sample_weight=w).predict_proba(f.x[test]) if any(mixes) else 0
-        pt = _lr(C * 10).fit(f.t[train], y, sample_weight=w).predict_proba(f.t[test]) \
-            if any(m < 1 for m in mixes) else 0
-    return classes, {m: m * pv + (1 - m) * pt for m in mixes}
+    onehot = np.array([[label == c for c in classes] for label in y], dtype=float)
+    return classes, _mixed(f, train, test, onehot, _balanced(y, _weights(r, train, sw)), C, mixes)
 
 
 def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
