@@ -117,7 +117,9 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
 @click.option("--sample", type=int, help="Predict only this many survey works, drawn with the seed (for the LLM).")
 @click.option("--repeats", default=10, show_default=True,
               help="Repeated stratified splits of the new papers' nested evaluation (0: skip it).")
-def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None, repeats: int) -> None:
+@click.option("--new-papers-only", is_flag=True, help="Print the new papers' and survey works' nested figures only.")
+def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None, repeats: int,
+             new_papers_only: bool) -> None:
     """Cross-validate each classifier on the labelled works and print every figure, per label and
     per label status (verified, silver-agree, silver-disagree), beside the bare library (`bare`:
     scikit-learn's balanced logistic regression on the same folds and vectors); primary-label
@@ -134,7 +136,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
     Example:
       litmine evaluate
       litmine evaluate -m zeroshot --folds 10
-      litmine evaluate --repeats 20
+      litmine evaluate --repeats 20 --new-papers-only
       litmine evaluate -m llm -m supervised --sample 60
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
@@ -157,6 +159,8 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
         if repeats > 0:
             for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed):
                 click.echo(line)
+        if new_papers_only:
+            return
         factories = evaluation_methods(store, names, env, get_classifier, sample=sample, seed=seed)
         result = run_evaluation(store, factories, folds=folds, seed=seed, run_id=run_id)
         run.call("evaluate", lambda ctx: Counts("evaluate", new=len(result.rows)))
