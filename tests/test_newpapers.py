@@ -115,7 +115,7 @@ def test_evaluate_leads_with_the_new_papers(seeded):
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert lines[0].startswith("== new papers: 180 judged (33 in scope")
-    assert any(line.startswith("   all        scope recall") for line in lines)
+    assert any(line.startswith("   all        scope recall ") for line in lines)
     assert any(line.startswith("== survey works: ") for line in lines)
     first = lines.index(next(line for line in lines if line.startswith("3-fold cross-validation")))
     assert first > lines.index(next(line for line in lines if line.startswith("== survey works: ")))

@@ -400,10 +400,12 @@ def format_new_papers(report: NewPaperReport) -> list[str]:
     lines = [f"== {report.target}: {report.records} judged ({report.positives} in scope, {report.placed} with a "
              f"subsection, {report.title_only} title only), {report.repeats} repeats of {report.folds} stratified "
              f"folds; every choice made inside the training folds (nested); target recall {r:g}",
-             f"   litmine: weighted logistic regression (embeddings + TF-IDF), survey weight, C, mix and threshold "
-             f"chosen in inner folds; bare: LogisticRegression() defaults on the embeddings, threshold 0.5",
-             f"   {'stratum':<11}{'metric':<11}" + "".join(f"{m:>30}" for m in METHODS)]
-    strata = list(dict.fromkeys(k[1] for k in report.figures))
+             "   litmine: class-balanced linear models on the embeddings and on TF-IDF, survey weight, C, mix and "
+             "threshold chosen in inner folds; bare: LogisticRegression() defaults on the embeddings, threshold 0.5",
+             f"   mean sd [bootstrap 95%] over the repeats; title only: {report.title_only} of {report.records}"
+             + (" (so the abstract stratum equals all, not printed)" if not report.title_only else ""),
+             f"   {'stratum':<11}{'metric':<16}" + "".join(f"{m:>31}" for m in METHODS)]
+    strata = [s for s in dict.fromkeys(k[1] for k in report.figures) if s != "abstract" or report.title_only]
     for stratum in strata:
         for metric in (*SCOPE_METRICS, *PLACEMENT_METRICS):
             cells = []
@@ -413,7 +415,7 @@ def format_new_papers(report: NewPaperReport) -> list[str]:
             if all(c == "-" for c in cells):
                 continue
             name = ("scope " if metric in SCOPE_METRICS else "place ") + LABELS[metric].format(r=f"{r:g}")
-            lines.append(f"   {stratum:<11}{name:<11}" + "".join(f"{c:>30}" for c in cells))
+            lines.append(f"   {stratum:<11}{name:<16}" + "".join(f"{c:>31}" for c in cells))
     if report.choices:
         sws = [c[0].survey_weight for c in report.choices]
         mixes = [c[0].mix for c in report.choices]
@@ -445,7 +447,7 @@ def format_targets(report: NewPaperReport) -> list[str]:
 
 
 def new_paper_sections(store, env, target_recall: float, repeats: int = 10, folds: int = 5, seed: int = 0,
-                       inner_folds: int = 3) -> list[str]:
+                       inner_folds: int = 3, survey: bool = True) -> list[str]:
     """`litmine evaluate`'s first lines: the new papers, then the survey's own works (nothing when
     no candidate has been judged)."""
     records = load_records(store, env.embedder.model_id)
@@ -455,9 +457,9 @@ def new_paper_sections(store, env, target_recall: float, repeats: int = 10, fold
     lines = []
     new = evaluate_new_papers(records, None, repeats, folds, inner_folds, target_recall, seed, features=features)
     lines += format_new_papers(new) + format_targets(new)
-    survey = np.flatnonzero(~records.candidate)
-    if len(survey) and min(records.inside[survey].sum(), (~records.inside[survey]).sum()) >= 2 * folds:
-        own = evaluate_new_papers(records, survey, repeats, folds, inner_folds, target_recall, seed,
+    own_works = np.flatnonzero(~records.candidate)
+    if survey and len(own_works) and min(records.inside[own_works].sum(), (~records.inside[own_works]).sum()) >= 2 * folds:
+        own = evaluate_new_papers(records, own_works, repeats, folds, inner_folds, target_recall, seed,
                                   features=features, label="survey works")
         lines += [""] + format_new_papers(own)
     return lines + [""]

@@ -117,7 +117,8 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
 @click.option("--sample", type=int, help="Predict only this many survey works, drawn with the seed (for the LLM).")
 @click.option("--repeats", default=10, show_default=True,
               help="Repeated stratified splits of the new papers' nested evaluation (0: skip it).")
-@click.option("--new-papers-only", is_flag=True, help="Print the new papers' and survey works' nested figures only.")
+@click.option("--new-papers-only", is_flag=True, help="Print the new papers' nested figures only (not the survey's works, "
+              "not the cross-validation that follows).")
 def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None, repeats: int,
              new_papers_only: bool) -> None:
     """Cross-validate each classifier on the labelled works and print every figure, per label and
@@ -157,7 +158,8 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
             get_classifier(name, env)  # an unknown name fails here, before any work
         store, run_id = run.store, run.run_id
         if repeats > 0:
-            for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed):
+            for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed,
+                                           survey=not new_papers_only):
                 click.echo(line)
         if new_papers_only:
             return
