@@ -1,10 +1,14 @@
 """Screening: litmine against ASReview LAB on the same pool with the same prior records.
 
-The pool is the seed's 180 screening candidates judged ``in`` or ``out`` by both annotators (33 in);
-their titles and abstracts are read in place from ../shared/fixtures/metadata (what `litmine fetch
-survey` stores from arXiv). The prior knowledge, given to both, is the survey's works as litmine
-trains on them: the works placed in 2.1-5.7 (relevant) and those cited only in the introduction or
-discussion (irrelevant), with abstracts from ../shared/survey/abstracts.jsonl where there is one.
+The pool reported on is the candidates judged after the seed's (the rows of ../shared/survey/screening.csv
+not in the seed's screening.csv that both annotators called ``in`` or ``out``): no setting of either tool
+was chosen on them. The prior knowledge, given to both, is everything litmine trains on before them: the
+survey's works (placed in 2.1-5.7: relevant; cited only in the introduction or discussion: irrelevant;
+abstracts from ../shared/survey/abstracts.jsonl where there is one) and the seed's judged candidates.
+Titles and abstracts are read in place from ../shared/fixtures/metadata. The comparison is repeated on
+``--subsamples`` stratified subsamples (``--share`` of the pool), the same records and prior for both
+tools in each; printed: each pair, the paired WSS@95 difference (mean, sd, bootstrap 95% interval) and
+how often litmine is ahead.
 
 litmine: its screening simulation (``litmine.scope_eval.simulate``): the most likely in-scope
 candidate first, retrained after every label. ASReview LAB 3.x: its default model (ELAS u4: TF-IDF,
@@ -12,7 +16,7 @@ SVM, balanced, maximum querier), the same records as prior knowledge, then one r
 Both screen the whole pool; WSS@95 and recall after 10% and 20% are computed the same way.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/screening.py            # prints the table, saves bench/results/screening_recall.png
+    .venv/bin/python bench/screening.py --subsamples 10   # prints the pairs, saves bench/results/screening_recall.png
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, header
+from common import ROOT, SHARED, header
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -62,43 +66,85 @@ def asreview_order(prior_texts: list[str], prior_y: np.ndarray, pool_texts: list
     return [r - len(prior_texts) for r in screened]
 
 
-def main() -> None:
-    from litmine.classify.scope import load_scope_examples
-    from litmine.scope_eval import JUDGED, Simulation, plot_recall, rank_pool
+def new_batch(seed_ids: set[str]) -> tuple[list[str], np.ndarray]:
+    """The candidates judged after the seed's (../shared/survey/screening.csv rows not in the seed) that both
+    annotators called in or out: texts from the listings fixture, read in place."""
+    import csv
 
-    header("screening: litmine against ASReview LAB (default model), same pool, same prior")
+    from ml_seed import listing_records
+
+    rows = [r for r in csv.DictReader(open(SHARED / "survey" / "screening.csv", encoding="utf-8"))
+            if r["arxiv_id"] not in seed_ids and r["scope"] in ("in", "out") and r["label_status"] == "silver-agree"]
+    records = listing_records({r["arxiv_id"] for r in rows})
+    rows = [r for r in rows if r["arxiv_id"] in records]
+    texts = [" ".join(records[r["arxiv_id"]]["title"].split()) + "\n\n"
+             + " ".join((records[r["arxiv_id"]]["abstract"] or "").split()) for r in rows]
+    return texts, np.array([r["scope"] == "in" for r in rows])
+
+
+def main() -> None:
+    import argparse
+    import csv
+
+    from litmine.classify.scope import load_scope_examples
+    from litmine.config import load_settings
+    from litmine.scope_eval import Simulation, plot_recall, rank_pool
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subsamples", type=int, default=10)
+    parser.add_argument("--share", type=float, default=0.8)
+    parser.add_argument("--batch", type=int, default=1)
+    args = parser.parse_args()
+    header("screening: litmine against ASReview LAB (default model), paired subsamples of the new candidates")
     import asreview
 
     with tempfile.TemporaryDirectory() as tmp:
         store = build_store(Path(tmp))
         examples = load_scope_examples(store, None, context_negatives=True)
-    prior = [ex for ex in examples if ex.origin not in JUDGED]
-    pool = [ex for ex in examples if ex.origin in JUDGED]
-    prior_texts, prior_y = [ex.item.text for ex in prior], np.array([ex.inside for ex in prior])
-    pool_texts, pool_y = [ex.item.text for ex in pool], np.array([ex.inside for ex in pool])
-    print(f"pool: {len(pool)} candidates, {int(pool_y.sum())} in scope; prior: {len(prior)} survey works "
-          f"({int(prior_y.sum())} relevant, {int((~prior_y).sum())} irrelevant)")
-
-    curves, seconds = {}, {}
-    for batch in (1, 5):
-        start = time.perf_counter()
-        order = rank_pool(prior_texts, prior_y, pool_texts, pool_y, batch=batch)
-        seconds[f"litmine (batches of {batch})"] = time.perf_counter() - start
-        curves[f"litmine (batches of {batch})"] = Simulation([int(i) for i in order], [bool(pool_y[i]) for i in order], batch)
-    start = time.perf_counter()
-    order = asreview_order(prior_texts, prior_y, pool_texts, pool_y)
+    seed_ids = {r["arxiv_id"] for r in csv.DictReader(open(load_settings(env={}).seed_dir / "screening.csv",
+                                                           encoding="utf-8"))}
+    # prior knowledge, for both tools: the survey's works and the seed's judged candidates (litmine's settings
+    # were chosen on those); the pool reported on: the candidates judged later, never used to choose a setting
+    prior_texts, prior_y = [ex.item.text for ex in examples], np.array([ex.inside for ex in examples])
+    pool_texts, pool_y = new_batch(seed_ids)
+    print(f"pool: {len(pool_texts)} later candidates, {int(pool_y.sum())} in scope; prior: {len(prior_texts)} "
+          f"records ({int(prior_y.sum())} relevant, {int((~prior_y).sum())} irrelevant); {args.subsamples} "
+          f"stratified {args.share:.0%} subsamples, the same records and prior for both, whole pool screened")
     name = f"ASReview LAB {asreview.__version__} (ELAS u4)"
-    seconds[name] = time.perf_counter() - start
-    curves[name] = Simulation(order, [bool(pool_y[i]) for i in order], 1)
-
-    print(f"{'method':<34} {'WSS@95':>7} {'R@10%':>6} {'R@20%':>6} {'seconds':>8}")
-    for label, sim in curves.items():
-        print(f"{label:<34} {sim.wss95:7.3f} {sim.recall_at(0.1):6.3f} {sim.recall_at(0.2):6.3f} {seconds[label]:8.1f}")
-    ours, theirs = curves["litmine (batches of 1)"], curves[name]
-    ratio = ours.wss95 / theirs.wss95 if theirs.wss95 > 0 else float("inf")
-    print(f"WSS@95 ratio litmine / ASReview: {ratio:.2f} (target: litmine >= 0.75)")
-    path = plot_recall(curves, RESULTS / "screening_recall.png")
-    print(f"recall curves: {path.relative_to(ROOT)}")
+    rng = np.random.default_rng(0)
+    rows, first = [], {}
+    print(f"{'subsample':>9} {'n':>4} {'in':>3}  {'litmine':>8} {'ASReview':>8} {'diff':>7}  {'s litmine':>9} {'s ASR':>6}")
+    for k in range(args.subsamples):
+        pick = np.concatenate([rng.choice(np.flatnonzero(pool_y == c), int(round(args.share * (pool_y == c).sum())),
+                                          replace=False) for c in (True, False)])
+        texts, y = [pool_texts[i] for i in pick], pool_y[pick]
+        start = time.perf_counter()
+        ours = rank_pool(prior_texts, prior_y, texts, y, batch=args.batch)
+        t_ours = time.perf_counter() - start
+        start = time.perf_counter()
+        theirs = asreview_order(prior_texts, prior_y, texts, y, seed=k)
+        t_theirs = time.perf_counter() - start
+        a = Simulation([int(i) for i in ours], [bool(y[i]) for i in ours], args.batch)
+        b = Simulation(theirs, [bool(y[i]) for i in theirs], 1)
+        if not first:
+            first = {f"litmine (batches of {args.batch})": a, name: b}
+        rows.append((a.wss95, b.wss95))
+        print(f"{k:>9} {len(y):>4} {int(y.sum()):>3}  {a.wss95:8.3f} {b.wss95:8.3f} {a.wss95 - b.wss95:+7.3f}  "
+              f"{t_ours:9.1f} {t_theirs:6.1f}")
+    ours_w, theirs_w = np.array(rows).T
+    diff = ours_w - theirs_w
+    boots = [np.mean(rng.choice(diff, len(diff))) for _ in range(2000)]
+    ahead = int((diff > 0).sum())
+    print(f"WSS@95 litmine {ours_w.mean():.3f} (sd {ours_w.std(ddof=1):.3f}), {name} {theirs_w.mean():.3f} "
+          f"(sd {theirs_w.std(ddof=1):.3f})")
+    print(f"paired difference litmine - ASReview: mean {diff.mean():+.3f}, sd {diff.std(ddof=1):.3f}, bootstrap 95% "
+          f"[{np.percentile(boots, 2.5):+.3f}, {np.percentile(boots, 97.5):+.3f}]; litmine ahead in {ahead} of "
+          f"{len(diff)}")
+    need = int(np.ceil(0.8 * len(diff)))
+    print(f"target: litmine ahead in >= {need} of {len(diff)} paired subsamples: "
+          + ("met" if ahead >= need else f"missed by {need - ahead}"))
+    path = plot_recall(first, RESULTS / "screening_recall.png")
+    print(f"recall curves of subsample 0: {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,70 +1,49 @@
-"""The README's learning curve, from the shared silver labels (read in place, never copied).
+"""The learning curve on new papers (docs/learning_curve.png), from the configured database.
 
-    python scripts/learning_curve.py [--embedder sentence-transformers:all-MiniLM-L6-v2] [--out docs/learning_curve.png]
+    python scripts/learning_curve.py [--repeats 10] [--out docs/learning_curve.png]
 
-scope: the 180 papers of ../shared/survey/screening.csv both annotators called `in` or `out` (title and
-abstract from the listings parquet); subsection: the survey's works with an abstract in
-abstracts.jsonl and a verified or silver-agree subsection (2.1-5.7) in bibliography.csv, the first one
-listed. The notebook computes the same curves from the database (`litmine.learning.learning_curves`).
+After k = 0, 10, 20, 40, 80 reviewed candidates, drawn in the review queue's own order (the most likely
+in scope first, the model refitted every 10), scope recall and precision at the recall-first threshold
+(LITMINE_SCOPE_TARGET_RECALL) and placement top-1/top-3 on the judged candidates not yet reviewed,
+over repeated stratified 80% subsamples of them (``litmine.newpapers.learning_curve``). The database
+must hold the survey, its judged screening candidates and their embeddings (`litmine survey load`,
+`litmine fetch survey`, `litmine embed`). The review notebook's curves (``litmine.learning``) are
+the older, random-draw ones.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import re
 from pathlib import Path
 
-from litmine.embed import DEFAULT_MODEL, get_embedder
-from litmine.learning import curve, plot
-
-SURVEY = Path(__file__).resolve().parents[2] / "shared" / "survey"
-LISTINGS = SURVEY.parent / "fixtures" / "metadata" / "daily_arxiv_cs_2025-03_to_2026-07.parquet"
-SUBSECTION = re.compile(r"^[2-5]\.\d$")
-
-
-def scope_examples() -> tuple[list[str], list[bool]]:
-    import pyarrow.parquet as pq
-
-    rows = [r for r in csv.DictReader(open(SURVEY / "screening.csv", encoding="utf-8")) if r["scope"] in ("in", "out")]
-    table = pq.read_table(LISTINGS, columns=["arxiv_id", "title", "abstract"]).to_pylist()
-    text = {r["arxiv_id"]: f"{r['title']}. {r['abstract']}" for r in table}
-    rows = [r for r in rows if r["arxiv_id"] in text]
-    return [text[r["arxiv_id"]] for r in rows], [r["scope"] == "in" for r in rows]
-
-
-def subsection_examples() -> tuple[list[str], list[str]]:
-    abstracts = {}
-    for line in open(SURVEY / "abstracts.jsonl", encoding="utf-8"):
-        a = json.loads(line)
-        abstracts[a["key"]] = f"{a.get('title_seen') or ''}. {a['abstract']}"
-    texts, labels = [], []
-    for r in csv.DictReader(open(SURVEY / "bibliography.csv", encoding="utf-8")):
-        subs = [s for s in r["sections"].split(";") if SUBSECTION.match(s.strip())]
-        if r["key"] in abstracts and subs and r["label_status"] in ("verified", "silver-agree"):
-            texts.append(abstracts[r["key"]])
-            labels.append(subs[0].strip())
-    return texts, labels
+from litmine.config import load_settings
+from litmine.embed import get_embedder
+from litmine.newpapers import CURVE_KS, Features, format_curve, learning_curve, load_records, plot_curve
+from litmine.store import Store
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embedder", default=DEFAULT_MODEL)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", default="docs/learning_curve.png")
-    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    embedder = get_embedder(args.embedder)
-    curves = []
-    for task, (texts, labels) in (("scope", scope_examples()), ("subsection", subsection_examples())):
-        vectors = list(embedder.embed(texts))
-        c = curve(vectors, labels, task, repeats=args.repeats)
-        curves.append(c)
-        print(f"{task}: {len(labels)} labelled works, {len(set(labels))} classes")
-        print("\n".join(c.rows()))
+    cfg = load_settings()
+    model_id = get_embedder(cfg.embed_model).model_id  # the model loads on first use only: not here
+    records = load_records(Store(cfg.database, lock_timeout=cfg.db_lock_timeout_seconds), model_id)
+    n, inside = int(records.candidate.sum()), int((records.inside & records.candidate).sum())
+    print(f"{n} judged candidates ({inside} in scope), {int((~records.candidate).sum())} survey works, "
+          f"{model_id}; {args.repeats} repeats of a stratified 80% subsample; target recall "
+          f"{cfg.scope_target_recall:g}")
+    points = learning_curve(records, CURVE_KS, args.repeats, target_recall=cfg.scope_target_recall,
+                            features=Features(records))
+    print("\n".join(format_curve(points)))
+    at40 = next(p for p in points if p.k == 40)
+    for metric, goal in (("top1", 0.6), ("top3", 0.85)):
+        mean = sum(at40.values[metric]) / len(at40.values[metric])
+        print(f"target placement {metric} >= {goal} at k = 40: {mean:.3f} "
+              + ("met" if mean >= goal else f"missed by {goal - mean:.3f}"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    plot(curves, title=f"Learning curve from the silver labels ({args.embedder})").savefig(args.out, dpi=110)
-    print(f"plot: {args.out}")
+    print(f"plot: {plot_curve(points, args.out)}")
 
 
 if __name__ == "__main__":

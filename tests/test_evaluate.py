@@ -126,7 +126,8 @@ def test_ece_is_zero_when_scores_match_frequencies_and_large_when_not():
 
 
 def test_evaluate_command_prints_every_label_of_every_method(seeded):
-    out = CliRunner().invoke(main, ["evaluate", "-m", "zeroshot", "--folds", "3"], env={"LITMINE_EMBED_MODEL": "hashing:256"})
+    out = CliRunner().invoke(main, ["evaluate", "-m", "zeroshot", "--folds", "3", "--repeats", "0"],
+                             env={"LITMINE_EMBED_MODEL": "hashing:256"})  # the new papers: tests/test_newpapers.py
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert lines[0] == "3-fold cross-validation, seed 0, 295 labelled works, embeddings hashing:256"

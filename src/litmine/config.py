@@ -48,6 +48,7 @@ class Settings:
     feed_max_bytes: int = 32 * 1024 * 1024
     arxiv_now: str = ""
     screening_order: str = "likely"
+    scope_target_recall: float = 0.95
     pdf_max_bytes: int = 50 * 1024 * 1024
     pdf_max_pages: int = 300
     extract_timeout_seconds: float = 60.0
@@ -131,6 +132,8 @@ _HELP = {
     "arxiv_categories": "comma-separated categories of the nightly query",
     "arxiv_query": "extra terms of the nightly query (default: litmine's interpretability terms; `all`: every new "
                    "paper of the categories, no terms, the scope decision filtering)",
+    "scope_target_recall": "share of the in-scope new papers the scope threshold keeps, set out of fold on the "
+                           "judged candidates (recall first; `litmine evaluate` reports the precision it costs); in (0, 1]",
     "screening_order": "order of the review queue's unscreened works: likely (most likely in scope first) or "
                        "uncertain (the scope methods' least sure first)",
     "arxiv_lookback_days": "days a first nightly run looks back",
@@ -202,6 +205,9 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         if var in env:
             values[name] = _coerce(name, env[var], typ, var)
     values.update(overrides)
+    recall = values.get("scope_target_recall", 0.95)
+    if not isinstance(recall, (int, float)) or not 0.0 < float(recall) <= 1.0:
+        raise ConfigError(f"LITMINE_SCOPE_TARGET_RECALL must be in (0, 1], got {recall!r}: set it to e.g. 0.95")
     return Settings(**values)
 
 

@@ -43,6 +43,7 @@ class ClassifierEnv:
 
     make_embedder: Callable[[], object] | None = None
     make_llm: Callable[[], object] | None = None
+    target_recall: float = 0.95  # LITMINE_SCOPE_TARGET_RECALL: the scope ensemble's threshold keeps this share
     _built: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -249,6 +250,7 @@ def env_from_settings(settings, store: Store) -> ClassifierEnv:
     return ClassifierEnv(
         make_embedder=lambda: get_embedder(settings.embed_model, settings.embed_batch_size),
         make_llm=make_llm if settings.llm_backend else None,
+        target_recall=settings.scope_target_recall,
     )
 
 

@@ -27,6 +27,7 @@ screening candidates out of fold, see the README).
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import logging
 from dataclasses import dataclass, field
@@ -161,6 +162,23 @@ def best_f1_threshold(p: np.ndarray, y: np.ndarray) -> float:
         if f1 > best:
             best, best_t = f1, (t + order[i - 1]) / 2 if i else t
     return float(best_t)
+
+
+def check_target_recall(value: float, where: str = "LITMINE_SCOPE_TARGET_RECALL") -> float:
+    """``value`` if it is in (0, 1], else a ``ClassifierError`` naming the setting."""
+    if not isinstance(value, (int, float)) or math.isnan(value) or not 0.0 < value <= 1.0:
+        raise ClassifierError(f"the target recall must be in (0, 1], got {value!r} ({where}): set it to e.g. 0.95")
+    return float(value)
+
+
+def recall_threshold(p: np.ndarray, y: np.ndarray, target: float) -> float:
+    """The highest threshold at which ``p >= threshold`` keeps ``target`` of the positives (0.5 when
+    there is none)."""
+    pos = np.sort(p[y.astype(bool)])[::-1]
+    if not len(pos):
+        return 0.5
+    k = max(1, math.ceil(target * len(pos) - 1e-9))
+    return float(pos[k - 1])
 
 
 def _calibration_set(examples: list[ScopeExample]) -> np.ndarray:

@@ -14,7 +14,16 @@ import logging
 import numpy as np
 
 from litmine.classify.bare import scope_member
-from litmine.classify.scope import ScopeContext, ScopeExample, ScopeItem, ScopeMethod, ScopeScore, _calibration_set
+from litmine.classify.scope import (
+    ScopeContext,
+    ScopeExample,
+    ScopeItem,
+    ScopeMethod,
+    ScopeScore,
+    _calibration_set,
+    check_target_recall,
+    recall_threshold,
+)
 from litmine.errors import ClassifierError
 
 log = logging.getLogger(__name__)
@@ -55,11 +64,18 @@ class EnsembleScope(ScopeMethod):
             m.fit(context, [ex for ex in examples if not m.needs_vectors or ex.item.vector is not None])
         super().fit(context, examples)
         p = self.param_values
+        oof: dict = {}
         self.weights = scope_weights(self.members, lambda name: scope_member(name, self.env), context, examples,
                                      int(p["folds"]), float(p["step"]), float(p["margin"]),
-                                     float(p["other_weight"]), int(p["seed"]))
+                                     float(p["other_weight"]), int(p["seed"]), oof=oof)
         used = [m for m in self.members if self.weight(m) > 0]
-        self.threshold = float(np.average([m.threshold for m in used], weights=[self.weight(m) for m in used]))
+        target = check_target_recall(float(getattr(self.env, "target_recall", 0.95)))
+        if oof and not others_weigh(self.members, self.weights) and oof["y"].any():
+            # recall first: the threshold keeps the target share of the in-scope calibration examples, out of fold
+            self.threshold = recall_threshold(oof["p"], oof["y"], target)
+        else:
+            self.threshold = float(np.average([m.threshold for m in used], weights=[self.weight(m) for m in used]))
+        self.param_values["target_recall"] = target
 
     def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
         per_member = [m.score(items) for m in self.members]
@@ -76,14 +92,22 @@ class EnsembleScope(ScopeMethod):
         return out
 
 
+def others_weigh(members: list, weights: dict[str, float]) -> bool:
+    """Whether a member not refitted out of fold (an LLM) has weight: then no out-of-fold threshold."""
+    return any(m.prompt_version is not None and weights.get(m.name, 0) > 0 for m in members)
+
+
 def scope_weights(members: list, make, context, examples: list, folds: int = 3, step: float = 0.1,
-                  margin: float = 0.02, other_weight: float = 0.3, seed: int = 0) -> dict[str, float]:
+                  margin: float = 0.02, other_weight: float = 0.3, seed: int = 0,
+                  oof: dict | None = None) -> dict[str, float]:
     """The scope ensemble's member weights, learnt out of fold like the label sets' (see the module):
     the members cheap to refit (all but an LLM, which weighs ``other_weight``) are fitted by ``make(name)``
     on ``folds`` - 1 folds of ``examples`` and score the held-out one; the weights on a grid of step
     ``step`` with the best F1 on the calibration examples (judged candidates where there are enough),
     pooled probability against pooled threshold, are kept if they beat the best single member by more
-    than ``margin``, else that member alone is. Equal weights when there are too few examples."""
+    than ``margin``, else that member alone is. Equal weights when there are too few examples. ``oof``,
+    when given, receives the chosen weights' out-of-fold probabilities of the calibration examples
+    (``p``) and their truth (``y``)."""
     from sklearn.model_selection import StratifiedKFold
 
     refit = [m for m in members if m.prompt_version is None]
@@ -115,6 +139,8 @@ def scope_weights(members: list, make, context, examples: list, folds: int = 3, 
     single = max((s for s in scored if max(s[1]) == 1.0), key=lambda s: s[0])
     mixed = max(scored, key=lambda s: s[0])
     best = mixed[1] if mixed[0] > single[0] + margin else single[1]
+    if oof is not None:
+        oof.update(p=np.asarray(best) @ p[:, cal], y=y[cal])
     share = 1.0 - other_weight * len(others)
     log.info("scope ensemble: out-of-fold F1 %.3f with weights %s", max(single[0], mixed[0]),
              dict(zip([m.name for m in refit], best)))

@@ -115,17 +115,29 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the fold split and of the models.")
 @click.option("--sample", type=int, help="Predict only this many survey works, drawn with the seed (for the LLM).")
-def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None) -> None:
+@click.option("--repeats", default=10, show_default=True,
+              help="Repeated stratified splits of the new papers' nested evaluation (0: skip it).")
+@click.option("--new-papers-only", is_flag=True, help="Print the new papers' nested figures only (not the survey's works, "
+              "not the cross-validation that follows).")
+def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None, repeats: int,
+             new_papers_only: bool) -> None:
     """Cross-validate each classifier on the labelled works and print every figure, per label and
     per label status (verified, silver-agree, silver-disagree), beside the bare library (`bare`:
     scikit-learn's balanced logistic regression on the same folds and vectors); primary-label
     figures (works with an abstract and title-only works apart) and the new papers of the seed's
     screening are printed too. The figures are stored in the table evaluations.
 
+    First come the NEW PAPERS (the judged screening candidates): a nested evaluation, every choice
+    (survey weight, C, features, the scope threshold at LITMINE_SCOPE_TARGET_RECALL) made inside the
+    training folds, over --repeats stratified splits: scope recall, precision, precision at the target
+    recall, AP, WSS@95 and placement top-1, top-3, macro-F1, each as mean, sd and bootstrap 95%
+    interval beside the bare row; then the same on the survey's own works.
+
     \b
     Example:
       litmine evaluate
       litmine evaluate -m zeroshot --folds 10
+      litmine evaluate --repeats 20 --new-papers-only
       litmine evaluate -m llm -m supervised --sample 60
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
@@ -135,6 +147,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
     from litmine.evaluate import format_report
     from litmine.llm_eval import evaluation_methods
     from litmine.pipeline import Run, classifier_env
+    from litmine.newpapers import new_paper_sections
     from litmine.scope_eval import scope_section  # scope: out-of-fold figures and the screening simulation
 
     cfg = settings()
@@ -144,6 +157,12 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
         for name in names:
             get_classifier(name, env)  # an unknown name fails here, before any work
         store, run_id = run.store, run.run_id
+        if repeats > 0:
+            for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed,
+                                           survey=not new_papers_only):
+                click.echo(line)
+        if new_papers_only:
+            return
         factories = evaluation_methods(store, names, env, get_classifier, sample=sample, seed=seed)
         result = run_evaluation(store, factories, folds=folds, seed=seed, run_id=run_id)
         run.call("evaluate", lambda ctx: Counts("evaluate", new=len(result.rows)))
