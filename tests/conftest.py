@@ -59,7 +59,16 @@ def shared() -> Path:
     return SHARED
 
 
-from replay import replay_server  # noqa: E402,F401  (the loopback arXiv: tests/replay.py)
+from replay import ReplayServer  # noqa: E402  (the loopback arXiv: tests/replay.py)
+
+
+@pytest.fixture
+def replay_server(monkeypatch: pytest.MonkeyPatch):
+    """A started ``ReplayServer``, with ``LITMINE_*`` set so settings loaded in the test point at it."""
+    with ReplayServer() as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        yield server
 
 
 @pytest.fixture(scope="session")
