@@ -142,3 +142,12 @@ def test_the_make_targets_keep_the_run_set_up_free_of_the_extras():
     dry = subprocess.run(["make", "-n", "-B", "setup-test", "VENV=/nonexistent-venv"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert '-e ".[test]"' in dry.stdout, dry.stdout
+
+
+def test_the_replay_server_of_the_readme_has_a_command_line():
+    """The README's fetch transcripts run against `python tests/replay.py --port 8080`."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "replay.py"), "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "--port" in proc.stdout and "--as-of" in proc.stdout
+    assert "tests/replay.py --port 8080" in (ROOT / "README.md").read_text(encoding="utf-8")
