@@ -31,6 +31,7 @@ for _var in [v for v in os.environ if v.startswith("LITMINE_")]:
 SLOW = {
     "test_evaluate.py::test_no_method_is_evaluated_on_works_it_was_trained_on",  # 41 s
     "test_evaluate.py::test_evaluation_on_the_seed_set_with_a_fixed_seed",  # 298 s: every method, every fold
+    "test_evaluate.py::test_evaluate_command_prints_every_label_of_every_method",  # 181 s
 }
 
 

@@ -110,6 +110,7 @@ def _settings(server, data_dir, **kw):
                          arxiv_timeout_seconds=30.0, **kw)
 
 
+@pytest.mark.slow  # pages through the listings twice
 def test_nightly_fetch_pages_stores_and_a_rerun_finds_nothing_new(replay_server, tmp_path):
     cfg = _settings(replay_server, tmp_path, arxiv_page_size=10, arxiv_lookback_days=3)
     store = Store(cfg.database)
