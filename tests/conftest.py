@@ -25,6 +25,22 @@ for _var in [v for v in os.environ if v.startswith("LITMINE_")]:
     del os.environ[_var]
 
 
+# Tests that take more than a few seconds, in files other changes were editing at the same time (issue
+# 27): marked here by name so those files merge cleanly; `make check` leaves out what is marked slow.
+# Measured with `pytest --durations` on 2026-12-07 (20 s and more on a machine loaded about seven times).
+SLOW = {
+    "test_evaluate.py::test_no_method_is_evaluated_on_works_it_was_trained_on",  # 41 s
+    "test_evaluate.py::test_evaluation_on_the_seed_set_with_a_fixed_seed",  # 298 s: every method, every fold
+    "test_evaluate.py::test_evaluate_command_prints_every_label_of_every_method",  # 181 s
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.split("[")[0].removeprefix("tests/") in SLOW:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh data directory, set as LITMINE_DATA_DIR for the library and the CLI."""
@@ -42,13 +58,25 @@ def settings(data_dir: Path):
     return load_settings()
 
 
-@pytest.fixture
-def store(settings):
-    """A migrated, empty store in the test's own data directory."""
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory) -> Path:
+    """An empty database with every migration applied: built once per session (the migrations take
+    about half a second), copied for each test that asks for ``store``."""
     from litmine.store import Store
 
+    path = tmp_path_factory.mktemp("migrated") / "litmine.duckdb"
+    Store(path).migrate()
+    return path
+
+
+@pytest.fixture
+def store(migrated_db, settings):
+    """A migrated, empty store in the test's own data directory (a copy of ``migrated_db``)."""
+    from litmine.store import Store
+
+    shutil.copy(migrated_db, settings.database)
     s = Store(settings.database, lock_timeout=5)
-    s.migrate()
+    s.migrate()  # up to date: checks and writes nothing
     return s
 
 
@@ -59,7 +87,16 @@ def shared() -> Path:
     return SHARED
 
 
-from replay import replay_server  # noqa: E402,F401  (the loopback arXiv: tests/replay.py)
+from replay import ReplayServer  # noqa: E402  (the loopback arXiv: tests/replay.py)
+
+
+@pytest.fixture
+def replay_server(monkeypatch: pytest.MonkeyPatch):
+    """A started ``ReplayServer``, with ``LITMINE_*`` set so settings loaded in the test point at it."""
+    with ReplayServer() as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,9 @@ announced after a date, for replaying arXiv day by day. ``inject`` adds faults: 
 429 burst with ``Retry-After``), a slow response, an empty page, a connection reset, a truncated
 body, or any body and content type.
 
+From the shell (the README's transcripts): ``python tests/replay.py --port 8080`` serves until Ctrl-C
+and prints the ``LITMINE_*`` variables to export; ``--help`` lists its options.
+
 Usage::
 
     with ReplayServer() as server:
@@ -51,6 +54,7 @@ import json
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -60,8 +64,6 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.sax.saxutils import escape
-
-import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -508,6 +510,8 @@ class ReplayServer:
         as_of: date | None = None,
         synthesise: bool = True,
         oai_page_size: int = 2,
+        port: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
         if not shared.is_dir():
             raise FileNotFoundError(f"the shared fixtures folder is missing: expected it at {shared}")
@@ -515,6 +519,7 @@ class ReplayServer:
         self.as_of = as_of
         self.synthesise = synthesise
         self.oai_page_size = oai_page_size
+        self.address = (host, port)  # port 0: any free port (the tests); the command line names one
         self.recordings, self.corpus, self.oai_records = _loaded(shared)
         self.pdfs = self._index_pdfs()
         self.versions: dict[str, tuple[int, datetime | None]] = {}
@@ -530,7 +535,7 @@ class ReplayServer:
     def start(self) -> "ReplayServer":
         self.corpus.warm()  # once per test process: a first request must not pay for it (a deadline would cut it)
         handler = type("Handler", (_Handler,), {"replay": self})
-        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        self._httpd = _QuietServer(self.address, handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="replay-server", daemon=True)
         self._thread.start()
@@ -867,10 +872,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up (a timeout test): nothing to do
 
 
-@pytest.fixture
-def replay_server(monkeypatch: pytest.MonkeyPatch):
-    """A started ``ReplayServer``, with ``LITMINE_*`` set so settings loaded in the test point at it."""
-    with ReplayServer() as server:
-        for name, value in server.env().items():
-            monkeypatch.setenv(name, value)
-        yield server
+def main(argv: list[str] | None = None) -> int:
+    """The replay server from the shell, for the README's transcripts: ``python tests/replay.py --help``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python tests/replay.py",
+        description="Serve the recorded arXiv (API, OAI-PMH, PDFs) of ../shared/ on 127.0.0.1 until Ctrl-C, "
+        "and print the LITMINE_* variables that point litmine at it.")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: any free port)")
+    parser.add_argument("--shared", type=Path, default=SHARED, help=f"the shared data folder (default {SHARED})")
+    parser.add_argument("--as-of", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                        help="hide listings announced after this date (replay arXiv day by day)")
+    parser.add_argument("--oai-page-size", type=int, default=2, help="OAI-PMH records per response (default 2)")
+    parser.add_argument("--recordings-only", action="store_true",
+                        help="answer only from recordings: anything else is a 404 (the tests' synthesise=False)")
+    args = parser.parse_args(argv)
+    try:
+        server = ReplayServer(args.shared, as_of=args.as_of, synthesise=not args.recordings_only,
+                              oai_page_size=args.oai_page_size, port=args.port).start()
+    except (FileNotFoundError, OSError) as exc:
+        print(f"replay: cannot start: {exc}", file=sys.stderr)
+        return 1
+    for name, value in server.env().items():
+        print(f"export {name}={value}")
+    print(f"# serving {server.base_url} (Ctrl-C stops it)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

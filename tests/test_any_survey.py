@@ -45,6 +45,7 @@ def _q(settings, sql: str, params=None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
+@pytest.mark.slow  # every stage of another survey, end to end
 def test_a_flat_multi_label_survey_end_to_end(cli, settings, data_dir):
     assert cli("survey", "load").output == "survey: 42 new, 0 updated, 0 unchanged, 0 failed\n"
     roles = json.loads(_q(settings, "SELECT meta FROM surveys")[0][0])["roles"]

@@ -77,6 +77,7 @@ def test_zeroshot_scores_every_label_with_provenance_and_skips_what_is_done(seed
     assert (third.new, third.updated, third.unchanged) == (0, 1, n - 1)
 
 
+@pytest.mark.slow  # trains the supervised classifier on the seed
 def test_supervised_trains_on_trusted_labels_only_and_records_what_it_could_not_learn(seeded):
     examples = load_examples(seeded, MODEL)
     with seeded.connect() as con:
@@ -111,6 +112,7 @@ def test_theme_labels_of_the_seed_are_examples_with_known_negatives(seeded):
     assert abnar.label("theme", "circuits") is False
 
 
+@pytest.mark.slow  # trains the supervised classifier on the seed
 def test_themes_are_assigned_to_about_their_labelled_share_of_works(seeded):
     with seeded.connect() as con:
         labelled = dict(con.execute(
@@ -127,6 +129,7 @@ def test_themes_are_assigned_to_about_their_labelled_share_of_works(seeded):
         assert max(gaps.values()) < 0.15 and sum(gaps.values()) / len(gaps) < 0.05, (method, gaps)  # a weak embedder
 
 
+@pytest.mark.slow  # trains the supervised classifier on the seed
 def test_human_labels_train_the_supervised_classifier_and_change_its_version(seeded):
     before = get_classifier("supervised", env())
     classify_works(seeded, before, limit=1)

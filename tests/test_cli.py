@@ -42,6 +42,7 @@ def test_every_command_has_help_with_an_example(cli):
         assert "Example" in result.output, f"`litmine {' '.join(path)} --help` shows no example"
 
 
+@pytest.mark.slow  # runs the pipeline's stages
 def test_init_then_run_then_status(cli, data_dir):
     first = cli("init")
     assert first.exit_code == 0
@@ -58,6 +59,7 @@ def test_init_then_run_then_status(cli, data_dir):
     assert "survey load    ok" in status
 
 
+@pytest.mark.slow  # loads the whole survey (76 s on a loaded machine, 2026-12-07)
 def test_query_table_csv_and_json(cli):
     cli("survey", "load")
     sql = "select section, count(*) as n from survey_labels where section in ('2.1', '2.2') group by 1 order by 1"

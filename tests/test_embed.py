@@ -102,6 +102,7 @@ def test_similar_command_and_its_errors(store):
     assert out.output == "Error: no work 'nosuchkey': give a work id, an arXiv id or a survey citation key\n"
 
 
+@pytest.mark.slow  # imports torch and sentence-transformers
 def test_a_missing_model_fails_with_the_fix_and_stores_nothing(store):
     add_works(store)
     emb = get_embedder("/nonexistent/model-dir")
@@ -111,6 +112,7 @@ def test_a_missing_model_fails_with_the_fix_and_stores_nothing(store):
         assert con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 0
 
 
+@pytest.mark.slow  # loads the real model
 def test_real_minilm_model_embeds_and_separates_topics(store):
     ids = add_works(store)
     emb = get_embedder("all-MiniLM-L6-v2", batch_size=8)
@@ -163,6 +165,7 @@ def test_an_unknown_embedding_option_names_the_ones_there_are():
         get_embedder("all-MiniLM-L6-v2+fp4")
 
 
+@pytest.mark.slow  # exports the model to ONNX
 def test_the_int8_and_seq128_options_are_selectable_and_give_unit_vectors_of_the_models_size(store):
     ids = add_works(store)
     plain = get_embedder("all-MiniLM-L6-v2")

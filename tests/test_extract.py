@@ -230,6 +230,7 @@ def test_a_failed_reextraction_keeps_the_stored_text(store, settings, data_dir):
     assert failures == [("extract", f"pdfs/{real('1301.5088').name}", "ExtractError")]  # the file, not "work 1"
 
 
+@pytest.mark.slow  # extracts every fixture PDF
 def test_extract_pdf_dir_records_every_file_in_one_run(store, settings):
     counts = extract_folder(store, settings, PDFS)
     files = sorted(p for p in PDFS.rglob("*.pdf"))
