@@ -7,9 +7,10 @@ other commands are thin callers of it. How stages execute is plugged in: in this
 (``run_pipeline``), or as the Prefect flow of ``litmine.flows.nightly`` (``PrefectExecutor``).
 
 A stage that fails for some items records them (table ``failures``) and returns counts with
-``failed > 0``: the run goes on and ends ``partial``. A stage that fails as a whole (it raised, or
-every item it tried failed) is recorded as a failure of item ``*`` and the run goes on with the next
-stages, which work on whatever is stored; the run ends ``failed``, and `litmine run` exits 1.
+``failed > 0``: the run goes on and ends ``partial``. A stage that fails as a whole (it raised, it
+stopped early (``Counts.error``: what it stored stays), or every item it tried failed) is recorded
+and the run goes on with the next stages, which work on whatever is stored; the run ends ``failed``,
+and the command exits 1 (``litmine.cli.common.exit_status``: the one rule of every command).
 """
 
 from __future__ import annotations
@@ -402,7 +403,10 @@ class Run:
             skip_if_offline(stage, self.report)
             counts = run_stage(stage, self.ctx) if call is None else call(stage)
             self.report.counts[stage.name] = counts
-            resolve_stage_failure(self.store, stage.name)
+            if counts.error:  # stopped early: what it stored stays, the stage failed
+                self.report.failed[stage.name] = counts.error
+            else:
+                resolve_stage_failure(self.store, stage.name)
             return counts
         except Exception as exc:  # a stage failing as a whole must not stop the others
             log.warning("stage %s failed: %s", stage.name, exc)
@@ -421,7 +425,9 @@ class Run:
         counts = fn(self.ctx)
         earlier = self.report.counts.get(name)
         self.report.counts[name] = Counts(name).merge(earlier).merge(counts) if earlier else counts
-        if counts.failed and not (counts.new or counts.updated or counts.unchanged):
+        if counts.error:
+            self.report.failed[name] = counts.error
+        elif counts.failed and not (counts.new or counts.updated or counts.unchanged):
             self.report.failed[name] = "; ".join(counts.notes) or f"all {counts.failed} items failed"
         return counts
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from litmine.cli.common import settings
+from litmine.cli.common import exit_status, settings
 
 
 @click.command()
@@ -31,7 +31,6 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     """
     from litmine import pipeline
     from litmine.config import prefect_environment
-    from litmine.errors import StageError
 
     cfg = settings()
     verbose = ctx.find_root().params.get("verbose", 0)
@@ -45,9 +44,7 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     for line in report.lines():
         click.echo(line)
     click.echo(f"run {run.run_id}: {report.status}; database {cfg.database}")
-    if report.failed:
-        raise StageError(f"{len(report.failed)} of {len(names)} stages failed as a whole "
-                         f"({', '.join(report.failed)}); the others ran. Reasons: `litmine status`")
+    exit_status(report, stages=len(names))
 
 
 @click.command()
