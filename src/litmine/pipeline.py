@@ -22,8 +22,8 @@ from typing import Callable, Iterable
 
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import LitmineError, SourceUnreachable, StageError, StageUnreachable
-from litmine.store import Store
+from litmine.errors import LitmineError, RunInterrupted, SourceUnreachable, StageError, StageUnreachable
+from litmine.store import Store, interrupted_by_signal
 
 log = logging.getLogger(__name__)
 
@@ -409,6 +409,7 @@ class Run:
                 resolve_stage_failure(self.store, stage.name)
             return counts
         except Exception as exc:  # a stage failing as a whole must not stop the others
+            stop_if_signalled(exc)  # ... but a signal (SIGTERM, Ctrl-C) stops the run
             log.warning("stage %s failed: %s", stage.name, exc)
             record_stage_failure(self.store, self.run_id, stage.name, exc)
             self.report.failed[stage.name] = failed_stage_message(exc)
@@ -436,9 +437,10 @@ class Run:
         try:
             if kind is None:
                 finish(self.store, self.report)
-            elif issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            elif issubclass(kind, (KeyboardInterrupt, SystemExit, RunInterrupted)):
                 self.store.finish_run(self.run_id, "interrupted", self.report.as_dict(),
-                                      error=f"stopped by {'Ctrl-C' if kind is KeyboardInterrupt else 'a signal'}")
+                                      error=f"stopped by {'Ctrl-C' if kind is KeyboardInterrupt else 'a signal'}"
+                                      + (f" ({error})" if kind is RunInterrupted else ""))
             else:
                 self.store.finish_run(self.run_id, "failed", self.report.as_dict(),
                                       error=str(error) or type(error).__name__)
@@ -452,6 +454,7 @@ class Run:
         import threading
 
         if threading.current_thread() is threading.main_thread():
+            _signalled.clear()
             self._old_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
 
     def _restore_sigterm(self) -> None:
@@ -462,8 +465,22 @@ class Run:
             self._old_sigterm = None
 
 
+_signalled: list[int] = []  # the SIGTERM this process received, if any
+
+
 def _raise_exit(signum, frame):
+    _signalled.append(signum)
     raise SystemExit(128 + signum)
+
+
+def stop_if_signalled(error: BaseException) -> None:
+    """Raise the stop a signal asked for, when ``error`` hides it: our SIGTERM handler's
+    ``SystemExit`` or any handler's exception raised inside a DuckDB query (which DuckDB turns into
+    ``RuntimeError("Query interrupted")``), or one a stage's own error handling caught."""
+    if _signalled:
+        raise SystemExit(128 + _signalled[-1]) from error
+    if interrupted_by_signal(error):
+        raise RunInterrupted("a query was interrupted by a signal") from error
 
 
 def run_pipeline(settings: Settings, store: Store, names: list[str] | None = None,
