@@ -54,12 +54,12 @@ def _env(replay_server, data_dir) -> dict[str, str]:
 class Run:
     """`litmine run` in a subprocess, its output in files (a full pipe must not stall it)."""
 
-    def __init__(self, env: dict[str, str], folder) -> None:
+    def __init__(self, env: dict[str, str], folder, args: list[str] | None = None) -> None:
         self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
         with self.out.open("w") as out, self.err.open("w") as err:
             # its own process group, killed whole as cron or systemd would: the run and the
             # temporary Prefect server it started
-            self.proc = subprocess.Popen([sys.executable, "-m", "litmine", "run"], env=env, cwd=folder,
+            self.proc = subprocess.Popen([sys.executable, "-m", "litmine", "run", *(args or [])], env=env, cwd=folder,
                                          stdout=out, stderr=err, text=True, start_new_session=True)
 
     def kill(self) -> None:
@@ -158,3 +158,106 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path)
     stages = [[line.split(":")[0] for line in text.splitlines() if not line.startswith("run ")]
               for text in (out, clean_out)]
     assert stages[0] == stages[1] == pipeline.stage_names()  # every stage of the one stage table, in its order
+
+
+# -- the run's own processes go with it (issue 24, item 11) -------------------------------------
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, read from /proc."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            parent = _parent_of(int(entry))
+            if parent is not None:
+                parents[int(entry)] = parent
+    found, todo = set(), [pid]
+    while todo:
+        here = todo.pop()
+        for child, parent in parents.items():
+            if parent == here and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {seconds:g} s")
+        time.sleep(0.2)
+
+
+def _held_run(replay_server, tmp_path, name: str) -> tuple[Run, Store, set[int]]:
+    """`litmine run --stage fetch-arxiv` waiting on a held arXiv answer; its child processes."""
+    data_dir, folder = tmp_path / name, tmp_path / f"{name}-cwd"
+    data_dir.mkdir()
+    folder.mkdir()
+    held = replay_server.inject("slow", path="/api/query", delay=600)
+    env = _env(replay_server, data_dir)
+    run = Run(env, folder, ["--stage", "fetch-arxiv"])
+    deadline = time.monotonic() + 300
+    while held.times > 0:
+        if run.proc.poll() is not None or time.monotonic() > deadline:
+            code, out, err = run.finish(0) if run.proc.poll() is not None else (None, "", "")
+            run.kill()
+            pytest.fail(f"the run never asked arXiv its query (exit {code}): {out}{err}")
+        time.sleep(0.2)
+    children = descendants(run.proc.pid)
+    assert any("uvicorn" in _cmdline(pid) for pid in children), "the run started no Prefect server"
+    return run, Store(data_dir / "litmine.duckdb", lock_timeout=60), children
+
+
+def test_a_run_killed_with_sigkill_takes_its_prefect_server_with_it(replay_server, tmp_path):
+    run, _, children = _held_run(replay_server, tmp_path, "sigkill")
+    os.kill(run.proc.pid, signal.SIGKILL)  # the run alone, not its process group
+    run.proc.wait()
+    try:
+        _wait_for(lambda: not any(_alive(pid) for pid in children), 60,
+                  f"the run's processes outlived it: {[_cmdline(p) for p in children if _alive(p)]}")
+    finally:
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_ends_a_prefect_run_at_once_as_interrupted(replay_server, tmp_path):
+    run, store, children = _held_run(replay_server, tmp_path, "sigterm")
+    run.proc.send_signal(signal.SIGTERM)  # the answer it waits for is held for 600 s
+    try:
+        code, out, err = run.finish(timeout=120)
+        _wait_for(lambda: not any(_alive(pid) for pid in children), 60, "the run's processes outlived it")
+    finally:
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert code == 128 + signal.SIGTERM, err
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT command, status, error FROM runs").fetchall() == [
+            ("run", "interrupted", "stopped by a signal")]

@@ -473,6 +473,12 @@ def _raise_exit(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def stopping(error: BaseException | None) -> bool:
+    """Whether the process was asked to stop (SIGTERM) or ``error`` hides a signal's stop: such a
+    failure is neither retried nor taken for a stage's failure."""
+    return bool(_signalled) or interrupted_by_signal(error)
+
+
 def stop_if_signalled(error: BaseException) -> None:
     """Raise the stop a signal asked for, when ``error`` hides it: our SIGTERM handler's
     ``SystemExit`` or any handler's exception raised inside a DuckDB query (which DuckDB turns into

@@ -31,6 +31,7 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     """
     from litmine import pipeline
     from litmine.config import prefect_environment
+    from litmine.errors import StageError
 
     cfg = settings()
     verbose = ctx.find_root().params.get("verbose", 0)
@@ -38,8 +39,14 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last folder of its home
     names = [s.name for s in pipeline.select(list(stages) or None)]
     from litmine.flows.nightly import FLOW_NAME, PrefectExecutor  # after prefect_environment
+    from litmine.flows.server import start_tied_server
 
     with pipeline.Run.open(cfg, "run", {"stages": names, "flow": FLOW_NAME}) as run:
+        try:  # Prefect's temporary server, stopped by a watchdog if this process is killed
+            start_tied_server()
+        except RuntimeError as exc:
+            raise StageError(f"Prefect could not start its temporary server: {str(exc).rstrip('.')}: run it "
+                             "again, or start a server (`prefect server start`) and set PREFECT_API_URL") from None
         report = run.execute(names, PrefectExecutor(cfg.task_runner))
     for line in report.lines():
         click.echo(line)
