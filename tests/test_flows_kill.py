@@ -17,9 +17,11 @@ import sys
 import time
 from datetime import date
 
+import duckdb
 import pytest
 
 from litmine import pipeline
+from litmine.errors import StoreError
 from litmine.store import Store, utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -261,3 +263,96 @@ def test_sigterm_ends_a_prefect_run_at_once_as_interrupted(replay_server, tmp_pa
     with store.connect(read_only=True) as con:
         assert con.execute("SELECT command, status, error FROM runs").fetchall() == [
             ("run", "interrupted", "stopped by a signal")]
+
+
+# -- the whole nightly run killed at 8 random points (issue 24) ---------------------------------
+
+KILLS, SEED = 8, 24
+# What a run has done so far, read from its database: rows that stages add, in pipeline order.
+PROGRESS = ("SELECT (SELECT count(*) FROM survey_references) + (SELECT count(*) FROM works)"
+            " + (SELECT count(*) FROM documents WHERE download_status = 'ok')"
+            " + (SELECT count(*) FROM documents WHERE extract_status IS NOT NULL)"
+            " + (SELECT count(*) FROM embeddings) + (SELECT count(*) FROM label_assignments)")
+
+
+def _progress(store: Store) -> int:
+    if not store.path.exists():
+        return 0
+    try:
+        with store.connect(read_only=True) as con:
+            return con.execute(PROGRESS).fetchone()[0]
+    except (StoreError, duckdb.Error):  # not migrated yet, or held past the lock timeout: none seen
+        return 0
+
+
+def _what_a_run_leaves(store: Store) -> dict:
+    with store.connect(read_only=True) as con:
+        def rows(sql):
+            return sorted(con.execute(sql).fetchall(), key=repr)
+
+        return {
+            "works": rows("SELECT arxiv_id, title FROM works"),
+            "labels per source": rows("SELECT source, label_set, count(*) FROM latest_labels GROUP BY ALL"),
+            "decisions": rows("SELECT w.arxiv_id, w.title, d.decision, d.decided_by FROM scope_decisions d "
+                              "JOIN works w USING (work_id)"),
+        }
+
+
+@pytest.mark.timeout(3600)  # ten nightly runs; pytest-timeout's signal would also interrupt a query
+def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(replay_server, tmp_path):
+    """SIGKILL of the `litmine run` process alone (as the OOM killer or a crashed shell would) at 8
+    points drawn at random over the clean run's progress, each followed by the next run; the last
+    run finishes. Then the database holds what one uninterrupted run's does, nothing twice, and no
+    process of any run is left."""
+    import random
+
+    clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
+    for folder in (clean_dir, killed_dir):
+        folder.mkdir()
+    code, out, err = Run(_env(replay_server, clean_dir), clean_dir).finish(timeout=400)
+    assert code == 0, err
+    baseline = Store(clean_dir / "litmine.duckdb", lock_timeout=60)
+    total = _progress(baseline)
+    points = sorted(random.Random(SEED).randrange(total) for _ in range(KILLS))
+
+    store = Store(killed_dir / "litmine.duckdb", lock_timeout=60)
+    left: set[int] = set()
+    for i, point in enumerate(points):
+        (tmp_path / f"kill{i}").mkdir()
+        run = Run(_env(replay_server, killed_dir), tmp_path / f"kill{i}")
+        deadline = time.monotonic() + 400
+        while run.proc.poll() is None and _progress(store) < point:
+            if time.monotonic() > deadline:
+                run.kill()
+                pytest.fail(f"kill {i}: the run did not reach {point} of {total} within 400 s")
+            time.sleep(0.3)
+        left |= descendants(run.proc.pid)  # its Prefect server, the server's watchdog, workers
+        os.kill(run.proc.pid, signal.SIGKILL)
+        run.proc.wait()
+    (tmp_path / "last").mkdir()
+    code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "last").finish(timeout=400)
+    try:
+        _wait_for(lambda: not any(_alive(pid) for pid in left), 60,
+                  f"processes of the killed runs outlived them: {[_cmdline(p) for p in left if _alive(p)]}")
+    finally:
+        for pid in left:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert code == 0, out + err
+    assert out.splitlines()[-1].endswith(f": partial; database {killed_dir / 'litmine.duckdb'}")
+
+    assert _what_a_run_leaves(store) == _what_a_run_leaves(baseline)
+    tables = _tables(baseline)
+    after, expected = _sizes(store, tables), _sizes(baseline, tables)
+    del after["runs"], expected["runs"]
+    assert after == expected
+    with store.connect(read_only=True) as con:
+        for table, key in UNIQUE.items():
+            first = key.split(",")[0]
+            dupes = con.execute(f"SELECT {key}, count(*) FROM {table} WHERE {first} IS NOT NULL "
+                                "GROUP BY ALL HAVING count(*) > 1").fetchall()
+            assert dupes == [], f"{table} has duplicate rows: {dupes[:3]}"
+        statuses = [s for (s,) in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()]
+    killed = [s for s in statuses[:-1]]
+    assert set(killed) <= {"interrupted", "partial", "ok"} and statuses[-1] == "partial"
+    assert "running" not in statuses
