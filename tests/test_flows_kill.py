@@ -339,7 +339,9 @@ def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(rep
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert code == 0, out + err
-    assert out.splitlines()[-1].endswith(f": partial; database {killed_dir / 'litmine.duckdb'}")
+    # ok or partial: PDFs the replay arXiv lacks failed in an earlier run, and are not tried again
+    assert re.fullmatch(rf"run \S+: (ok|partial); database {re.escape(str(killed_dir / 'litmine.duckdb'))}",
+                        out.splitlines()[-1])
 
     assert _what_a_run_leaves(store) == _what_a_run_leaves(baseline)
     tables = _tables(baseline)
@@ -353,6 +355,4 @@ def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(rep
                                 "GROUP BY ALL HAVING count(*) > 1").fetchall()
             assert dupes == [], f"{table} has duplicate rows: {dupes[:3]}"
         statuses = [s for (s,) in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()]
-    killed = [s for s in statuses[:-1]]
-    assert set(killed) <= {"interrupted", "partial", "ok"} and statuses[-1] == "partial"
-    assert "running" not in statuses
+    assert len(statuses) == KILLS + 1 and set(statuses) <= {"interrupted", "partial", "ok"}
