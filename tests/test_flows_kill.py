@@ -313,11 +313,14 @@ def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(rep
     assert code == 0, err
     baseline = Store(clean_dir / "litmine.duckdb", lock_timeout=60)
     total = _progress(baseline)
-    points = sorted(random.Random(SEED).randrange(total) for _ in range(KILLS))
+    rng = random.Random(SEED)
 
     store = Store(killed_dir / "litmine.duckdb", lock_timeout=60)
     left: set[int] = set()
-    for i, point in enumerate(points):
+    for i in range(KILLS):
+        # a point past what is stored, so that each run is killed having done something of its own
+        done = _progress(store)
+        point = done + 1 + rng.randrange(max(1, total - done))
         (tmp_path / f"kill{i}").mkdir()
         run = Run(_env(replay_server, killed_dir), tmp_path / f"kill{i}")
         deadline = time.monotonic() + 400
