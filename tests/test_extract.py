@@ -267,5 +267,26 @@ def test_cli_extract_pdf_dir(data_dir, tmp_path):
     assert result.output.splitlines() == [
         "extract: 1 new, 0 updated, 0 unchanged, 1 failed (not extracted so far: 1 not_pdf)",
         "extract: 0 new, 0 updated, 2 unchanged, 0 failed "
-        f"(nothing to extract: every downloaded document is extracted by {EXTRACTOR_VERSION})",
+        f"(nothing to extract: every downloaded document was read by {EXTRACTOR_VERSION}, 1 of them without text: "
+        "their reasons are in documents.extract_error)",
     ]
+
+
+def test_cli_extract_exits_1_when_every_pdf_failed_and_never_says_they_are_extracted(data_dir, tmp_path):
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "notes.pdf").write_text("not a pdf")
+    (folder / "empty.pdf").write_bytes(b"")
+    from litmine.cli import main
+
+    result = CliRunner().invoke(main, ["extract", "--pdf-dir", str(folder)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("extract: 0 new, 0 updated, 0 unchanged, 2 failed")
+    assert lines[-1] == "Error: the stage extract failed: not extracted so far: 1 empty, 1 not_pdf"
+    again = CliRunner().invoke(main, ["extract"])
+    assert "every downloaded document is extracted" not in again.output
+    assert again.output.splitlines()[0] == (
+        "extract: 0 new, 0 updated, 2 unchanged, 0 failed "
+        f"(nothing to extract: every downloaded document was read by {EXTRACTOR_VERSION}, 2 of them without text: "
+        "their reasons are in documents.extract_error)")

@@ -329,3 +329,26 @@ def test_fetch_arxiv_exits_1_when_its_query_failed_and_0_when_it_completed(repla
     assert "arXiv did not answer after 2 tries: HTTP 503" in failed.output
     done = CliRunner().invoke(main, ["fetch", "arxiv", "--until", "2026-06-20T12:00"])
     assert done.exit_code == 0, done.output
+
+
+def test_fetch_arxiv_exits_1_when_its_query_stopped_at_the_page_cap(replay_server, data_dir, monkeypatch):
+    """Pages stored before the cap do not make the run a success: the query as a whole failed."""
+    from click.testing import CliRunner
+
+    from litmine.cli import main
+
+    endless = partial(re.sub, rb"<opensearch:totalResults>\d+<", b"<opensearch:totalResults>1000000000<")
+    replay_server.inject("rewrite", times=1000, rewrite=lambda body: endless(body))
+    for var, value in {"LITMINE_ARXIV_MAX_PAGES": "2", "LITMINE_ARXIV_PAGE_SIZE": "10",
+                       "LITMINE_ARXIV_LOOKBACK_DAYS": "3", "LITMINE_ARXIV_DELAY_SECONDS": "0",
+                       **{k: v for k, v in replay_server.env().items() if k.startswith("LITMINE_")}}.items():
+        monkeypatch.setenv(var, value)
+    result = CliRunner().invoke(main, ["fetch", "arxiv", "--until", "2026-06-20T12:00"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("fetch-arxiv: 20 new, 0 updated, 0 unchanged, 1 failed (stopped early: stopped after 2 "
+                               "pages (20 results)")
+    assert lines[-1].startswith("Error: the stage fetch-arxiv failed: stopped early: stopped after 2 pages")
+    store = Store(load_settings().database)
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT command, status FROM runs").fetchall() == [("fetch arxiv", "failed")]

@@ -27,6 +27,9 @@ def _sizes(store) -> dict[str, int]:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
+# Two whole nightly runs with the real embedder: past pyproject's 600 s on a busy machine, where
+# pytest-timeout's SIGALRM lands inside a DuckDB query ("Query interrupted", issue 24 item 12).
+@pytest.mark.timeout(1800)
 def test_nightly_flow_end_to_end_then_a_second_run_adds_nothing(harness, replay_server, data_dir, monkeypatch):
     from litmine.config import load_settings
     from litmine.pipeline import load_report

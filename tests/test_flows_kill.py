@@ -17,9 +17,11 @@ import sys
 import time
 from datetime import date
 
+import duckdb
 import pytest
 
 from litmine import pipeline
+from litmine.errors import StoreError
 from litmine.store import Store, utcnow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -54,12 +56,12 @@ def _env(replay_server, data_dir) -> dict[str, str]:
 class Run:
     """`litmine run` in a subprocess, its output in files (a full pipe must not stall it)."""
 
-    def __init__(self, env: dict[str, str], folder) -> None:
+    def __init__(self, env: dict[str, str], folder, args: list[str] | None = None) -> None:
         self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
         with self.out.open("w") as out, self.err.open("w") as err:
             # its own process group, killed whole as cron or systemd would: the run and the
             # temporary Prefect server it started
-            self.proc = subprocess.Popen([sys.executable, "-m", "litmine", "run"], env=env, cwd=folder,
+            self.proc = subprocess.Popen([sys.executable, "-m", "litmine", "run", *(args or [])], env=env, cwd=folder,
                                          stdout=out, stderr=err, text=True, start_new_session=True)
 
     def kill(self) -> None:
@@ -158,3 +160,203 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path)
     stages = [[line.split(":")[0] for line in text.splitlines() if not line.startswith("run ")]
               for text in (out, clean_out)]
     assert stages[0] == stages[1] == pipeline.stage_names()  # every stage of the one stage table, in its order
+
+
+# -- the run's own processes go with it (issue 24, item 11) -------------------------------------
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, read from /proc."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            parent = _parent_of(int(entry))
+            if parent is not None:
+                parents[int(entry)] = parent
+    found, todo = set(), [pid]
+    while todo:
+        here = todo.pop()
+        for child, parent in parents.items():
+            if parent == here and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {seconds:g} s")
+        time.sleep(0.2)
+
+
+def _held_run(replay_server, tmp_path, name: str) -> tuple[Run, Store, set[int]]:
+    """`litmine run --stage fetch-arxiv` waiting on a held arXiv answer; its child processes."""
+    data_dir, folder = tmp_path / name, tmp_path / f"{name}-cwd"
+    data_dir.mkdir()
+    folder.mkdir()
+    held = replay_server.inject("slow", path="/api/query", delay=600)
+    env = _env(replay_server, data_dir)
+    run = Run(env, folder, ["--stage", "fetch-arxiv"])
+    deadline = time.monotonic() + 300
+    while held.times > 0:
+        if run.proc.poll() is not None or time.monotonic() > deadline:
+            code, out, err = run.finish(0) if run.proc.poll() is not None else (None, "", "")
+            run.kill()
+            pytest.fail(f"the run never asked arXiv its query (exit {code}): {out}{err}")
+        time.sleep(0.2)
+    children = descendants(run.proc.pid)
+    assert any("uvicorn" in _cmdline(pid) for pid in children), "the run started no Prefect server"
+    return run, Store(data_dir / "litmine.duckdb", lock_timeout=60), children
+
+
+def test_a_run_killed_with_sigkill_takes_its_prefect_server_with_it(replay_server, tmp_path):
+    run, _, children = _held_run(replay_server, tmp_path, "sigkill")
+    os.kill(run.proc.pid, signal.SIGKILL)  # the run alone, not its process group
+    run.proc.wait()
+    try:
+        _wait_for(lambda: not any(_alive(pid) for pid in children), 60,
+                  f"the run's processes outlived it: {[_cmdline(p) for p in children if _alive(p)]}")
+    finally:
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_ends_a_prefect_run_at_once_as_interrupted(replay_server, tmp_path):
+    run, store, children = _held_run(replay_server, tmp_path, "sigterm")
+    run.proc.send_signal(signal.SIGTERM)  # the answer it waits for is held for 600 s
+    try:
+        code, out, err = run.finish(timeout=120)
+        _wait_for(lambda: not any(_alive(pid) for pid in children), 60, "the run's processes outlived it")
+    finally:
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert code == 128 + signal.SIGTERM, err
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT command, status, error FROM runs").fetchall() == [
+            ("run", "interrupted", "stopped by a signal")]
+
+
+# -- the whole nightly run killed at 8 random points (issue 24) ---------------------------------
+
+KILLS, SEED = 8, 24
+# What a run has done so far, read from its database: rows that stages add, in pipeline order.
+PROGRESS = ("SELECT (SELECT count(*) FROM survey_references) + (SELECT count(*) FROM works)"
+            " + (SELECT count(*) FROM documents WHERE download_status = 'ok')"
+            " + (SELECT count(*) FROM documents WHERE extract_status IS NOT NULL)"
+            " + (SELECT count(*) FROM embeddings) + (SELECT count(*) FROM label_assignments)")
+
+
+def _progress(store: Store) -> int:
+    if not store.path.exists():
+        return 0
+    try:
+        with store.connect(read_only=True) as con:
+            return con.execute(PROGRESS).fetchone()[0]
+    except (StoreError, duckdb.Error):  # not migrated yet, or held past the lock timeout: none seen
+        return 0
+
+
+def _what_a_run_leaves(store: Store) -> dict:
+    with store.connect(read_only=True) as con:
+        def rows(sql):
+            return sorted(con.execute(sql).fetchall(), key=repr)
+
+        return {
+            "works": rows("SELECT arxiv_id, title FROM works"),
+            "labels per source": rows("SELECT source, label_set, count(*) FROM latest_labels GROUP BY ALL"),
+            "decisions": rows("SELECT w.arxiv_id, w.title, d.decision, d.decided_by FROM scope_decisions d "
+                              "JOIN works w USING (work_id)"),
+        }
+
+
+@pytest.mark.timeout(3600)  # ten nightly runs; pytest-timeout's signal would also interrupt a query
+def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(replay_server, tmp_path):
+    """SIGKILL of the `litmine run` process alone (as the OOM killer or a crashed shell would) at 8
+    points drawn at random over the clean run's progress, each followed by the next run; the last
+    run finishes. Then the database holds what one uninterrupted run's does, nothing twice, and no
+    process of any run is left."""
+    import random
+
+    clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
+    for folder in (clean_dir, killed_dir):
+        folder.mkdir()
+    code, out, err = Run(_env(replay_server, clean_dir), clean_dir).finish(timeout=400)
+    assert code == 0, err
+    baseline = Store(clean_dir / "litmine.duckdb", lock_timeout=60)
+    total = _progress(baseline)
+    rng = random.Random(SEED)
+
+    store = Store(killed_dir / "litmine.duckdb", lock_timeout=60)
+    left: set[int] = set()
+    for i in range(KILLS):
+        # a point past what is stored, so that each run is killed having done something of its own
+        done = _progress(store)
+        point = done + 1 + rng.randrange(max(1, total - done))
+        (tmp_path / f"kill{i}").mkdir()
+        run = Run(_env(replay_server, killed_dir), tmp_path / f"kill{i}")
+        deadline = time.monotonic() + 400
+        while run.proc.poll() is None and _progress(store) < point:
+            if time.monotonic() > deadline:
+                run.kill()
+                pytest.fail(f"kill {i}: the run did not reach {point} of {total} within 400 s")
+            time.sleep(0.3)
+        left |= descendants(run.proc.pid)  # its Prefect server, the server's watchdog, workers
+        if run.proc.poll() is None:  # else it finished before its point: the next run has nothing to do
+            os.kill(run.proc.pid, signal.SIGKILL)
+        run.proc.wait()
+    (tmp_path / "last").mkdir()
+    code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "last").finish(timeout=400)
+    try:
+        _wait_for(lambda: not any(_alive(pid) for pid in left), 60,
+                  f"processes of the killed runs outlived them: {[_cmdline(p) for p in left if _alive(p)]}")
+    finally:
+        for pid in left:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert code == 0, out + err
+    # ok or partial: PDFs the replay arXiv lacks failed in an earlier run, and are not tried again
+    assert re.fullmatch(rf"run \S+: (ok|partial); database {re.escape(str(killed_dir / 'litmine.duckdb'))}",
+                        out.splitlines()[-1])
+
+    assert _what_a_run_leaves(store) == _what_a_run_leaves(baseline)
+    tables = _tables(baseline)
+    after, expected = _sizes(store, tables), _sizes(baseline, tables)
+    del after["runs"], expected["runs"]
+    assert after == expected
+    with store.connect(read_only=True) as con:
+        for table, key in UNIQUE.items():
+            first = key.split(",")[0]
+            dupes = con.execute(f"SELECT {key}, count(*) FROM {table} WHERE {first} IS NOT NULL "
+                                "GROUP BY ALL HAVING count(*) > 1").fetchall()
+            assert dupes == [], f"{table} has duplicate rows: {dupes[:3]}"
+        statuses = [s for (s,) in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()]
+    assert len(statuses) == KILLS + 1 and set(statuses) <= {"interrupted", "partial", "ok"}

@@ -167,3 +167,40 @@ def test_every_stage_name_written_to_failures_is_one_of_the_stage_table():
     stray = {name: where for name, where in found.items()
              if name not in names and not (name == "classify-" and any(n.startswith(name) for n in names))}
     assert stray == {}
+
+
+def test_a_stage_whose_store_open_fails_does_not_poison_the_next(data_dir, monkeypatch):
+    import litmine.store as store_module
+
+    real = store_module.check_size
+
+    def broken(con, path):
+        monkeypatch.setattr(store_module, "check_size", real)  # once
+        raise RuntimeError("the disk went away")
+
+    def reads(ctx):
+        with ctx.store.connect(read_only=True) as con:
+            return pipeline.Counts("digest", unchanged=con.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    with pipeline.Run.open(load_settings(), "run") as run:
+        monkeypatch.setattr(store_module, "check_size", broken)
+        assert run.stage("screen", call=lambda stage: reads(run.ctx)) is None  # failed as a whole
+        assert run.stage("digest", call=lambda stage: reads(run.ctx)).unchanged == 1
+    assert run.report.failed == {"screen": "the disk went away"}
+    assert _runs(run.store) == [("run", "failed", "screen: the disk went away")]
+
+
+def test_a_query_interrupted_by_a_signal_stops_the_run_as_interrupted(data_dir, monkeypatch):
+    """A signal handler that raises inside a DuckDB query (Ctrl-C, SIGTERM, a test's time limit)
+    reaches us as DuckDB's RuntimeError("Query interrupted"): that stops the run, not one stage."""
+    def interrupted(ctx):
+        raise RuntimeError("Query interrupted")
+
+    ran = []
+    with pytest.raises(pipeline.RunInterrupted):
+        with pipeline.Run.open(load_settings(), "run") as run:
+            run.stage("screen", call=lambda stage: interrupted(run.ctx))
+            ran.append("digest")
+    assert ran == []
+    (command, status, error), = _runs(run.store)
+    assert (command, status) == ("run", "interrupted") and error.startswith("stopped by a signal")

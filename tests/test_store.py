@@ -162,3 +162,26 @@ def test_a_corrupt_file_is_reported_and_left_untouched(tmp_path):
     with pytest.raises(StoreError, match="not a valid DuckDB database or is damaged; it was left untouched"):
         Store(path).migrate()
     assert path.read_bytes() == junk
+
+
+def test_a_connection_is_closed_when_its_open_fails_after_connecting(store, monkeypatch):
+    """Issue 24 item 12: an exception between connect and return (here the size check, as a query
+    interrupted by a signal) must not leave the connection open, or every later open of the file
+    with another configuration fails ("different configuration than existing connections")."""
+    import litmine.store as store_module
+
+    real = store_module.check_size
+
+    def interrupted(con, path):
+        monkeypatch.setattr(store_module, "check_size", real)  # once
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(store_module, "check_size", interrupted)
+    with pytest.raises(RuntimeError) as caught:  # the traceback, kept, holds the frames that opened it
+        with store.connect(read_only=True):
+            pass
+    with store.transaction() as con:  # read-write: another configuration of the same file
+        con.execute("CREATE TABLE after_the_interrupt (x INTEGER)")
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM after_the_interrupt").fetchone() == (0,)
+    assert caught.value is not None

@@ -385,6 +385,7 @@ def fetch_new(
             record_failure(con, run_id, "fetch-arxiv", dated, exc)
         counts.add("failed")
         counts.notes.append(f"stopped early: {exc}")
+        counts.error = f"stopped early: {exc}"  # the query did not finish: the stage failed, the watermark stays
         log.warning("nightly query failed: %s", exc)
         if isinstance(exc, SourceUnreachable):
             raise

@@ -13,6 +13,9 @@ class Counts:
     unchanged: int = 0
     failed: int = 0
     notes: list[str] = field(default_factory=list)
+    # Why the stage as a whole failed although it stored some items (a query stopped early): the
+    # run's report lists the stage as failed, and the command exits 1.
+    error: str | None = None
 
     @property
     def total(self) -> int:
@@ -28,6 +31,7 @@ class Counts:
         for status in ("new", "updated", "unchanged", "failed"):
             self.add(status, getattr(other, status))
         self.notes.extend(other.notes)
+        self.error = self.error or other.error
         return self
 
     def as_dict(self) -> dict:

@@ -36,6 +36,12 @@ def _rebuild(cls: type[LitmineError], message: str, context: dict) -> LitmineErr
     return err
 
 
+class RunInterrupted(BaseException):
+    """A signal stopped the process while a stage ran (seen as a DuckDB query interrupted by it): the
+    run ends ``interrupted`` at once instead of going on with its next stages. Not an ``Exception``,
+    so no stage's error handling takes it for one item's failure."""
+
+
 class ConfigError(LitmineError):
     """A setting is missing or malformed."""
 

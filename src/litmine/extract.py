@@ -78,8 +78,12 @@ def extract_documents(store: Store, settings: Settings, run_id: str | None = Non
     with store.connect(read_only=True) as con:
         todo = text_store.pending_documents(con, EXTRACTOR_VERSION, RETRIED_STATUSES, limit)
         done = text_store.count_extracted(con, EXTRACTOR_VERSION)
+        without_text = text_store.count_without_text(con, EXTRACTOR_VERSION)
     counts.add("unchanged", done - sum(1 for d in todo if d.extractor_version == EXTRACTOR_VERSION))
-    if not todo:
+    if not todo and without_text:  # read, but not extracted: never say they are
+        counts.notes.append(f"nothing to extract: every downloaded document was read by {EXTRACTOR_VERSION}, "
+                            f"{without_text} of them without text: their reasons are in documents.extract_error")
+    elif not todo:
         counts.notes.append(f"nothing to extract: every downloaded document is extracted by {EXTRACTOR_VERSION}")
     by_path = {_resolve(settings, d.path): d for d in todo}
     batch = _Batch(store, run_id, counts)

@@ -186,6 +186,7 @@ def harvest_oai(
                 record_failure(con, run_id, "oai-pmh", source_ref, exc)
             counts.add("failed")
             counts.notes.append(f"stopped after {pages} pages: {exc}; run again to resume")
+            counts.error = counts.notes[-1]  # the harvest did not finish: the stage failed
             if isinstance(exc, SourceUnreachable):
                 raise
             return counts

@@ -7,9 +7,10 @@ other commands are thin callers of it. How stages execute is plugged in: in this
 (``run_pipeline``), or as the Prefect flow of ``litmine.flows.nightly`` (``PrefectExecutor``).
 
 A stage that fails for some items records them (table ``failures``) and returns counts with
-``failed > 0``: the run goes on and ends ``partial``. A stage that fails as a whole (it raised, or
-every item it tried failed) is recorded as a failure of item ``*`` and the run goes on with the next
-stages, which work on whatever is stored; the run ends ``failed``, and `litmine run` exits 1.
+``failed > 0``: the run goes on and ends ``partial``. A stage that fails as a whole (it raised, it
+stopped early (``Counts.error``: what it stored stays), or every item it tried failed) is recorded
+and the run goes on with the next stages, which work on whatever is stored; the run ends ``failed``,
+and the command exits 1 (``litmine.cli.common.exit_status``: the one rule of every command).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Callable, Iterable
 
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import LitmineError, SourceUnreachable, StageError, StageUnreachable
-from litmine.store import Store
+from litmine.errors import LitmineError, RunInterrupted, SourceUnreachable, StageError, StageUnreachable
+from litmine.store import Store, interrupted_by_signal
 
 log = logging.getLogger(__name__)
 
@@ -409,9 +410,13 @@ class Run:
             skip_if_offline(stage, self.report)
             counts = run_stage(stage, self.ctx) if call is None else call(stage)
             self.report.counts[stage.name] = counts
-            resolve_stage_failure(self.store, stage.name)
+            if counts.error:  # stopped early: what it stored stays, the stage failed
+                self.report.failed[stage.name] = counts.error
+            else:
+                resolve_stage_failure(self.store, stage.name)
             return counts
         except Exception as exc:  # a stage failing as a whole must not stop the others
+            stop_if_signalled(exc)  # ... but a signal (SIGTERM, Ctrl-C) stops the run
             log.warning("stage %s failed: %s", stage.name, exc)
             record_stage_failure(self.store, self.run_id, stage.name, exc)
             self.report.failed[stage.name] = failed_stage_message(exc)
@@ -428,7 +433,9 @@ class Run:
         counts = fn(self.ctx)
         earlier = self.report.counts.get(name)
         self.report.counts[name] = Counts(name).merge(earlier).merge(counts) if earlier else counts
-        if counts.failed and not (counts.new or counts.updated or counts.unchanged):
+        if counts.error:
+            self.report.failed[name] = counts.error
+        elif counts.failed and not (counts.new or counts.updated or counts.unchanged):
             self.report.failed[name] = "; ".join(counts.notes) or f"all {counts.failed} items failed"
         return counts
 
@@ -437,9 +444,10 @@ class Run:
         try:
             if kind is None:
                 finish(self.store, self.report)
-            elif issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            elif issubclass(kind, (KeyboardInterrupt, SystemExit, RunInterrupted)):
                 self.store.finish_run(self.run_id, "interrupted", self.report.as_dict(),
-                                      error=f"stopped by {'Ctrl-C' if kind is KeyboardInterrupt else 'a signal'}")
+                                      error=f"stopped by {'Ctrl-C' if kind is KeyboardInterrupt else 'a signal'}"
+                                      + (f" ({error})" if kind is RunInterrupted else ""))
             else:
                 self.store.finish_run(self.run_id, "failed", self.report.as_dict(),
                                       error=str(error) or type(error).__name__)
@@ -453,6 +461,7 @@ class Run:
         import threading
 
         if threading.current_thread() is threading.main_thread():
+            _signalled.clear()
             self._old_sigterm = signal.signal(signal.SIGTERM, _raise_exit)
 
     def _restore_sigterm(self) -> None:
@@ -463,8 +472,28 @@ class Run:
             self._old_sigterm = None
 
 
+_signalled: list[int] = []  # the SIGTERM this process received, if any
+
+
 def _raise_exit(signum, frame):
+    _signalled.append(signum)
     raise SystemExit(128 + signum)
+
+
+def stopping(error: BaseException | None) -> bool:
+    """Whether the process was asked to stop (SIGTERM) or ``error`` hides a signal's stop: such a
+    failure is neither retried nor taken for a stage's failure."""
+    return bool(_signalled) or interrupted_by_signal(error)
+
+
+def stop_if_signalled(error: BaseException) -> None:
+    """Raise the stop a signal asked for, when ``error`` hides it: our SIGTERM handler's
+    ``SystemExit`` or any handler's exception raised inside a DuckDB query (which DuckDB turns into
+    ``RuntimeError("Query interrupted")``), or one a stage's own error handling caught."""
+    if _signalled:
+        raise SystemExit(128 + _signalled[-1]) from error
+    if interrupted_by_signal(error):
+        raise RunInterrupted("a query was interrupted by a signal") from error
 
 
 def run_pipeline(settings: Settings, store: Store, names: list[str] | None = None,

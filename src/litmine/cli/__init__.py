@@ -14,7 +14,7 @@ import sys
 import click
 
 from litmine import __version__
-from litmine.errors import LitmineError
+from litmine.errors import LitmineError, RunInterrupted
 
 # Modules whose ``register(main)`` adds commands. One line each; order is help order.
 COMMAND_MODULES = [
@@ -41,7 +41,7 @@ class LitmineGroup(click.Group):
         except LitmineError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, RunInterrupted):
             click.echo("Interrupted: whatever was committed is kept; run the same command again to finish.", err=True)
             ctx.exit(130)
 

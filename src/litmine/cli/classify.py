@@ -7,7 +7,7 @@ import dataclasses
 
 import click
 
-from litmine.cli.common import echo_counts, open_store, settings
+from litmine.cli.common import echo_counts, exit_status, open_store, settings
 from litmine.errors import ClassifierError
 
 
@@ -43,6 +43,7 @@ def embed(model: str | None, batch_size: int | None, no_fulltext: bool) -> None:
 
         counts = run.call("embed", call)
     echo_counts(counts)
+    exit_status(run.report)
 
 
 @click.command()
@@ -107,6 +108,7 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
         for clf in classifiers:
             echo_counts(run.call(f"classify-{clf.name}", lambda ctx: classify_works(
                 ctx.store, clf, run_id=ctx.run_id, limit=limit)))
+    exit_status(run.report)
 
 
 @click.command()
@@ -173,6 +175,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
     if llm is not None:
         click.echo(llm.usage())
     click.echo(f"stored as evaluation run {run_id}")
+    exit_status(run.report)
 
 
 @click.group()

@@ -25,3 +25,18 @@ def open_store(cfg: Settings | None = None, migrate: bool = True) -> Store:
 def echo_counts(*counts: Counts) -> None:
     for c in counts:
         click.echo(str(c))
+
+
+def exit_status(report, stages: int | None = None) -> None:
+    """The exit rule of every command that runs stages: exit 1, with one line naming what failed and
+    why, when the run's report lists a stage that failed as a whole (it raised, stopped early, or
+    every item it tried failed); ``stages``: how many the command ran, when several."""
+    from litmine.errors import StageError
+
+    if not report.failed:
+        return
+    if stages is not None:
+        raise StageError(f"{len(report.failed)} of {stages} stages failed as a whole "
+                         f"({', '.join(report.failed)}); the others ran. Reasons: `litmine status`")
+    why = "; ".join(f"{name} failed: {reason}" for name, reason in report.failed.items())
+    raise StageError(f"the stage {why}" if len(report.failed) == 1 else f"the stages {why}")

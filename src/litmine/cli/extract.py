@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from litmine.cli.common import echo_counts, settings
+from litmine.cli.common import echo_counts, exit_status, settings
 
 
 @click.command()
@@ -38,6 +38,7 @@ def extract(pdf_dir: Path | None, limit: int | None, workers: int | None) -> Non
                 ctx.store, cfg, pdf_dir, run_id=ctx.run_id, workers=workers)))
         echo_counts(run.call("extract", lambda ctx: extract_documents(
             ctx.store, cfg, run_id=ctx.run_id, limit=limit, workers=workers)))
+    exit_status(run.report)
 
 
 @click.command("labels-from-latex")
@@ -70,6 +71,7 @@ def labels_from_latex(eprint: Path, survey_id: str | None, dry_run: bool) -> Non
         counts = run.call("labels-from-latex", lambda ctx: apply_latex_labels(
             ctx.store, citations, survey_id=survey_id, run_id=ctx.run_id))
     echo_counts(counts)
+    exit_status(run.report)
 
 
 def register(main: click.Group) -> None:

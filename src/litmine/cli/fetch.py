@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, settings
+from litmine.cli.common import echo_counts, exit_status, settings
 
 
 def _run(command: str, stage: str, call) -> None:
     """Run one stage as a ``Run`` (the run lock, its row in ``runs``, ended whatever happens): ok,
-    partial (some items failed) or failed. Exits 1 when the stage failed as a whole."""
+    partial (some items failed) or failed. Exits 1 when the stage failed as a whole (``exit_status``)."""
     from litmine.pipeline import Run
 
     cfg = settings()
@@ -17,8 +17,7 @@ def _run(command: str, stage: str, call) -> None:
     with Run.open(cfg, command, config) as run:
         counts = run.call(stage, call)
     echo_counts(counts)
-    if run.report.failed:
-        raise SystemExit(1)
+    exit_status(run.report)
 
 
 @click.group()

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from litmine.cli.common import settings
+from litmine.cli.common import exit_status, settings
 
 
 @click.command()
@@ -39,15 +39,19 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last folder of its home
     names = [s.name for s in pipeline.select(list(stages) or None)]
     from litmine.flows.nightly import FLOW_NAME, PrefectExecutor  # after prefect_environment
+    from litmine.flows.server import start_tied_server
 
     with pipeline.Run.open(cfg, "run", {"stages": names, "flow": FLOW_NAME}) as run:
+        try:  # Prefect's temporary server, stopped by a watchdog if this process is killed
+            start_tied_server()
+        except RuntimeError as exc:
+            raise StageError(f"Prefect could not start its temporary server: {str(exc).rstrip('.')}: run it "
+                             "again, or start a server (`prefect server start`) and set PREFECT_API_URL") from None
         report = run.execute(names, PrefectExecutor(cfg.task_runner))
     for line in report.lines():
         click.echo(line)
     click.echo(f"run {run.run_id}: {report.status}; database {cfg.database}")
-    if report.failed:
-        raise StageError(f"{len(report.failed)} of {len(names)} stages failed as a whole "
-                         f"({', '.join(report.failed)}); the others ran. Reasons: `litmine status`")
+    exit_status(report, stages=len(names))
 
 
 @click.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, settings
+from litmine.cli.common import echo_counts, exit_status, settings
 
 
 @click.command()
@@ -35,6 +35,7 @@ def screen(methods: tuple[str, ...]) -> None:
             echo_counts(decided)
         for method in scope_methods:
             echo_counts(run.call("screen", lambda ctx: screen_works(ctx.store, method, run_id=ctx.run_id)))
+    exit_status(run.report)
 
 
 def register(main: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, settings
+from litmine.cli.common import echo_counts, exit_status, settings
 
 
 @click.group()
@@ -38,6 +38,7 @@ def load(seed_dir: str | None) -> None:
         counts = run.call("survey", lambda ctx: load_survey(
             ctx.store, Path(seed_dir) if seed_dir else cfg.seed_dir, run_id=ctx.run_id))
     echo_counts(counts)
+    exit_status(run.report)
 
 
 def register(main: click.Group) -> None:

@@ -53,8 +53,10 @@ def submit_many(fn, items: list):
 
 
 def _worth_retrying(task, task_run, state) -> bool:
-    """Retry a network stage, unless its host cannot be reached at all (no network: retrying costs minutes)."""
-    return not isinstance(state.result(raise_on_failure=False), StageUnreachable)
+    """Retry a network stage, unless its host cannot be reached at all (no network: retrying costs
+    minutes) or a signal stopped it (SIGTERM, Ctrl-C: the run ends now)."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, StageUnreachable) and not pipeline.stopping(error)
 
 
 def _stage_call(settings: Settings, run_id: str):

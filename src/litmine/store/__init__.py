@@ -97,8 +97,8 @@ class Store:
                 raise StoreError(_describe_open_error(str(exc), self.path), path=self.path) from None
             try:
                 check_size(con, self.path)
-            except StoreError:
-                con.close()
+            except BaseException:  # closed on every path: a connection left open would make every later
+                con.close()        # open of this file with another configuration fail in this process
                 raise
             return con
 
@@ -257,6 +257,19 @@ class Store:
 
         with self.transaction() as con:
             runs.finish_run(con, run_id, status, counts, error)
+
+
+def interrupted_by_signal(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it) is a DuckDB query stopped because a Python signal handler
+    raised while it ran (Ctrl-C, SIGTERM, a test's time limit): DuckDB then raises its own
+    ``RuntimeError("Query interrupted")`` and the handler's exception is lost."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if type(error) is RuntimeError and str(error) == "Query interrupted":
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _rollback(con: Connection) -> None:

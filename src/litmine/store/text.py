@@ -68,6 +68,14 @@ def count_extracted(con: Connection, version: str) -> int:
     ).fetchone()[0]
 
 
+def count_without_text(con: Connection, version: str) -> int:
+    """Downloaded documents this extractor version read and got no text from (damaged, empty ...)."""
+    return con.execute(
+        "SELECT count(*) FROM documents WHERE download_status = 'ok' AND extractor_version = ? "
+        "AND extract_status IS DISTINCT FROM 'ok'", [version]
+    ).fetchone()[0]
+
+
 def registered_files(con: Connection, paths: list[str]) -> dict[str, DocumentRow]:
     """Documents registered from local files, by their absolute path."""
     rows = con.execute(
