@@ -400,6 +400,27 @@ def test_the_queue_reorders_as_you_decide_and_skips_come_back(review_db, setting
         review_mod.refit_scores = original
 
 
+def test_a_skip_is_kept_for_the_next_session_and_an_undone_skip_is_not(review_db, settings, store):
+    from litmine import review
+    from litmine.review_widget import ReviewSession
+
+    new = review_db["new_work_ids"]
+    _screen_with_ensemble(store, new, [(0.9, 0.5), (0.5, 0.5), (0.1, 0.5)])
+    s = ReviewSession.open(settings, "screening", refit_every=1000)
+    assert [i.work_id for i in s.items] == new
+    s.skip()
+    assert review.skipped_works(settings, "screening") == {new[0]}
+    again = ReviewSession.open(settings, "screening", refit_every=1000)  # a later session: the skip comes last
+    assert [i.work_id for i in again.items] == [new[1], new[2], new[0]]
+    assert review.skipped_works(settings, "label") == set()  # kept per queue
+    again.skip()
+    again.undo()  # taken back: the skip is no longer kept
+    assert review.skipped_works(settings, "screening") == {new[0]}
+    with open(review.skips_path(settings), "ab") as f:
+        f.write(b'{"work_id": "torn')  # a line cut off by a crash orders nothing and loses nothing
+    assert review.skipped_works(settings, "screening") == {new[0]}
+
+
 def test_refit_scores_learn_from_decisions(review_db, settings, store):
     from litmine import review
 

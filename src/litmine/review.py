@@ -153,6 +153,44 @@ def _append(path: Path, entry: dict) -> None:
             os.close(fd)
 
 
+def skips_path(settings: Settings) -> Path:
+    """Where the review queue keeps its skips (one JSON line each), so a skipped work comes back last
+    in the next session too, not first."""
+    return settings.decisions_dir / "skips.jsonl"
+
+
+def record_skip(settings: Settings, item: "QueueItem", queue: str, reviewer: str | None = None,
+                undo: bool = False) -> None:
+    """Keep a skip of ``item`` in ``queue`` (or, ``undo``, take it back), appended like a decision."""
+    _append(skips_path(settings), {"work_id": item.work_id, "label_set": item.label_set, "label_id": item.label_id,
+                                   "queue": queue, "reviewer": reviewer or settings.reviewer or who(),
+                                   "undo": undo, "at": utcnow().isoformat()})
+
+
+def skipped_works(settings: Settings, queue: str) -> set[int]:
+    """The works skipped in ``queue`` and not taken back, over every session (unreadable lines are
+    logged and left out: a skip only orders the queue)."""
+    path = skips_path(settings)
+    if not path.exists():
+        return set()
+    with _journal_lock(path, exclusive=False):
+        raw = path.read_bytes()
+    skipped: set[int] = set()
+    for n, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            work_id = int(entry["work_id"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("skipping unreadable line %d of %s (%s)", n, path, exc)
+            continue
+        if entry.get("queue") != queue:
+            continue
+        (skipped.discard if entry.get("undo") else skipped.add)(work_id)
+    return skipped
+
+
 @dataclass(frozen=True)
 class UnreadableLine:
     """A journal line that does not read as a decision: its number, its text and why."""

@@ -71,7 +71,13 @@ class ReviewSession:
              label_id: str | None = None, limit: int = 200, reviewer: str | None = None,
              refit_every: int = REFIT_EVERY) -> "ReviewSession":
         items = review.queue_items(settings, queue, label_set=label_set, label_id=label_id, limit=limit)
+        skipped = review.skipped_works(settings, review.QUEUE_ALIASES.get(queue, queue))
+        items = [i for i in items if i.work_id not in skipped] + [i for i in items if i.work_id in skipped]
         return cls(settings, items, queue=queue, reviewer=reviewer, refit_every=refit_every)
+
+    @property
+    def _queue_name(self) -> str:
+        return review.QUEUE_ALIASES.get(self.queue, self.queue)
 
     # -- where we are --------------------------------------------------------------------------
 
@@ -209,10 +215,12 @@ class ReviewSession:
         return self._record([(themes, label_id, "accept" if on else "reject")], advance=False)
 
     def skip(self) -> None:
-        """Not now: the work goes to the end of the queue (it stays unscreened and comes back)."""
+        """Not now: the work goes to the end of the queue (it stays unscreened and comes back); the skip is
+        kept (``review.record_skip``), so the next session puts it last too, until a decision or an undo."""
         item = self.current
         if item is None:
             raise ReviewError("the queue is done: open another queue")
+        review.record_skip(self.settings, item, self._queue_name, reviewer=self.reviewer)
         self.history.append(Step(self.position, skipped=True))
         self.items.append(item)
         self.position += 1
@@ -223,8 +231,10 @@ class ReviewSession:
             raise ReviewError("nothing to undo in this session")
         step = self.history.pop()
         undone = [review.undo_decision(self.settings, d) for d in reversed(step.decisions)]
-        if step.skipped:  # the skipped work's copy further down the queue goes
+        if step.skipped:  # the skipped work's copy further down the queue goes, and its kept skip
             work_id = self.items[step.position].work_id
+            review.record_skip(self.settings, self.items[step.position], self._queue_name, reviewer=self.reviewer,
+                               undo=True)
             later = [k for k in range(step.position + 1, len(self.items)) if self.items[k].work_id == work_id]
             if later:
                 del self.items[later[-1]]
