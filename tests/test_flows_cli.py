@@ -18,7 +18,7 @@ def test_prefect_failing_to_start_is_one_line_and_a_failed_run(data_dir, tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert proc.stderr.startswith("Error: Prefect could not start the flow: Timed out while attempting to connect to "
+    assert proc.stderr.startswith("Error: Prefect could not start its temporary server: Timed out while attempting to connect to "
                                   "ephemeral Prefect API server: run it again, or start a server (`prefect server "
                                   "start`) and set PREFECT_API_URL (run_id=")
     assert proc.stderr.count("\n") == 1

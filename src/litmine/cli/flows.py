@@ -46,7 +46,8 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
             start_tied_server()
         except RuntimeError as exc:
             raise StageError(f"Prefect could not start its temporary server: {str(exc).rstrip('.')}: run it "
-                             "again, or start a server (`prefect server start`) and set PREFECT_API_URL") from None
+                             "again, or start a server (`prefect server start`) and set PREFECT_API_URL",
+                             run_id=run.run_id) from None
         report = run.execute(names, PrefectExecutor(cfg.task_runner))
     for line in report.lines():
         click.echo(line)
