@@ -57,8 +57,11 @@ def test_topics_fill_the_tables_and_the_view(seeded, tmp_path):
         assert "bertopic" in version and '"seed": 42' in params
         assert dated <= size
 
+    # nothing changed: the latest topics are kept, not fitted again
+    again = find_topics(seeded, run_id="run-c", min_topic_size=8)
+    assert (again.new, again.unchanged) == (0, counts.new)
     # the same seed, the same topics
-    find_topics(seeded, run_id="run-b", min_topic_size=8)
+    find_topics(seeded, run_id="run-b", force=True, min_topic_size=8)
     with seeded.connect(read_only=True) as con:
         a, b = (con.execute("SELECT list(topic_id ORDER BY work_id), list(work_id ORDER BY work_id) FROM work_topics "
                             "WHERE run_id = ?", [r]).fetchone() for r in ("run-a", "run-b"))

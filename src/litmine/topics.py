@@ -19,6 +19,8 @@ gold labels, and the next classify run learns it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections import Counter
@@ -129,9 +131,11 @@ def _is_before(w: dict, when: date) -> bool | None:
     return None
 
 
-def find_topics(store: Store, run_id: str | None = None, **params: object) -> Counts:
+def find_topics(store: Store, run_id: str | None = None, force: bool = False, **params: object) -> Counts:
     """Fit the topics of the in-scope works and store them as run ``run_id`` (a new id when None);
-    counts: ``new`` topics, of which the notes say how many are emerging."""
+    counts: ``new`` topics, of which the notes say how many are emerging. When the in-scope works, their
+    vectors, labels and the parameters are those of the latest topics run, its topics are kept
+    (``unchanged``) unless ``force``."""
     import uuid
 
     from litmine.survey import label_roles
@@ -155,6 +159,22 @@ def find_topics(store: Store, run_id: str | None = None, **params: object) -> Co
     if len(works) < 2 * int(options["min_topic_size"]) + 2:
         counts.notes.append(f"skipped: {len(works)} embedded in-scope works, too few for topics of "
                             f"{options['min_topic_size']} (run `litmine embed` and `litmine screen`)")
+        return counts
+    # never compute the same thing twice: the same works, vectors, labels and parameters give the same topics
+    fingerprint = hashlib.sha256(json.dumps({
+        "version": STAGE_VERSION, "model": model_id, "options": options, "survey_date": str(when),
+        "works": [(w["work_id"], w["survey"], str(w.get("published"))) for w in sorted(works, key=lambda w: w["work_id"])],
+        "vectors": hashlib.sha256(np.asarray([w["vector"] for w in sorted(works, key=lambda w: w["work_id"])],
+                                             dtype=np.float32).tobytes()).hexdigest(),
+        "filed": sorted((k, sorted(map(str, v))) for k, v in filed.items()),
+    }, sort_keys=True, default=str).encode()).hexdigest()
+    with store.connect(read_only=True) as con:
+        last = db.latest_run(con)
+        previous = db.topics_of_run(con, last) if last else []
+    if previous and previous[0]["params"].get("input") == fingerprint and not force:
+        counts.add("unchanged", len(previous))
+        counts.notes.append(f"{len(works)} in-scope works, their embeddings, labels and the parameters unchanged since "
+                            f"topics run {last}: its {len(previous)} topics kept")
         return counts
     vectors = np.asarray([w["vector"] for w in works], dtype=np.float32)
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -188,7 +208,8 @@ def find_topics(store: Store, run_id: str | None = None, **params: object) -> Co
             "months": dict(sorted(months.items())), "subsections": dict(subsections.most_common()),
             "typical": [works[i]["work_id"] for i in order[:TYPICAL]], "survey_date": when,
             "model_version": f"{STAGE_VERSION}; {fit.version}", "embedding_model": model_id,
-            "params": {**options, "in_scope_works": len(works), "before": n_before, "after": n_after},
+            "params": {**options, "in_scope_works": len(works), "before": n_before, "after": n_after,
+                       "input": fingerprint},
         })
     with store.transaction() as con:
         db.save_run(con, run_id, topics, assignments)

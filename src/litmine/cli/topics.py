@@ -55,8 +55,10 @@ def topics_list(all_: bool) -> None:
 @topics.command("run")
 @click.option("--seed", type=int, help="UMAP's random state (default 42).")
 @click.option("--min-topic-size", type=int, help="Fewest works in a topic (default 10).")
-def topics_run(seed: int | None, min_topic_size: int | None) -> None:
-    """Fit the topics of the in-scope works now (the nightly run does it after classify).
+@click.option("--force", is_flag=True, help="Fit again even when nothing changed since the latest topics run.")
+def topics_run(seed: int | None, min_topic_size: int | None, force: bool) -> None:
+    """Fit the topics of the in-scope works now (the nightly run does it after classify; both keep the
+    latest topics when the works, their vectors, labels and the parameters are unchanged).
 
     \b
     Example:
@@ -68,7 +70,7 @@ def topics_run(seed: int | None, min_topic_size: int | None) -> None:
     params = {k: v for k, v in (("seed", seed), ("min_topic_size", min_topic_size)) if v is not None}
     cfg = settings()
     with Run.open(cfg, "topics", params) as run:
-        echo_counts(run.call("topics", lambda ctx: find_topics(ctx.store, run_id=ctx.run_id, **params)))
+        echo_counts(run.call("topics", lambda ctx: find_topics(ctx.store, run_id=ctx.run_id, force=force, **params)))
 
 
 @topics.command("accept")
