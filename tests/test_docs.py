@@ -1,12 +1,28 @@
-"""The README documents every command and every setting (docs that drift from the code fail here)."""
+"""The README and docs/ document every command and every setting, the README stays a short user's guide
+whose links resolve, and the transcripts marked as tested print what they say (docs that drift from
+the code fail here)."""
 
 from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
 
 from litmine.cli import main
 from litmine.config import describe
 from conftest import ROOT
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = ROOT / "README.md"
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+TEXTS = {path: path.read_text(encoding="utf-8") for path in [README, *DOCS]}
+ALL_TEXT = "\n".join(TEXTS.values())
+
+# A transcript that tests/test_docs.py runs: this line, then the indented block (`$ command`, then what
+# it prints; a line `...` stands for any lines). Each block runs in a fresh data directory.
+TRANSCRIPT_MARK = "<!-- transcript: tests/test_docs.py runs it in a fresh data directory -->"
+README_MAX_LINES = 300
 
 
 def _commands(group, path=()):
@@ -17,20 +33,135 @@ def _commands(group, path=()):
             yield " ".join(("litmine", *path, name))
 
 
-def test_every_cli_command_is_in_the_readme():
-    missing = [c for c in _commands(main) if c not in README]
-    assert missing == [], f"commands missing from README.md: {missing}"
+def test_every_cli_command_is_in_the_readme_or_docs():
+    missing = [c for c in _commands(main) if c not in ALL_TEXT]
+    assert missing == [], f"commands missing from README.md and docs/*.md: {missing}"
 
 
-def test_every_setting_is_in_the_readme():
-    missing = [var for var, _, _ in describe() if var not in README]
-    assert missing == [], f"settings missing from README.md: {missing}"
+def test_every_setting_is_in_the_readme_or_docs():
+    missing = [var for var, _, _ in describe() if var not in ALL_TEXT]
+    assert missing == [], f"settings missing from README.md and docs/*.md: {missing}"
 
 
 def test_the_settings_table_is_generated_from_the_code():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("readme_settings", ROOT / "scripts" / "readme_settings.py")
+    spec = importlib.util.spec_from_file_location("settings_table", ROOT / "scripts" / "settings_table.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.render(README) == README, "run: .venv/bin/python scripts/readme_settings.py"
+    text = TEXTS[module.TARGET]
+    assert module.BEGIN in text, f"{module.TARGET} has no generated settings table"
+    assert module.render(text) == text, "run: .venv/bin/python scripts/settings_table.py"
+
+
+def test_the_readme_is_a_short_guide():
+    lines = TEXTS[README].splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines: move detail to docs/ (at most {README_MAX_LINES})"
+
+
+def test_the_readme_shows_the_morning_loop_in_its_first_screen():
+    first = "\n".join(TEXTS[README].splitlines()[:40])
+    assert "litmine digest" in first or "digest.html" in first, first
+    assert "notebooks/review_queue.ipynb" in first, first
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    return {_slug(m.group(1)) for m in re.finditer(r"^#{1,6} (.+)$", text, flags=re.M)}
+
+
+def _links(text: str):
+    """Relative links and images of a Markdown text, outside indented blocks: (line number, target)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("    "):
+            continue
+        for m in re.finditer(r"\]\(([^)\s]+)\)", line):
+            if not re.match(r"[a-z]+:", m.group(1)):
+                yield number, m.group(1)
+
+
+def test_every_relative_link_of_the_readme_and_docs_resolves():
+    broken = []
+    for path, text in TEXTS.items():
+        for number, target in _links(text):
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                broken.append(f"{path.relative_to(ROOT)}:{number}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
+                broken.append(f"{path.relative_to(ROOT)}:{number}: {target} (no such heading)")
+    assert broken == [], "\n".join(broken)
+
+
+def test_the_readme_links_its_docs():
+    linked = {(README.parent / target.partition("#")[0]).resolve() for _, target in _links(TEXTS[README])}
+    unlinked = [p.name for p in DOCS if p.resolve() not in linked]
+    assert unlinked == [], f"docs/ files the README does not link: {unlinked}"
+
+
+def _transcripts():
+    for path, text in TEXTS.items():
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            if line.strip() != TRANSCRIPT_MARK:
+                continue
+            j = i + 1
+            while j < len(lines) and not lines[j].strip():
+                j += 1
+            block = []
+            while j < len(lines) and (lines[j].startswith("    ") or not lines[j].strip()):
+                block.append(lines[j][4:])
+                j += 1
+            while block and not block[-1].strip():
+                block.pop()
+            yield pytest.param(block, id=f"{path.relative_to(ROOT)}:{i + 2}")
+
+
+def _steps(block: list[str]):
+    """(environment, arguments, expected lines) for each `$ litmine ...` of a block."""
+    steps = []
+    for line in block:
+        if line.startswith("$ "):
+            words = shlex.split(line[2:], comments=True)
+            env = {}
+            while words and re.match(r"[A-Z_][A-Z0-9_]*=", words[0]):
+                name, _, value = words.pop(0).partition("=")
+                env[name] = value
+            assert words[:1] == ["litmine"], f"a tested transcript runs litmine only: {line}"
+            steps.append((env, words[1:], []))
+        else:
+            assert steps, f"a tested transcript starts with a command: {line}"
+            steps[-1][2].append(line.rstrip())
+    return steps
+
+
+def _matches(expected: list[str], got: list[str]) -> bool:
+    """Line by line; `...` stands for any lines (none included)."""
+    if not expected:
+        return not got
+    if expected[0] == "...":
+        return any(_matches(expected[1:], got[k:]) for k in range(len(got) + 1))
+    return bool(got) and expected[0] == got[0] and _matches(expected[1:], got[1:])
+
+
+def test_the_tested_transcripts_are_found():
+    assert len(list(_transcripts())) >= 2, f"no block follows {TRANSCRIPT_MARK!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", list(_transcripts()))
+def test_a_transcript_prints_what_it_says(block, data_dir: Path):
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    for env, args, expected in _steps(block):
+        env = {name: str((ROOT / value).resolve()) if (ROOT / value).exists() and "/" in value else value
+               for name, value in env.items()}
+        result = runner.invoke(main, args, env=env, catch_exceptions=False)
+        got = [line.rstrip() for line in result.output.rstrip("\n").splitlines()]
+        assert _matches(expected, got), f"$ litmine {shlex.join(args)}\nexpected:\n" + "\n".join(expected) + \
+            "\ngot:\n" + "\n".join(got)

@@ -1,6 +1,6 @@
-"""Regenerate the settings table of README.md from litmine.config (tests/test_docs.py checks it).
+"""Regenerate the settings table of docs/configuration.md from litmine.config (tests/test_docs.py checks it).
 
-    .venv/bin/python scripts/readme_settings.py
+    .venv/bin/python scripts/settings_table.py
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from litmine.config import describe
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TARGET = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 
@@ -25,4 +25,4 @@ def render(text: str) -> str:
 
 
 if __name__ == "__main__":
-    README.write_text(render(README.read_text(encoding="utf-8")), encoding="utf-8")
+    TARGET.write_text(render(TARGET.read_text(encoding="utf-8")), encoding="utf-8")
