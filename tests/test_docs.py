@@ -121,16 +121,27 @@ def _transcripts():
             yield pytest.param(block, id=f"{path.relative_to(ROOT)}:{i + 2}")
 
 
+def _assignments(words: list[str]) -> dict[str, str]:
+    env = {}
+    while words and re.match(r"[A-Z_][A-Z0-9_]*=", words[0]):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env
+
+
 def _steps(block: list[str]):
-    """(environment, arguments, expected lines) for each `$ litmine ...` of a block."""
-    steps = []
+    """(environment, arguments, expected lines) for each `$ litmine ...` of a block; `$ export A=x B=y`
+    sets variables for the rest of the block, `$ A=x litmine ...` for one command."""
+    steps, exported = [], {}
     for line in block:
         if line.startswith("$ "):
             words = shlex.split(line[2:], comments=True)
-            env = {}
-            while words and re.match(r"[A-Z_][A-Z0-9_]*=", words[0]):
-                name, _, value = words.pop(0).partition("=")
-                env[name] = value
+            if words[:1] == ["export"]:
+                rest = words[1:]
+                exported |= _assignments(rest)
+                assert rest == [], f"export takes NAME=value only: {line}"
+                continue
+            env = exported | _assignments(words)
             assert words[:1] == ["litmine"], f"a tested transcript runs litmine only: {line}"
             steps.append((env, words[1:], []))
         else:
