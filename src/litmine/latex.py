@@ -29,6 +29,7 @@ from litmine.counts import Counts
 from litmine.errors import LatexError
 from litmine.store import Store
 from litmine.store import labels as label_store
+from litmine.store import survey as survey_store
 
 log = logging.getLogger(__name__)
 
@@ -244,11 +245,8 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
     version = "latex:" + citations.sha256[:12]
     with store.transaction() as con:
         survey_id = _survey_id(con, survey_id)
-        refs = {key: (work_id, sections) for key, work_id, sections in con.execute(
-            "SELECT key, work_id, sections FROM survey_references WHERE survey_id = ?", [survey_id]).fetchall()}
-        labels = con.execute(
-            "SELECT l.label_set, l.label_id, l.parent_id FROM labels l JOIN label_sets s USING (label_set) "
-            "WHERE s.survey_id = ?", [survey_id]).fetchall()
+        refs = survey_store.reference_sections(con, survey_id)
+        labels = survey_store.survey_labels(con, survey_id)
         # The label sets the seed's `sections` column uses, and the sets their parents are in.
         used = {x for _, secs in refs.values() for x in (secs or [])}
         section_sets = {s for s, label_id, _ in labels if label_id in used}
@@ -272,8 +270,7 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
                 elif n in parent_set_of:  # cited in a part's own text, outside its subsections
                     wanted[parent_set_of[n]].add(n)
             changed = list(old_sections or []) != sections
-            con.execute("UPDATE survey_references SET sections = ?, label_status = 'verified' "
-                        "WHERE survey_id = ? AND key = ?", [sections, survey_id, entry.key])
+            survey_store.set_verified_sections(con, survey_id, entry.key, sections)
             if work_id is not None:
                 for set_id in sorted(wanted):
                     changed |= label_store.set_source_labels(
@@ -292,7 +289,7 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
 
 
 def _survey_id(con, survey_id: str | None) -> str:
-    ids = [r[0] for r in con.execute("SELECT survey_id FROM surveys ORDER BY 1").fetchall()]
+    ids = survey_store.survey_ids(con)
     if survey_id:
         if survey_id not in ids:
             raise LatexError(f"no survey {survey_id!r} loaded; loaded: {', '.join(ids) or 'none'}")
