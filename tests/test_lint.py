@@ -135,3 +135,28 @@ def test_the_sql_check_sees_sql(tmp_path):
     (tmp_path / "pipeline.py").write_text("def f(run):\n    run.execute([], None)\n")
     assert sql_calls(tmp_path) == [("stage.py", 2, "db.execute"), ("stage.py", 3, "cur.executemany"),
                                    ("stage.py", 4, "rel.sql('SELECT 2').query"), ("stage.py", 4, "rel.sql")]
+
+
+def test_one_title_normaliser_one_sha256_one_clock():
+    """Titles are compared through ``ids.normalize_title``, files and text hashed through ``hashing``,
+    and now is ``clock.utcnow``: no second definition of any of them (issue 23)."""
+    import ast
+    import re
+
+    src = ROOT / "src" / "litmine"
+    kinds = {"title normaliser": re.compile(r"normali[sz]e_?title|norm_title"),
+             "SHA-256 helper": re.compile(r"sha256"), "clock": re.compile(r"^_?(utc)?now$")}
+    found: dict[str, list[str]] = {kind: [] for kind in kinds}
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for kind, pattern in kinds.items():
+                    if pattern.search(node.name):
+                        found[kind].append(f"{path.relative_to(src).as_posix()}:{node.name}")
+    assert found == {"title normaliser": ["ids.py:normalize_title"],
+                     "SHA-256 helper": ["hashing.py:sha256_file", "hashing.py:sha256_hex"],
+                     "clock": ["clock.py:utcnow"] + PENDING_CLOCKS}
+
+
+# `pipeline.now` (stages' file) wraps clock.utcnow: a second name for the one clock; emptied at merge.
+PENDING_CLOCKS = ["pipeline.py:now"]

@@ -16,7 +16,6 @@ subsection, it stands in. ``\\nocite`` cites nothing.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import logging
 import re
@@ -27,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from litmine.counts import Counts
 from litmine.errors import LatexError
+from litmine.hashing import sha256_hex
 from litmine.store import Store
 from litmine.store import labels as label_store
 from litmine.store import survey as survey_store
@@ -92,10 +92,10 @@ def _load_files(path: Path) -> tuple[dict[str, str], str]:
     if path.is_dir():
         files = {str(p.relative_to(path).as_posix()): p.read_bytes() for p in path.rglob("*")
                  if p.is_file() and p.stat().st_size <= _MAX_FILE_BYTES}
-        digest = hashlib.sha256(b"".join(k.encode() + v for k, v in sorted(files.items()))).hexdigest()
+        digest = sha256_hex(b"".join(k.encode() + v for k, v in sorted(files.items())))
         return {k: _decode(v) for k, v in files.items()}, digest
     data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
