@@ -24,7 +24,7 @@ def _prefect(args: list[str], api: str, home, cwd=FLOWS) -> subprocess.Completed
                           text=True, timeout=300)
 
 
-def test_prefect_deploy_from_flows_registers_the_nightly_deployment(prefect_server, data_dir, tmp_path):  # noqa: F811
+def test_prefect_deploy_from_flows_registers_the_nightly_and_a_worker_runs_it(prefect_server, data_dir, tmp_path):  # noqa: F811
     home = tmp_path / "prefect-client"
     before = _git_status()
 
@@ -51,6 +51,18 @@ def test_prefect_deploy_from_flows_registers_the_nightly_deployment(prefect_serv
     listed = _prefect(["deployment", "ls"], prefect_server, home)
     assert listed.returncode == 0, listed.stderr
     assert "litmine-nightly/nightly" in listed.stdout
+
+    # A worker of the pool runs it: the pull step, the entry point, the package's flow and its run.
+    run = _prefect(["deployment", "run", "litmine-nightly/nightly", "--param", 'stages=["decisions"]'],
+                   prefect_server, home)
+    assert run.returncode == 0, run.stdout + run.stderr
+    worker = _prefect(["worker", "start", "--pool", "litmine", "--run-once"], prefect_server, home)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    (flow_run,) = requests.post(f"{prefect_server}/flow_runs/filter", json={
+        "deployments": {"id": {"any_": [dep["id"]]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
+        timeout=10).json()
+    assert flow_run["parameters"] == {"stages": ["decisions"]}
+    assert (data_dir / "litmine.duckdb").exists()  # the run's own record, in LITMINE_DATA_DIR
 
     # `prefect deploy` wrote nothing into the repository (prefect.yaml is saved back only when interactive).
     assert _git_status() == before
