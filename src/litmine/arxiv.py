@@ -40,12 +40,12 @@ import arxiv
 import requests
 from lxml import etree
 
+from litmine.clock import not_after, utcnow
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ArxivApiError, FetchError, InvalidArxivId, SourceUnreachable
 from litmine.hashing import sha256_hex
 from litmine.ids import parse_arxiv_id
-from litmine.clock import not_after, utcnow
 from litmine.polite import PoliteClient, Retry, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
