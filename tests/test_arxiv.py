@@ -6,6 +6,8 @@ from datetime import datetime
 
 import pytest
 
+from conftest import ROOT, SHARED
+
 from litmine import __version__
 from litmine.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
 from litmine.config import load_settings
@@ -154,3 +156,25 @@ def test_a_failed_page_is_recorded_and_the_watermark_stays(replay_server, tmp_pa
     with store.connect(read_only=True) as con:
         assert con.execute("SELECT stage, error_type FROM failures").fetchall() == [("fetch-arxiv", "FetchError")]
         assert con.execute("SELECT count(*) FROM watermarks").fetchone() == (0,)
+
+
+def _fields(result) -> dict:
+    row = dict(vars(result))
+    row["authors"] = [(a.name, a.affiliation) for a in result.authors]
+    row["links"] = [(x.href, x.title, x.rel, x.content_type) for x in result.links]
+    return row
+
+
+def test_entries_are_read_as_the_arxiv_package_reads_them():
+    """litmine builds each ``arxiv.Result`` through the package's public constructor (not its private
+    ``_feed``); on recorded feeds, affiliations and all, the results are the package's own."""
+    from litmine.arxiv import parse_page
+
+    feed = pytest.importorskip("arxiv._feed")  # the package's reader, only to compare with
+    folder = SHARED / "fixtures" / "arxiv-api" / "recorded-2026" / "xml"
+    for name in ("q_testing_s0_m100_cfe7536492ca__http200.xml", "id_astro-ph_0601001_s0_m100_3150dca9dc76__http200.xml"):
+        content = (folder / name).read_bytes()
+        ours, theirs = parse_page(content).results, feed.parse(content).results
+        assert len(ours) == len(theirs) > 0
+        assert [_fields(r) for r in ours] == [_fields(r) for r in theirs]
+    assert "_feed" not in (ROOT / "src" / "litmine" / "arxiv.py").read_text()

@@ -160,6 +160,17 @@ def test_embed_array_keeps_the_order_given_and_gives_unit_rows():
     assert emb.embed_array([]).shape[0] == 0
 
 
+def test_an_unknown_embedder_is_an_embed_error_naming_the_registered_ones(monkeypatch):
+    with pytest.raises(EmbedError) as info:
+        get_embedder("hashin:64")
+    assert str(info.value) == ("unknown embedder 'hashin' (LITMINE_EMBED_MODEL='hashin:64'): choose from hashing, "
+                               "sentence-transformers, or give a sentence-transformers model name")
+    monkeypatch.setattr("litmine.embed.available_embedders", lambda: {})
+    with pytest.raises(EmbedError, match=r"no embedder registered for 'all-MiniLM-L6-v2'; registered: none\. "
+                                         r"Reinstall litmine"):
+        get_embedder("all-MiniLM-L6-v2")
+
+
 def test_an_unknown_embedding_option_names_the_ones_there_are():
     with pytest.raises(EmbedError, match=r"unknown embedding option 'fp4'; options: \+int8 .*\+seq128"):
         get_embedder("all-MiniLM-L6-v2+fp4")

@@ -80,3 +80,83 @@ def test_only_the_storage_package_imports_duckdb():
             if any(n == "duckdb" or n.startswith("duckdb.") for n in names):
                 offenders.append(str(path.relative_to(src)))
     assert offenders == []
+
+
+# Method names under which DuckDB runs SQL text: ``execute``/``executemany``, and ``sql`` with its
+# alias ``query``. Any call of one of them outside ``store/`` is flagged, whatever it is called on:
+# a connection passed under another name, a cursor, or a relation are all caught, at the price of
+# the few same-named methods that run no SQL, named here one by one (file, call).
+_SQL_METHODS = {"execute", "executemany", "sql", "query"}
+NOT_SQL = {
+    ("pipeline.py", "run.execute"),  # pipeline.Run.execute: runs the stages of a run
+    ("cli/flows.py", "run.execute"),
+    ("digest.py", "digest.query"),  # the text of a query the digest shows for `litmine query`
+}
+# Files of other branches of issue 23 that still execute SQL outside store/; emptied at merge.
+PENDING_OTHERS = {
+    "classify/__init__.py", "scope_eval.py", "evaluate.py", "newpapers.py",  # method
+    "cli/classify.py", "status.py",  # stages
+    "digest.py",  # loop
+}
+
+
+def sql_calls(src) -> list[tuple[str, int, str]]:
+    """(file, line, call) of every call of a SQL-running method in the package outside ``store/``."""
+    import ast
+
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        if path.is_relative_to(src / "store"):
+            continue
+        rel = path.relative_to(src).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _SQL_METHODS:
+                call = ast.unparse(node.func)
+                if (rel, call) not in NOT_SQL:
+                    found.append((rel, node.lineno, call))
+    return found
+
+
+def test_only_the_storage_package_executes_sql():
+    """Every SQL statement lives in ``store/``, in a function named for what it reads or writes;
+    stages call those functions (issue 23)."""
+    offenders = sql_calls(ROOT / "src" / "litmine")
+    listed = [f"{f}:{line}: {call}(...)" for f, line, call in offenders if f not in PENDING_OTHERS]
+    assert listed == [], "SQL outside src/litmine/store/ (move it into a store function):\n" + "\n".join(listed)
+
+
+def test_the_sql_check_sees_sql(tmp_path):
+    """The check flags a connection under any name and a cursor, and passes store/ and the named exceptions."""
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "works.py").write_text("def f(con):\n    return con.execute('SELECT 1')\n")
+    (tmp_path / "stage.py").write_text(
+        "def f(db, cur, rel):\n    db.execute('SELECT 1')\n    cur.executemany('INSERT', [])\n"
+        "    return rel.sql('SELECT 2').query('x', 'SELECT 3')\n")
+    (tmp_path / "pipeline.py").write_text("def f(run):\n    run.execute([], None)\n")
+    assert sql_calls(tmp_path) == [("stage.py", 2, "db.execute"), ("stage.py", 3, "cur.executemany"),
+                                   ("stage.py", 4, "rel.sql('SELECT 2').query"), ("stage.py", 4, "rel.sql")]
+
+
+def test_one_title_normaliser_one_sha256_one_clock():
+    """Titles are compared through ``ids.normalize_title``, files and text hashed through ``hashing``,
+    and now is ``clock.utcnow``: no second definition of any of them (issue 23)."""
+    import ast
+    import re
+
+    src = ROOT / "src" / "litmine"
+    kinds = {"title normaliser": re.compile(r"normali[sz]e_?title|norm_title"),
+             "SHA-256 helper": re.compile(r"sha256"), "clock": re.compile(r"^_?(utc)?now$")}
+    found: dict[str, list[str]] = {kind: [] for kind in kinds}
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for kind, pattern in kinds.items():
+                    if pattern.search(node.name):
+                        found[kind].append(f"{path.relative_to(src).as_posix()}:{node.name}")
+    assert found == {"title normaliser": ["ids.py:normalize_title"],
+                     "SHA-256 helper": ["hashing.py:sha256_file", "hashing.py:sha256_hex"],
+                     "clock": ["clock.py:utcnow"] + PENDING_CLOCKS}
+
+
+# `pipeline.now` (stages' file) wraps clock.utcnow: a second name for the one clock; emptied at merge.
+PENDING_CLOCKS = ["pipeline.py:now"]

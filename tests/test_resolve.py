@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from litmine.cli import main
 from litmine.errors import SourceUnreachable
-from litmine.resolve import match_score, normalise_title, title_similarity
+from litmine.ids import normalize_title
+from litmine.resolve import match_score, title_similarity
 from litmine.store.acquire import SurveyRef
 
 
@@ -22,8 +23,8 @@ def _result(title, year, first_author):
 
 
 def test_title_normalisation_and_similarity():
-    assert normalise_title("Sanity Checks for {S}aliency Maps!") == "sanity checks for s aliency maps"
-    assert normalise_title("Réseaux  de $\\alpha$-neurones") == "reseaux de neurones"
+    assert normalize_title("Sanity Checks for {S}aliency Maps!") == "sanity checks for s aliency maps"
+    assert normalize_title("Réseaux  de $\\alpha$-neurones") == "reseaux de neurones"
     assert title_similarity("Fooling LIME and SHAP", "Fooling LIME and SHAP: Adversarial Attacks on Post hoc Explanation Methods") == 0.9
     assert title_similarity("Sanity checks for saliency maps", "Sanity Checks for Saliency Maps") == 1.0
     assert title_similarity("Attention is not explanation", "Deep residual learning") < 0.5

@@ -29,7 +29,6 @@ moved only once every page is stored. Unreadable entries are recorded in ``failu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -41,11 +40,13 @@ import arxiv
 import requests
 from lxml import etree
 
+from litmine.clock import not_after, utcnow
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ArxivApiError, FetchError, InvalidArxivId, SourceUnreachable
+from litmine.hashing import sha256_hex
 from litmine.ids import parse_arxiv_id
-from litmine.polite import PoliteClient, Retry, Throttle, hosts_of, not_after, utcnow
+from litmine.polite import PoliteClient, Retry, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure
@@ -54,7 +55,7 @@ from litmine.store.works import WorkRecord
 log = logging.getLogger(__name__)
 
 _ATOM = "http://www.w3.org/2005/Atom"
-_NS = {"atom": _ATOM, "os": "http://a9.com/-/spec/opensearch/1.1/"}
+_NS = {"atom": _ATOM, "os": "http://a9.com/-/spec/opensearch/1.1/", "arxiv": "http://arxiv.org/schemas/atom"}
 
 # The nightly query's terms, when LITMINE_ARXIV_QUERY is empty. Phrases in titles or abstracts that
 # name interpretability work in the survey's sense: explaining or dissecting a model's internals.
@@ -95,6 +96,44 @@ def _error_message(content: bytes) -> str | None:
     return m.group(1).decode("utf-8", "replace").strip() if m else None
 
 
+def _text(elem, path: str) -> str | None:
+    found = elem.find(path, _NS)
+    return found.text if found is not None else None
+
+
+def _when(text: str | None) -> datetime | None:
+    """An Atom date (``2016-05-26T17:59:46Z``) as aware UTC; ValueError if it is not one."""
+    if text is None:
+        return None
+    when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _result(entry) -> arxiv.Result | None:
+    """An ``arxiv.Result`` from one Atom ``<entry>`` (through its public constructor), as the
+    ``arxiv`` package builds it; None without an id or either date."""
+    entry_id = _text(entry, "atom:id")
+    updated, published = _when(_text(entry, "atom:updated")), _when(_text(entry, "atom:published"))
+    if not entry_id or updated is None or published is None:
+        return None
+    primary = entry.find("arxiv:primary_category", _NS)
+    return arxiv.Result(
+        entry_id=entry_id, updated=updated, published=published,
+        title=re.sub(r"\s+", " ", _text(entry, "atom:title") or ""),
+        authors=[arxiv.Result.Author(_text(a, "atom:name") or "",
+                                     [af.text for af in a.iterfind("arxiv:affiliation", _NS) if af.text is not None])
+                 for a in entry.iterfind("atom:author", _NS)],
+        summary=_text(entry, "atom:summary") or "",
+        comment=_text(entry, "arxiv:comment"), journal_ref=_text(entry, "arxiv:journal_ref"),
+        doi=_text(entry, "arxiv:doi"),
+        primary_category=(primary.get("term") if primary is not None else "") or "",
+        categories=[c.get("term") for c in entry.iterfind("atom:category", _NS) if c.get("term") is not None],
+        links=[arxiv.Result.Link(link.get("href"), title=link.get("title"), rel=link.get("rel") or "",
+                                 content_type=link.get("type"))
+               for link in entry.iterfind("atom:link", _NS) if link.get("href") is not None],
+    )
+
+
 def parse_page(content: bytes) -> Page | None:
     """A page from an Atom feed, each entry read on its own; None when the feed is unreadable."""
     try:
@@ -111,7 +150,7 @@ def parse_page(content: bytes) -> Page | None:
     for entry in root.iterfind("atom:entry", _NS):
         entry_id = (entry.findtext("atom:id", "", _NS) or "").strip()
         try:
-            result = arxiv._feed._build_result(entry)
+            result = _result(entry)
             if result is None:
                 raise ValueError("an entry without its id or dates")
             parse_arxiv_id(result.get_short_id())
@@ -322,7 +361,7 @@ def nightly_query(settings: Settings) -> str:
 
 
 def watermark_name(query: str) -> str:
-    return "arxiv-query:" + hashlib.sha256(query.encode()).hexdigest()[:12]
+    return "arxiv-query:" + sha256_hex(query)[:12]
 
 
 def fetch_new(

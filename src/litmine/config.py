@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from litmine.clock import utcnow
 from litmine.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +93,7 @@ class Settings:
     def clock(self) -> datetime:
         """Now (UTC, naive), or ``arxiv_now`` where a replay fixes it."""
         if not self.arxiv_now:
-            return datetime.now(timezone.utc).replace(tzinfo=None)
+            return utcnow()
         try:
             fixed = datetime.fromisoformat(self.arxiv_now)
         except ValueError as exc:

@@ -30,7 +30,7 @@ from importlib.metadata import entry_points
 from typing import Iterable, Iterator, Sequence
 
 from litmine.counts import Counts
-from litmine.errors import ClassifierError, EmbedError
+from litmine.errors import EmbedError
 from litmine.store import Store
 from litmine.store import ml as ml_store
 
@@ -255,10 +255,13 @@ def get_embedder(spec: str = DEFAULT_MODEL, batch_size: int = 64) -> Embedder:
     if name in found and name != "sentence-transformers":
         cls = found[name].load()
         return cls(arg, batch_size=batch_size) if arg else cls(batch_size=batch_size)
+    if arg and name not in found:  # NAME:ARG names a backend; a model name has no colon
+        raise EmbedError(f"unknown embedder {name!r} (LITMINE_EMBED_MODEL={spec!r}): choose from "
+                         f"{', '.join(sorted(found)) or 'none'}, or give a sentence-transformers model name")
     if name == "sentence-transformers" and arg:
         spec = arg
     if "sentence-transformers" not in found:
-        raise ClassifierError(
+        raise EmbedError(
             f"no embedder registered for {spec!r}; registered: {', '.join(sorted(found)) or 'none'}. "
             "Reinstall litmine (`pip install -e .`) to register the built-in ones"
         )

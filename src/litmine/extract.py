@@ -9,7 +9,6 @@ same. Reading one PDF is ``pdftext.read_pdf``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ExtractError
 from litmine.extract_pool import ExtractorPool, extract_many
+from litmine.hashing import sha256_file
 from litmine.ids import arxiv_id_in_name
 
 # The store (DuckDB, pyarrow) is imported by the stage functions only, and pymupdf by the extractor
@@ -138,7 +138,7 @@ def extract_folder(store: Store, settings: Settings, folder: Path, run_id: str |
     pool = ExtractorPool(settings.pdf_max_pages, settings.extract_timeout_seconds,
                          min(workers or settings.extract_workers, len(files)))
     try:
-        hashes = {p: _sha256(p) for p in files}
+        hashes = {p: sha256_file(p) for p in files}
         with store.connect(read_only=True) as con:
             known = text_store.registered_files(con, [str(p) for p in files])
         todo = []
@@ -284,14 +284,6 @@ def _finish(store: Store, counts: Counts) -> None:
 def _resolve(settings: Settings, path: str | None) -> Path:
     p = Path(path or "")
     return p if p.is_absolute() else settings.data_dir / p
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _arxiv_id_of(name: str) -> str | None:

@@ -16,7 +16,6 @@ subsection, it stands in. ``\\nocite`` cites nothing.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import logging
 import re
@@ -27,8 +26,10 @@ from pathlib import Path, PurePosixPath
 
 from litmine.counts import Counts
 from litmine.errors import LatexError
+from litmine.hashing import sha256_hex
 from litmine.store import Store
 from litmine.store import labels as label_store
+from litmine.store import survey as survey_store
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,10 @@ def _load_files(path: Path) -> tuple[dict[str, str], str]:
     if path.is_dir():
         files = {str(p.relative_to(path).as_posix()): p.read_bytes() for p in path.rglob("*")
                  if p.is_file() and p.stat().st_size <= _MAX_FILE_BYTES}
-        digest = hashlib.sha256(b"".join(k.encode() + v for k, v in sorted(files.items()))).hexdigest()
+        digest = sha256_hex(b"".join(k.encode() + v for k, v in sorted(files.items())))
         return {k: _decode(v) for k, v in files.items()}, digest
     data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -244,11 +245,8 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
     version = "latex:" + citations.sha256[:12]
     with store.transaction() as con:
         survey_id = _survey_id(con, survey_id)
-        refs = {key: (work_id, sections) for key, work_id, sections in con.execute(
-            "SELECT key, work_id, sections FROM survey_references WHERE survey_id = ?", [survey_id]).fetchall()}
-        labels = con.execute(
-            "SELECT l.label_set, l.label_id, l.parent_id FROM labels l JOIN label_sets s USING (label_set) "
-            "WHERE s.survey_id = ?", [survey_id]).fetchall()
+        refs = survey_store.reference_sections(con, survey_id)
+        labels = survey_store.survey_labels(con, survey_id)
         # The label sets the seed's `sections` column uses, and the sets their parents are in.
         used = {x for _, secs in refs.values() for x in (secs or [])}
         section_sets = {s for s, label_id, _ in labels if label_id in used}
@@ -272,8 +270,7 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
                 elif n in parent_set_of:  # cited in a part's own text, outside its subsections
                     wanted[parent_set_of[n]].add(n)
             changed = list(old_sections or []) != sections
-            con.execute("UPDATE survey_references SET sections = ?, label_status = 'verified' "
-                        "WHERE survey_id = ? AND key = ?", [sections, survey_id, entry.key])
+            survey_store.set_verified_sections(con, survey_id, entry.key, sections)
             if work_id is not None:
                 for set_id in sorted(wanted):
                     changed |= label_store.set_source_labels(
@@ -292,7 +289,7 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
 
 
 def _survey_id(con, survey_id: str | None) -> str:
-    ids = [r[0] for r in con.execute("SELECT survey_id FROM surveys ORDER BY 1").fetchall()]
+    ids = survey_store.survey_ids(con)
     if survey_id:
         if survey_id not in ids:
             raise LatexError(f"no survey {survey_id!r} loaded; loaded: {', '.join(ids) or 'none'}")

@@ -30,6 +30,7 @@ import requests
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import FetchError, InvalidArxivId, PdfError, SourceUnreachable
+from litmine.hashing import sha256_file
 from litmine.ids import ArxivId, parse_arxiv_id, safe_child
 from litmine.polite import PoliteClient, Throttle, hosts_of
 from litmine.store import Store
@@ -38,20 +39,11 @@ from litmine.store.failures import record_failure, resolve_failures
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 64 * 1024
 _ACCEPTED_TYPES = ("application/pdf", "application/x-pdf", "application/octet-stream")
 
 
 def pdf_url(settings: Settings, aid: ArxivId) -> str:
     return f"{settings.arxiv_pdf_url.rstrip('/')}/{aid.versioned}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_pdf_file(path: Path, url: str | None = None) -> None:

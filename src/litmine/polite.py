@@ -14,7 +14,7 @@ deadline, redirects only to arXiv's hosts, and telling a flake from an unreachab
   to): past it, ``ResponseTooLarge`` names the URL and the setting; it is not retried.
 * ``open_private`` opens a file under the shared temp directory (the spacing file) without
   following links, in a directory of mode 0700 that must be ours and not a link.
-* ``not_after`` clamps a date from outside (an entry's published date) to now.
+* ``not_after`` clamps a date from outside (an entry's published date) to now (``litmine.clock``).
 * ``unreachable`` says whether a connection error is one that retrying cannot mend soon: a name
   that does not resolve, a refused connection, no route. Those are not retried; timeouts, 429, 5xx,
   resets and empty pages are.
@@ -135,20 +135,6 @@ def open_private(path: Path, what: str) -> int:
         raise UnsafeTempFile(f"{what} is not a plain file of this user: {fix}", path=path)
     os.set_blocking(fd, True)
     return fd
-
-
-def not_after(value: datetime | None, now: datetime, what: str) -> datetime | None:
-    """``value`` (naive UTC, from outside: an entry's date) no later than ``now``; a date from the
-    future is logged and taken as ``now``, so it can never carry a watermark past the present."""
-    if value is not None and value > now:
-        log.warning("%s is dated %s, later than now: taken as %s", what, value.isoformat(), now.isoformat())
-        return now
-    return value
-
-
-def utcnow() -> datetime:
-    """Now, as naive UTC (how litmine stores times)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class DeadlineExceeded(requests.Timeout):

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from typing import TYPE_CHECKING
 
-from litmine.ids import find_arxiv_id, try_parse_arxiv_id
+from litmine.ids import find_arxiv_id, normalize_title, try_parse_arxiv_id
 
 if TYPE_CHECKING:  # parsing runs in extraction workers, which do not load the store
     from litmine.store import Connection
@@ -62,30 +61,6 @@ def normalize_arxiv_id(value: str | None) -> str | None:
     """'arXiv:1606.03490v3' -> '1606.03490'; old-style ids keep their archive: 'hep-th/9901001'."""
     parsed = try_parse_arxiv_id(value)
     return parsed.base if parsed else None
-
-
-def normalize_title(title: str | None) -> str:
-    """Lower case, accents and punctuation removed, spaces collapsed: for comparing titles."""
-    if not title:
-        return ""
-    text = unicodedata.normalize("NFKD", title)
-    if not text.isascii():  # only non-ASCII text has combining marks to drop (most titles: none)
-        text = text.translate(_COMBINING)
-    text = text.lower()
-    return " ".join(_NOT_ALNUM.sub(" ", text).split())
-
-
-class _CombiningMarks(dict):
-    """A ``str.translate`` table that deletes combining marks: each character is looked up once,
-    then found in C (a per-character Python filter cost half of linking's time)."""
-
-    def __missing__(self, code: int) -> int | None:
-        self[code] = None if unicodedata.combining(chr(code)) else code
-        return self[code]
-
-
-_COMBINING = _CombiningMarks()
-_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def parse_reference(raw: str) -> ParsedReference:

@@ -13,8 +13,6 @@ metadata and DOI (``not-on-arxiv`` when the seed has a DOI, else ``not-found``).
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -23,7 +21,7 @@ import arxiv
 from litmine.arxiv import ArxivClient, to_record
 from litmine.counts import Counts
 from litmine.errors import FetchError, SourceUnreachable
-from litmine.ids import try_parse_arxiv_id
+from litmine.ids import normalize_title, try_parse_arxiv_id
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.acquire import SurveyRef
@@ -36,18 +34,10 @@ SUSPECT_TITLE = 0.5  # below this match score, the record of a seed's id is take
 _STOP = {"a", "an", "the", "of", "and", "or", "in", "on", "for", "to", "with", "via", "by", "from", "is", "are", "at"}
 
 
-def normalise_title(title: str) -> str:
-    """Lower case, accents and LaTeX markup dropped, punctuation to spaces, spaces collapsed."""
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"\\[a-zA-Z]+|[{}$]", " ", text).lower()
-    return " ".join(re.findall(r"[a-z0-9]+", text))
-
-
 def title_similarity(a: str, b: str) -> float:
     """Character similarity of the normalised titles; a title that is the other less its subtitle
     (every word of the shorter, at least four, in the longer) counts 0.9."""
-    na, nb = normalise_title(a), normalise_title(b)
+    na, nb = normalize_title(a), normalize_title(b)
     if not na or not nb:
         return 0.0
     ratio = SequenceMatcher(None, na, nb).ratio()
@@ -59,7 +49,7 @@ def title_similarity(a: str, b: str) -> float:
 
 
 def _surname(name: str) -> str:
-    name = normalise_title(name.split(",")[0] if "," in name else name)
+    name = normalize_title(name.split(",")[0] if "," in name else name)
     return name.split()[-1] if name else ""
 
 
@@ -76,7 +66,7 @@ def match_score(ref: SurveyRef, result: arxiv.Result) -> float:
 
 def title_queries(title: str) -> list[str]:
     """The exact-phrase title query, then all significant title words (for punctuation drift)."""
-    words = normalise_title(title).split()
+    words = normalize_title(title).split()
     significant = [w for w in words if w not in _STOP and len(w) > 1][:10]
     queries = [f'ti:"{" ".join(words)}"'] if words else []
     if len(significant) > 1:

@@ -13,20 +13,12 @@ from litmine.counts import Counts
 from litmine.errors import FetchError
 from litmine.store import Store
 from litmine.store import acquire
+from litmine.store import survey as survey_store
 from litmine.store.failures import record_failure, resolve_failures
 
 log = logging.getLogger(__name__)
 
 STAGE = "fetch-survey"  # the stage table's name of the stage that fetches the candidates (pipeline.STAGES)
-
-
-def pending_candidates(con, refresh: bool = False) -> list[tuple[str, str, int]]:
-    """(survey_id, arxiv_id, work_id) of candidates whose arXiv metadata is not stored yet (all, with ``refresh``)."""
-    return con.execute(
-        "SELECT c.survey_id, c.arxiv_id, c.work_id FROM screening_candidates c JOIN works w USING (work_id) "
-        "WHERE ? OR w.metadata_source = 'seed' ORDER BY c.arxiv_id",
-        [refresh],
-    ).fetchall()
 
 
 def fetch_candidates(store: Store, client: ArxivClient, run_id: str | None = None, refresh: bool = False) -> Counts:
@@ -37,8 +29,8 @@ def fetch_candidates(store: Store, client: ArxivClient, run_id: str | None = Non
     """
     counts = Counts("fetch-survey")
     with store.connect(read_only=True) as con:
-        pending = pending_candidates(con, refresh)
-        total = con.execute("SELECT count(*) FROM screening_candidates").fetchone()[0]
+        pending = survey_store.pending_candidates(con, refresh)
+        total = survey_store.count_candidates(con)
     if total == 0:
         return counts
     counts.add("unchanged", total - len(pending))

@@ -59,13 +59,13 @@ far to trust them. A derived label set gets each label's ``parent``: a subsectio
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from litmine.errors import SeedError
+from litmine.hashing import sha256_hex
 
 FORMAT = "litmine-survey/1"
 REQUIRED_COLUMNS = ["ref", "key", "title", "authors", "year", "venue", "arxiv_id", "doi",
@@ -261,7 +261,7 @@ def read_seed(seed_dir: Path) -> Seed:
         placing = {label.id for label in next(s for s in label_sets if s.role == "placement").labels}
         screening, raw_screening = _read_screening(seed_dir / _need(spec, "file", "screening", manifest), placing)
 
-    digest = hashlib.sha256(raw_manifest + b"\0" + raw_refs + b"\0" + raw_screening).hexdigest()
+    digest = sha256_hex(raw_manifest + b"\0" + raw_refs + b"\0" + raw_screening)
     meta = {k: v for k, v in doc.items() if k not in ("label_sets", "references", "format")}
     seed = Seed(survey_id, title, meta, label_sets, references, sections_sets, digest, scope, screening)
     seed.meta["roles"] = seed.roles

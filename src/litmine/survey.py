@@ -15,8 +15,9 @@ from pathlib import Path
 
 from litmine.counts import Counts
 from litmine.seed import IN, SCOPE_SET, Reference, ScreeningRow, Seed, read_seed
-from litmine.store import Store, utcnow, who
+from litmine.store import Store, utcnow
 from litmine.store import labels as label_store
+from litmine.store import survey as survey_store
 from litmine.store.works import WorkRecord, add_source, find_work, upsert_work
 
 log = logging.getLogger(__name__)
@@ -42,18 +43,12 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
     seed = read_seed(seed_dir)
     counts = Counts("survey")
     with store.transaction() as con:
-        row = con.execute("SELECT seed_hash FROM surveys WHERE survey_id = ?", [seed.id]).fetchone()
-        if row and row[0] == seed.hash:
+        if survey_store.seed_hash(con, seed.id) == seed.hash:
             counts.add("unchanged", len(seed.references))
             counts.notes.append("seed unchanged since last load")
             return counts
-        con.execute(
-            "INSERT INTO surveys VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (survey_id) DO UPDATE SET "
-            "title = excluded.title, arxiv_id = excluded.arxiv_id, doi = excluded.doi, meta = excluded.meta, "
-            "seed_hash = excluded.seed_hash, loaded_at = excluded.loaded_at",
-            [seed.id, seed.title, seed.meta.get("arxiv_id"), seed.meta.get("doi"),
-             json.dumps(seed.meta, ensure_ascii=False), seed.hash, utcnow()],
-        )
+        survey_store.upsert_survey(con, seed.id, seed.title, seed.meta.get("arxiv_id"), seed.meta.get("doi"),
+                                   json.dumps(seed.meta, ensure_ascii=False), seed.hash, utcnow())
         for s in seed.label_sets:
             label_store.upsert_label_set(con, s.id, seed.id, s.description, s.multi_label)
             for position, label in enumerate(s.labels):
@@ -77,9 +72,7 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
                 for derived, parents in parent_of.items():
                     if section in parents:
                         wanted.setdefault(derived, set()).add(parents[section])
-            work_id = con.execute(
-                "SELECT work_id FROM survey_references WHERE survey_id = ? AND key = ?", [seed.id, ref.key]
-            ).fetchone()[0]
+            work_id = survey_store.reference_work(con, seed.id, ref.key)
             changed = False
             for set_id in [*seed.sections_label_sets, *seed.derived]:
                 changed |= label_store.set_source_labels(
@@ -120,16 +113,11 @@ def _load_screening_row(con, seed: Seed, row: ScreeningRow, version: str, run_id
     add_source(con, work_id, SCREENING_SOURCE, f"{seed.id}:{row.arxiv_id}", run_id)
     values = [work_id, row.listing_date, row.scope or None, row.subsection, row.label_status,
               json.dumps(row.annotations, sort_keys=True)]
-    old = con.execute(
-        "SELECT work_id, strftime(listing_date, '%Y-%m-%d'), scope, subsection, label_status, annotations "
-        "FROM screening_candidates WHERE survey_id = ? AND arxiv_id = ?", [seed.id, row.arxiv_id]).fetchone()
+    old = survey_store.candidate(con, seed.id, row.arxiv_id)
     if old is None:
-        con.execute("INSERT INTO screening_candidates (survey_id, arxiv_id, work_id, listing_date, scope, subsection, "
-                    "label_status, annotations) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [seed.id, row.arxiv_id, *values])
+        survey_store.insert_candidate(con, seed.id, row.arxiv_id, values)
     elif list(old[:-1]) + [json.dumps(json.loads(old[-1] or "{}"), sort_keys=True)] != values:
-        con.execute("UPDATE screening_candidates SET work_id = ?, listing_date = ?, scope = ?, subsection = ?, "
-                    "label_status = ?, annotations = ? WHERE survey_id = ? AND arxiv_id = ?",
-                    [*values, seed.id, row.arxiv_id])
+        survey_store.update_candidate(con, seed.id, row.arxiv_id, values)
         status = "updated" if status == "unchanged" else status
     # Only a clear in or out trains; borderline and disputed rows get no label row.
     changed = False
@@ -153,10 +141,8 @@ def _set_screening_label(con, work_id: int, inside: bool, status: str, version: 
     current = label_store.current_labels(con, work_id, SCOPE_SET, SCREENING_SOURCE).get(IN)
     if current == (inside, status):
         return False
-    con.execute(
-        "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, assigned, status, "
-        "run_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [work_id, SCOPE_SET, IN, SCREENING_SOURCE, version, inside, status, run_id, who()])
+    label_store.add_assignment(con, work_id, SCOPE_SET, IN, SCREENING_SOURCE, inside, status=status,
+                               source_version=version, run_id=run_id)
     return True
 
 
@@ -173,38 +159,23 @@ def _set_known_labels(con, work_id: int, known: dict[str, tuple[set[str], set[st
         for label, (assigned, status) in sorted(wanted.items()):
             if current.get(label) == (assigned, status):
                 continue
-            con.execute(
-                "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, assigned, "
-                "status, run_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [work_id, set_id, label, SOURCE, version, assigned, status, run_id, who()])
+            label_store.add_assignment(con, work_id, set_id, label, SOURCE, assigned, status=status,
+                                       source_version=version, run_id=run_id)
             changed = True
     return changed
 
 
 def _load_reference(con, seed: Seed, ref: Reference, run_id: str | None) -> str:
     """Upsert the reference row and its work; 'new', 'updated' or 'unchanged'."""
-    existing = con.execute(
-        "SELECT work_id, ref, title, authors, year, venue, arxiv_id, doi, openalex_id, metadata_confidence, "
-        "sections, label_status, annotations FROM survey_references WHERE survey_id = ? AND key = ?",
-        [seed.id, ref.key],
-    ).fetchone()
+    existing = survey_store.reference(con, seed.id, ref.key)
     values = [ref.ref, ref.title, ref.authors, ref.year, ref.venue, ref.arxiv_id, ref.doi, ref.openalex_id,
               ref.metadata_confidence, ref.sections, ref.label_status, json.dumps(ref.annotations, sort_keys=True)]
     record = WorkRecord(title=ref.title, metadata_source="seed", authors=ref.authors or None, year=ref.year,
                         venue=ref.venue, doi=ref.doi)
     if existing is None:
         work_id, _ = upsert_work(con, record)
-        con.execute(
-            "INSERT INTO survey_references (survey_id, key, work_id, ref, title, authors, year, venue, arxiv_id, "
-            "doi, openalex_id, metadata_confidence, sections, label_status, annotations, match_status) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
-            [seed.id, ref.key, work_id, *values],
-        )
-        con.execute(
-            "INSERT INTO work_sources (work_id, source, source_ref, run_id) VALUES (?, 'survey', ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            [work_id, f"{seed.id}:{ref.key}", run_id],
-        )
+        survey_store.insert_reference(con, seed.id, ref.key, work_id, values)
+        add_source(con, work_id, SOURCE, f"{seed.id}:{ref.key}", run_id)
         return "new"
     work_id = existing[0]
     _, work_status = upsert_work(con, record, work_id=work_id)
@@ -212,10 +183,5 @@ def _load_reference(con, seed: Seed, ref: Reference, run_id: str | None) -> str:
     old[-1] = json.dumps(json.loads(old[-1]) if old[-1] else {}, sort_keys=True)
     if old == values and work_status == "unchanged":
         return "unchanged"
-    con.execute(
-        "UPDATE survey_references SET ref = ?, title = ?, authors = ?, year = ?, venue = ?, arxiv_id = ?, doi = ?, "
-        "openalex_id = ?, metadata_confidence = ?, sections = ?, label_status = ?, annotations = ? "
-        "WHERE survey_id = ? AND key = ?",
-        [*values, seed.id, ref.key],
-    )
+    survey_store.update_reference(con, seed.id, ref.key, values)
     return "updated"

@@ -19,7 +19,6 @@ gold labels, and the next classify run learns it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -31,6 +30,7 @@ import numpy as np
 
 from litmine.counts import Counts
 from litmine.errors import LitmineError
+from litmine.hashing import sha256_hex
 from litmine.store import Store
 from litmine.store import review as review_db
 from litmine.store import topics as db
@@ -161,13 +161,13 @@ def find_topics(store: Store, run_id: str | None = None, force: bool = False, **
                             f"{options['min_topic_size']} (run `litmine embed` and `litmine screen`)")
         return counts
     # never compute the same thing twice: the same works, vectors, labels and parameters give the same topics
-    fingerprint = hashlib.sha256(json.dumps({
+    fingerprint = sha256_hex(json.dumps({
         "version": STAGE_VERSION, "model": model_id, "options": options, "survey_date": str(when),
         "works": [(w["work_id"], w["survey"], str(w.get("published"))) for w in sorted(works, key=lambda w: w["work_id"])],
-        "vectors": hashlib.sha256(np.asarray([w["vector"] for w in sorted(works, key=lambda w: w["work_id"])],
-                                             dtype=np.float32).tobytes()).hexdigest(),
+        "vectors": sha256_hex(np.asarray([w["vector"] for w in sorted(works, key=lambda w: w["work_id"])],
+                                         dtype=np.float32).tobytes()),
         "filed": sorted((k, sorted(map(str, v))) for k, v in filed.items()),
-    }, sort_keys=True, default=str).encode()).hexdigest()
+    }, sort_keys=True, default=str))
     with store.connect(read_only=True) as con:
         last = db.latest_run(con)
         previous = db.topics_of_run(con, last) if last else []

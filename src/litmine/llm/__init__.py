@@ -14,13 +14,13 @@ an LLM a question (classification, screening) goes through it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from litmine.errors import ConfigError
+from litmine.hashing import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def get_backend(name: str, model: str, base_url: str = "", api_key: str = "", **
 
 def prompt_hash(messages: list[dict], schema: dict, max_tokens: int) -> str:
     payload = json.dumps({"messages": messages, "schema": schema, "max_tokens": max_tokens}, sort_keys=True)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return sha256_hex(payload)
 
 
 class LLMClient:

@@ -22,12 +22,13 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
 
+from litmine.clock import utcnow
 from litmine.errors import DatabaseLocked, QueryTimeout, ReadOnlyViolation, StoreError
 from litmine.store.migrations import MIGRATIONS
 
@@ -44,11 +45,6 @@ _REFUSAL_HINTS = {
     "EXPORT": "EXPORT is refused: to export, use --format csv or --format json and redirect the output",
     "LOAD": "INSTALL and LOAD are refused: litmine query cannot load extensions",
 }
-
-
-def utcnow() -> datetime:
-    """Naive UTC timestamp, as stored in TIMESTAMP columns."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,16 @@ def set_source_labels(con: Connection, work_id: int, label_set: str, source: str
             if assigned and label not in wanted:
                 rows.append((label, False))
     for label, assigned in rows:
-        con.execute(
-            "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, assigned, status, "
-            "run_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [work_id, label_set, label, source, source_version, assigned, status, run_id, who()],
-        )
+        add_assignment(con, work_id, label_set, label, source, assigned, status=status,
+                       source_version=source_version, run_id=run_id)
     return bool(rows)
+
+
+def add_assignment(con: Connection, work_id: int, label_set: str, label_id: str, source: str, assigned: bool, *,
+                   status: str | None, source_version: str | None, run_id: str | None) -> None:
+    """One row of ``label_assignments`` from a source that states labels, created by this user@host."""
+    con.execute(
+        "INSERT INTO label_assignments (work_id, label_set, label_id, source, source_version, assigned, status, "
+        "run_id, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [work_id, label_set, label_id, source, source_version, assigned, status, run_id, who()],
+    )

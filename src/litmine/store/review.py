@@ -284,10 +284,6 @@ def label_names(con: Connection, label_set: str) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-def now() -> datetime:
-    return utcnow()
-
-
 # -- the review notebook -------------------------------------------------------------------------
 
 _DISAGREEMENT_COLUMNS = ("work_id", "arxiv_id", "title", "label_set", "label_id", "label_name", "disagreement",
