@@ -31,26 +31,28 @@ MAX_SHARE = 0.20
 MAX_OUTLIERS = 0.40
 RECUR = 0.5
 
-CONFIGS: dict[str, dict] = {
-    "default (eom, 10)": {},
-    "eom, 10, min_samples 5": {"min_samples": 5},
-    "eom, 10, min_samples 2": {"min_samples": 2},
-    "eom, 20": {"min_topic_size": 20},
-    "eom, 10, cap 15%": {"max_topic_share": 0.15},
-    "eom, 10, cap 10%": {"max_topic_share": 0.10},
-    "eom, 10, min_samples 5, cap 10%": {"min_samples": 5, "max_topic_share": 0.10},
-    "leaf, 10": {"selection": "leaf"},
-    "leaf, 15": {"selection": "leaf", "min_topic_size": 15},
-    "leaf, 20": {"selection": "leaf", "min_topic_size": 20},
-    "leaf, 15, min_samples 5": {"selection": "leaf", "min_topic_size": 15, "min_samples": 5},
-    "eom, 10, 30 neighbours": {"n_neighbors": 30},
-    "eom, 20, cap 15%": {"min_topic_size": 20, "max_topic_share": 0.15},
-    "eom, 10, min_samples 5, cap 15%": {"min_samples": 5, "max_topic_share": 0.15},
-    "leaf, 15, outliers reduced": {"selection": "leaf", "min_topic_size": 15, "reduce_outliers": True},
-    "leaf, 20, outliers reduced": {"selection": "leaf", "min_topic_size": 20, "reduce_outliers": True},
-    "eom, 10, min_samples 5, cap 15%, outliers reduced": {"min_samples": 5, "max_topic_share": 0.15,
+EOM = {"selection": "eom", "min_topic_size": 10, "reduce_outliers": False}  # the first default
+LEAF = {"selection": "leaf", "reduce_outliers": False}
+CONFIGS: dict[str, dict] = {  # every setting spelt out from the first default (the defaults change)
+    "default (eom, 10)": EOM,
+    "eom, 10, min_samples 5": {**EOM, "min_samples": 5},
+    "eom, 10, min_samples 2": {**EOM, "min_samples": 2},
+    "eom, 20": {**EOM, "min_topic_size": 20},
+    "eom, 10, cap 15%": {**EOM, "max_topic_share": 0.15},
+    "eom, 10, cap 10%": {**EOM, "max_topic_share": 0.10},
+    "eom, 10, min_samples 5, cap 10%": {**EOM, "min_samples": 5, "max_topic_share": 0.10},
+    "leaf, 10": {**LEAF, "min_topic_size": 10},
+    "leaf, 15": {**LEAF, "min_topic_size": 15},
+    "leaf, 20": {**LEAF, "min_topic_size": 20},
+    "leaf, 15, min_samples 5": {**LEAF, "min_topic_size": 15, "min_samples": 5},
+    "eom, 10, 30 neighbours": {**EOM, "n_neighbors": 30},
+    "eom, 10, 30 neighbours, cap 10%": {**EOM, "n_neighbors": 30, "max_topic_share": 0.10},
+    "eom, 20, cap 15%": {**EOM, "min_topic_size": 20, "max_topic_share": 0.15},
+    "eom, 10, min_samples 5, cap 15%": {**EOM, "min_samples": 5, "max_topic_share": 0.15},
+    "leaf, 15, outliers reduced (the default)": {**LEAF, "min_topic_size": 15, "reduce_outliers": True},
+    "leaf, 20, outliers reduced": {**LEAF, "min_topic_size": 20, "reduce_outliers": True},
+    "eom, 10, min_samples 5, cap 15%, outliers reduced": {**EOM, "min_samples": 5, "max_topic_share": 0.15,
                                                           "reduce_outliers": True},
-    "eom, 10, 30 neighbours, cap 10%": {"n_neighbors": 30, "max_topic_share": 0.10},
 }
 
 

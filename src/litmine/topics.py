@@ -37,19 +37,19 @@ from litmine.store import topics as db
 
 log = logging.getLogger(__name__)
 
-STAGE_VERSION = "topics-1"
+STAGE_VERSION = "topics-2"
 DEFAULTS = {
     "seed": 42,  # UMAP's random_state: the same data gives the same topics
-    "min_topic_size": 10,  # HDBSCAN's min_cluster_size
+    "min_topic_size": 15,  # HDBSCAN's min_cluster_size (docs/topics.md: chosen by stability across seeds)
     "n_neighbors": 15,
     "n_components": 5,
     "n_phrases": 10,
     "min_growth": 2.0,
     "max_survey_share": 0.1,
     "min_samples": None,  # HDBSCAN's (None: min_topic_size)
-    "selection": "eom",  # HDBSCAN's cluster_selection_method
+    "selection": "leaf",  # HDBSCAN's cluster_selection_method: leaves, never one catch-all parent
     "max_topic_share": 0.0,  # > 0: HDBSCAN splits a cluster holding more of the works than this
-    "reduce_outliers": False,  # put the works in no topic in their nearest topic
+    "reduce_outliers": True,  # put the works in no topic in their nearest topic
 }
 TYPICAL = 5
 
@@ -100,8 +100,15 @@ def fit_topics(texts: list[str], vectors: np.ndarray, seed: int = 42, min_topic_
     assignments, _ = model.fit_transform(texts, embeddings=vectors)
     if reduce_outliers and -1 in assignments and len(set(assignments)) > 1:
         assignments = model.reduce_outliers(texts, assignments, strategy="embeddings", embeddings=vectors)
-        model.update_topics(texts, topics=assignments, vectorizer_model=vectorizer,
-                            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True), top_n_words=n_phrases)
+        bertopic_log = logging.getLogger("BERTopic")  # its warning about assigned topics: expected here
+        level = bertopic_log.level
+        bertopic_log.setLevel(logging.ERROR)
+        try:
+            model.update_topics(texts, topics=assignments, vectorizer_model=vectorizer,
+                                ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+                                top_n_words=n_phrases)
+        finally:
+            bertopic_log.setLevel(level)
     phrases = {}
     for topic in sorted(set(assignments)):
         if topic == -1:
