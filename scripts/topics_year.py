@@ -12,12 +12,14 @@ the survey, else the supervised classifier). ``--topics-only`` fits the topics a
 ``DATA_DIR``'s database as it is; ``--build-only`` stops once the database is built (then
 ``scripts/topics_params.py`` compares topic parameters on it).
 
-Printed: the in-scope works and the survey's date; every topic (size, works before/after the
+Printed: the in-scope works and the survey's date; for each seed's run (the first seed's last, so
+that its run is the latest, the one the digest shows) every topic (size, works before/after the
 survey's date, growth, emerging, subsections, how many of its works are SAE or steering papers by
-the patterns of ``scripts/taxonomy_gaps.py``); the top 10 emerging topics with their five typical
-titles (for the hand-check); then the same fit with each other seed, and how many of the first
-seed's top 10 emerging topics recur (a topic recurs when some topic of the other seed shares at
-least half of its works: Jaccard >= 0.5 of the work sets).
+the patterns of ``scripts/taxonomy_gaps.py``), the five typical titles of the 10 largest topics and
+of the top 10 emerging ones (for the hand-check); then how many of the first seed's 10 largest
+topics recur in each other seed (some topic there shares at least half of its works: Jaccard >= 0.5
+of the work sets), and how many of its emerging topics recur as emerging. ``--digest`` then writes
+the digest.
 """
 
 from __future__ import annotations
