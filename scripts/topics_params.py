@@ -49,8 +49,8 @@ CONFIGS: dict[str, dict] = {  # every setting spelt out from the first default (
     "eom, 10, 30 neighbours, cap 10%": {**EOM, "n_neighbors": 30, "max_topic_share": 0.10},
     "eom, 20, cap 15%": {**EOM, "min_topic_size": 20, "max_topic_share": 0.15},
     "eom, 10, min_samples 5, cap 15%": {**EOM, "min_samples": 5, "max_topic_share": 0.15},
-    "leaf, 15, outliers reduced (the default)": {**LEAF, "min_topic_size": 15, "reduce_outliers": True},
-    "leaf, 20, outliers reduced": {**LEAF, "min_topic_size": 20, "reduce_outliers": True},
+    "leaf, 15, outliers reduced": {**LEAF, "min_topic_size": 15, "reduce_outliers": True},
+    "leaf, 20, outliers reduced (the default)": {**LEAF, "min_topic_size": 20, "reduce_outliers": True},
     "eom, 10, min_samples 5, cap 15%, outliers reduced": {**EOM, "min_samples": 5, "max_topic_share": 0.15,
                                                           "reduce_outliers": True},
 }

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 STAGE_VERSION = "topics-2"
 DEFAULTS = {
     "seed": 42,  # UMAP's random_state: the same data gives the same topics
-    "min_topic_size": 15,  # HDBSCAN's min_cluster_size (docs/topics.md: chosen by stability across seeds)
+    "min_topic_size": 20,  # HDBSCAN's min_cluster_size (docs/topics.md: chosen by stability across six seeds)
     "n_neighbors": 15,
     "n_components": 5,
     "n_phrases": 10,
