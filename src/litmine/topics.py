@@ -37,15 +37,19 @@ from litmine.store import topics as db
 
 log = logging.getLogger(__name__)
 
-STAGE_VERSION = "topics-1"
+STAGE_VERSION = "topics-2"
 DEFAULTS = {
     "seed": 42,  # UMAP's random_state: the same data gives the same topics
-    "min_topic_size": 10,  # HDBSCAN's min_cluster_size
+    "min_topic_size": 20,  # HDBSCAN's min_cluster_size (docs/topics.md: chosen by stability across six seeds)
     "n_neighbors": 15,
     "n_components": 5,
     "n_phrases": 10,
     "min_growth": 2.0,
     "max_survey_share": 0.1,
+    "min_samples": None,  # HDBSCAN's (None: min_topic_size)
+    "selection": "leaf",  # HDBSCAN's cluster_selection_method: leaves, never one catch-all parent
+    "max_topic_share": 0.0,  # > 0: HDBSCAN splits a cluster holding more of the works than this
+    "reduce_outliers": True,  # put the works in no topic in their nearest topic
 }
 TYPICAL = 5
 
@@ -64,9 +68,16 @@ class Fit:
 
 
 def fit_topics(texts: list[str], vectors: np.ndarray, seed: int = 42, min_topic_size: int = 10,
-               n_neighbors: int = 15, n_components: int = 5, n_phrases: int = 10) -> Fit:
+               n_neighbors: int = 15, n_components: int = 5, n_phrases: int = 10, min_samples: int | None = None,
+               selection: str = "eom", max_topic_share: float = 0.0, reduce_outliers: bool = False) -> Fit:
     """BERTopic on precomputed ``vectors`` (no embedding model is loaded): UMAP (seeded) then HDBSCAN,
-    topics named by c-TF-IDF over uni- and bigrams with English stop words removed."""
+    topics named by c-TF-IDF over uni- and bigrams with English stop words removed.
+
+    ``min_samples`` is HDBSCAN's (None: ``min_topic_size``); ``selection`` its cluster selection
+    method ("eom" or "leaf"); ``max_topic_share`` > 0 caps a cluster at that share of the works
+    (HDBSCAN's ``max_cluster_size``, "eom" only): a larger one is split into its children;
+    ``reduce_outliers`` puts every work HDBSCAN left out in the topic whose centre is nearest
+    (BERTopic's ``reduce_outliers``, by embeddings), then names the topics again."""
     import bertopic
     from bertopic import BERTopic
     from bertopic.vectorizers import ClassTfidfTransformer
@@ -74,16 +85,30 @@ def fit_topics(texts: list[str], vectors: np.ndarray, seed: int = 42, min_topic_
     from sklearn.feature_extraction.text import CountVectorizer
     from umap import UMAP
 
+    if selection not in ("eom", "leaf"):
+        raise TopicError(f"unknown cluster selection {selection!r}: use eom or leaf")
     umap = UMAP(n_neighbors=min(n_neighbors, len(texts) - 1), n_components=n_components, min_dist=0.0,
                 metric="cosine", random_state=seed, n_jobs=1)  # seeded UMAP runs on one thread anyway
-    hdbscan = HDBSCAN(min_cluster_size=min_topic_size, metric="euclidean", cluster_selection_method="eom",
-                      prediction_data=True)
+    cap = int(max_topic_share * len(texts)) if max_topic_share > 0 else 0
+    hdbscan = HDBSCAN(min_cluster_size=min_topic_size, min_samples=min_samples, metric="euclidean",
+                      cluster_selection_method=selection, max_cluster_size=max(cap, 0), prediction_data=True)
     vectorizer = CountVectorizer(stop_words="english", ngram_range=(1, 2),
                                  token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z0-9-]+\b")
     model = BERTopic(embedding_model=None, umap_model=umap, hdbscan_model=hdbscan, vectorizer_model=vectorizer,
                      ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True), top_n_words=n_phrases,
                      calculate_probabilities=False, verbose=False)
     assignments, _ = model.fit_transform(texts, embeddings=vectors)
+    if reduce_outliers and -1 in assignments and len(set(assignments)) > 1:
+        assignments = model.reduce_outliers(texts, assignments, strategy="embeddings", embeddings=vectors)
+        bertopic_log = logging.getLogger("BERTopic")  # its warning about assigned topics: expected here
+        level = bertopic_log.level
+        bertopic_log.setLevel(logging.ERROR)
+        try:
+            model.update_topics(texts, topics=assignments, vectorizer_model=vectorizer,
+                                ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+                                top_n_words=n_phrases)
+        finally:
+            bertopic_log.setLevel(level)
     phrases = {}
     for topic in sorted(set(assignments)):
         if topic == -1:
@@ -131,21 +156,11 @@ def _is_before(w: dict, when: date) -> bool | None:
     return None
 
 
-def find_topics(store: Store, run_id: str | None = None, force: bool = False, **params: object) -> Counts:
-    """Fit the topics of the in-scope works and store them as run ``run_id`` (a new id when None);
-    counts: ``new`` topics, of which the notes say how many are emerging. When the in-scope works, their
-    vectors, labels and the parameters are those of the latest topics run, its topics are kept
-    (``unchanged``) unless ``force``."""
-    import uuid
-
+def topic_inputs(store: Store) -> tuple:
+    """(embedding model, placement label set, survey date, in-scope works with their vectors, their
+    most trusted placement labels, each placement label's parent) as ``find_topics`` reads them."""
     from litmine.survey import label_roles
 
-    options = {**DEFAULTS, **params}
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise TopicError(f"unknown topic parameter(s) {', '.join(sorted(unknown))}: use {', '.join(DEFAULTS)}")
-    counts = Counts("topics")
-    run_id = run_id or str(uuid.uuid4())
     with store.connect(read_only=True) as con:
         model_id = review_db.main_embedding_model(con)
         placement = label_roles(con).get("placement")
@@ -153,6 +168,23 @@ def find_topics(store: Store, run_id: str | None = None, force: bool = False, **
         works = db.in_scope_works(con, model_id) if model_id else []
         filed = review_db.best_labels(con, placement, [w["work_id"] for w in works]) if placement else {}
         parents = db.label_parents(con, placement) if placement else {}
+    return model_id, placement, when, works, filed, parents
+
+
+def find_topics(store: Store, run_id: str | None = None, force: bool = False, **params: object) -> Counts:
+    """Fit the topics of the in-scope works and store them as run ``run_id`` (a new id when None);
+    counts: ``new`` topics, of which the notes say how many are emerging. When the in-scope works, their
+    vectors, labels and the parameters are those of the latest topics run, its topics are kept
+    (``unchanged``) unless ``force``."""
+    import uuid
+
+    options = {**DEFAULTS, **params}
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise TopicError(f"unknown topic parameter(s) {', '.join(sorted(unknown))}: use {', '.join(DEFAULTS)}")
+    counts = Counts("topics")
+    run_id = run_id or str(uuid.uuid4())
+    model_id, placement, when, works, filed, parents = topic_inputs(store)
     if when is None:
         counts.notes.append("skipped: no survey loaded (run `litmine survey load`)")
         return counts
@@ -176,12 +208,38 @@ def find_topics(store: Store, run_id: str | None = None, force: bool = False, **
         counts.notes.append(f"{len(works)} in-scope works, their embeddings, labels and the parameters unchanged since "
                             f"topics run {last}: its {len(previous)} topics kept")
         return counts
+    log.info("fitting topics on %d in-scope works embedded by %s", len(works), model_id)
+    topics, assignments, outliers = fit_and_describe(works, when, filed, options)
+    for t in topics:
+        t["model_version"] = f"{STAGE_VERSION}; {t.pop('fit_version')}"
+        t["embedding_model"] = model_id
+        t["params"]["input"] = fingerprint
+    with store.transaction() as con:
+        db.save_run(con, run_id, topics, assignments)
+        typical = db.works_brief(con, [w for t in topics for w in t["typical"]])
+        for t in topics:
+            if t["emerging"]:
+                label_set, parent, name, description = _proposal(t, placement, parents, typical)
+                db.save_proposal(con, run_id, t["topic_id"], label_set, parent, name, description)
+    emerging = sum(1 for t in topics if t["emerging"])
+    counts.add("new", len(topics))
+    counts.notes.append(f"{len(works)} in-scope works: {len(topics)} topics, {emerging} emerging (proposed as "
+                        f"labels), {outliers} works in none; survey date {when}")
+    return counts
+
+
+FIT_OPTIONS = ("seed", "min_topic_size", "n_neighbors", "n_components", "n_phrases", "min_samples", "selection",
+               "max_topic_share", "reduce_outliers")
+
+
+def fit_and_describe(works: list[dict], when: date, filed: dict, options: dict) -> tuple[list[dict], list, int]:
+    """Fit the topics of ``works`` (dicts of ``store.topics.in_scope_works``) and describe each:
+    (topics, (work_id, topic_id, similarity to the topic's centre) of every work in a topic, how many
+    works are in none). Nothing is stored: ``scripts/topics_params.py`` compares parameters with it."""
+    options = {**DEFAULTS, **options}
     vectors = np.asarray([w["vector"] for w in works], dtype=np.float32)
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    fit_options = {k: int(options[k]) for k in ("seed", "min_topic_size", "n_neighbors", "n_components", "n_phrases")}
-    log.info("fitting topics on %d in-scope works embedded by %s", len(works), model_id)
-    fit = fit_topics([w["text"] for w in works], unit, **fit_options)
-
+    fit = fit_topics([w["text"] for w in works], unit, **{k: options[k] for k in FIT_OPTIONS})
     side = [_is_before(w, when) for w in works]
     n_before = sum(1 for s in side if s is True)
     n_after = sum(1 for s in side if s is False)
@@ -207,23 +265,10 @@ def find_topics(store: Store, run_id: str | None = None, force: bool = False, **
                              and survey_works <= float(options["max_survey_share"]) * len(members)),
             "months": dict(sorted(months.items())), "subsections": dict(subsections.most_common()),
             "typical": [works[i]["work_id"] for i in order[:TYPICAL]], "survey_date": when,
-            "model_version": f"{STAGE_VERSION}; {fit.version}", "embedding_model": model_id,
-            "params": {**options, "in_scope_works": len(works), "before": n_before, "after": n_after,
-                       "input": fingerprint},
+            "fit_version": fit.version, "members": [works[i]["work_id"] for i in members],
+            "params": {**options, "in_scope_works": len(works), "before": n_before, "after": n_after},
         })
-    with store.transaction() as con:
-        db.save_run(con, run_id, topics, assignments)
-        typical = db.works_brief(con, [w for t in topics for w in t["typical"]])
-        for t in topics:
-            if t["emerging"]:
-                label_set, parent, name, description = _proposal(t, placement, parents, typical)
-                db.save_proposal(con, run_id, t["topic_id"], label_set, parent, name, description)
-    emerging = sum(1 for t in topics if t["emerging"])
-    counts.add("new", len(topics))
-    outliers = sum(1 for t in fit.assignments if t == -1)
-    counts.notes.append(f"{len(works)} in-scope works: {len(topics)} topics, {emerging} emerging (proposed as "
-                        f"labels), {outliers} works in none; survey date {when}")
-    return counts
+    return topics, assignments, sum(1 for t in fit.assignments if t == -1)
 
 
 def _proposal(topic: dict, placement: str | None, parents: dict, typical: dict[int, dict]):

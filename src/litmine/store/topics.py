@@ -79,6 +79,8 @@ def topics_of_run(con: Connection, run_id: str) -> list[dict]:
         t = dict(zip(cols, row))
         for c in ("months", "subsections", "params"):
             t[c] = json.loads(t[c]) if t[c] else {}
+        # stored JSON has its keys sorted: the subsections most of the topic's works are filed under first
+        t["subsections"] = dict(sorted(t["subsections"].items(), key=lambda kv: (-kv[1], kv[0])))
         out.append(t)
     return out
 
