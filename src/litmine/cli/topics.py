@@ -54,7 +54,7 @@ def topics_list(all_: bool) -> None:
 
 @topics.command("run")
 @click.option("--seed", type=int, help="UMAP's random state (default 42).")
-@click.option("--min-topic-size", type=int, help="Fewest works in a topic (default 10).")
+@click.option("--min-topic-size", type=int, help="Fewest works in a topic (default 20).")
 @click.option("--force", is_flag=True, help="Fit again even when nothing changed since the latest topics run.")
 def topics_run(seed: int | None, min_topic_size: int | None, force: bool) -> None:
     """Fit the topics of the in-scope works now (the nightly run does it after classify; both keep the
