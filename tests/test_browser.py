@@ -273,8 +273,10 @@ def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_chang
         boxes = browser.find_elements(By.CSS_SELECTOR, f"{queue} input[type=checkbox]")
         assert boxes and not any(b.is_selected() for b in boxes)  # unticked, the machine's guess beside
         theme_box = boxes[0]
-        theme = theme_box.find_element(By.XPATH, "./following-sibling::*[1]").text.split(" ")[0] \
+        shown = theme_box.find_element(By.XPATH, "./following-sibling::*[1]").text.split(" · ")[0] \
             if theme_box.find_elements(By.XPATH, "./following-sibling::*[1]") else None
+        names = {name: label_id for label_id, name in review.labels(settings, "theme")}
+        theme = names.get(shown)  # the box shows the theme's full name, the machine's guess beside it
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", theme_box)
         theme_box.click()
         note = browser.find_element(By.CSS_SELECTOR, f"{queue} textarea")

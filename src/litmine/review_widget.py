@@ -480,8 +480,10 @@ class ReviewQueue:
                                layout=w.Layout(width="640px", height="3em"))
         self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="640px"))
         self.change = w.Button(description="Change this decision")
-        self.themes = {lid: w.Checkbox(description=f"{lid}", indent=False, layout=w.Layout(width="260px"))
-                       for lid, _ in (review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])}
+        self.theme_names = dict(review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])
+        self.themes = {lid: w.Checkbox(description=name, tooltip=lid, indent=False,
+                                       layout=w.Layout(width="560px"))
+                       for lid, name in self.theme_names.items()}
         self._drawing = False
         for button, action in ((self.in_scope, self._in_scope),
                                (self.out_of_scope, lambda: session.decide(False, note=self._note())),
@@ -502,7 +504,7 @@ class ReviewQueue:
             w.HBox([self.in_scope, self.out_of_scope]),
             w.HBox([self.accept, self.reject, self.move_to, self.move]),
             w.HTML("<b>Themes</b> (tick what the work is about; the machine's guess is beside each)"),
-            w.GridBox(list(self.themes.values()), layout=w.Layout(grid_template_columns="repeat(3, 270px)")),
+            w.GridBox(list(self.themes.values()), layout=w.Layout(grid_template_columns="repeat(2, 570px)")),
             self.note, w.HBox([self.skip, self.undo]), self.message,
             w.HBox([self.history, self.change]),
         ])
@@ -622,7 +624,7 @@ class ReviewQueue:
                 box.value = c is not None and label_id in c.themes  # a reviewer's word only: unticked at first
                 box.disabled = c is None
                 guess = c.theme_guesses.get(label_id) if c is not None else None
-                box.description = label_id + (f" · machine: {'yes' if guess[0] else 'no'}"
+                box.description = self.theme_names[label_id] + (f" · machine: {'yes' if guess[0] else 'no'}"
                                               + (f" {guess[1]:.2f}" if guess[1] is not None else "") if guess else "")
         finally:
             self._drawing = False

@@ -242,13 +242,17 @@ def best_labels(con: Connection, label_set: str, work_ids: list[int]) -> dict[in
     A human decision counts first (a rejection removes the label), then the survey, then the first
     classifier of ``DECISION_ORDER`` that labelled the work, else (a survey with no labels yet: only
     zero-shot ran) the classifier with the most assigned labels for the work (highest mean score
-    breaks ties).
+    breaks ties). A work a reviewer put out of the survey's scope keeps no classifier's label (of
+    any set but ``scope``): only the survey's and reviewers' labels place it.
     """
     if not work_ids:
         return {}
     rows = con.execute(
-        "SELECT work_id, source, label_id, assigned, score FROM latest_labels "
-        "WHERE label_set = ? AND list_contains(?, work_id)",
+        "SELECT work_id, source, label_id, assigned, score FROM latest_labels l "
+        "WHERE label_set = ? AND list_contains(?, work_id) "
+        "AND (label_set = 'scope' OR source IN ('human', 'survey') OR NOT EXISTS ("
+        "  SELECT 1 FROM scope_decisions d WHERE d.work_id = l.work_id AND d.decision = 'out' "
+        "  AND d.decided_by = 'human'))",
         [label_set, work_ids],
     ).fetchall()
     by_work: dict[int, dict[str, list[tuple[str, bool, float | None]]]] = {}
@@ -281,6 +285,13 @@ def label_names(con: Connection, label_set: str) -> list[tuple[str, str]]:
     """(label_id, name) of a label set, in its order."""
     return con.execute(
         "SELECT label_id, name FROM labels WHERE label_set = ? ORDER BY position, label_id", [label_set]
+    ).fetchall()
+
+
+def label_tree(con: Connection, label_set: str) -> list[tuple[str, str, str | None]]:
+    """(label_id, name, parent_id) of a label set, in its order."""
+    return con.execute(
+        "SELECT label_id, name, parent_id FROM labels WHERE label_set = ? ORDER BY position, label_id", [label_set]
     ).fetchall()
 
 
