@@ -240,3 +240,23 @@ def test_the_first_section_is_the_papers_to_read_and_a_long_shot_says_why_it_is_
     assert "The other 1 new in-scope works (less likely in scope) are listed by subsection below." in read
     listed = md[md.index("## New in-scope works by subsection"):md.index("## Borderline")]
     assert "in scope 0.20 (a long shot, kept in so as to miss few (threshold 0.10))" in listed
+
+
+def test_a_reviewer_who_confirms_the_machines_placement_is_credited_and_the_rest_goes(store, settings):
+    """The reviewer accepts the subsection the classifier chose (one pass in the queue): the digest
+    credits the reviewer, not the classifier, and keeps no other classifier's subsection beside it."""
+    from litmine import review
+    from litmine.digest import build_digest
+    from litmine.store import review as db
+
+    built = build_review_db(store, settings.seed_dir)
+    screen_new_works(store, built["new_work_ids"])
+    work_id = built["new_work_ids"][0]
+    with store.connect(read_only=True) as con:
+        [(label, source, _)] = db.best_labels(con, "subsection", [work_id])[work_id][:1]
+    assert source not in ("human", "survey")
+    review.record_decision(settings, work_id, "subsection", label, "accept", reviewer="bob")
+    digest = build_digest(store)
+    placed = [(g.label_id, w["source"], w["reviewer"]) for g in digest.taxonomy for w in g.works
+              if w["work_id"] == work_id]
+    assert placed == [(label, "human", "bob")]

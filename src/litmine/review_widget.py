@@ -36,6 +36,7 @@ class Step:
     decisions: list[review.Decision] = field(default_factory=list)
     skipped: bool = False
     replaces: "Step | None" = None  # an edit from the history: the step whose decisions it undid
+    title: str | None = None  # the work's title, for the history list
 
 
 REFIT_EVERY = 1  # decisions between two in-kernel refits that reorder the queue
@@ -135,7 +136,8 @@ class ReviewSession:
             if step.decisions:
                 work = step.decisions[0].work_id
                 said = ", ".join(f"{d.decision} {d.label_set} {d.label_id}" for d in step.decisions)
-                out.append((n, f"work {work}: {said}"))
+                title = f" {step.title[:60]}{'…' if len(step.title) > 60 else ''}" if step.title else ""
+                out.append((n, f"work {work}{title}: {said}"))
         return out[::-1]
 
     # -- clicks --------------------------------------------------------------------------------
@@ -144,7 +146,8 @@ class ReviewSession:
         item = self.current
         if item is None:
             raise ReviewError("the queue is done: open another queue")
-        step = Step(self.position)
+        shown = self._cards.get(self.position)
+        step = Step(self.position, title=shown.work.get("title") if shown is not None else None)
         if self._editing is not None:  # a decision from the history, changed: retract it first
             old, self._editing = self._editing, None
             for d in reversed(old.decisions):
@@ -479,7 +482,7 @@ class ReviewQueue:
         self.note = w.Textarea(placeholder="note, kept with the decision", continuous_update=False,
                                layout=w.Layout(width="640px", height="3em"))
         self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="640px"))
-        self.change = w.Button(description="Change this decision")
+        self.change = w.Button(description="Change this decision", layout=w.Layout(width="200px"))
         self.theme_names = dict(review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])
         self.themes = {lid: w.Checkbox(description=name, tooltip=lid, indent=False,
                                        layout=w.Layout(width="560px"))
