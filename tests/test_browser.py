@@ -299,7 +299,7 @@ def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_chang
               "the queue to reorder after the decision")
         # Change the decision from the history: out of scope instead.
         history = browser.find_element(By.CSS_SELECTOR, f"{queue} select[size]")  # the Decided list
-        assert Select(history).options[0].text.startswith(f"work {new[0]} {NEW_TITLES[0][:60]}")
+        assert Select(history).options[0].text.startswith(f"work {new[0]} {NEW_TITLES[0][:50]}")
         assert ": accept scope in" in Select(history).options[0].text
         Select(history).options[0].click()
         change = browser.find_element(By.XPATH, "//button[normalize-space() = 'Change this decision']")

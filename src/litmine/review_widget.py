@@ -136,7 +136,7 @@ class ReviewSession:
             if step.decisions:
                 work = step.decisions[0].work_id
                 said = ", ".join(f"{d.decision} {d.label_set} {d.label_id}" for d in step.decisions)
-                title = f" {step.title[:60]}{'…' if len(step.title) > 60 else ''}" if step.title else ""
+                title = f" {step.title[:50]}{'…' if len(step.title) > 50 else ''}" if step.title else ""
                 out.append((n, f"work {work}{title}: {said}"))
         return out[::-1]
 
@@ -481,7 +481,7 @@ class ReviewQueue:
                                                              layout=w.Layout(width="260px")) for n in (1, 2, 3))
         self.note = w.Textarea(placeholder="note, kept with the decision", continuous_update=False,
                                layout=w.Layout(width="640px", height="3em"))
-        self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="640px"))
+        self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="900px"))
         self.change = w.Button(description="Change this decision", layout=w.Layout(width="200px"))
         self.theme_names = dict(review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])
         self.themes = {lid: w.Checkbox(description=name, tooltip=lid, indent=False,
