@@ -73,7 +73,11 @@ def jupyterlab(tmp_path, data_dir, monkeypatch):
     # No news pop-up over the notebook (it would ask to go online).
     (home / "config" / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
+    # The widgets' JupyterLab extensions live beside the packages (an overlay venv's own prefix has none).
+    shares = [str(Path(p).parents[2] / "share" / "jupyter") for p in sys.path if p.endswith("site-packages")
+              and (Path(p).parents[2] / "share" / "jupyter" / "labextensions").is_dir()]
+    env = dict(os.environ, JUPYTER_PATH=os.pathsep.join(filter(None, [os.environ.get("JUPYTER_PATH", "")] + shares)),
+               JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
                JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / "ipython"), MPLBACKEND="Agg")
     port, token = _free_port(), secrets.token_hex(16)
     log = open(tmp_path / "jupyterlab.log", "wb")
