@@ -218,3 +218,45 @@ def test_two_replayed_nights_give_two_digests_with_no_work_in_both(replay_server
     assert fetched1.new > 0 and fetched2.new > 0 and fetched2.unchanged > 0  # the nights overlap a day at arXiv
     assert (one.works, two.works) == (fetched1.new, fetched2.new)
     assert len(seen) == 2 and not set(seen[0][1]) & set(seen[1][1])
+
+
+def test_the_first_section_is_the_papers_to_read_and_a_long_shot_says_why_it_is_in(store, settings):
+    """A work in scope only because the ensemble's threshold is low (0.2 over 0.1) is called a long
+    shot with its threshold, and is not among the papers to read first; that list comes first."""
+    from litmine.digest import build_digest, render_markdown
+    from litmine.store import ml as ml_store
+
+    built = build_review_db(store, settings.seed_dir)
+    first, second, third = built["new_work_ids"]
+    screen_new_works(store, built["new_work_ids"])
+    with store.transaction() as con:
+        ml_store.write_assignments(con, [
+            {"work_id": third, "label_set": "scope", "label_id": "in", "source": "scope-ensemble",
+             "source_version": "2", "params": {"threshold": 0.1}, "score": 0.2, "assigned": True}])
+    md = render_markdown(build_digest(store), [])
+    assert re.findall(r"^## .*$", md, flags=re.M)[0] == "## Papers to read first (2)"
+    read = md[md.index("## Papers to read first"):md.index("## Changed since")]
+    assert NEW_WORKS[0][1] in read and NEW_WORKS[1][1] in read and NEW_WORKS[2][1] not in read
+    assert "The other 1 new in-scope works (less likely in scope) are listed by subsection below." in read
+    listed = md[md.index("## New in-scope works by subsection"):md.index("## Borderline")]
+    assert "in scope 0.20 (a long shot, kept in so as to miss few (threshold 0.10))" in listed
+
+
+def test_a_reviewer_who_confirms_the_machines_placement_is_credited_and_the_rest_goes(store, settings):
+    """The reviewer accepts the subsection the classifier chose (one pass in the queue): the digest
+    credits the reviewer, not the classifier, and keeps no other classifier's subsection beside it."""
+    from litmine import review
+    from litmine.digest import build_digest
+    from litmine.store import review as db
+
+    built = build_review_db(store, settings.seed_dir)
+    screen_new_works(store, built["new_work_ids"])
+    work_id = built["new_work_ids"][0]
+    with store.connect(read_only=True) as con:
+        [(label, source, _)] = db.best_labels(con, "subsection", [work_id])[work_id][:1]
+    assert source not in ("human", "survey")
+    review.record_decision(settings, work_id, "subsection", label, "accept", reviewer="bob")
+    digest = build_digest(store)
+    placed = [(g.label_id, w["source"], w["reviewer"]) for g in digest.taxonomy for w in g.works
+              if w["work_id"] == work_id]
+    assert placed == [(label, "human", "bob")]

@@ -96,7 +96,6 @@ NOT_SQL = {
 PENDING_OTHERS = {
     "classify/__init__.py", "scope_eval.py", "evaluate.py", "newpapers.py",  # method
     "cli/classify.py", "status.py",  # stages
-    "digest.py",  # loop
 }
 
 

@@ -592,3 +592,27 @@ def test_a_decision_glued_to_a_torn_line_by_an_older_litmine_is_recovered(review
     assert counts.notes == [f"journal line 1 was unreadable (cut off mid-write; the decision written after it was "
                             f"recovered): kept in {review.rejected_path(settings)}"]
     assert [e["decision_id"] for e in review.read_journal(settings)] == ["d-glued"]
+
+
+def test_a_reviewers_out_removes_the_machine_placements(review_db, settings, store):
+    """Out of scope by a reviewer: no classifier's subsection or theme places the work any more (the
+    digest, the figures, topics read ``best_labels``); the labels stay stored, and an undo restores them."""
+    from litmine import review
+    from litmine.store import review as db
+
+    new = review_db["new_work_ids"]
+    _screen_with_ensemble(store, new, [(0.9, 0.8)])
+
+    def placed():
+        with store.connect(read_only=True) as con:
+            return db.best_labels(con, "subsection", [new[0]]).get(new[0], [])
+
+    before = placed()
+    assert before and all(source not in ("human", "survey") for _, source, _ in before)
+    out = review.record_decision(settings, new[0], "scope", "in", "reject", reviewer="ada")
+    assert placed() == []
+    with store.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM latest_labels WHERE work_id = ? AND label_set = 'subsection' "
+                           "AND source NOT IN ('human', 'survey')", [new[0]]).fetchone()[0] > 0
+    review.undo_decision(settings, out)
+    assert placed() == before

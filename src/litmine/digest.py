@@ -100,8 +100,9 @@ BORDERLINE_SHOWN = 10  # the borderline list's length: scope first, then placeme
 READ_FIRST = 10  # the papers-to-read list's length
 
 
-def confidence(decided_by: str | None, p: float | None) -> str:
-    """Plain words for how sure litmine is that a work is in the survey's scope."""
+def confidence(decided_by: str | None, p: float | None, threshold: float | None = None) -> str:
+    """Plain words for how sure litmine is that a work is in the survey's scope. A work decided in
+    below 0.5 is in only because the scope threshold is set low to keep recall: the words say so."""
     if decided_by == "human":
         return "a reviewer's decision"
     if decided_by in ("survey", "screening"):
@@ -114,9 +115,17 @@ def confidence(decided_by: str | None, p: float | None) -> str:
         return "likely"
     if p >= 0.5:
         return "uncertain, leaning in"
+    if threshold is not None and threshold < 0.5 and p >= threshold:
+        return f"a long shot, kept in so as to miss few (threshold {threshold:.2f})"
     if p >= 0.3:
         return "uncertain, leaning out"
     return "unlikely"
+
+
+def _to_read(w: dict) -> bool:
+    """A paper to read first: a reviewer or the survey put it in scope, or the scope method says 0.5 or more."""
+    decision, decided_by, p = w.get("scope") or (None, None, None)
+    return decided_by in ("human", "survey", "screening") or (p is not None and p >= 0.5)
 
 
 def _rank(w: dict) -> tuple:
@@ -148,9 +157,7 @@ def build_digest(store: Store, since: datetime | None = None, until: datetime | 
         inside_before = [w for w in seen_before if scope.get(w, (None,))[0] == "in"]
         by_sub = db.best_labels(con, placement, inside + inside_before) if placement else {}
         by_theme = db.best_labels(con, themes_set, inside) if themes_set else {}
-        subsections = con.execute(
-            "SELECT label_id, name, parent_id FROM labels WHERE label_set = ? ORDER BY position, label_id", [placement]
-        ).fetchall()
+        subsections = db.label_tree(con, placement) if placement else []
         parts = dict(db.label_names(con, derived)) if derived else {}
         themes = db.label_names(con, themes_set) if themes_set else []
         scope_votes = db.scope_votes(con, ids)
@@ -169,6 +176,7 @@ def build_digest(store: Store, since: datetime | None = None, until: datetime | 
     theme_names = dict(themes)
     by_id = {w["work_id"]: {**w, "themes": [theme_names.get(t, t) for t, _, _ in by_theme.get(w["work_id"], [])],
                             "scope": scope.get(w["work_id"], (None, None, None)),
+                            "threshold": _threshold(scope.get(w["work_id"]), scope_votes.get(w["work_id"], [])),
                             "reviewer": place_reviewer.get(w["work_id"]) or scope_reviewer.get(w["work_id"])}
              for w in works}
     taxonomy = [Group(label_id, name, parent) for label_id, name, parent in subsections]
@@ -187,12 +195,18 @@ def build_digest(store: Store, since: datetime | None = None, until: datetime | 
     names = {label_id: name for label_id, name, _ in subsections}
     read_first = [{**by_id[w], "placed": [(label, names.get(label, label), source, score)
                                           for label, source, score in by_sub.get(w, [])]}
-                  for w in sorted(inside, key=lambda w: _rank(by_id[w]))[:READ_FIRST]]
+                  for w in sorted(inside, key=lambda w: _rank(by_id[w])) if _to_read(by_id[w])][:READ_FIRST]
     # The months end at the newest publication among the new works (a replayed or late backfill too).
     newest = max((w["published"] for w in works if w.get("published")), default=None) or until
     return Digest(since, until, works, taxonomy, theme_groups, unplaced, parts, gaps,
                   _months(store, newest, placement), out_of_scope, unscreened, borderline, roles,
                   read_first, changed, states)
+
+
+def _threshold(scope: tuple | None, votes: list[tuple]) -> float | None:
+    """The deciding scope method's threshold (None for a reviewer, the survey or no vote)."""
+    decided_by = (scope or (None, None, None))[1]
+    return next((t for source, _, _, t in votes if source == decided_by), None)
 
 
 def _state(scope: tuple | None, placed: list[tuple] | None) -> dict:
@@ -343,7 +357,7 @@ def _work_line(w: dict) -> str:
     decision, decided_by, p = w.get("scope") or (None, None, None)
     if decision == "in":
         line += "; in scope " + (f"{p:.2f} " if p is not None and decided_by != "human" else "") \
-            + f"({confidence(decided_by, p)})"
+            + f"({confidence(decided_by, p, w.get('threshold'))})"
     if w.get("themes"):
         line += f"; themes: {_md(', '.join(w['themes']))}"
     return line
@@ -351,7 +365,7 @@ def _work_line(w: dict) -> str:
 
 def _read_line(n: int, w: dict) -> str:
     decision, decided_by, p = w.get("scope") or (None, None, None)
-    sure = confidence(decided_by, p) + (f", {p:.2f}" if p is not None and decided_by != "human" else "")
+    sure = confidence(decided_by, p, w.get("threshold")) + (f", {p:.2f}" if p is not None and decided_by != "human" else "")
     if decided_by == "human" and w.get("reviewer"):
         sure = f"a reviewer's decision ({_md(w['reviewer'])})"
     where = "; ".join(f"{label} {_md(name)}" + (f" (reviewer {_md(w['reviewer'])})" if source == "human"
@@ -375,15 +389,20 @@ def render_markdown(digest: Digest, plots: list[Path]) -> str:
         f"{len(digest.unscreened)}. In-scope works are placed by a reviewer's decision, else the survey, else the "
         "ensemble (else supervised, else the LLM; zero-shot only where no trained method ran; its score after "
         "\"by\"); \"in scope\" is the scope method's probability, in words: very likely (0.9 or more), likely "
-        "(0.7), uncertain (0.3 to 0.7), unlikely.",
+        "(0.7), uncertain (0.3 to 0.7), unlikely; \"a long shot\": under 0.5 yet in, because the scope threshold "
+        "is set low so as to miss few in-scope works. Papers to read first: in scope by a reviewer, the survey, "
+        "or at 0.5 or more, most likely first.",
         "",
         f"## Papers to read first ({len(digest.read_first)})",
         "",
     ]
+    rest = digest.in_scope - len(digest.read_first)
     if digest.read_first:
         out += [_read_line(n, w) for n, w in enumerate(digest.read_first, 1)] + [""]
     else:
-        out += ["No new work in the survey's scope since the last digest.", ""]
+        out += ["No new work likely in the survey's scope since the last digest.", ""]
+    if rest > 0:
+        out += [f"The other {rest} new in-scope works (less likely in scope) are listed by {digest.placement} below.", ""]
     for plot in plots:
         out += [f"![{plot.stem.replace('_', ' ')}]({plot.as_posix()})", ""]
     out += [f"## Changed since the last digest ({len(digest.changed)})", ""]
@@ -462,7 +481,8 @@ def _plots(digest: Digest, folder: Path) -> list[Path]:
         labels = [textwrap.fill(label, 48) for label in labels]  # full labels, wrapped
         lines = sum(label.count("\n") + 1 for label in labels)
         fig, ax = plt.subplots(figsize=(10, max(2.5, 0.22 * lines + 0.12 * len(labels) + 1)))
-        ax.barh(labels[::-1], values[::-1], color="#4c72b0")
+        bars = ax.barh(labels[::-1], values[::-1], color="#4c72b0")
+        ax.bar_label(bars, labels=[str(v) if v else "" for v in values[::-1]], padding=2)
         ax.set_xlabel("new works")
         ax.set_title(title)
         fig.tight_layout()
@@ -481,8 +501,10 @@ def _plots(digest: Digest, folder: Path) -> list[Path]:
         paths.append(_plot_months(digest, folder))
     days = Counter((w.get("published") or w["created_at"]).date() for w in digest.works)
     fig, ax = plt.subplots(figsize=(8, 2.8))
-    ordered = sorted(days)
-    ax.bar([d.isoformat() for d in ordered], [days[d] for d in ordered], color="#55a868")
+    first, last = (min(days), max(days)) if days else (None, None)
+    ordered = [first + timedelta(days=n) for n in range((last - first).days + 1)] if days else []  # empty days too
+    bars = ax.bar([d.isoformat() for d in ordered], [days[d] for d in ordered], color="#55a868")
+    ax.bar_label(bars, labels=[str(days[d]) if days[d] else "" for d in ordered], padding=2)
     ax.set_ylabel("new works")
     ax.set_title("New works by arXiv listing date (first version)")
     ax.tick_params(axis="x", rotation=45)
@@ -498,7 +520,13 @@ def _plot_months(digest: Digest, folder: Path) -> Path:
     """Works published per month, by subsection: the eight busiest, the rest as 'other'."""
     import matplotlib.pyplot as plt
 
-    months = sorted({m for per in digest.months.values() for m in per})
+    present = sorted({m for per in digest.months.values() for m in per})
+    months = []  # every month from the first to the last, the empty ones too
+    if present:
+        year, month = map(int, present[0].split("-"))
+        while f"{year:04d}-{month:02d}" <= present[-1]:
+            months.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     totals = sorted(digest.months, key=lambda label: (-sum(digest.months[label].values()), label))
     fig, ax = plt.subplots(figsize=(12, 4.5))
     for label in totals[:8]:

@@ -36,6 +36,7 @@ class Step:
     decisions: list[review.Decision] = field(default_factory=list)
     skipped: bool = False
     replaces: "Step | None" = None  # an edit from the history: the step whose decisions it undid
+    title: str | None = None  # the work's title, for the history list
 
 
 REFIT_EVERY = 1  # decisions between two in-kernel refits that reorder the queue
@@ -135,7 +136,8 @@ class ReviewSession:
             if step.decisions:
                 work = step.decisions[0].work_id
                 said = ", ".join(f"{d.decision} {d.label_set} {d.label_id}" for d in step.decisions)
-                out.append((n, f"work {work}: {said}"))
+                title = f" {step.title[:50]}{'…' if len(step.title) > 50 else ''}" if step.title else ""
+                out.append((n, f"work {work}{title}: {said}"))
         return out[::-1]
 
     # -- clicks --------------------------------------------------------------------------------
@@ -144,7 +146,8 @@ class ReviewSession:
         item = self.current
         if item is None:
             raise ReviewError("the queue is done: open another queue")
-        step = Step(self.position)
+        shown = self._cards.get(self.position)
+        step = Step(self.position, title=shown.work.get("title") if shown is not None else None)
         if self._editing is not None:  # a decision from the history, changed: retract it first
             old, self._editing = self._editing, None
             for d in reversed(old.decisions):
@@ -478,10 +481,12 @@ class ReviewQueue:
                                                              layout=w.Layout(width="260px")) for n in (1, 2, 3))
         self.note = w.Textarea(placeholder="note, kept with the decision", continuous_update=False,
                                layout=w.Layout(width="640px", height="3em"))
-        self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="640px"))
-        self.change = w.Button(description="Change this decision")
-        self.themes = {lid: w.Checkbox(description=f"{lid}", indent=False, layout=w.Layout(width="260px"))
-                       for lid, _ in (review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])}
+        self.history = w.Select(options=[], rows=5, description="Decided", layout=w.Layout(width="900px"))
+        self.change = w.Button(description="Change this decision", layout=w.Layout(width="200px"))
+        self.theme_names = dict(review.labels(session.settings, sets["themes"]) if sets.get("themes") else [])
+        self.themes = {lid: w.Checkbox(description=name, tooltip=lid, indent=False,
+                                       layout=w.Layout(width="560px"))
+                       for lid, name in self.theme_names.items()}
         self._drawing = False
         for button, action in ((self.in_scope, self._in_scope),
                                (self.out_of_scope, lambda: session.decide(False, note=self._note())),
@@ -502,7 +507,7 @@ class ReviewQueue:
             w.HBox([self.in_scope, self.out_of_scope]),
             w.HBox([self.accept, self.reject, self.move_to, self.move]),
             w.HTML("<b>Themes</b> (tick what the work is about; the machine's guess is beside each)"),
-            w.GridBox(list(self.themes.values()), layout=w.Layout(grid_template_columns="repeat(3, 270px)")),
+            w.GridBox(list(self.themes.values()), layout=w.Layout(grid_template_columns="repeat(2, 570px)")),
             self.note, w.HBox([self.skip, self.undo]), self.message,
             w.HBox([self.history, self.change]),
         ])
@@ -622,7 +627,7 @@ class ReviewQueue:
                 box.value = c is not None and label_id in c.themes  # a reviewer's word only: unticked at first
                 box.disabled = c is None
                 guess = c.theme_guesses.get(label_id) if c is not None else None
-                box.description = label_id + (f" · machine: {'yes' if guess[0] else 'no'}"
+                box.description = self.theme_names[label_id] + (f" · machine: {'yes' if guess[0] else 'no'}"
                                               + (f" {guess[1]:.2f}" if guess[1] is not None else "") if guess else "")
         finally:
             self._drawing = False

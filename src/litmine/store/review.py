@@ -239,16 +239,21 @@ DECISION_ORDER = ("ensemble", "supervised", "llm")
 def best_labels(con: Connection, label_set: str, work_ids: list[int]) -> dict[int, list[tuple[str, str, float | None]]]:
     """{work_id: [(label_id, source, score)]} from the most trusted source that labelled each work.
 
-    A human decision counts first (a rejection removes the label), then the survey, then the first
+    A human decision counts first (a rejection removes the label; an acceptance is credited to the
+    reviewer, and a work a reviewer placed keeps no classifier's label beside), then the survey, then the first
     classifier of ``DECISION_ORDER`` that labelled the work, else (a survey with no labels yet: only
     zero-shot ran) the classifier with the most assigned labels for the work (highest mean score
-    breaks ties).
+    breaks ties). A work a reviewer put out of the survey's scope keeps no classifier's label (of
+    any set but ``scope``): only the survey's and reviewers' labels place it.
     """
     if not work_ids:
         return {}
     rows = con.execute(
-        "SELECT work_id, source, label_id, assigned, score FROM latest_labels "
-        "WHERE label_set = ? AND list_contains(?, work_id)",
+        "SELECT work_id, source, label_id, assigned, score FROM latest_labels l "
+        "WHERE label_set = ? AND list_contains(?, work_id) "
+        "AND (label_set = 'scope' OR source IN ('human', 'survey') OR NOT EXISTS ("
+        "  SELECT 1 FROM scope_decisions d WHERE d.work_id = l.work_id AND d.decision = 'out' "
+        "  AND d.decided_by = 'human'))",
         [label_set, work_ids],
     ).fetchall()
     by_work: dict[int, dict[str, list[tuple[str, bool, float | None]]]] = {}
@@ -260,6 +265,8 @@ def best_labels(con: Connection, label_set: str, work_ids: list[int]) -> dict[in
         base: list[tuple[str, str, float | None]] = []
         if "survey" in sources:
             base = [(label, "survey", None) for label, assigned, _ in sources["survey"] if assigned]
+        elif any(human.values()):
+            pass  # a reviewer placed the work: their labels are its labels, no classifier's beside them
         else:
             machine = {s: v for s, v in sources.items() if s not in TRUSTED_SOURCES}
             if machine:
@@ -269,7 +276,7 @@ def best_labels(con: Connection, label_set: str, work_ids: list[int]) -> dict[in
                 decider = next((s for s in DECISION_ORDER if s in machine), None)
                 source, labels = (decider, machine[decider]) if decider else max(machine.items(), key=strength)
                 base = [(label, source, score) for label, assigned, score in labels if assigned]
-        chosen = [b for b in base if human.get(b[0], True)]
+        chosen = [(b[0], "human", None) if human.get(b[0]) else b for b in base if human.get(b[0], True)]
         chosen += [(label, "human", None) for label, assigned in human.items()
                    if assigned and label not in {b[0] for b in chosen}]
         if chosen:
@@ -281,6 +288,13 @@ def label_names(con: Connection, label_set: str) -> list[tuple[str, str]]:
     """(label_id, name) of a label set, in its order."""
     return con.execute(
         "SELECT label_id, name FROM labels WHERE label_set = ? ORDER BY position, label_id", [label_set]
+    ).fetchall()
+
+
+def label_tree(con: Connection, label_set: str) -> list[tuple[str, str, str | None]]:
+    """(label_id, name, parent_id) of a label set, in its order."""
+    return con.execute(
+        "SELECT label_id, name, parent_id FROM labels WHERE label_set = ? ORDER BY position, label_id", [label_set]
     ).fetchall()
 
 
