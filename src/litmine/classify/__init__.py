@@ -26,6 +26,7 @@ from litmine.store.scope import out_of_scope
 from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store
+from litmine.store import methods as methods_store
 from litmine.store import ml as ml_store
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
         if not by_work:
             return []
         items = {row[0]: WorkItem.from_row(row) for row in ml_store.work_items(con, model_id, sorted(by_work))}
-        cited = con.execute("SELECT work_id, sections FROM survey_references WHERE work_id IS NOT NULL").fetchall()
+        cited = methods_store.cited_sections(con)
     examples = []
     for work_id, ex in by_work.items():
         ex.item = items[work_id]
