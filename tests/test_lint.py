@@ -80,3 +80,20 @@ def test_only_the_storage_package_imports_duckdb():
             if any(n == "duckdb" or n.startswith("duckdb.") for n in names):
                 offenders.append(str(path.relative_to(src)))
     assert offenders == []
+
+
+def test_the_methods_and_their_evaluations_run_no_sql_of_their_own():
+    """The methods (classify/), their evaluations and their command read and write through store/
+    functions (issue 23); no ``.execute(`` or ``.sql(`` call of their own."""
+    import ast
+
+    src = ROOT / "src" / "litmine"
+    paths = [*sorted((src / "classify").glob("*.py"))] + [src / name for name in (
+        "scope_eval.py", "evaluate.py", "evaluate_report.py", "llm_eval.py", "learning.py", "newpapers.py",
+        "cli/classify.py")]
+    offenders = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("execute", "sql"):
+                offenders.append(f"{path.relative_to(src)}:{node.lineno}")
+    assert offenders == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from litmine.store import Connection
+from litmine.store import Connection, utcnow
 
 
 def cited_sections(con: Connection) -> list[tuple[int, list[str] | None]]:
@@ -63,3 +63,10 @@ def write_evaluations(con: Connection, rows: Sequence[tuple], config: dict) -> N
     for r in rows:
         con.execute("INSERT INTO evaluations (run_id, method, label_set, stratum, label_id, metric, value, config) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [*r, json.dumps(config)])
+
+
+def resolve_item_failures(con: Connection, stage: str, items: Sequence[str]) -> None:
+    """Mark open failures of ``items`` in ``stage`` resolved (they succeeded since)."""
+    con.execute(
+        "UPDATE failures SET resolved_at = ? WHERE stage = ? AND resolved_at IS NULL AND list_contains(?, item)",
+        [utcnow(), stage, [str(i) for i in items]])
