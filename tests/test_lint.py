@@ -94,7 +94,6 @@ NOT_SQL = {
 }
 # Files of other branches of issue 23 that still execute SQL outside store/; emptied at merge.
 PENDING_OTHERS = {
-    "classify/__init__.py", "scope_eval.py", "evaluate.py", "newpapers.py",  # method
     "cli/classify.py", "status.py",  # stages
 }
 

@@ -43,6 +43,7 @@ from litmine.classify.base import Taxonomy, WorkItem
 from litmine.errors import ClassifierError
 from litmine.evaluate_report import MIN_THEME_SUPPORT, STRATA, format_report
 from litmine.store import Store
+from litmine.store import methods as methods_store
 from litmine.store import ml as ml_store
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,8 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
     everything = load_examples(store, model_id, statuses=TRAIN_STATUSES + ("silver-disagree",), taxonomy=taxonomy)
     with store.connect(read_only=True) as con:
         survey_status = ml_store.survey_status(con)
-        with_abstract = dict(con.execute("SELECT work_id, coalesce(abstract, '') <> '' FROM works").fetchall())
-        screened = con.execute(
-            "SELECT work_id, label_id FROM latest_labels WHERE source = 'screening' AND label_set = ? "
-            "AND assigned ORDER BY work_id, label_id", [placement]).fetchall()
+        with_abstract = methods_store.has_abstract(con)
+        screened = methods_store.screened_labels(con, placement)
         new_items = {row[0]: WorkItem.from_row(row)
                      for row in ml_store.work_items(con, model_id, sorted({w for w, _ in screened}))} if screened else {}
     missing = [ex.item.work_id for ex in everything if model_id and ex.item.vector is None]

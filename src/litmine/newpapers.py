@@ -36,6 +36,7 @@ import numpy as np
 
 from litmine.classify.scope import check_target_recall, recall_threshold
 from litmine.errors import ClassifierError
+from litmine.store import methods as methods_store
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,7 @@ def load_records(store, model_id: str) -> Records:
     scoped = [ex for ex in load_scope_examples(store, model_id) if ex.item.vector is not None]
     primary = {ex.item.work_id: ex.primary_label(placement) for ex in load_examples(store, model_id, taxonomy=taxonomy)}
     with store.connect(read_only=True) as con:
-        judged = dict(con.execute(
-            "SELECT work_id, label_id FROM latest_labels WHERE source IN ('screening', 'human') AND label_set = ? "
-            "AND assigned ORDER BY source DESC, work_id, label_id", [placement]).fetchall())
+        judged = methods_store.judged_labels(con, placement)
     if not scoped:
         raise ClassifierError(f"no work with a known scope has a {model_id} vector: run `litmine embed` first")
     return Records([ex.item.work_id for ex in scoped], [ex.item.text for ex in scoped],

@@ -37,6 +37,7 @@ from litmine.classify.scope import (
 )
 from litmine.store.review import DECISION_ORDER
 from litmine.store import Store
+from litmine.store import methods as methods_store
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,8 @@ def out_of_fold(store: Store, env, methods: list[str], folds: int = 5, seed: int
     context = load_context(store)
     examples = load_scope_examples(store, model_id, context_negatives)
     with store.connect(read_only=True) as con:
-        strata = dict(con.execute("SELECT work_id, label_status FROM screening_candidates").fetchall())
-        uncertain = dict(con.execute(
-            "SELECT work_id, coalesce(scope, 'disputed') FROM screening_candidates "
-            "WHERE scope IS NULL OR scope = 'borderline'").fetchall())
+        strata = methods_store.candidate_strata(con)
+        uncertain = methods_store.uncertain_candidates(con)
         uncertain_items = _items(con, model_id, sorted(uncertain))
     judged = [i for i, ex in enumerate(examples) if ex.origin in JUDGED]
     y_judged = np.array([examples[i].inside for i in judged])
@@ -224,8 +223,7 @@ def evaluate_scope(store: Store, env, methods: list[str], folds: int = 5, seed: 
     """Out-of-fold figures and the simulation; rows stored in ``evaluations`` when ``run_id`` is given."""
     report = ScopeReport(out_of_fold(store, env, methods, folds, seed))
     with store.connect(read_only=True) as con:
-        judged = con.execute("SELECT count(*) FROM latest_labels WHERE label_set = 'scope' "
-                             "AND source IN ('screening', 'human')").fetchone()[0]
+        judged = methods_store.judged_scope_count(con)
     if judged:
         report.simulation = simulate(store, batch)
         if plot_path is not None:
@@ -236,8 +234,6 @@ def evaluate_scope(store: Store, env, methods: list[str], folds: int = 5, seed: 
 
 
 def _store_rows(store: Store, report: ScopeReport, run_id: str, config: dict) -> None:
-    import json
-
     rows = []
     for f in report.figures:
         for metric in ("precision", "recall", "f1", "average_precision", "share_in", "mean_probability"):
@@ -251,9 +247,7 @@ def _store_rows(store: Store, report: ScopeReport, run_id: str, config: dict) ->
                               ("recall_at_20", sim.recall_at(0.2))):
             rows.append((run_id, "scope-simulation", "scope", "silver-agree", "in", metric, value))
     with store.transaction() as con:
-        for r in rows:
-            con.execute("INSERT INTO evaluations (run_id, method, label_set, stratum, label_id, metric, value, config) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [*r, json.dumps(config)])
+        methods_store.write_evaluations(con, rows, config)
 
 
 def format_scope_report(report: ScopeReport) -> list[str]:
@@ -304,8 +298,7 @@ def scope_section(store: Store, env, data_dir: Path, folds: int = 5, seed: int =
     from litmine.classify.scope import default_scope_methods
 
     with store.connect(read_only=True) as con:
-        judged = con.execute("SELECT count(*) FROM latest_labels WHERE label_set = 'scope' "
-                             "AND source IN ('screening', 'human')").fetchone()[0]
+        judged = methods_store.judged_scope_count(con)
     if not judged:
         return []
     plot = Path(data_dir) / "evaluations" / f"scope_recall_{run_id or 'latest'}.png"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Callable
 
 from litmine.classify.base import (
@@ -22,19 +21,21 @@ from litmine.classify.base import (
     Taxonomy,
     WorkItem,
 )
-from litmine.store.scope import out_of_scope
+from litmine.classify.method import GROUPS, PLACEMENT, TITLE_ONLY, available_methods, get_method
+from litmine.store.failures import record_failure
 from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store
+from litmine.store import methods as methods_store
 from litmine.store import ml as ml_store
 
 log = logging.getLogger(__name__)
 
-GROUP = "litmine.classifiers"
+GROUP = GROUPS[PLACEMENT]
 TRAIN_STATUSES = ("verified", "silver-agree")  # survey labels a classifier may learn from
 
 __all__ = ["Classifier", "ClassifierEnv", "Example", "Prediction", "Taxonomy", "WorkItem", "available_classifiers",
-           "classify_works", "get_classifier", "load_examples", "load_taxonomy"]
+           "classify_works", "get_classifier", "load_examples", "load_taxonomy", "score_works"]
 
 
 @dataclass
@@ -70,19 +71,11 @@ class ClassifierEnv:
 
 
 def available_classifiers() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    return available_methods(PLACEMENT)
 
 
 def get_classifier(name: str, env: ClassifierEnv | None = None, **params: object) -> Classifier:
-    found = available_classifiers()
-    if name not in found:
-        raise ClassifierError(
-            f"unknown classifier {name!r}: choose from {', '.join(sorted(found)) or 'none (reinstall litmine)'}"
-        )
-    cls = found[name].load()
-    clf = cls(env, **params)
-    clf.name = name
-    return clf
+    return get_method(PLACEMENT, name, env, **params)
 
 
 def load_taxonomy(store: Store, command: str = "litmine classify") -> Taxonomy:
@@ -134,7 +127,7 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
         if not by_work:
             return []
         items = {row[0]: WorkItem.from_row(row) for row in ml_store.work_items(con, model_id, sorted(by_work))}
-        cited = con.execute("SELECT work_id, sections FROM survey_references WHERE work_id IS NOT NULL").fetchall()
+        cited = methods_store.cited_sections(con)
     examples = []
     for work_id, ex in by_work.items():
         ex.item = items[work_id]
@@ -150,8 +143,9 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
     return examples
 
 
-def _prediction_rows(clf: Classifier, pred: Prediction, item: WorkItem, run_id: str | None, version: str,
-                     params: dict, label_sets: tuple[str, ...]) -> list[dict]:
+def label_rows(method, pred: Prediction, item: WorkItem, run_id: str | None, version: str, params: dict,
+               label_sets: tuple[str, ...]) -> list[dict]:
+    """A method's ``label_assignments`` rows for one work: one per label it scored, of ``label_sets``."""
     rows = []
     for label_set in label_sets:
         scores = pred.scores.get(label_set)
@@ -160,81 +154,74 @@ def _prediction_rows(clf: Classifier, pred: Prediction, item: WorkItem, run_id: 
         chosen = (pred.assigned or {}).get(label_set, set())
         for label_id, score in scores.items():
             rows.append({
-                "work_id": item.work_id, "label_set": label_set, "label_id": label_id, "source": clf.name,
-                "source_version": version, "model": clf.model, "prompt_version": clf.prompt_version,
+                "work_id": item.work_id, "label_set": label_set, "label_id": label_id, "source": method.source,
+                "source_version": version, "model": method.model, "prompt_version": method.prompt_version,
                 "params": params, "score": float(score), "assigned": label_id in chosen,
+                "status": TITLE_ONLY if item.title_only else None,
                 "rationale": pred.rationale, "content_hash": item.input_hash, "run_id": run_id,
             })
     return rows
 
 
-def classify_works(store: Store, classifier: Classifier, run_id: str | None = None, page_size: int = 2048,
-                   limit: int | None = None) -> Counts:
-    """Score every work with ``classifier``; fit it first on the stored labels when it learns.
+def score_works(store: Store, method, run_id: str | None = None, page_size: int | None = None,
+                limit: int | None = None, **options: object) -> Counts:
+    """The stage of every method, whatever label set it decides (its ``role``: the placement, with
+    the sets derived from it and the themes, or the scope): fit it on what is known of its label set
+    (``prepare``: the gold labels, or the known scope decisions), then score every work whose input
+    changed since this version scored it (the others are ``unchanged``) and write its rows.
 
-    Works whose input is unchanged since this classifier version labelled them are ``unchanged``;
-    works decided out of the survey's scope are not placed (noted); works with no vector of the
-    embedding model are left for after `litmine embed` (noted); a work the classifier fails on is
-    recorded in ``failures`` and counted ``failed``; the run goes on. ``limit``: only the first works
-    by id. Which works to classify is decided from every work's input hash in one read; only those
-    are then read, ``page_size`` at a time, predicted together and written in one bulk insert.
+    The method's role says which works are pending (``pending``: placement skips the works decided
+    out of scope and those without a vector yet, noted), how many are read and scored at a time
+    (``page_size``, default the method's), and the closing notes (``summary``). A work the method
+    fails on is recorded in ``failures`` (``failure_key``: the stage and item) and counted
+    ``failed``; the run goes on; a work scored since has its open failure resolved. Each page is
+    written in one bulk insert.
     """
-    counts = Counts(f"classify {classifier.name}")
-    taxonomy = load_taxonomy(store)
-    model_id = classifier.env.embedder.model_id if classifier.needs_vectors else None
-    examples = load_examples(store, model_id, taxonomy=taxonomy) if classifier.trainable else []
-    classifier.ensure_fitted(taxonomy, [ex for ex in examples if not classifier.needs_vectors or ex.item.vector is not None])
-    version, params = classifier.source_version, classifier.params()
+    counts = Counts(f"{method.verb} {method.name}")
+    model_id = method.prepare(store, **options)
+    version, params = method.source_version, method.params()
     with store.connect(read_only=True) as con:
-        inputs = ml_store.work_inputs(con, model_id)[:limit]
-        done = ml_store.done_inputs(con, classifier.name, version)
-        before = ml_store.labelled_by(con, classifier.name)
-        outside = out_of_scope(con)  # placement follows the scope decision
-    not_embedded, not_placed, todo = 0, 0, []
-    for work_id, input_hash, has_vector in inputs:
-        if (work_id, input_hash) in done:
-            counts.add("unchanged")
-        elif work_id in outside:
-            not_placed += 1
-        elif classifier.needs_vectors and not has_vector:
-            not_embedded += 1
-        else:
-            todo.append(work_id)
-    for start in range(0, len(todo), page_size):
-        with store.connect(read_only=True) as con:
-            items = [WorkItem.from_row(r) for r in ml_store.work_items(con, model_id, todo[start:start + page_size])]
-        _classify_page(store, classifier, items, run_id, version, params, taxonomy, before, counts)
-    if not_embedded:
-        counts.notes.append(f"{not_embedded} works have no {model_id} vector yet: run `litmine embed`")
-    if not_placed:
-        counts.notes.append(f"{not_placed} works out of the survey's scope, not placed")
-    llm = classifier.env._built.get("llm") if classifier.env is not None else None
-    if llm is not None:
-        counts.notes.append(llm.usage())
-    if counts.new == counts.updated == counts.failed == 0:
-        counts.notes.append("nothing new to classify")
+        todo, notes = method.pending(con, model_id, version, counts, limit)
+        before = ml_store.labelled_by(con, method.source)
+    size = page_size or method.page_size or max(len(todo), 1)
+    written: list[dict] = []
+    for start in range(0, len(todo), size):
+        items = method.read_items(store, model_id, todo[start:start + size])
+        written += _score_page(store, method, items, run_id, version, params, before, counts)
+    counts.notes += notes + method.summary(written, counts)
     log.info("%s", counts)
     return counts
 
 
-def _classify_page(store: Store, classifier: Classifier, items: list[WorkItem], run_id: str | None, version: str,
-                   params: dict, taxonomy: Taxonomy, before: set[int], counts: Counts) -> None:
-    """Predict one page of works and write its rows (one bulk insert) and failures."""
+def _score_page(store: Store, method, items: list[WorkItem], run_id: str | None, version: str, params: dict,
+                before: set[int], counts: Counts) -> list[dict]:
+    """Score one page of works and write its rows (one bulk insert) and failures; returns the rows."""
     if not items:
-        return
-    predictions = classifier.classify(items)
+        return []
+    predictions = method.classify(items)
+    label_sets = method.label_sets()
     rows, ok = [], []
     with store.transaction() as con:
         for item, pred in zip(items, predictions):
             if pred.error is not None:
-                ml_store.record_classify_failure(con, run_id, classifier.name, item.work_id, pred.error)
+                record_failure(con, run_id, *method.failure_key(item.work_id), pred.error)
                 counts.add("failed")
                 continue
-            rows += _prediction_rows(classifier, pred, item, run_id, version, params, taxonomy.all_sets)
+            rows += label_rows(method, pred, item, run_id, version, params, label_sets)
             ok.append(item.work_id)
             counts.add("updated" if item.work_id in before else "new")
         ml_store.write_assignments(con, rows)
-        ml_store.resolve_classify_failures(con, classifier.name, ok)
+        if ok:
+            stage = method.failure_key(ok[0])[0]
+            methods_store.resolve_item_failures(con, stage, [method.failure_key(w)[1] for w in ok])
+    return rows
+
+
+def classify_works(store: Store, classifier: Classifier, run_id: str | None = None, page_size: int = 2048,
+                   limit: int | None = None) -> Counts:
+    """``score_works`` with a classifier (the placement): every work scored, the classifier fitted
+    first on the stored labels when it learns; ``limit``: only the first works by id."""
+    return score_works(store, classifier, run_id, page_size, limit)
 
 
 def env_from_settings(settings, store: Store) -> ClassifierEnv:

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from litmine.classify.base import Classifier, Example, Prediction, Taxonomy, WorkItem
-from litmine.classify.scope import ScopeContext, ScopeExample, ScopeItem, ScopeMethod, ScopeScore, get_scope_method
+from litmine.classify.method import SCOPE, Method, get_method
+from litmine.classify.scope import ScopeContext, ScopeExample, ScopeItem, ScopeMethod, ScopeScore
 from litmine.errors import ClassifierError
 
 BARE = "bare"
@@ -99,6 +100,14 @@ class BareScope(ScopeMethod):
         return out
 
 
+def get_member(role: str, name: str, env=None, **params: object) -> Method:
+    """An ensemble's member of ``role`` (placement or scope): ``bare`` (the bare library, one
+    definition for evaluate and the ensembles) or a registered method."""
+    if name == BARE:
+        return (BareScope if role == SCOPE else BareClassifier)(env, **params)
+    return get_method(role, name, env, **params)
+
+
 def scope_member(name: str, env=None, **params: object) -> ScopeMethod:
     """A scope ensemble's member: ``bare`` or a registered scope method."""
-    return BareScope(env, **params) if name == BARE else get_scope_method(name, env, **params)
+    return get_member(SCOPE, name, env, **params)

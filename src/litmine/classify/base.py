@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from litmine.classify.method import PLACEMENT, Method, digest
+
 
 @dataclass(frozen=True)
 class Label:
@@ -104,6 +106,7 @@ class WorkItem:
     input_hash: str
     excerpt: str | None = None
     vector: np.ndarray | None = None
+    title_only: bool = False  # no abstract: scored on the title alone (its rows say so)
 
     @classmethod
     def from_row(cls, row: tuple) -> "WorkItem":
@@ -148,32 +151,23 @@ class Prediction:
     error: Exception | None = None
 
 
-class Classifier:
-    """Base of every classifier. Subclasses set ``name``/``version`` and implement ``predict``."""
+class Classifier(Method):
+    """A method that decides the placement (role ``placement``; see ``litmine.classify.method``).
+    Subclasses set ``name``/``version`` and implement ``predict``."""
 
-    name = "base"
-    version = "1"
+    role = PLACEMENT
     needs_vectors = True
     trainable = False
     threshold = 0.5
     set_thresholds = True  # whether ``fit`` sets per-label thresholds (an ensemble's out-of-fold copies need scores only)
 
     def __init__(self, env=None, **params: object) -> None:
-        self.env = env
-        self.param_values: dict = dict(params)
+        super().__init__(env, **params)
         self.taxonomy: Taxonomy | None = None
-        self.training_fingerprint = ""
         self.thresholds: dict[str, dict[str, float]] = {}  # per label set and label, set by ``fit``
         self.placement_max: int | None = None  # the most placement labels a work gets (set by ``fit``), or no cap
 
     # -- what a subclass may override ------------------------------------------------------------
-
-    @property
-    def model(self) -> str | None:
-        embedder = getattr(self.env, "embedder", None) if self.env is not None else None
-        return embedder.model_id if embedder is not None and self.needs_vectors else None
-
-    prompt_version: str | None = None
 
     def params(self) -> dict:
         return {"threshold": self.threshold, **self.param_values}
@@ -181,7 +175,7 @@ class Classifier:
     def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         self.taxonomy = taxonomy
         if self.trainable:
-            self.training_fingerprint = training_digest(examples)
+            self.training = training_digest(examples)
 
     def ensure_fitted(self, taxonomy: Taxonomy, examples: list[Example]) -> bool:
         """``fit`` unless already fitted on this taxonomy and these examples (a nightly run with
@@ -196,19 +190,76 @@ class Classifier:
     def predict(self, items: list[WorkItem]) -> list[Prediction]:
         raise NotImplementedError
 
+    # -- the stage's questions (``litmine.classify.score_works``) ---------------------------------
+
+    verb = "classify"
+    page_size: int | None = 2048
+
+    def prepare(self, store, **options: object) -> str | None:
+        """Fit on the stored gold labels when it learns (not again when nothing changed); returns
+        the embedding model whose vectors it reads."""
+        from litmine.classify import load_examples, load_taxonomy
+
+        taxonomy = load_taxonomy(store)
+        model_id = self.env.embedder.model_id if self.needs_vectors else None
+        examples = load_examples(store, model_id, taxonomy=taxonomy) if self.trainable else []
+        self.ensure_fitted(taxonomy, [ex for ex in examples if not self.needs_vectors or ex.item.vector is not None])
+        return model_id
+
+    def pending(self, con, model_id: str | None, version: str, counts, limit: int | None) -> tuple[list, list[str]]:
+        """The ids of the works to classify and notes: not the works decided out of the survey's scope
+        (placement follows the scope decision), nor those without a vector of ``model_id`` yet."""
+        from litmine.store import ml as ml_store
+        from litmine.store.scope import out_of_scope
+
+        inputs = ml_store.work_inputs(con, model_id)[:limit]
+        done = ml_store.done_inputs(con, self.source, version)
+        outside = out_of_scope(con)
+        not_embedded, not_placed, todo = 0, 0, []
+        for work_id, input_hash, has_vector in inputs:
+            if (work_id, input_hash) in done:
+                counts.add("unchanged")
+            elif work_id in outside:
+                not_placed += 1
+            elif self.needs_vectors and not has_vector:
+                not_embedded += 1
+            else:
+                todo.append(work_id)
+        notes = []
+        if not_embedded:
+            notes.append(f"{not_embedded} works have no {model_id} vector yet: run `litmine embed`")
+        if not_placed:
+            notes.append(f"{not_placed} works out of the survey's scope, not placed")
+        return todo, notes
+
+    def read_items(self, store, model_id: str | None, work_ids: list[int]) -> list[WorkItem]:
+        from litmine.store import ml as ml_store
+
+        with store.connect(read_only=True) as con:
+            return [WorkItem.from_row(r) for r in ml_store.work_items(con, model_id, work_ids)]
+
+    def label_sets(self) -> tuple[str, ...]:
+        return self.taxonomy.all_sets if self.taxonomy is not None else ()
+
+    def failure_key(self, work_id: int) -> tuple[str, str]:
+        """Where a failure on ``work_id`` is recorded: the stage table's name and the item."""
+        return f"classify-{self.name}", str(work_id)
+
+    def summary(self, rows: list[dict], counts) -> list[str]:
+        llm = self.env._built.get("llm") if self.env is not None else None
+        notes = [llm.usage()] if llm is not None else []
+        if counts.new == counts.updated == counts.failed == 0:
+            notes.append("nothing new to classify")
+        return notes
+
     # -- what the base does ---------------------------------------------------------------------
 
-    def fingerprint(self) -> str:
-        payload = json.dumps({"version": self.version, "params": self.params(), "model": self.model,
-                              "prompt": self.prompt_version, "training": self.training_fingerprint,
-                              "taxonomy": self.taxonomy.fingerprint() if self.taxonomy else ""},
-                             sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    def version_payload(self) -> dict:
+        return {**super().version_payload(), "version": self.version,
+                "taxonomy": self.taxonomy.fingerprint() if self.taxonomy else ""}
 
-    @property
-    def source_version(self) -> str:
-        """The classifier's version and a hash of everything else that shapes its output."""
-        return f"{self.version}+{self.fingerprint()}"
+    def fingerprint(self) -> str:
+        return digest(self.version_payload())
 
     def classify(self, items: list[WorkItem]) -> list[Prediction]:
         """``predict``, then parts derived and assignments decided."""

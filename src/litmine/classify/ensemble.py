@@ -26,13 +26,12 @@ refit take part (those working on vectors); any other member (an LLM) gets the f
 
 from __future__ import annotations
 
-import itertools
 import logging
 import warnings
 
 import numpy as np
 
-from litmine.classify.bare import BARE, BareClassifier
+from litmine.classify.bare import BARE, get_member
 from litmine.classify.base import (
     Classifier,
     Example,
@@ -43,6 +42,7 @@ from litmine.classify.base import (
     most_labels,
     share_thresholds,
 )
+from litmine.classify.method import PLACEMENT, choose_weights, weight_grid
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +139,7 @@ class EnsembleClassifier(Classifier):
         return out
 
     def _grid(self, n: int) -> list[tuple[float, ...]]:
-        steps = int(round(1.0 / float(self.param_values["step"])))
-        return [tuple(c / steps for c in combo) for combo in itertools.product(range(steps + 1), repeat=n)
-                if sum(combo) == steps]
+        return weight_grid(n, float(self.param_values["step"]))
 
     def _best_placement_weights(self, taxonomy, examples, refit, oof) -> tuple[float, ...] | None:
         placement = taxonomy.placement
@@ -171,11 +169,7 @@ class EnsembleClassifier(Classifier):
         return self._choose([(score(weights), weights) for weights in self._grid(len(refit))])
 
     def _choose(self, scored: list[tuple[float, tuple[float, ...]]]) -> tuple[float, ...]:
-        """The best single member, unless a mix beats it out of fold by more than ``margin`` (out-of-fold
-        figures on a few hundred works are noisy: a mix must earn its place)."""
-        single = max((s for s in scored if max(s[1]) == 1.0), key=lambda s: s[0])
-        mixed = max(scored, key=lambda s: s[0])
-        return mixed[1] if mixed[0] > single[0] + float(self.param_values["margin"]) else single[1]
+        return choose_weights(scored, float(self.param_values["margin"]))
 
     def _best_theme_weights(self, taxonomy, examples, refit, oof) -> tuple[float, ...] | None:
         themes = taxonomy.themes
@@ -255,11 +249,7 @@ class EnsembleClassifier(Classifier):
 def member(name: str, env, **params: object) -> Classifier:
     """An ensemble member by name: ``bare`` (the bare library, one definition for evaluate and here)
     or a registered classifier."""
-    if name == BARE:
-        return BareClassifier(env, **params)
-    from litmine.classify import get_classifier
-
-    return get_classifier(name, env, **params)
+    return get_member(PLACEMENT, name, env, **params)
 
 
 def _macro_f1(truth: list[int], predicted: list[int], n: int) -> float:

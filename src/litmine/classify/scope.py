@@ -26,38 +26,29 @@ screening candidates out of fold, see the README).
 
 from __future__ import annotations
 
-import hashlib
 import math
-import json
 import logging
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 
 import numpy as np
 
+from litmine.classify.base import Prediction, WorkItem
+from litmine.classify.method import GROUPS, SCOPE, TITLE_ONLY, Method, available_methods, digest, get_method
 from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store
 from litmine.store import ml as ml_store
 from litmine.store import scope as scope_db
-from litmine.store.failures import record_failure
 
 log = logging.getLogger(__name__)
 
-GROUP = "litmine.scope_methods"
+GROUP = GROUPS[SCOPE]
 SCOPE_SET, IN = scope_db.SCOPE_SET, scope_db.IN
-TITLE_ONLY = "title-only"
 TRAIN_STATUSES = ("verified", "silver-agree")
 DECIDING = "ensemble"  # the method whose rows make the scope decision, when it has run
 
 
-@dataclass
-class ScopeItem:
-    work_id: int
-    text: str
-    input_hash: str
-    vector: np.ndarray | None = None
-    title_only: bool = False
+ScopeItem = WorkItem  # one item type for every method: a work's text, input hash, vector, title_only
 
 
 @dataclass
@@ -75,49 +66,95 @@ class ScopeExample:
     origin: str  # human, screening, survey, survey-context
 
 
-@dataclass
-class ScopeScore:
-    probability: float | None
-    rationale: str | None = None
-    error: Exception | None = None
+class ScopeScore(Prediction):
+    """A scope method's score of one work: a prediction of label set ``scope``, label ``in``, whose
+    score is the calibrated probability of being in scope (None: it failed, ``error`` says why)."""
+
+    def __init__(self, probability: float | None, rationale: str | None = None, error: Exception | None = None,
+                 work_id: int | None = None) -> None:
+        super().__init__(work_id, {} if probability is None else {SCOPE_SET: {IN: probability}}, None,  # type: ignore[arg-type]
+                         rationale, error)
+
+    @property
+    def probability(self) -> float | None:
+        return self.scores.get(SCOPE_SET, {}).get(IN)
 
 
-def digest(payload: object) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+class ScopeMethod(Method):
+    """A method that decides the scope (role ``scope``: label set ``scope``, label ``in``; see
+    ``litmine.classify.method``): ``fit`` on the known scope decisions, ``score`` items with calibrated
+    probabilities."""
 
-
-class ScopeMethod:
-    """Base of every scope method: ``fit`` on examples, ``score`` items with calibrated probabilities."""
-
-    name = "base"
-    version = "1"
-    needs_vectors = False
-    defaults: dict = {}
-    prompt_version: str | None = None
+    role = SCOPE
 
     def __init__(self, env=None, **params: object) -> None:
-        self.env = env
-        self.param_values = {**self.defaults, **params}
+        super().__init__(env, **params)
         self.threshold = 0.5
-        self.training = ""
         self.context: ScopeContext | None = None
 
     @property
     def source(self) -> str:
         return f"scope-{self.name}"
 
-    @property
-    def model(self) -> str | None:
-        return self.env.embedder.model_id if self.needs_vectors and self.env is not None else None
-
     def params(self) -> dict:
         return {**self.param_values, "threshold": round(float(self.threshold), 4)}
 
-    @property
-    def source_version(self) -> str:
-        return f"{self.version}+" + digest({"params": self.params(), "model": self.model, "prompt": self.prompt_version,
-                                           "training": self.training,
-                                           "context": digest(vars(self.context)) if self.context else ""})
+    def version_payload(self) -> dict:
+        return {**super().version_payload(), "context": digest(vars(self.context)) if self.context else ""}
+
+    # -- the stage's questions (``litmine.classify.score_works``) ---------------------------------
+
+    verb = "screen"
+    page_size: int | None = None  # every pending work at once (an ensemble's member reuses its scores)
+
+    def prepare(self, store, context_negatives: bool = True) -> str | None:
+        """Fit on every known scope decision; returns the embedding model whose vectors it reads."""
+        context = load_context(store)
+        model_id = self.env.embedder.model_id if self.needs_vectors else None
+        self.fit(context, load_scope_examples(store, model_id, context_negatives))
+        return model_id
+
+    def pending(self, con, model_id: str | None, version: str, counts, limit: int | None) -> tuple[list, list[str]]:
+        """The works to screen (every work with a title, read whole), less those unchanged."""
+        done = scope_db.screened_inputs(con, self.source, version)
+        todo = []
+        for item in _items(con, model_id)[:limit]:
+            if (item.work_id, item.input_hash) in done:
+                counts.add("unchanged")
+            else:
+                todo.append(item)
+        return todo, []
+
+    def read_items(self, store, model_id: str | None, items: list[WorkItem]) -> list[WorkItem]:
+        return items
+
+    def classify(self, items: list[WorkItem]) -> list[Prediction]:
+        """``score``, then each work assigned ``in`` when its probability reaches the threshold."""
+        out = []
+        for item, s in zip(items, self.score(items)):
+            s.work_id = item.work_id
+            if s.error is None and s.probability is None:
+                s.error = ClassifierError("the method gave no score", work_id=item.work_id)
+            if s.error is None:
+                s.assigned = {SCOPE_SET: {IN} if s.probability >= self.threshold else set()}
+            out.append(s)
+        return out
+
+    def label_sets(self) -> tuple[str, ...]:
+        return (SCOPE_SET,)
+
+    def failure_key(self, work_id: int) -> tuple[str, str]:
+        """Where a failure on ``work_id`` is recorded: stage ``screen`` (the stage table's one name
+        for it, issue 13) and the method and work."""
+        return "screen", f"{self.name} {work_id}"
+
+    def summary(self, rows: list[dict], counts) -> list[str]:
+        if not rows:
+            return ["nothing new to screen"]
+        inside = sum(1 for r in rows if r["assigned"])
+        title_only = sum(1 for r in rows if r["status"] == TITLE_ONLY)
+        return [f"{inside} in scope, {len(rows) - inside} out" +
+                (f", {title_only} screened on the title alone" if title_only else "")]
 
     def fit(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
         self.context = context
@@ -387,16 +424,11 @@ class LLMScope(ScopeMethod):
 
 
 def available_scope_methods() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    return available_methods(SCOPE)
 
 
 def get_scope_method(name: str, env=None, **params: object) -> ScopeMethod:
-    found = available_scope_methods()
-    if name not in found:
-        raise ClassifierError(f"unknown scope method {name!r}: choose from {', '.join(sorted(found)) or 'none'}")
-    method = found[name].load()(env, **params)
-    method.name = name
-    return method
+    return get_method(SCOPE, name, env, **params)
 
 
 def default_scope_methods(env) -> list[str]:
@@ -429,8 +461,8 @@ def _items(con, model_id: str | None, work_ids: list[int] | None = None) -> list
     for work_id, text, input_hash, _excerpt, vector in rows:
         if not (text or "").strip():
             continue  # a candidate whose title is not fetched yet
-        out.append(ScopeItem(work_id, text, input_hash, None if vector is None else np.asarray(vector, np.float32),
-                             not abstracts.get(work_id, False)))
+        out.append(WorkItem(work_id, text, input_hash, None, None if vector is None else np.asarray(vector, np.float32),
+                            not abstracts.get(work_id, False)))
     return out
 
 
@@ -449,49 +481,12 @@ def load_scope_examples(store: Store, model_id: str | None, context_negatives: b
 
 def screen_works(store: Store, method: ScopeMethod, run_id: str | None = None,
                  context_negatives: bool = True) -> Counts:
-    """Decide the scope of every work with ``method`` (fitted first on every known scope) and store
-    the rows. A work whose input is unchanged since this version screened it is ``unchanged``."""
-    counts = Counts(f"screen {method.name}")
-    context = load_context(store)
-    model_id = method.env.embedder.model_id if method.needs_vectors else None
-    method.fit(context, load_scope_examples(store, model_id, context_negatives))
-    version, params = method.source_version, method.params()
-    with store.connect(read_only=True) as con:
-        items = _items(con, model_id)
-        done = scope_db.screened_inputs(con, method.source, version)
-        before = ml_store.labelled_by(con, method.source, [i.work_id for i in items])
-    todo = []
-    for item in items:
-        if (item.work_id, item.input_hash) in done:
-            counts.add("unchanged")
-        else:
-            todo.append(item)
-    scores = method.score(todo)
-    rows, inside, title_only = [], 0, 0
-    with store.transaction() as con:
-        for item, s in zip(todo, scores):
-            if s.probability is None:
-                # stage `screen`, the stage table's one name for it (issue 13)
-                record_failure(con, run_id, "screen", f"{method.name} {item.work_id}", s.error)
-                counts.add("failed")
-                continue
-            assigned = s.probability >= method.threshold
-            inside += assigned
-            title_only += item.title_only
-            rows.append({"work_id": item.work_id, "label_set": SCOPE_SET, "label_id": IN, "source": method.source,
-                         "source_version": version, "model": method.model, "prompt_version": method.prompt_version,
-                         "params": params, "score": s.probability, "assigned": bool(assigned),
-                         "status": TITLE_ONLY if item.title_only else None, "rationale": s.rationale,
-                         "content_hash": item.input_hash, "run_id": run_id})
-            counts.add("updated" if item.work_id in before else "new")
-        ml_store.write_assignments(con, rows)
-    if rows:
-        counts.notes.append(f"{inside} in scope, {len(rows) - inside} out" +
-                            (f", {title_only} screened on the title alone" if title_only else ""))
-    else:
-        counts.notes.append("nothing new to screen")
-    log.info("%s", counts)
-    return counts
+    """``score_works`` with a scope method: the scope of every work decided with ``method``, fitted
+    first on every known scope; a work whose input is unchanged since this version screened it is
+    ``unchanged``."""
+    from litmine.classify import score_works
+
+    return score_works(store, method, run_id, context_negatives=context_negatives)
 
 
 def screen_all(store: Store, env, names: list[str] | None = None, run_id: str | None = None) -> Counts:

@@ -8,12 +8,12 @@ evaluate` prints beside every method) is a member, so the ensemble is not chosen
 
 from __future__ import annotations
 
-import itertools
 import logging
 
 import numpy as np
 
-from litmine.classify.bare import scope_member
+from litmine.classify.bare import get_member
+from litmine.classify.method import SCOPE, choose_weights, weight_grid
 from litmine.classify.scope import (
     ScopeContext,
     ScopeExample,
@@ -47,7 +47,7 @@ class EnsembleScope(ScopeMethod):
         super().__init__(env, **params)
         wanted = [m for m in str(self.param_values["members"]).split(",") if m]
         has_llm = env is not None and getattr(env, "has_llm", False)
-        self.members = [scope_member(m, env) for m in wanted if m != "llm" or has_llm]
+        self.members = [get_member(SCOPE, m, env) for m in wanted if m != "llm" or has_llm]
         self.needs_vectors = any(m.needs_vectors for m in self.members)
         self.weights: dict[str, float] = {}
 
@@ -65,7 +65,7 @@ class EnsembleScope(ScopeMethod):
         super().fit(context, examples)
         p = self.param_values
         oof: dict = {}
-        self.weights = scope_weights(self.members, lambda name: scope_member(name, self.env), context, examples,
+        self.weights = scope_weights(self.members, lambda name: get_member(SCOPE, name, self.env), context, examples,
                                      int(p["folds"]), float(p["step"]), float(p["margin"]),
                                      float(p["other_weight"]), int(p["seed"]), oof=oof)
         used = [m for m in self.members if self.weight(m) > 0]
@@ -126,22 +126,18 @@ def scope_weights(members: list, make, context, examples: list, folds: int = 3, 
                           for s in clone.score([usable[i].item for i in test])]
             t[j] += clone.threshold / folds
     cal = _calibration_set(usable)
-    steps = int(round(1.0 / step))
     scored = []
-    for combo in itertools.product(range(steps + 1), repeat=len(refit)):
-        if sum(combo) != steps:
-            continue
-        w = np.array(combo, dtype=float) / steps
+    for weights in weight_grid(len(refit), step):
+        w = np.array(weights, dtype=float)
         chosen = (w @ p[:, cal]) >= float(w @ t)
         truth = y[cal]
         tp = int((chosen & truth).sum())
-        scored.append((2 * tp / (chosen.sum() + truth.sum()) if chosen.sum() + truth.sum() else 0.0, tuple(w)))
-    single = max((s for s in scored if max(s[1]) == 1.0), key=lambda s: s[0])
-    mixed = max(scored, key=lambda s: s[0])
-    best = mixed[1] if mixed[0] > single[0] + margin else single[1]
+        scored.append((2 * tp / (chosen.sum() + truth.sum()) if chosen.sum() + truth.sum() else 0.0, weights))
+    best = choose_weights(scored, margin)
+    top = max(s for s, _ in scored)
     if oof is not None:
         oof.update(p=np.asarray(best) @ p[:, cal], y=y[cal])
     share = 1.0 - other_weight * len(others)
-    log.info("scope ensemble: out-of-fold F1 %.3f with weights %s", max(single[0], mixed[0]),
+    log.info("scope ensemble: out-of-fold F1 %.3f with weights %s", top,
              dict(zip([m.name for m in refit], best)))
     return {**{m.name: other_weight for m in others}, **{m.name: w * share for m, w in zip(refit, best)}}

@@ -59,6 +59,7 @@ def similar(work: str, limit: int, model: str | None) -> None:
       litmine similar olah2020zoom -n 5
       litmine query "select * from similar_works(42, 5)"
     """
+    from litmine.store import methods as methods_store
     from litmine.store import ml as ml_store
 
     cfg = settings()
@@ -71,7 +72,7 @@ def similar(work: str, limit: int, model: str | None) -> None:
         if not ml_store.has_embedding(con, work_id, model_id):
             raise ClassifierError(f"work {work_id} has no {model_id} embedding: run `litmine embed` first")
         rows = ml_store.similar_works(con, work_id, model_id, limit)
-        title = con.execute("SELECT title FROM works WHERE work_id = ?", [work_id]).fetchone()[0]
+        title = methods_store.work_title(con, work_id)
     click.echo(f"works most similar to {work_id} {title!r} ({model_id}):")
     for other, arxiv_id, year, other_title, cosine in rows:
         click.echo(f"{cosine:6.3f}  {other:>6}  {arxiv_id or '-':<12} {year or '':>4}  {other_title}")

@@ -1,0 +1,22 @@
+"""Pin (issue 23): the screen and classify stages write the same rows, versions and failures on the
+seeded database as before the two classification families became one."""
+
+from __future__ import annotations
+
+import json
+
+from one_method_pin import SNAPSHOT, normal, run_stages
+
+
+def test_screen_and_classify_write_the_same_rows_and_versions_as_before(seeded):
+    want = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    got = normal(run_stages(seeded))
+    assert got["counts"] == want["counts"]
+    assert got["failures"] == want["failures"]
+    for key, w in want["label_assignments"].items():
+        g = got["label_assignments"].get(key)
+        assert g is not None, f"no rows of {key}"
+        assert (g["rows"], g["versions"]) == (w["rows"], w["versions"]), key
+        assert g["first"] == w["first"], key
+        assert g["digest"] == w["digest"], key
+    assert sorted(got["label_assignments"]) == sorted(want["label_assignments"])
