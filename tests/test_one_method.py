@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from one_method_pin import SNAPSHOT, normal, run_stages
+
+
+pytestmark = pytest.mark.slow  # every method of both roles on the seeded store: minutes
 
 
 def test_screen_and_classify_write_the_same_rows_and_versions_as_before(seeded):
