@@ -294,7 +294,8 @@ def test_a_good_manual_command_clears_the_nightly_failure_of_its_stage(data_dir,
         raise SeedError("the seed is unreadable", file="taxonomy.json")
 
     table = pipeline.STAGES
-    monkeypatch.setattr(pipeline, "STAGES", [pipeline.Stage("survey", broken, "a broken stage"), *table[1:]])
+    monkeypatch.setattr(pipeline, "STAGES", [pipeline.Stage("survey", broken, "a broken stage") if s.name == "survey" else s
+                                               for s in table])
     assert pipeline.run_pipeline(cfg, store, ["survey"]).failed == {"survey": "the seed is unreadable (file=taxonomy.json)"}
     monkeypatch.setattr(pipeline, "STAGES", table)
     with store.connect(read_only=True) as con:

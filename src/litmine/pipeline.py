@@ -15,6 +15,8 @@ stopped early (``Counts.error``: what it stored stays), or every item it tried f
 and the run goes on with the next stages, which work on whatever is stored; the run ends ``failed``,
 and the command exits 1 (``litmine.cli.common.exit_status``: the one rule of every command). A
 stage that succeeds clears its earlier whole-stage failure, whichever command or run recorded it.
+The store itself failing (``StoreError``: locked past its timeout, a write lost) stops the run: nothing
+more could be recorded.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Callable, Iterable
 
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import LitmineError, RunInterrupted, SourceUnreachable, StageError, StageUnreachable
+from litmine.errors import (LitmineError, RunInterrupted, SourceUnreachable, StageError, StageUnreachable,
+                            StoreError)
 from litmine.store import Store, interrupted_by_signal
 
 log = logging.getLogger(__name__)
@@ -313,9 +316,9 @@ def run_stage(stage: Stage, ctx: PipelineContext, **options) -> Counts:
         counts = stage.run(ctx, **options)
     except SourceUnreachable as exc:
         raise StageUnreachable(str(exc).split(" (url=")[0]) from exc
+    except (StageError, StoreError):
+        raise
     except LitmineError as exc:
-        if isinstance(exc, StageError):
-            raise
         raise StageError(str(exc)) from exc
     if counts.failed and not counts.error and not (counts.new or counts.updated or counts.unchanged):
         raise ItemsFailed(_all_failed_reason(ctx, counts), counts)
@@ -484,6 +487,8 @@ class Run:
             counts = (via or run_stage)(stage, self.ctx, **options)
         except Exception as exc:  # a stage failing as a whole must not stop the others
             stop_if_signalled(exc)  # ... but a signal (SIGTERM, Ctrl-C) stops the run
+            if isinstance(exc, StoreError):  # ... and so does the store failing (locked, a write lost):
+                raise  # nothing could be recorded; the command prints its one line
             log.warning("stage %s failed: %s", stage.name, exc)
             record_stage_failure(self.store, self.run_id, stage.name, exc)
             self.report.failed[stage.name] = failed_stage_message(exc)
