@@ -39,15 +39,17 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     names = [s.name for s in pipeline.select(list(stages) or None)]
     from litmine.flows import nightly  # after prefect_environment
     from litmine.flows.server import start_tied_server
+    from litmine.runlock import run_lock
 
-    try:  # Prefect's temporary server, stopped by a watchdog if this process is killed
-        start_tied_server()
-    except RuntimeError as exc:
-        with pipeline.Run.open(cfg, "run", nightly.run_config(names)) as run:  # recorded as a failed run
-            raise StageError(f"Prefect could not start its temporary server: {str(exc).rstrip('.')}: run it "
-                             "again, or start a server (`prefect server start`) and set PREFECT_API_URL",
-                             run_id=run.run_id) from None
-    report = nightly.run_flow(cfg, names, cfg.task_runner)  # the flow opens the run: one task per stage
+    with run_lock(cfg.data_dir, "run"):  # another run holds it: refused at once; the flow's run takes it too
+        try:  # Prefect's temporary server, stopped by a watchdog if this process is killed
+            start_tied_server()
+        except RuntimeError as exc:
+            with pipeline.Run.open(cfg, "run", nightly.run_config(names)) as run:  # recorded as a failed run
+                raise StageError(f"Prefect could not start its temporary server: {str(exc).rstrip('.')}: run it "
+                                 "again, or start a server (`prefect server start`) and set PREFECT_API_URL",
+                                 run_id=run.run_id) from None
+        report = nightly.run_flow(cfg, names, cfg.task_runner)  # the flow opens the run: one task per stage
     for line in report.lines():
         click.echo(line)
     click.echo(f"run {report.run_id}: {report.status}; database {cfg.database}")
