@@ -56,7 +56,7 @@ def test_nightly_flow_end_to_end_then_a_second_run_adds_nothing(harness, replay_
     report = load_report(store, run_id)
     assert status in ("ok", "partial"), report.failed
     assert report.failed == {}
-    assert result == report.as_dict()
+    assert result == {"run_id": run_id, **report.as_dict()}
     counts = report.counts
     assert counts["survey"].new == 327
     assert counts["fetch-survey"].new > 200

@@ -92,10 +92,6 @@ NOT_SQL = {
     ("cli/flows.py", "run.execute"),
     ("digest.py", "digest.query"),  # the text of a query the digest shows for `litmine query`
 }
-# Files of other branches of issue 23 that still execute SQL outside store/; emptied at merge.
-PENDING_OTHERS = {
-    "cli/classify.py", "status.py",  # stages
-}
 
 
 def sql_calls(src) -> list[tuple[str, int, str]]:
@@ -119,7 +115,7 @@ def test_only_the_storage_package_executes_sql():
     """Every SQL statement lives in ``store/``, in a function named for what it reads or writes;
     stages call those functions (issue 23)."""
     offenders = sql_calls(ROOT / "src" / "litmine")
-    listed = [f"{f}:{line}: {call}(...)" for f, line, call in offenders if f not in PENDING_OTHERS]
+    listed = [f"{f}:{line}: {call}(...)" for f, line, call in offenders]
     assert listed == [], "SQL outside src/litmine/store/ (move it into a store function):\n" + "\n".join(listed)
 
 
@@ -153,8 +149,5 @@ def test_one_title_normaliser_one_sha256_one_clock():
                         found[kind].append(f"{path.relative_to(src).as_posix()}:{node.name}")
     assert found == {"title normaliser": ["ids.py:normalize_title"],
                      "SHA-256 helper": ["hashing.py:sha256_file", "hashing.py:sha256_hex"],
-                     "clock": ["clock.py:utcnow"] + PENDING_CLOCKS}
+                     "clock": ["clock.py:utcnow"]}
 
-
-# `pipeline.now` (stages' file) wraps clock.utcnow: a second name for the one clock; emptied at merge.
-PENDING_CLOCKS = ["pipeline.py:now"]

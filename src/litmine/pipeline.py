@@ -1,16 +1,22 @@
 """The one stage table, and ``Run``: the owner of every run of a command that writes.
 
 Each stage is one call of a library function, taking its collaborators from a ``PipelineContext``
-and returning ``Counts``; its name in ``STAGES`` is the one name it has everywhere (`litmine run
---stage`, the run's report, table ``failures``). ``Run`` owns a run's life; `litmine run` and the
-other commands are thin callers of it. How stages execute is plugged in: in this process
-(``run_pipeline``), or as the Prefect flow of ``litmine.flows.nightly`` (``PrefectExecutor``).
+and its options as keywords (``Stage.run(ctx, **options)``), and returning ``Counts``; its name in
+``STAGES`` is the one name it has everywhere (`litmine run --stage`, the run's report, table
+``failures``). The table is the only wiring: a command is a stage's entry with the command's options
+(``run.stage("fetch-arxiv", max_results=10)``), the nightly run is the entries with none. ``Run``
+owns a run's life and applies one failure rule to both; `litmine run`, the Prefect flow
+(``litmine.flows.nightly``, which opens the run and hands each stage to a task) and the other
+commands are thin callers of it.
 
 A stage that fails for some items records them (table ``failures``) and returns counts with
 ``failed > 0``: the run goes on and ends ``partial``. A stage that fails as a whole (it raised, it
 stopped early (``Counts.error``: what it stored stays), or every item it tried failed) is recorded
 and the run goes on with the next stages, which work on whatever is stored; the run ends ``failed``,
-and the command exits 1 (``litmine.cli.common.exit_status``: the one rule of every command).
+and the command exits 1 (``litmine.cli.common.exit_status``: the one rule of every command). A
+stage that succeeds clears its earlier whole-stage failure, whichever command or run recorded it.
+The store itself failing (``StoreError``: locked past its timeout, a write lost) stops the run: nothing
+more could be recorded.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable
 
+from litmine.clock import utcnow
 from litmine.config import Settings
 from litmine.counts import Counts
-from litmine.errors import LitmineError, RunInterrupted, SourceUnreachable, StageError, StageUnreachable
+from litmine.errors import (LitmineError, RunInterrupted, SourceUnreachable, StageError, StageUnreachable,
+                            StoreError)
 from litmine.store import Store, interrupted_by_signal
 
 log = logging.getLogger(__name__)
@@ -42,6 +50,9 @@ class PipelineContext:
     # order. The CPU-heavy stages hand it their compute (chunks of PDFs, batches of texts) and
     # write the results here; None computes in this process.
     map: Mapper | None = None
+    # What a stage hands its command beyond counts (the digest's files, the evaluation's figures),
+    # by stage name: the command prints it.
+    results: dict[str, object] = field(default_factory=dict, repr=False)
     _built: dict[str, object] = field(default_factory=dict, repr=False)
 
     def get(self, name: str, build: Callable[[], object]) -> object:
@@ -54,11 +65,15 @@ class PipelineContext:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[PipelineContext], Counts] | None  # None: only a command runs it, with its options
+    fn: Callable[..., Counts]  # fn(ctx, **options): the library call, with a command's options
     help: str
     network: bool = False  # talks to arXiv: retried with backoff, one request at a time across tasks
     cpu_heavy: bool = False  # its compute goes to the task runner (ctx.map): Dask workers when LITMINE_TASK_RUNNER=dask
     nightly: bool = True  # part of `litmine run`; False: run by its own command only
+
+    def run(self, ctx: PipelineContext, **options) -> Counts:
+        """Run the stage on ``ctx`` with a command's ``options`` (none: the nightly run's defaults)."""
+        return self.fn(ctx, **options)
 
 
 # -- the stages, as plain library calls ---------------------------------------------------------
@@ -70,10 +85,10 @@ def _decisions(ctx: PipelineContext) -> Counts:
     return import_decisions(ctx.store, ctx.settings, run_id=ctx.run_id)
 
 
-def _survey(ctx: PipelineContext) -> Counts:
+def _survey(ctx: PipelineContext, seed_dir=None) -> Counts:
     from litmine.survey import load_survey
 
-    return load_survey(ctx.store, ctx.settings.seed_dir, run_id=ctx.run_id)
+    return load_survey(ctx.store, seed_dir or ctx.settings.seed_dir, run_id=ctx.run_id)
 
 
 def arxiv_client(ctx: PipelineContext):
@@ -82,36 +97,44 @@ def arxiv_client(ctx: PipelineContext):
     return ctx.get("arxiv", lambda: ArxivClient.from_settings(ctx.settings))
 
 
-def _fetch_survey(ctx: PipelineContext) -> Counts:
-    from litmine.resolve import fetch_survey
+def _fetch_survey(ctx: PipelineContext, refresh: bool = False, threshold: float | None = None) -> Counts:
+    from litmine.resolve import THRESHOLD, fetch_survey
     from litmine.screening import fetch_candidates
 
-    counts = fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id)
-    return counts.merge(fetch_candidates(ctx.store, arxiv_client(ctx), run_id=ctx.run_id))
+    counts = fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id, refresh=refresh,
+                          threshold=THRESHOLD if threshold is None else threshold)
+    return counts.merge(fetch_candidates(ctx.store, arxiv_client(ctx), run_id=ctx.run_id, refresh=refresh))
 
 
-def _oai(ctx: PipelineContext) -> Counts:
+def _oai(ctx: PipelineContext, set_spec: str | None = None, from_date=None, until=None) -> Counts:
     from litmine.oai import harvest_oai
 
-    return harvest_oai(ctx.store, ctx.settings, run_id=ctx.run_id)
+    return harvest_oai(ctx.store, ctx.settings, run_id=ctx.run_id, set_spec=set_spec, from_date=from_date,
+                       until=until)
 
 
-def _fetch_arxiv(ctx: PipelineContext) -> Counts:
+def _fetch_arxiv(ctx: PipelineContext, max_results: int | None = None, until: datetime | None = None) -> Counts:
     from litmine.arxiv import fetch_new
 
-    return fetch_new(ctx.store, arxiv_client(ctx), ctx.settings, run_id=ctx.run_id)
+    return fetch_new(ctx.store, arxiv_client(ctx), ctx.settings, run_id=ctx.run_id, max_results=max_results,
+                     now=until)
 
 
-def _pdfs(ctx: PipelineContext) -> Counts:
+def _pdfs(ctx: PipelineContext, limit: int | None = None, retry_failed: bool = False) -> Counts:
     from litmine.pdfs import download_pdfs
 
-    return download_pdfs(ctx.store, ctx.settings, run_id=ctx.run_id)
+    return download_pdfs(ctx.store, ctx.settings, run_id=ctx.run_id, limit=limit, retry_failed=retry_failed)
 
 
-def _extract(ctx: PipelineContext) -> Counts:
-    from litmine.extract import extract_documents
+def _extract(ctx: PipelineContext, pdf_dir=None, limit: int | None = None, workers: int | None = None) -> Counts:
+    """The downloaded documents not yet extracted; with ``pdf_dir``, the PDFs of that folder instead
+    (registered, read in place)."""
+    from litmine.extract import extract_documents, extract_folder
 
-    return extract_documents(ctx.store, ctx.settings, run_id=ctx.run_id, map_chunks=ctx.map)
+    if pdf_dir is not None:
+        return extract_folder(ctx.store, ctx.settings, pdf_dir, run_id=ctx.run_id, workers=workers)
+    return extract_documents(ctx.store, ctx.settings, run_id=ctx.run_id, limit=limit, workers=workers,
+                             map_chunks=ctx.map)
 
 
 def embedder(ctx: PipelineContext):
@@ -121,18 +144,22 @@ def embedder(ctx: PipelineContext):
     return ctx.get("embedder", lambda: shared_embedder(ctx.settings.embed_model, ctx.settings.embed_batch_size))
 
 
-def _embed(ctx: PipelineContext) -> Counts:
+def _embed(ctx: PipelineContext, model: str | None = None, batch_size: int | None = None,
+           fulltext: bool = True) -> Counts:
     from functools import partial
 
-    from litmine.embed import embed_texts, embed_works
+    from litmine.embed import embed_texts, embed_works, get_embedder
 
-    work = partial(embed_texts, ctx.settings.embed_model, ctx.settings.embed_batch_size)
+    model, batch_size = model or ctx.settings.embed_model, batch_size or ctx.settings.embed_batch_size
+    own = (model, batch_size) != (ctx.settings.embed_model, ctx.settings.embed_batch_size)
+    chosen = get_embedder(model, batch_size) if own else embedder(ctx)
+    work = partial(embed_texts, model, batch_size)
 
     def on_task_runner(batches: list[list[str]]) -> Iterable:
         return ctx.map(work, batches)
 
     compute = on_task_runner if ctx.map is not None else None
-    return embed_works(ctx.store, embedder(ctx), run_id=ctx.run_id, compute=compute)
+    return embed_works(ctx.store, chosen, run_id=ctx.run_id, compute=compute, fulltext=fulltext)
 
 
 def classifier_env(ctx: PipelineContext):
@@ -146,8 +173,8 @@ def classifier_env(ctx: PipelineContext):
                                                      make_embedder=lambda: embedder(ctx)))
 
 
-def _classifier_stage(method: str) -> Callable[[PipelineContext], Counts]:
-    def run(ctx: PipelineContext) -> Counts:
+def _classifier_stage(method: str) -> Callable[..., Counts]:
+    def run(ctx: PipelineContext, limit: int | None = None) -> Counts:
         from litmine.classify import classify_works, get_classifier
 
         env = classifier_env(ctx)
@@ -155,31 +182,58 @@ def _classifier_stage(method: str) -> Callable[[PipelineContext], Counts]:
             counts = Counts(f"classify {method}")
             counts.notes.append("skipped: no LLM configured (set LITMINE_LLM_BACKEND and LITMINE_LLM_MODEL)")
             return counts
-        return classify_works(ctx.store, get_classifier(method, env), run_id=ctx.run_id)
+        return classify_works(ctx.store, get_classifier(method, env), run_id=ctx.run_id, limit=limit)
 
     return run
 
 
-def _screen(ctx: PipelineContext) -> Counts:
+def _screen(ctx: PipelineContext, methods: list[str] | None = None) -> Counts:
     from litmine.classify.scope import screen_all
 
-    return screen_all(ctx.store, classifier_env(ctx), run_id=ctx.run_id)
+    return screen_all(ctx.store, classifier_env(ctx), names=list(methods or []) or None, run_id=ctx.run_id)
 
 
-def _topics(ctx: PipelineContext) -> Counts:
+def _topics(ctx: PipelineContext, force: bool = False, **params) -> Counts:
     from litmine.topics import find_topics
 
-    return find_topics(ctx.store, run_id=ctx.run_id)
+    return find_topics(ctx.store, run_id=ctx.run_id, force=force, **params)
 
 
-def _digest(ctx: PipelineContext) -> Counts:
+def _digest(ctx: PipelineContext, since: datetime | None = None) -> Counts:
     from litmine.digest import write_digest
 
-    report = write_digest(ctx.store, ctx.settings, run_id=ctx.run_id)  # since the last digest's end
+    report = write_digest(ctx.store, ctx.settings, since=since, run_id=ctx.run_id)  # default: since the last one
+    ctx.results["digest"] = report
     counts = Counts("digest")
     counts.add("new")
     counts.notes.append(f"{report.works} works since {report.since:%Y-%m-%d %H:%M}, {report.markdown}")
     return counts
+
+
+def _labels_from_latex(ctx: PipelineContext, citations=None, survey_id: str | None = None) -> Counts:
+    from litmine.latex import apply_latex_labels
+
+    if citations is None:
+        raise StageError("labels-from-latex needs the survey's e-print: run `litmine survey labels-from-latex EPRINT`")
+    return apply_latex_labels(ctx.store, citations, survey_id=survey_id, run_id=ctx.run_id)
+
+
+def _evaluate(ctx: PipelineContext, methods: list[str] | None = None, folds: int = 5, seed: int = 0,
+              sample: int | None = None) -> Counts:
+    """Cross-validate the classifiers (default: every default one) and the scope methods; the
+    figures are stored, and handed to the command as ``ctx.results["evaluate"]``."""
+    from litmine.classify import default_methods, get_classifier
+    from litmine.evaluate import evaluate as run_evaluation
+    from litmine.llm_eval import evaluation_methods
+    from litmine.scope_eval import scope_section  # scope: out-of-fold figures and the screening simulation
+
+    env = classifier_env(ctx)
+    names = list(methods or []) or default_methods(env)
+    factories = evaluation_methods(ctx.store, names, env, get_classifier, sample=sample, seed=seed)
+    result = run_evaluation(ctx.store, factories, folds=folds, seed=seed, run_id=ctx.run_id)
+    scope = scope_section(ctx.store, env, ctx.settings.data_dir, folds=folds, seed=seed, run_id=ctx.run_id)
+    ctx.results["evaluate"] = (result, scope)
+    return Counts("evaluate", new=len(result.rows))
 
 
 STAGES: list[Stage] = [
@@ -203,8 +257,9 @@ STAGES: list[Stage] = [
     Stage("digest", _digest, "write the Markdown and HTML digest of works new since the last run"),
     # Run by their own commands only (`litmine fetch oai`, `survey labels-from-latex`, `evaluate`).
     Stage("oai-pmh", _oai, "backfill in bulk over OAI-PMH", network=True, nightly=False),
-    Stage("labels-from-latex", None, "label the survey's references from its LaTeX source", nightly=False),
-    Stage("evaluate", None, "cross-validate the classifiers on the labelled works", nightly=False),
+    Stage("labels-from-latex", _labels_from_latex, "label the survey's references from its LaTeX source",
+          nightly=False),
+    Stage("evaluate", _evaluate, "cross-validate the classifiers on the labelled works", nightly=False),
 ]
 
 
@@ -224,32 +279,63 @@ def select(names: list[str] | None = None) -> list[Stage]:
 
 
 def get_stage(name: str) -> Stage:
-    """The stage ``name`` of the table, nightly or a command's own; an unknown name is an error."""
+    """The stage ``name`` of the table, nightly or a command's own; an unknown name is an error. A
+    classifier a plugin adds is the stage ``classify-NAME`` (run by `litmine classify -m NAME`)."""
     for stage in STAGES:
         if stage.name == name:
             return stage
+    if name.startswith("classify-") and len(name) > len("classify-"):
+        method = name.removeprefix("classify-")
+        return Stage(name, _classifier_stage(method), f"label works with the {method} classifier", nightly=False)
     raise StageError(f"unknown stage {name}: known stages are {', '.join(stage_names(every=True))}")
+
+
+def stage_help() -> str:
+    """`litmine run --stage`'s help: the nightly stages, in order, from the table."""
+    return "Run only this stage (repeatable): " + ", ".join(stage_names()) + "."
 
 
 # -- running stages ----------------------------------------------------------------------------
 
 
-def run_stage(stage: Stage, ctx: PipelineContext) -> Counts:
-    """Run one stage; raise ``StageError`` if it failed as a whole (raised, or every item failed)."""
+class ItemsFailed(StageError):
+    """Every item a stage tried failed: the stage failed as a whole. It carries the stage's counts,
+    so the command still prints them."""
+
+    def __init__(self, message: str, counts: Counts) -> None:
+        super().__init__(message)
+        self.counts = counts
+
+    def __reduce__(self):
+        return (ItemsFailed, (self.message, self.counts))
+
+
+def run_stage(stage: Stage, ctx: PipelineContext, **options) -> Counts:
+    """Run one stage with a command's ``options``; raise ``StageError`` if it failed as a whole
+    (it raised, or every item it tried failed: ``ItemsFailed``)."""
     try:
-        counts = stage.run(ctx)
+        counts = stage.run(ctx, **options)
     except SourceUnreachable as exc:
         raise StageUnreachable(str(exc).split(" (url=")[0]) from exc
+    except (StageError, StoreError):
+        raise
     except LitmineError as exc:
         raise StageError(str(exc)) from exc
-    if counts.failed and not (counts.new or counts.updated or counts.unchanged):
-        from litmine.store.review import last_failure_reason
-
-        with ctx.store.connect(read_only=True) as con:
-            reason = last_failure_reason(con, ctx.run_id)
-        example = f", the last: {reason.split(' (url=')[0][:160]}" if reason else ""
-        raise StageError(f"all {counts.failed} items failed{example}; every reason is in table failures")
+    if counts.failed and not counts.error and not (counts.new or counts.updated or counts.unchanged):
+        raise ItemsFailed(_all_failed_reason(ctx, counts), counts)
     return counts
+
+
+def _all_failed_reason(ctx: PipelineContext, counts: Counts) -> str:
+    """Why a stage whose every item failed failed: what its notes say, else the last item's reason."""
+    if counts.notes:
+        return "; ".join(counts.notes)
+    from litmine.store.review import last_failure_reason
+
+    with ctx.store.connect(read_only=True) as con:
+        reason = last_failure_reason(con, ctx.run_id)
+    example = f", the last: {reason.split(' (url=')[0][:160]}" if reason else ""
+    return f"all {counts.failed} items failed{example}; every reason is in table failures"
 
 
 def record_stage_failure(store: Store, run_id: str | None, stage: str, error: BaseException) -> None:
@@ -329,28 +415,20 @@ def load_report(store: Store, run_id: str) -> RunReport | None:
     return RunReport.from_dict(run_id, json.loads(row[1]))
 
 
-Executor = Callable[["Run", list[Stage]], None]
-
-
-def in_process(run: "Run", stages: list[Stage]) -> None:
-    """Execute the stages one after another in this process (no Prefect)."""
-    for stage in stages:
-        run.stage(stage.name)
+Via = Callable[..., Counts]  # via(stage, ctx, **options): how a stage is executed (a Prefect task, say)
 
 
 class Run:
     """One run of a command that writes, from start to end: it holds the data directory's run lock,
     backs the database up before the nightly run's first write (``LITMINE_BACKUP_KEEP``), records the
     run in ``runs`` (``Store.start_run`` marks runs of dead processes ``interrupted``), runs stages of the one
-    stage table under their own names, and always ends its row: with the stages' status, ``failed``
-    when the block raised, ``interrupted`` on Ctrl-C or SIGTERM.
+    stage table under their own names with the command's options, and always ends its row: with the
+    stages' status, ``failed`` when the block raised, ``interrupted`` on Ctrl-C or SIGTERM.
 
         with Run.open(settings, "fetch arxiv") as run:
-            run.stage("fetch-arxiv")
+            run.stage("fetch-arxiv", max_results=10)
         run.report.status
     """
-
-    _active: dict[str, "Run"] = {}  # the runs open in this process, by id (a Prefect flow finds its run here)
 
     def __init__(self, settings: Settings, store: Store, command: str, config: dict | None = None,
                  run_id: str | None = None) -> None:
@@ -365,11 +443,6 @@ class Run:
     def open(cls, settings: Settings, command: str, config: dict | None = None) -> "Run":
         """A run on the store ``settings`` name (migrated to the current schema when it starts)."""
         return cls(settings, Store(settings.database, lock_timeout=settings.db_lock_timeout_seconds), command, config)
-
-    @classmethod
-    def active(cls, run_id: str | None) -> "Run | None":
-        """The run ``run_id`` if it is open in this process."""
-        return cls._active.get(run_id) if run_id else None
 
     @property
     def run_id(self) -> str | None:
@@ -388,59 +461,57 @@ class Run:
             self.store.migrate()
             if self.report.run_id is None:  # starting it marks the runs of dead processes interrupted
                 self.report.run_id = self.store.start_run(self.command, self.config)
-            self.ctx = PipelineContext(self.settings, self.store, self.report.run_id, started_at=now())
+            self.ctx = PipelineContext(self.settings, self.store, self.report.run_id, started_at=utcnow())
             self._catch_sigterm()
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
-        Run._active[self.report.run_id] = self
         return self
 
-    def execute(self, names: list[str] | None = None, executor: Executor | None = None) -> RunReport:
-        """Run the stages named (every nightly stage by default), in table order, on ``executor``
+    def execute(self, names: list[str] | None = None, via: Via | None = None) -> RunReport:
+        """Run the stages named (every nightly stage by default), in table order, each by ``via``
         (default: in this process); each stage's failure is recorded and the rest run."""
-        (executor or in_process)(self, select(names))
+        for stage in select(names):
+            self.stage(stage.name, via=via)
         return self.report
 
-    def stage(self, name: str, call: Callable[[Stage], Counts] | None = None) -> Counts | None:
-        """Run the stage ``name`` (by ``call(stage)`` if given: an executor's task); a stage failing
-        as a whole is recorded and the run goes on."""
-        stage = get_stage(name)
+    def stage(self, name: str, via: Via | None = None, **options) -> Counts | None:
+        """Run the stage ``name`` of the table with a command's ``options`` (by ``via(stage, ctx,
+        **options)`` if given: a Prefect task), the one way every command and the nightly run run a
+        stage. Its counts go in the report (added to its earlier ones in this run). A stage failing
+        as a whole (it raised, stopped early, or every item failed) is recorded in table ``failures``
+        and the run goes on; one that succeeds clears its earlier whole-stage failure. Returns its
+        counts, None when it raised."""
+        stage = get_stage(name)  # one name per stage: an unknown one is an error
         try:
             skip_if_offline(stage, self.report)
-            counts = run_stage(stage, self.ctx) if call is None else call(stage)
-            self.report.counts[stage.name] = counts
-            if counts.error:  # stopped early: what it stored stays, the stage failed
-                self.report.failed[stage.name] = counts.error
-            else:
-                resolve_stage_failure(self.store, stage.name)
-            return counts
+            counts = (via or run_stage)(stage, self.ctx, **options)
         except Exception as exc:  # a stage failing as a whole must not stop the others
             stop_if_signalled(exc)  # ... but a signal (SIGTERM, Ctrl-C) stops the run
+            if isinstance(exc, StoreError):  # ... and so does the store failing (locked, a write lost):
+                raise  # nothing could be recorded; the command prints its one line
             log.warning("stage %s failed: %s", stage.name, exc)
             record_stage_failure(self.store, self.run_id, stage.name, exc)
             self.report.failed[stage.name] = failed_stage_message(exc)
             if isinstance(exc, StageUnreachable):
                 self.report.unreachable = self.report.unreachable or failed_stage_message(exc)
+            if isinstance(exc, ItemsFailed):
+                self._add(stage.name, exc.counts)
+                return exc.counts
             return None
-
-    def call(self, name: str, fn: Callable[[PipelineContext], Counts]) -> Counts:
-        """Run ``fn`` as the stage ``name`` of the stage table (a command's own options on a stage).
-        Its counts go in the report (added to the stage's earlier ones), and every item failing fails
-        the run; what it raises ends the run ``failed`` and reaches the caller (the CLI prints it)."""
-        if not name.startswith("classify-"):  # a classifier a plugin adds has no row in the table
-            get_stage(name)  # one name per stage: an unknown one is an error
-        counts = fn(self.ctx)
-        earlier = self.report.counts.get(name)
-        self.report.counts[name] = Counts(name).merge(earlier).merge(counts) if earlier else counts
-        if counts.error:
-            self.report.failed[name] = counts.error
-        elif counts.failed and not (counts.new or counts.updated or counts.unchanged):
-            self.report.failed[name] = "; ".join(counts.notes) or f"all {counts.failed} items failed"
+        self._add(stage.name, counts)
+        if counts.error:  # stopped early: what it stored stays, the stage failed
+            record_stage_failure(self.store, self.run_id, stage.name, StageError(counts.error))
+            self.report.failed[stage.name] = counts.error
+        elif stage.name not in self.report.failed:  # not when an earlier call of this run failed it
+            resolve_stage_failure(self.store, stage.name)
         return counts
 
+    def _add(self, name: str, counts: Counts) -> None:
+        earlier = self.report.counts.get(name)
+        self.report.counts[name] = Counts(name).merge(earlier).merge(counts) if earlier else counts
+
     def __exit__(self, kind, error, tb) -> None:
-        Run._active.pop(self.run_id, None)
         try:
             if kind is None:
                 finish(self.store, self.report)
@@ -497,11 +568,11 @@ def stop_if_signalled(error: BaseException) -> None:
 
 
 def run_pipeline(settings: Settings, store: Store, names: list[str] | None = None,
-                 run_id: str | None = None, executor: Executor | None = None) -> RunReport:
-    """Run the stages in order (in this process unless ``executor`` says otherwise)."""
+                 run_id: str | None = None) -> RunReport:
+    """Run the stages in order, in this process (the Prefect flow: ``litmine.flows.nightly``)."""
     stages = select(names)
     with Run(settings, store, "run", {"stages": [s.name for s in stages]}, run_id=run_id) as run:
-        run.execute(names, executor)
+        run.execute(names)
     return run.report
 
 
@@ -520,8 +591,3 @@ def last_run_start(store: Store, before: datetime | None = None) -> datetime | N
     with store.connect(read_only=True) as con:
         return last_finished_run(con, "run", before)
 
-
-def now() -> datetime:
-    from litmine.store import utcnow
-
-    return utcnow()

@@ -17,20 +17,8 @@ class Status:
 
 
 def status(store: Store, runs: int = 5) -> Status:
+    from litmine.store import status as status_store
+
     with store.connect(read_only=True) as con:
-        version = con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
-        stages = con.execute("SELECT stage, n FROM stage_counts").fetchall()
-        if version >= 61:  # the scope decision: out-of-scope works are kept, counted here
-            stages += con.execute(
-                "SELECT 'scope ' || coalesce(decision, 'undecided'), count(*) FROM scope_decisions "
-                "GROUP BY ALL ORDER BY 1").fetchall()
-        sources = con.execute(
-            "SELECT source, label_set, count(DISTINCT work_id), count(*) FROM latest_labels WHERE assigned "
-            "GROUP BY ALL ORDER BY source, label_set"
-        ).fetchall()
-        recent = con.execute(
-            "SELECT strftime(started_at, '%Y-%m-%d %H:%M:%S'), command, status, coalesce(error, '') "
-            "FROM runs ORDER BY started_at DESC LIMIT ?",
-            [runs],
-        ).fetchall()
-    return Status(str(store.path), version, stages, sources, recent)
+        return Status(str(store.path), status_store.schema_version(con), status_store.stage_counts(con),
+                      status_store.label_sources(con), status_store.recent_runs(con, runs))

@@ -7,7 +7,7 @@ import dataclasses
 
 import click
 
-from litmine.cli.common import echo_counts, exit_status, open_store, settings
+from litmine.cli.common import echo_counts, exit_status, open_store, run_stage, settings
 from litmine.errors import ClassifierError
 
 
@@ -31,19 +31,8 @@ def embed(model: str | None, batch_size: int | None, no_fulltext: bool) -> None:
       litmine embed
       LITMINE_EMBED_MODEL=allenai/specter2_base litmine embed
     """
-    from litmine.embed import embed_works, get_embedder
-    from litmine.pipeline import Run, embedder
-
     cfg = settings()
-    with Run.open(cfg, "embed", _run_config(cfg)) as run:
-        def call(ctx):
-            chosen = (get_embedder(model or cfg.embed_model, batch_size or cfg.embed_batch_size)
-                      if model or batch_size else embedder(ctx))
-            return embed_works(ctx.store, chosen, run_id=ctx.run_id, fulltext=not no_fulltext)
-
-        counts = run.call("embed", call)
-    echo_counts(counts)
-    exit_status(run.report)
+    run_stage("embed", "embed", _run_config(cfg), model=model, batch_size=batch_size, fulltext=not no_fulltext)
 
 
 @click.command()
@@ -59,8 +48,8 @@ def similar(work: str, limit: int, model: str | None) -> None:
       litmine similar olah2020zoom -n 5
       litmine query "select * from similar_works(42, 5)"
     """
-    from litmine.store import methods as methods_store
     from litmine.store import ml as ml_store
+    from litmine.store.works import get_work
 
     cfg = settings()
     store = open_store(cfg)
@@ -72,7 +61,7 @@ def similar(work: str, limit: int, model: str | None) -> None:
         if not ml_store.has_embedding(con, work_id, model_id):
             raise ClassifierError(f"work {work_id} has no {model_id} embedding: run `litmine embed` first")
         rows = ml_store.similar_works(con, work_id, model_id, limit)
-        title = methods_store.work_title(con, work_id)
+        title = get_work(con, work_id).title
     click.echo(f"works most similar to {work_id} {title!r} ({model_id}):")
     for other, arxiv_id, year, other_title, cosine in rows:
         click.echo(f"{cosine:6.3f}  {other:>6}  {arxiv_id or '-':<12} {year or '':>4}  {other_title}")
@@ -94,21 +83,19 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
       litmine classify -m zeroshot -m supervised
       litmine query "select * from disagreements limit 5"
     """
-    from litmine.classify import classify_works, default_methods, get_classifier
+    from litmine.classify import default_methods, get_classifier
     from litmine.pipeline import Run, classifier_env
-    from litmine.review import import_decisions
 
     cfg = settings()
     with Run.open(cfg, " ".join(("classify", *methods)), _run_config(cfg)) as run:
         env = classifier_env(run.ctx)
-        classifiers = [get_classifier(name, env) for name in list(methods) or default_methods(env)]
+        names = [get_classifier(name, env).name for name in list(methods) or default_methods(env)]  # unknown: fails here
         # reviewers' decisions still in the journal become human labels first, so training sees them
-        decided = run.call("decisions", lambda ctx: import_decisions(ctx.store, ctx.settings, run_id=ctx.run_id))
-        if decided.new or decided.failed:
+        decided = run.stage("decisions")
+        if decided is not None and (decided.new or decided.failed):
             echo_counts(decided)
-        for clf in classifiers:
-            echo_counts(run.call(f"classify-{clf.name}", lambda ctx: classify_works(
-                ctx.store, clf, run_id=ctx.run_id, limit=limit)))
+        for name in names:
+            echo_counts(run.stage(f"classify-{name}", limit=limit))
     exit_status(run.report)
 
 
@@ -145,13 +132,9 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
     from litmine.classify import default_methods, get_classifier, load_taxonomy
-    from litmine.counts import Counts
-    from litmine.evaluate import evaluate as run_evaluation
     from litmine.evaluate import format_report
-    from litmine.llm_eval import evaluation_methods
-    from litmine.pipeline import Run, classifier_env
     from litmine.newpapers import new_paper_sections
-    from litmine.scope_eval import scope_section  # scope: out-of-fold figures and the screening simulation
+    from litmine.pipeline import Run, classifier_env
 
     cfg = settings()
     with Run.open(cfg, " ".join(("evaluate", *methods)), _run_config(cfg)) as run:
@@ -166,12 +149,11 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
                 click.echo(line)
         if new_papers_only:
             return
-        factories = evaluation_methods(store, names, env, get_classifier, sample=sample, seed=seed)
-        result = run_evaluation(store, factories, folds=folds, seed=seed, run_id=run_id)
-        run.call("evaluate", lambda ctx: Counts("evaluate", new=len(result.rows)))
-        click.echo(format_report(result, load_taxonomy(store)))
-        for line in scope_section(store, env, cfg.data_dir, folds=folds, seed=seed, run_id=run_id):
-            click.echo(line)
+        if run.stage("evaluate", methods=names, folds=folds, seed=seed, sample=sample) is not None:
+            result, scope = run.ctx.results["evaluate"]
+            click.echo(format_report(result, load_taxonomy(store)))
+            for line in scope:  # scope: out-of-fold figures and the screening simulation
+                click.echo(line)
     llm = env._built.get("llm")
     if llm is not None:
         click.echo(llm.usage())

@@ -22,9 +22,23 @@ def open_store(cfg: Settings | None = None, migrate: bool = True) -> Store:
     return store
 
 
-def echo_counts(*counts: Counts) -> None:
+def echo_counts(*counts: Counts | None) -> None:
     for c in counts:
-        click.echo(str(c))
+        if c is not None:  # None: the stage raised; exit_status says why
+            click.echo(str(c))
+
+
+def run_stage(command: str, stage: str, config: dict | None = None, **options) -> None:
+    """A command that is one stage of the table with the command's ``options``: run it as a ``Run``
+    (the run lock, its row in ``runs``, ended whatever happens), print its counts, and exit 1 when it
+    failed as a whole (``exit_status``). Its failure is recorded, and a success clears an earlier one,
+    exactly as in the nightly run."""
+    from litmine.pipeline import Run
+
+    with Run.open(settings(), command, config) as run:
+        counts = run.stage(stage, **options)
+    echo_counts(counts)
+    exit_status(run.report)
 
 
 def exit_status(report, stages: int | None = None) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from litmine.cli.common import echo_counts, exit_status, settings
+from litmine.cli.common import echo_counts, exit_status, run_stage, settings
 
 
 @click.command()
@@ -28,16 +28,12 @@ def extract(pdf_dir: Path | None, limit: int | None, workers: int | None) -> Non
       litmine extract --pdf-dir ~/papers
       litmine query "select extract_status, count(*) from documents group by 1"
     """
-    from litmine.extract import extract_documents, extract_folder
     from litmine.pipeline import Run
 
-    cfg = settings()
-    with Run.open(cfg, "extract" + (f" --pdf-dir {pdf_dir}" if pdf_dir else "")) as run:
-        if pdf_dir is not None:
-            echo_counts(run.call("extract", lambda ctx: extract_folder(
-                ctx.store, cfg, pdf_dir, run_id=ctx.run_id, workers=workers)))
-        echo_counts(run.call("extract", lambda ctx: extract_documents(
-            ctx.store, cfg, run_id=ctx.run_id, limit=limit, workers=workers)))
+    with Run.open(settings(), "extract" + (f" --pdf-dir {pdf_dir}" if pdf_dir else "")) as run:
+        if pdf_dir is not None:  # the folder's PDFs, then every downloaded document
+            echo_counts(run.stage("extract", pdf_dir=pdf_dir, workers=workers))
+        echo_counts(run.stage("extract", limit=limit, workers=workers))
     exit_status(run.report)
 
 
@@ -57,7 +53,7 @@ def labels_from_latex(eprint: Path, survey_id: str | None, dry_run: bool) -> Non
     Example:
       litmine survey labels-from-latex 2207.13243v6.tar.gz
     """
-    from litmine.latex import apply_latex_labels, read_eprint
+    from litmine.latex import read_eprint
 
     citations = read_eprint(eprint)
     if dry_run:
@@ -65,13 +61,7 @@ def labels_from_latex(eprint: Path, survey_id: str | None, dry_run: bool) -> Non
             click.echo(f"{entry.key}\t{';'.join(entry.sections) or '-'}")
         click.echo(f"{len(citations.entries)} bibliography entries, {citations.cited} cited in a numbered section")
         return
-    from litmine.pipeline import Run
-
-    with Run.open(settings(), "survey labels-from-latex") as run:
-        counts = run.call("labels-from-latex", lambda ctx: apply_latex_labels(
-            ctx.store, citations, survey_id=survey_id, run_id=ctx.run_id))
-    echo_counts(counts)
-    exit_status(run.report)
+    run_stage("survey labels-from-latex", "labels-from-latex", citations=citations, survey_id=survey_id)
 
 
 def register(main: click.Group) -> None:

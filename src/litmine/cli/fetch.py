@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, exit_status, settings
+from litmine.cli.common import run_stage, settings
 
 
-def _run(command: str, stage: str, call) -> None:
-    """Run one stage as a ``Run`` (the run lock, its row in ``runs``, ended whatever happens): ok,
-    partial (some items failed) or failed. Exits 1 when the stage failed as a whole (``exit_status``)."""
-    from litmine.pipeline import Run
-
+def _run(command: str, stage: str, **options) -> None:
+    """Run the stage ``stage`` of the table with the command's options: ok, partial (some items
+    failed) or failed; exits 1 when the stage failed as a whole."""
     cfg = settings()
     config = {"arxiv_api_url": cfg.arxiv_api_url, "arxiv_delay_seconds": cfg.arxiv_delay_seconds}
-    with Run.open(cfg, command, config) as run:
-        counts = run.call(stage, call)
-    echo_counts(counts)
-    exit_status(run.report)
+    run_stage(command, stage, config, **options)
 
 
 @click.group()
@@ -47,16 +42,7 @@ def fetch_survey_cmd(refresh: bool, threshold: float | None) -> None:
       litmine survey load
       litmine fetch survey
     """
-    from litmine.pipeline import arxiv_client
-    from litmine.resolve import THRESHOLD, fetch_survey
-    from litmine.screening import fetch_candidates
-
-    def call(ctx):
-        counts = fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id, refresh=refresh,
-                              threshold=THRESHOLD if threshold is None else threshold)
-        return counts.merge(fetch_candidates(ctx.store, arxiv_client(ctx), run_id=ctx.run_id, refresh=refresh))
-
-    _run("fetch survey", "fetch-survey", call)
+    _run("fetch survey", "fetch-survey", refresh=refresh, threshold=threshold)
 
 
 @fetch.command("arxiv")
@@ -75,11 +61,7 @@ def fetch_arxiv_cmd(max_results: int | None, until) -> None:
       LITMINE_ARXIV_CATEGORIES=cs.LG,cs.CL litmine fetch arxiv --max-results 200
       litmine fetch arxiv --until 2026-06-20
     """
-    from litmine.arxiv import fetch_new
-    from litmine.pipeline import arxiv_client
-
-    _run("fetch arxiv", "fetch-arxiv", lambda ctx: fetch_new(
-        ctx.store, arxiv_client(ctx), ctx.settings, run_id=ctx.run_id, max_results=max_results, now=until))
+    _run("fetch arxiv", "fetch-arxiv", max_results=max_results, until=until)
 
 
 @fetch.command("oai")
@@ -94,14 +76,8 @@ def fetch_oai_cmd(from_date, until, set_spec: str | None) -> None:
     Example:
       litmine fetch oai --set cs --from 2026-01-01 --until 2026-01-31
     """
-    from litmine.oai import harvest_oai
-
-    def call(ctx):
-        return harvest_oai(ctx.store, ctx.settings, run_id=ctx.run_id, set_spec=set_spec,
-                           from_date=from_date.date() if from_date else None,
-                           until=until.date() if until else None)
-
-    _run("fetch oai", "oai-pmh", call)
+    _run("fetch oai", "oai-pmh", set_spec=set_spec, from_date=from_date.date() if from_date else None,
+         until=until.date() if until else None)
 
 
 @fetch.command("pdfs")
@@ -117,10 +93,7 @@ def fetch_pdfs_cmd(limit: int | None, retry_failed: bool) -> None:
     Example:
       litmine fetch pdfs --limit 50
     """
-    from litmine.pdfs import download_pdfs
-
-    _run("fetch pdfs", "pdfs", lambda ctx: download_pdfs(
-        ctx.store, ctx.settings, run_id=ctx.run_id, limit=limit, retry_failed=retry_failed))
+    _run("fetch pdfs", "pdfs", limit=limit, retry_failed=retry_failed)
 
 
 def register(main: click.Group) -> None:

@@ -7,12 +7,11 @@ from datetime import datetime
 import click
 
 from litmine.cli.common import exit_status, settings
+from litmine.pipeline import stage_help
 
 
 @click.command()
-@click.option("--stage", "stages", multiple=True, metavar="NAME",
-              help="Run only this stage (repeatable): decisions, survey, fetch-survey, fetch-arxiv, pdfs, extract, "
-                   "embed, screen, classify-zeroshot, classify-supervised, classify-llm, classify-ensemble, topics, digest.")
+@click.option("--stage", "stages", multiple=True, metavar="NAME", help=stage_help())
 @click.pass_context
 def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     """Run the nightly pipeline once, as a Prefect flow, and print counts per stage.
@@ -38,20 +37,22 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     prefect_environment(cfg, log_level="INFO" if verbose else "CRITICAL")
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last folder of its home
     names = [s.name for s in pipeline.select(list(stages) or None)]
-    from litmine.flows.nightly import FLOW_NAME, PrefectExecutor  # after prefect_environment
+    from litmine.flows import nightly  # after prefect_environment
     from litmine.flows.server import start_tied_server
+    from litmine.runlock import run_lock
 
-    with pipeline.Run.open(cfg, "run", {"stages": names, "flow": FLOW_NAME}) as run:
+    with run_lock(cfg.data_dir, "run"):  # another run holds it: refused at once; the flow's run takes it too
         try:  # Prefect's temporary server, stopped by a watchdog if this process is killed
             start_tied_server()
         except RuntimeError as exc:
-            raise StageError(f"Prefect could not start its temporary server: {str(exc).rstrip('.')}: run it "
-                             "again, or start a server (`prefect server start`) and set PREFECT_API_URL",
-                             run_id=run.run_id) from None
-        report = run.execute(names, PrefectExecutor(cfg.task_runner))
+            with pipeline.Run.open(cfg, "run", nightly.run_config(names)) as run:  # recorded as a failed run
+                raise StageError(f"Prefect could not start its temporary server: {str(exc).rstrip('.')}: run it "
+                                 "again, or start a server (`prefect server start`) and set PREFECT_API_URL",
+                                 run_id=run.run_id) from None
+        report = nightly.run_flow(cfg, names, cfg.task_runner)  # the flow opens the run: one task per stage
     for line in report.lines():
         click.echo(line)
-    click.echo(f"run {run.run_id}: {report.status}; database {cfg.database}")
+    click.echo(f"run {report.run_id}: {report.status}; database {cfg.database}")
     exit_status(report, stages=len(names))
 
 
@@ -105,14 +106,16 @@ def digest(since: datetime | None) -> None:
       litmine digest
       litmine digest --since 2026-07-01
     """
-    from litmine.cli.common import open_store
-    from litmine.digest import write_digest
+    from litmine.pipeline import Run
 
-    cfg = settings()
-    report = write_digest(open_store(cfg), cfg, since=since)
-    click.echo(f"digest: {report.works} works since {report.since:%Y-%m-%d}")
-    click.echo(f"markdown: {report.markdown}")
-    click.echo(f"html: {report.html}")
+    with Run.open(settings(), "digest") as run:
+        counts = run.stage("digest", since=since)
+    if counts is not None:
+        report = run.ctx.results["digest"]
+        click.echo(f"digest: {report.works} works since {report.since:%Y-%m-%d}")
+        click.echo(f"markdown: {report.markdown}")
+        click.echo(f"html: {report.html}")
+    exit_status(run.report)
 
 
 def register(main: click.Group) -> None:

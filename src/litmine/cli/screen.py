@@ -21,20 +21,19 @@ def screen(methods: tuple[str, ...]) -> None:
       litmine screen
       litmine query "select decision, count(*) from scope_decisions group by 1"
     """
-    from litmine.classify.scope import default_scope_methods, get_scope_method, screen_works
+    from litmine.classify.scope import get_scope_method
     from litmine.pipeline import Run, classifier_env
-    from litmine.review import import_decisions
 
     cfg = settings()
     with Run.open(cfg, " ".join(("screen", *methods))) as run:
         env = classifier_env(run.ctx)
-        scope_methods = [get_scope_method(name, env) for name in list(methods) or default_scope_methods(env)]
+        for name in methods:
+            get_scope_method(name, env)  # an unknown name fails here, before any work
         # reviewers' scope decisions train this run
-        decided = run.call("decisions", lambda ctx: import_decisions(ctx.store, ctx.settings, run_id=ctx.run_id))
-        if decided.new or decided.failed:
+        decided = run.stage("decisions")
+        if decided is not None and (decided.new or decided.failed):
             echo_counts(decided)
-        for method in scope_methods:
-            echo_counts(run.call("screen", lambda ctx: screen_works(ctx.store, method, run_id=ctx.run_id)))
+        echo_counts(run.stage("screen", methods=list(methods)))
     exit_status(run.report)
 
 

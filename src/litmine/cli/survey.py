@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, exit_status, settings
+from litmine.cli.common import run_stage
 
 
 @click.group()
@@ -29,16 +29,7 @@ def load(seed_dir: str | None) -> None:
     """
     from pathlib import Path
 
-    from litmine.survey import load_survey
-
-    from litmine.pipeline import Run
-
-    cfg = settings()
-    with Run.open(cfg, "survey load") as run:
-        counts = run.call("survey", lambda ctx: load_survey(
-            ctx.store, Path(seed_dir) if seed_dir else cfg.seed_dir, run_id=ctx.run_id))
-    echo_counts(counts)
-    exit_status(run.report)
+    run_stage("survey load", "survey", seed_dir=Path(seed_dir) if seed_dir else None)
 
 
 def register(main: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from litmine.cli.common import echo_counts, open_store, settings
+from litmine.cli.common import open_store, run_stage
 
 
 @click.group(invoke_without_command=True)
@@ -64,13 +64,8 @@ def topics_run(seed: int | None, min_topic_size: int | None, force: bool) -> Non
     Example:
       litmine topics run --seed 7
     """
-    from litmine.pipeline import Run
-    from litmine.topics import find_topics
-
     params = {k: v for k, v in (("seed", seed), ("min_topic_size", min_topic_size)) if v is not None}
-    cfg = settings()
-    with Run.open(cfg, "topics", params) as run:
-        echo_counts(run.call("topics", lambda ctx: find_topics(ctx.store, run_id=ctx.run_id, force=force, **params)))
+    run_stage("topics", "topics", params, force=force, **params)
 
 
 @topics.command("accept")

@@ -1,4 +1,4 @@
-"""Prefect, plugged into ``litmine.pipeline.Run`` as the executor of its stages.
+"""Prefect as a caller of ``litmine.pipeline.Run``: its flow opens the run and runs each stage as a task.
 
 ``nightly``: the flow (one task per stage, retries on the network stages, the CPU-heavy stages'
 compute on the task runner). ``deploy``: the flow registered with a Prefect server on a cron

@@ -4,7 +4,7 @@
     litmine schedule                     # register
     litmine schedule --serve             # register, then run the scheduled runs in this process
 
-Each scheduled run starts the flow without a run, so the flow opens its own ``pipeline.Run``.
+Each scheduled run starts the flow, which opens its ``pipeline.Run`` (as for `litmine run`).
 Settings: LITMINE_SCHEDULE_CRON, LITMINE_SCHEDULE_TIMEZONE, LITMINE_PREFECT_API_URL.
 """
 

@@ -1,15 +1,16 @@
-"""The nightly pipeline as a Prefect flow: Prefect executes the stages of a ``pipeline.Run``.
+"""The nightly pipeline as a Prefect flow: the flow opens a ``pipeline.Run`` and runs each stage as a task.
 
-The run itself (lock, row in ``runs``, interrupted runs, the stage table, the row's end) belongs to
-``litmine.pipeline.Run``; this module only says how Prefect executes a stage: one task per stage,
+The run itself (lock, row in ``runs``, interrupted runs, the stage table, the failure rule, the row's
+end) belongs to ``litmine.pipeline.Run``; the flow is a thin caller of it and only says how Prefect
+executes a stage: one task per stage,
 network stages retried with backoff (unless their host cannot be reached at all) and called one
 after another, so arXiv never sees two requests at once from a run. Every stage runs in the flow's
 process, which alone reads and writes DuckDB; the CPU-heavy stages (extract, embed) hand their
 compute to the task runner through ``submit_many``: threads by default, the processes of a local
 Dask cluster with ``LITMINE_TASK_RUNNER=dask``.
 
-`litmine run` opens the run and hands it to ``PrefectExecutor``; a scheduled run (`litmine schedule
---serve`) or ``python -m litmine.flows.nightly`` starts the flow, which opens the run itself.
+`litmine run` (``run_flow``), a scheduled run (`litmine schedule --serve`) and ``python -m
+litmine.flows.nightly`` all start the flow, which opens the run; control never passes back.
 """
 
 from __future__ import annotations
@@ -25,19 +26,21 @@ from prefect import flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.tasks import exponential_backoff  # noqa: E402
+from prefect.utilities.annotations import quote  # noqa: E402
 
 from litmine import pipeline  # noqa: E402
 from litmine.counts import Counts  # noqa: E402
 from litmine.errors import StageError, StageUnreachable  # noqa: E402
+from litmine.store import Store  # noqa: E402
 
 FLOW_NAME = "litmine-nightly"
 
 
 @task(task_run_name="{name}", cache_policy=NO_CACHE)
-def run_stage(name: str, run_id: str) -> Counts:
-    """One stage of the run ``run_id`` (open in this process), in the flow's process."""
-    run = pipeline.Run.active(run_id)
-    return pipeline.run_stage(pipeline.get_stage(name), run.ctx)
+def run_stage(name: str, ctx: pipeline.PipelineContext, options: dict) -> Counts:
+    """One stage of the run whose context is ``ctx``, in the flow's process; raises when it failed as
+    a whole (so a network stage is retried)."""
+    return pipeline.run_stage(pipeline.get_stage(name), ctx, **options)
 
 
 @task(cache_policy=NO_CACHE)
@@ -59,50 +62,50 @@ def _worth_retrying(task, task_run, state) -> bool:
     return not isinstance(error, StageUnreachable) and not pipeline.stopping(error)
 
 
-def _stage_call(settings: Settings, run_id: str):
-    """How the run calls a stage under Prefect: a task, with retries when the stage talks to arXiv."""
+def as_task(settings: Settings) -> pipeline.Via:
+    """How the run executes a stage under Prefect: a task, with retries when the stage talks to arXiv."""
     network_task = run_stage.with_options(
         retries=settings.flow_retries, retry_jitter_factor=0.2, retry_condition_fn=_worth_retrying,
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.flow_retry_delay_seconds)
         if settings.flow_retry_delay_seconds > 0 else 0)
 
-    def call(stage: pipeline.Stage) -> Counts:
-        return (network_task if stage.network else run_stage)(stage.name, run_id)
+    def via(stage: pipeline.Stage, ctx: pipeline.PipelineContext, **options) -> Counts:
+        # quote: Prefect passes the context as it is (never copies nor walks it)
+        return (network_task if stage.network else run_stage)(stage.name, quote(ctx), options)
 
-    return call
+    return via
+
+
+def run_config(names: list[str]) -> dict:
+    """What the run records as its configuration in table ``runs``."""
+    return {"stages": names, "flow": FLOW_NAME}
 
 
 @flow(name=FLOW_NAME, log_prints=False)
-def nightly(stages: list[str] | None = None, run_id: str | None = None) -> dict:
-    """Run the pipeline's stages in order; a stage that fails as a whole is recorded and the rest run.
+def nightly(stages: list[str] | None = None) -> dict:
+    """Open the run and run the pipeline's stages in order, each a task; a stage that fails as a
+    whole is recorded and the rest run.
 
-    ``run_id`` names a run open in this process (`litmine run`); without it the flow opens one.
-    Returns the run's counts; ends Failed (after every stage has run) if a stage failed as a whole.
+    Returns the run's id and counts; ends Failed (after every stage has run) if a stage failed as a whole.
     """
-    run = pipeline.Run.active(run_id) if run_id else None
-    if run is not None:
-        _execute(run, stages)
-    else:  # a scheduled run: Prefect is the entry point, so the flow opens the run
-        with pipeline.Run.open(load_settings(), "run", {"stages": stages, "flow": FLOW_NAME}) as run:
-            _execute(run, stages)
+    logger = get_run_logger()
+    settings = load_settings()
+    names = pipeline.stage_names() if not stages else [s.name for s in pipeline.select(stages)]
+    with pipeline.Run.open(settings, "run", run_config(names)) as run:
+        run.ctx.map = submit_many  # the CPU-heavy stages' compute goes to the task runner; writes stay here
+        via = as_task(settings)
+        for name in names:
+            counts = run.stage(name, via=via)
+            if counts is None or name in run.report.failed:
+                logger.error("%s failed: %s", name, run.report.failed[name])
+            else:
+                logger.info("%s", counts)
     report = run.report
     create_markdown_artifact(key="litmine-run-counts", markdown=_summary(report),
                              description="litmine nightly run: counts per stage")
     if report.failed:
         raise StageError(f"{len(report.failed)} stages failed: {', '.join(report.failed)}", run_id=report.run_id)
-    return report.as_dict()
-
-
-def _execute(run: pipeline.Run, names: list[str] | None) -> None:
-    logger = get_run_logger()
-    run.ctx.map = submit_many  # the CPU-heavy stages' compute goes to the task runner; writes stay here
-    call = _stage_call(run.settings, run.run_id)
-    for stage in pipeline.select(names):
-        counts = run.stage(stage.name, call=call)
-        if counts is None:
-            logger.error("%s failed: %s", stage.name, run.report.failed[stage.name])
-        else:
-            logger.info("%s", counts)
+    return {"run_id": report.run_id, **report.as_dict()}
 
 
 def _summary(report: pipeline.RunReport) -> str:
@@ -139,25 +142,25 @@ def build(settings: Settings | None = None, kind: str | None = None, cluster_kwa
                                                         cluster_kwargs))
 
 
-class PrefectExecutor:
-    """Executes an open ``pipeline.Run``'s stages as the Prefect flow ``litmine-nightly``."""
-
-    def __init__(self, kind: str | None = None) -> None:
-        self.kind = kind
-
-    def __call__(self, run: pipeline.Run, stages: list[pipeline.Stage]) -> None:
-        flow_ = build(run.settings, self.kind)
-        try:
-            state = flow_(stages=[s.name for s in stages], run_id=run.run_id, return_state=True)
-        except RuntimeError as exc:  # Prefect's own failure to start (its temporary server, say)
-            raise StageError(f"Prefect could not start the flow: {str(exc).rstrip('.')}: run it again, or start a "
-                             "server (`prefect server start`) and set PREFECT_API_URL", run_id=run.run_id) from None
-        if state.is_completed() or run.report.failed:  # failed stages are in the run's report already
-            return
-        error = state.result(raise_on_failure=False)
-        if isinstance(error, BaseException):
-            raise error
-        raise StageError(f"the run stopped: {state.message}", run_id=run.run_id)
+def run_flow(settings: Settings, names: list[str] | None = None, kind: str | None = None) -> pipeline.RunReport:
+    """Run the flow (task runner ``kind``) on the stages ``names`` (default: every nightly stage) and
+    return its run's report: what `litmine run` prints."""
+    flow_ = build(settings, kind)
+    try:
+        state = flow_(stages=names, return_state=True)
+    except RuntimeError as exc:  # Prefect's own failure to start (its temporary server, say)
+        raise StageError(f"Prefect could not start the flow: {str(exc).rstrip('.')}: run it again, or start a "
+                         "server (`prefect server start`) and set PREFECT_API_URL") from None
+    result = state.result(raise_on_failure=False)
+    if state.is_completed():
+        return pipeline.RunReport.from_dict(result["run_id"], result)
+    run_id = result.context.get("run_id") if isinstance(result, StageError) else None
+    report = pipeline.load_report(Store(settings.database), run_id) if run_id else None
+    if report is not None:  # stages failed as a whole: they are in the run's report
+        return report
+    if isinstance(result, BaseException):
+        raise result
+    raise StageError(f"the run stopped: {state.message}")
 
 
 if __name__ == "__main__":
