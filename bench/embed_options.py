@@ -84,9 +84,9 @@ def _evaluate(store, ctx, settings, methods: list[str]) -> list[str]:
     """`litmine evaluate`'s summary lines (parts and subsections) and its scope lines."""
     from litmine import pipeline
     from litmine.classify import get_classifier, load_taxonomy
-    from litmine.evaluate import evaluate, format_report
-    from litmine.llm_eval import evaluation_methods
-    from litmine.scope_eval import scope_section
+    from litmine.evaluation.evaluate import evaluate, format_report
+    from litmine.evaluation.llm import evaluation_methods
+    from litmine.evaluation.scope import scope_section
 
     env = pipeline.classifier_env(ctx)
     result = evaluate(store, evaluation_methods(store, methods, env, get_classifier, sample=None, seed=0),

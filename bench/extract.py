@@ -41,7 +41,7 @@ def plain_pymupdf(folder: Path) -> int:
 
 def litmine_read_pdf(folder: Path) -> int:
     """litmine's per-file work alone (text, cleaning, headings, abstract, references), in one process."""
-    from litmine.pdftext import read_pdf
+    from litmine.pdf.text import read_pdf
 
     return sum(read_pdf(path, 10_000).pages for path in sorted(folder.glob("*.pdf")))
 
@@ -50,7 +50,7 @@ def litmine_extract(folder: Path, workers: int, cpu: bool = False):
     """Pages extracted by the whole stage; with ``cpu``, (pages, CPU seconds of the stage and its
     extractor processes)."""
     from litmine.config import load_settings
-    from litmine.extract import extract_folder
+    from litmine.pdf.extract import extract_folder
     from litmine.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common import ROOT, SHARED, header
 
-from litmine.references import normalize_title
+from litmine.pdf.references import normalize_title
 
 FOLDER = SHARED / "fixtures" / "pdfs" / "real"
 TRUTH = ROOT / "tests" / "extraction_truth.json"
@@ -44,7 +44,7 @@ def load_truth() -> list[dict]:
 
 
 def run_litmine(path: Path) -> dict:
-    from litmine.pdftext import read_pdf
+    from litmine.pdf.text import read_pdf
 
     r = read_pdf(path, 10_000)
     return {"title": r.title_guess, "abstract": r.abstract, "references": r.references,

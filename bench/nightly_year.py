@@ -36,13 +36,13 @@ def listing_days() -> list[date]:
 def replay_year(data_dir: str, days: list[date], classifiers: list[str]) -> dict:
     from replay import ReplayServer
 
-    from litmine.arxiv import ArxivClient, fetch_new
+    from litmine.sources.arxiv import ArxivClient, fetch_new
     from litmine.classify import ClassifierEnv, classify_works, get_classifier
     from litmine.config import load_settings
     from litmine.embed import embed_works, get_embedder
-    from litmine.resolve import fetch_survey
+    from litmine.sources.resolve import fetch_survey
     from litmine.store import Store
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     server = ReplayServer(as_of=days[0] - timedelta(days=1)).start()
     try:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from common import ROOT, SHARED, header
 
-from litmine.references import normalize_title, parse_reference
+from litmine.pdf.references import normalize_title, parse_reference
 
 FOLDER = SHARED / "fixtures" / "pdfs" / "styles"
 TRUTH = ROOT / "tests" / "reference_truth.json"
@@ -47,7 +47,7 @@ def load_truth() -> list[dict]:
 
 def run_litmine(path: Path) -> dict:
     """litmine's extraction of one PDF, with the CPU time it took (this process)."""
-    from litmine.pdftext import read_pdf
+    from litmine.pdf.text import read_pdf
 
     started = time.process_time()
     r = read_pdf(path, 10_000)

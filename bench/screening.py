@@ -10,7 +10,7 @@ Titles and abstracts are read in place from ../shared/fixtures/metadata. The com
 tools in each; printed: each pair, the paired WSS@95 difference (mean, sd, bootstrap 95% interval) and
 how often litmine is ahead.
 
-litmine: its screening simulation (``litmine.scope_eval.simulate``): the most likely in-scope
+litmine: its screening simulation (``litmine.evaluation.scope.simulate``): the most likely in-scope
 candidate first, retrained after every label. ASReview LAB 3.x: its default model (ELAS u4: TF-IDF,
 SVM, balanced, maximum querier), the same records as prior knowledge, then one record at a time.
 Both screen the whole pool; WSS@95 and recall after 10% and 20% are computed the same way.
@@ -88,7 +88,7 @@ def main() -> None:
 
     from litmine.classify.scope import load_scope_examples
     from litmine.config import load_settings
-    from litmine.scope_eval import Simulation, plot_recall, rank_pool
+    from litmine.evaluation.scope import Simulation, plot_recall, rank_pool
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--subsamples", type=int, default=10)

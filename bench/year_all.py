@@ -125,7 +125,7 @@ def serve(as_of: date, ready, stop) -> None:
 def backfill(data_dir: str, api_url: str, first: date, last: date, limit: int | None, stages: list[str],
              embed_model: str, profile: str | None = None) -> dict:
     from litmine import pipeline
-    from litmine.arxiv import fetch_new
+    from litmine.sources.arxiv import fetch_new
     from litmine.config import load_settings
     from litmine.store import Store
 

@@ -2,7 +2,7 @@
 
 Run once when the shared survey files change; the output is committed. It carries facts (ids,
 titles, structure) and the project's own descriptions and labels into litmine's generic seed
-format (see `litmine.survey`). The abstracts (third-party text) are not carried, nor are the
+format (see `litmine.survey.load`). The abstracts (third-party text) are not carried, nor are the
 screening candidates' titles: only their ids and the project's in/out judgements.
 
     .venv/bin/python scripts/derive_survey_seed.py ../shared/survey data/surveys/toward-transparent-ai

@@ -102,8 +102,8 @@ def main() -> None:
 
 
 def report(store, settings, since: datetime) -> None:
-    from litmine.digest import build_digest, write_digest
-    from litmine.gaps import gaps_in
+    from litmine.review.digest import build_digest, write_digest
+    from litmine.review.gaps import gaps_in
     from litmine.store import review as db
 
     written = write_digest(store, settings, since)

@@ -5,9 +5,9 @@
 After k = 0, 10, 20, 40, 80 reviewed candidates, drawn in the review queue's own order (the most likely
 in scope first, the model refitted every 10), scope recall and precision at the recall-first threshold
 (LITMINE_SCOPE_TARGET_RECALL) and placement top-1/top-3 on the judged candidates not yet reviewed,
-over repeated stratified 80% subsamples of them (``litmine.newpapers.learning_curve``). The database
+over repeated stratified 80% subsamples of them (``litmine.evaluation.newpapers.learning_curve``). The database
 must hold the survey, its judged screening candidates and their embeddings (`litmine survey load`,
-`litmine fetch survey`, `litmine embed`). The review notebook's curves (``litmine.learning``) are
+`litmine fetch survey`, `litmine embed`). The review notebook's curves (``litmine.evaluation.learning``) are
 the older, random-draw ones.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from litmine.config import load_settings
 from litmine.embed import get_embedder
-from litmine.newpapers import CURVE_KS, Features, format_curve, learning_curve, load_records, plot_curve
+from litmine.evaluation.newpapers import CURVE_KS, Features, format_curve, learning_curve, load_records, plot_curve
 from litmine.store import Store
 
 

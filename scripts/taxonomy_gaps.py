@@ -15,7 +15,7 @@ import csv
 import re
 
 from litmine.embed import DEFAULT_MODEL, get_embedder
-from litmine.gaps import find_gaps
+from litmine.review.gaps import find_gaps
 from learning_curve import LISTINGS, SURVEY, subsection_examples  # noqa: F401  (same folder)
 
 SAE = re.compile(r"sparse auto-?encoder|\bSAEs?\b", re.I)
@@ -26,7 +26,7 @@ def report_far_kinds(report, candidates, placed, placed_labels, kind) -> dict[st
     """How many far works of each kind (SAE, steering, other), clustered or not."""
     import numpy as np
 
-    from litmine.gaps import _unit
+    from litmine.review.gaps import _unit
 
     labels = sorted(set(placed_labels.values()))
     P = _unit(np.asarray([placed[w][1] for w in placed_labels]))

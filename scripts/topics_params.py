@@ -3,7 +3,7 @@
     python scripts/topics_params.py DATA_DIR [--seeds 42 7 1234] [--config NAME ...] [--out FILE.json]
 
 Over ``DATA_DIR``'s database as ``scripts/topics_year.py --build-only`` left it (nothing is stored
-there), each setting of ``CONFIGS`` is fitted with every UMAP seed (``litmine.topics.fit_and_describe``,
+there), each setting of ``CONFIGS`` is fitted with every UMAP seed (``litmine.review.topics.fit_and_describe``,
 the stored embeddings). The criterion, fixed before any setting was looked at for sparse
 autoencoders or steering (this script never tells them apart):
 
@@ -92,7 +92,7 @@ def criterion(fits: dict[int, dict], n_works: int) -> dict:
 def main() -> None:
     from litmine.config import load_settings
     from litmine.store import Store
-    from litmine.topics import fit_and_describe, topic_inputs
+    from litmine.review.topics import fit_and_describe, topic_inputs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)

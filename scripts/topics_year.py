@@ -1,4 +1,4 @@
-"""Emerging topics (litmine.topics, BERTopic) on the replayed arXiv year: what they are, and are they stable.
+"""Emerging topics (litmine.review.topics, BERTopic) on the replayed arXiv year: what they are, and are they stable.
 
     python scripts/topics_year.py DATA_DIR [--lookback-days 520] [--seeds 42 7] [--topics-only | --build-only] [--digest]
 
@@ -98,7 +98,7 @@ def main() -> None:
     from litmine.config import load_settings
     from litmine.store import Store
     from litmine.store import review as db
-    from litmine.topics import find_topics
+    from litmine.review.topics import find_topics
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
@@ -160,7 +160,7 @@ def main() -> None:
         print(f"of seed {runs[0][0]}'s {len(top)} emerging topics, {recur} recur as emerging with seed {seed} "
               f"(Jaccard >= 0.5)")
     if args.digest:
-        from litmine.digest import write_digest
+        from litmine.review.digest import write_digest
 
         written = write_digest(store, settings)
         print(f"digest of seed {runs[0][0]}'s topics: {written.markdown}")

@@ -31,7 +31,7 @@ def load_seed_with_abstracts(store, seed_dir: Path, keys: set[str] | None = None
 
     ``keys`` keeps only those references' abstracts (the other works keep only their titles).
     """
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     load_survey(store, seed_dir)
     abstracts = read_abstracts()

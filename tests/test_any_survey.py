@@ -85,7 +85,7 @@ def test_a_flat_multi_label_survey_end_to_end(cli, settings, data_dir):
     assert out.startswith("digest: 0 works since") and "## New in-scope works by method" in markdown
     assert all(name in markdown for (name,) in _q(settings, "SELECT name FROM labels WHERE label_set = 'method'"))
 
-    from litmine.review import card, queue_items
+    from litmine.review.decisions import card, queue_items
 
     queue = queue_items(settings, "disagreements")  # the placement set's, by default
     assert queue and {item.label_set for item in queue} == {"method"}
@@ -125,7 +125,7 @@ def test_commands_name_the_sets_the_database_holds_and_the_ones_they_need(cli, s
 )
 def test_seed_roles_are_checked(tmp_path, edit, message):
     from litmine.errors import SeedError
-    from litmine.seed import read_seed
+    from litmine.survey.seed import read_seed
 
     seed = tmp_path / "seed"
     shutil.copytree(FIXTURE, seed)

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, SHARED
 
 from litmine import __version__
-from litmine.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
+from litmine.sources.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
 from litmine.config import load_settings
 from litmine.errors import ArxivApiError, FetchError
 from litmine.store import Store
@@ -168,7 +168,7 @@ def _fields(result) -> dict:
 def test_entries_are_read_as_the_arxiv_package_reads_them():
     """litmine builds each ``arxiv.Result`` through the package's public constructor (not its private
     ``_feed``); on recorded feeds, affiliations and all, the results are the package's own."""
-    from litmine.arxiv import parse_page
+    from litmine.sources.arxiv import parse_page
 
     feed = pytest.importorskip("arxiv._feed")  # the package's reader, only to compare with
     folder = SHARED / "fixtures" / "arxiv-api" / "recorded-2026" / "xml"
@@ -177,4 +177,4 @@ def test_entries_are_read_as_the_arxiv_package_reads_them():
         ours, theirs = parse_page(content).results, feed.parse(content).results
         assert len(ours) == len(theirs) > 0
         assert [_fields(r) for r in ours] == [_fields(r) for r in theirs]
-    assert "_feed" not in (ROOT / "src" / "litmine" / "arxiv.py").read_text()
+    assert "_feed" not in (ROOT / "src" / "litmine" / "sources" / "arxiv.py").read_text()

@@ -144,7 +144,7 @@ def test_a_click_in_the_queue_is_journaled_and_becomes_a_human_label(prerequisit
                                                                     jupyterlab, browser, tmp_path, record_property):
     from click.testing import CliRunner
 
-    from litmine import review
+    from litmine.review import decisions as review
     from litmine.cli import main
 
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")  # the embedder build_review_db used
@@ -169,7 +169,7 @@ def test_a_click_in_the_queue_is_journaled_and_becomes_a_human_label(prerequisit
 def _click_accept_in_the_browser(browser, url, settings, top, tmp_path, record_property):
     from selenium.webdriver.common.by import By
 
-    from litmine import review
+    from litmine.review import decisions as review
 
     browser.get(url)
     _wait(lambda: browser.execute_script("return !!(window.jupyterapp && document.querySelector('.jp-Notebook'))"),
@@ -214,7 +214,7 @@ def _type_reject_then_undo(browser, settings, following):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    from litmine import review
+    from litmine.review import decisions as review
 
     assert browser.find_element(By.CSS_SELECTOR, ".litmine-card-title").text == following.title
     hint = browser.find_element(By.CSS_SELECTOR, ".litmine-review-queue .litmine-keys")
@@ -246,7 +246,7 @@ def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_chang
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    from litmine import review
+    from litmine.review import decisions as review
     from test_review import _screen_with_ensemble
 
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")

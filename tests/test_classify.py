@@ -221,7 +221,7 @@ def test_a_label_file_naming_an_unknown_label_is_refused_with_file_and_line(tmp_
 
     from litmine.config import load_settings
     from litmine.errors import SeedError
-    from litmine.survey import read_seed
+    from litmine.survey.load import read_seed
 
     seed = tmp_path / "seed"
     shutil.copytree(load_settings(env={}).seed_dir, seed)

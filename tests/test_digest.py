@@ -89,7 +89,7 @@ def test_digest_lists_in_scope_works_by_subsection_the_borderline_and_counts_the
 
 
 def test_unscreened_works_are_counted_with_their_query(store, settings):
-    from litmine.digest import build_digest, render_markdown
+    from litmine.review.digest import build_digest, render_markdown
 
     build_review_db(store, settings.seed_dir)
     since = utcnow() - timedelta(minutes=5)
@@ -103,8 +103,8 @@ def test_unscreened_works_are_counted_with_their_query(store, settings):
 
 
 def test_a_human_decision_moves_a_work_in_the_digest(store, settings):
-    from litmine import review
-    from litmine.digest import build_digest
+    from litmine.review import decisions as review
+    from litmine.review.digest import build_digest
 
     built = build_review_db(store, settings.seed_dir)
     screen_new_works(store, built["new_work_ids"])
@@ -139,8 +139,8 @@ def _add_arxiv_works(store, works):
 def test_each_digest_starts_where_the_last_ended_and_reports_what_flipped(store, settings):
     """Night 1 lists its three new works (never the survey's references, never seed placeholders);
     night 2 lists only its own, ranked, and says which earlier works flipped and why."""
-    from litmine import review
-    from litmine.digest import write_digest
+    from litmine.review import decisions as review
+    from litmine.review.digest import write_digest
     from litmine.store import ml as ml_store
 
     built = build_review_db(store, settings.seed_dir)
@@ -183,8 +183,8 @@ def test_each_digest_starts_where_the_last_ended_and_reports_what_flipped(store,
 
 
 def test_a_reviewers_placement_is_credited_to_the_reviewer(store, settings):
-    from litmine import review
-    from litmine.digest import build_digest, render_markdown
+    from litmine.review import decisions as review
+    from litmine.review.digest import build_digest, render_markdown
 
     built = build_review_db(store, settings.seed_dir)
     screen_new_works(store, built["new_work_ids"])
@@ -197,9 +197,9 @@ def test_a_reviewers_placement_is_credited_to_the_reviewer(store, settings):
 
 def test_two_replayed_nights_give_two_digests_with_no_work_in_both(replay_server, tmp_path):
     """The lookback counts back from LITMINE_ARXIV_NOW, so the replay gives the same works any day."""
-    from litmine.arxiv import ArxivClient, fetch_new
+    from litmine.sources.arxiv import ArxivClient, fetch_new
     from litmine.config import load_settings
-    from litmine.digest import write_digest
+    from litmine.review.digest import write_digest
     from litmine.store import Store
 
     def night(now):
@@ -223,7 +223,7 @@ def test_two_replayed_nights_give_two_digests_with_no_work_in_both(replay_server
 def test_the_first_section_is_the_papers_to_read_and_a_long_shot_says_why_it_is_in(store, settings):
     """A work in scope only because the ensemble's threshold is low (0.2 over 0.1) is called a long
     shot with its threshold, and is not among the papers to read first; that list comes first."""
-    from litmine.digest import build_digest, render_markdown
+    from litmine.review.digest import build_digest, render_markdown
     from litmine.store import ml as ml_store
 
     built = build_review_db(store, settings.seed_dir)
@@ -245,8 +245,8 @@ def test_the_first_section_is_the_papers_to_read_and_a_long_shot_says_why_it_is_
 def test_a_reviewer_who_confirms_the_machines_placement_is_credited_and_the_rest_goes(store, settings):
     """The reviewer accepts the subsection the classifier chose (one pass in the queue): the digest
     credits the reviewer, not the classifier, and keeps no other classifier's subsection beside it."""
-    from litmine import review
-    from litmine.digest import build_digest
+    from litmine.review import decisions as review
+    from litmine.review.digest import build_digest
     from litmine.store import review as db
 
     built = build_review_db(store, settings.seed_dir)

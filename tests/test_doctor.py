@@ -60,7 +60,7 @@ def test_a_zeroed_tail_is_found_with_the_backup_to_restore(data_dir):
 
 def test_a_torn_journal_line_is_found_with_what_to_do(data_dir):
     cfg = _healthy()
-    from litmine.review import journal_path
+    from litmine.review.decisions import journal_path
 
     path = journal_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from litmine.classify import ClassifierEnv, get_classifier, load_taxonomy
 from litmine.classify.base import Classifier, Prediction
 from litmine.cli import main
 from litmine.embed import HashingEmbedder
-from litmine.evaluate import _ece, evaluate
+from litmine.evaluation.evaluate import _ece, evaluate
 
 import numpy as np
 
@@ -155,7 +155,7 @@ class FirstLabel(Classifier):
 
 def test_evaluate_marks_every_figure_below_the_bare_row_and_lists_it_last(seeded):
     from litmine.classify.bare import BareClassifier
-    from litmine.evaluate_report import BELOW, NOT_DECISIONS, format_report
+    from litmine.evaluation.report import BELOW, NOT_DECISIONS, format_report
 
     # "ensemble": a method whose labels litmine files as the decision; "copy": the bare library itself
     result = evaluate(seeded, {"ensemble": lambda: FirstLabel(env()), "copy": lambda: BareClassifier(env())},
@@ -173,7 +173,7 @@ def test_evaluate_marks_every_figure_below_the_bare_row_and_lists_it_last(seeded
 
 
 def test_the_scope_report_marks_and_lists_what_is_below_the_bare_row():
-    from litmine.scope_eval import ScopeFigures, ScopeReport, format_scope_report
+    from litmine.evaluation.scope import ScopeFigures, ScopeReport, format_scope_report
 
     report = ScopeReport([ScopeFigures("ensemble", "silver-agree", 180, 33, 0.7, 0.7, 0.70, 0.80),
                           ScopeFigures("zeroshot", "silver-agree", 180, 33, 0.4, 0.6, 0.48, 0.42),

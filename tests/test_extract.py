@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from litmine.extract import EXTRACTOR_VERSION, extract_documents, extract_folder
-from litmine.extract_pool import extract_many
-from litmine.pdftext import join_lines, read_pdf
-from litmine.references import normalize_title
+from litmine.pdf.extract import EXTRACTOR_VERSION, extract_documents, extract_folder
+from litmine.pdf.pool import extract_many
+from litmine.pdf.text import join_lines, read_pdf
+from litmine.pdf.references import normalize_title
 from litmine.store.works import WorkRecord, upsert_work
 
 PDFS = (Path(__file__).resolve().parents[2] / "shared").resolve() / "fixtures" / "pdfs"  # as stored: resolved

@@ -19,7 +19,7 @@ from functools import partial
 
 import pytest
 
-from litmine.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
+from litmine.sources.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
 from litmine.config import load_settings
 from litmine.store import Store
 from litmine.store import acquire
@@ -159,7 +159,7 @@ def test_killed_inside_a_write_transaction_keeps_nothing_half_done(data_dir):
     assert again.returncode == 0, err
     expected = Store(data_dir / "clean.duckdb")
     expected.migrate()
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     load_survey(expected, cfg.seed_dir)
     assert _snapshot(store) == _snapshot(expected)
@@ -209,7 +209,7 @@ def test_a_failed_checkpoint_write_keeps_every_row_and_the_next_command_folds_it
     assert cfg.database.stat().st_size <= 3 * 1024 * 1024
     expected = Store(data_dir / "clean.duckdb")
     expected.migrate()
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     load_survey(expected, cfg.seed_dir)
     assert _snapshot(store) == _snapshot(expected)  # the log replayed: every row, none twice

@@ -19,11 +19,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from litmine.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
+from litmine.sources.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
 from litmine.config import load_settings
 from litmine.errors import FetchError, UnsafeTempFile
-from litmine.oai import harvest_oai, parse_records
-from litmine.polite import Throttle
+from litmine.sources.oai import harvest_oai, parse_records
+from litmine.sources.polite import Throttle
 from litmine.store import Store
 from litmine.store import acquire
 

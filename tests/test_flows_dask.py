@@ -30,7 +30,8 @@ def _guard_worker():
     """Runs in each Dask worker: opening the database raises; compute calls are counted."""
     import functools
 
-    from litmine import embed, extract
+    from litmine import embed
+    from litmine.pdf import extract
     from litmine.store import Store
 
     def refuse(self, *args, **kwargs):

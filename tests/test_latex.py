@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from litmine.errors import LatexError
-from litmine.latex import apply_latex_labels, read_eprint
+from litmine.survey.latex import apply_latex_labels, read_eprint
 from litmine.store import labels as label_store
 from litmine.store.works import WorkRecord, upsert_work
 

@@ -90,7 +90,7 @@ _SQL_METHODS = {"execute", "executemany", "sql", "query"}
 NOT_SQL = {
     ("pipeline.py", "run.execute"),  # pipeline.Run.execute: runs the stages of a run
     ("cli/flows.py", "run.execute"),
-    ("digest.py", "digest.query"),  # the text of a query the digest shows for `litmine query`
+    ("review/digest.py", "digest.query"),  # the text of a query the digest shows for `litmine query`
 }
 
 
@@ -151,3 +151,39 @@ def test_one_title_normaliser_one_sha256_one_clock():
                      "SHA-256 helper": ["hashing.py:sha256_file", "hashing.py:sha256_hex"],
                      "clock": ["clock.py:utcnow"]}
 
+
+
+STAGE_PACKAGES = ("sources", "pdf", "survey", "classify", "evaluation", "review", "llm", "embed")
+STORE_MAY_IMPORT = ("litmine.store", "litmine.config", "litmine.errors", "litmine.ids", "litmine.counts", "litmine.clock",
+                    "litmine.hashing", "litmine.__version__")
+
+
+def _litmine_modules():
+    src = ROOT / "src"
+    for path in (src / "litmine").rglob("*.py"):
+        name = ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        yield name, _imports_at_load(path, package)
+
+
+def test_the_layers_hold_store_below_stages_below_the_run():
+    """The tree reads like the pipeline: store/ imports no stage; a stage's package (sources, pdf,
+    survey, classify, evaluation, review, llm, embed) imports no pipeline, flow or command line."""
+    offenders = []
+    for name, imports in _litmine_modules():
+        top = name.split(".")[1] if "." in name else ""
+        if top == "store":
+            offenders += [f"{name} imports {m}" for m in imports if m != "litmine"
+                          and not any(m == ok or m.startswith(ok + ".") for ok in STORE_MAY_IMPORT)]
+        elif top in STAGE_PACKAGES:
+            offenders += [f"{name} imports {m}" for m in imports
+                          if m.split(".")[1:2] and m.split(".")[1] in ("pipeline", "flows", "cli")]
+    assert offenders == []
+
+
+def test_no_flat_module_is_left_beside_the_packages():
+    """What stays at the top is shared by every stage (settings, counts, errors, ids, the run and its
+    lock, status, doctor, the embedder); everything else lives in its flow's package."""
+    top = sorted(p.stem for p in (ROOT / "src" / "litmine").glob("*.py"))
+    assert top == ["__init__", "__main__", "clock", "config", "counts", "doctor", "embed", "errors", "hashing", "ids",
+                   "pipeline", "runlock", "status"]

@@ -405,7 +405,7 @@ def test_injection_in_a_reviewed_papers_text_never_reaches_another_works_prompt(
 
 @pytest.mark.slow  # evaluates three LLM methods over folds (138 s on a loaded machine)
 def test_evaluate_runs_the_llm_on_a_fixed_sample_beside_its_examples_alone_and_no_examples(seeded, monkeypatch):
-    from litmine.llm_eval import sample_work_ids
+    from litmine.evaluation.llm import sample_work_ids
 
     monkeypatch.setenv("LITMINE_LLM_BACKEND", "fake")
     monkeypatch.setenv("LITMINE_LLM_MODEL", "m")

@@ -98,7 +98,7 @@ def test_reviewer_and_query_alongside_a_writing_run(store, settings, data_dir):
     written = int(w_out.split()[-1])
     assert written >= 40
 
-    from litmine import review
+    from litmine.review import decisions as review
 
     # Decisions the busy database could not take at once wait in the journal; the run imports them.
     pending = review.pending_decisions(settings)
@@ -116,7 +116,7 @@ def test_reviewer_and_query_alongside_a_writing_run(store, settings, data_dir):
 
 def test_a_decision_recorded_while_the_database_is_held_waits_in_the_journal(store, settings, monkeypatch):
     work_ids = _seed(store)
-    from litmine import review
+    from litmine.review import decisions as review
 
     monkeypatch.setattr(review, "IMPORT_WAIT_SECONDS", 0.5)
     holder = subprocess.Popen(
@@ -143,7 +143,7 @@ def test_a_decision_recorded_while_the_database_is_held_waits_in_the_journal(sto
 
 def test_a_bad_decision_is_refused_with_a_readable_error(store, settings):
     work_ids = _seed(store)
-    from litmine import review
+    from litmine.review import decisions as review
     from litmine.errors import ReviewError
 
     with pytest.raises(ReviewError) as err:

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import hashing_env
-from litmine import newpapers
+from litmine.evaluation import newpapers
 from litmine.classify.scope import check_target_recall, recall_threshold
 from litmine.cli import main
 from litmine.config import load_settings

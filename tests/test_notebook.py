@@ -55,7 +55,7 @@ def _text(cell) -> str:
 def test_notebook_executes_and_records_a_decision_the_next_classify_uses(store, settings, tmp_path, monkeypatch,
                                                                         kernel):
     build_review_db(store, settings.seed_dir)
-    from litmine import review
+    from litmine.review import decisions as review
 
     top = review.list_disagreements(settings, label_set="subsection")[0]
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -100,7 +100,7 @@ QUEUE_NOTEBOOK = NOTEBOOK.with_name("review_queue.ipynb")
 def test_queue_notebook_displays_the_queue_widget(store, settings, tmp_path, monkeypatch, kernel):
     """Run without a browser, the queue notebook displays the widget for the top disagreement."""
     build_review_db(store, settings.seed_dir)
-    from litmine import review
+    from litmine.review import decisions as review
 
     top = review.list_disagreements(settings, label_set="subsection")[0]
     nb = _run(nbformat.read(QUEUE_NOTEBOOK, as_version=4), tmp_path, monkeypatch, kernel)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from litmine.config import load_settings
-from litmine.oai import harvest_oai, parse_records
+from litmine.sources.oai import harvest_oai, parse_records
 from litmine.store import Store
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from litmine.config import load_settings
 from litmine.errors import SourceUnreachable
-from litmine.pdfs import download_pdfs
+from litmine.sources.pdfs import download_pdfs
 from litmine.store import Store
 from litmine.store.acquire import store_arxiv_work
 from litmine.store.works import WorkRecord

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from litmine.pdftext import read_pdf
-from litmine.references import normalize_title
+from litmine.pdf.text import read_pdf
+from litmine.pdf.references import normalize_title
 
 STYLES = (Path(__file__).resolve().parents[2] / "shared").resolve() / "fixtures" / "pdfs" / "styles"
 TRUTH = {p["file"]: p for p in json.loads((Path(__file__).parent / "reference_truth.json").read_text())["papers"]}

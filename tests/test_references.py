@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from litmine.pdftext import read_pdf
-from litmine.references import TitleIndex, link_citations, normalize_title, parse_reference
+from litmine.pdf.text import read_pdf
+from litmine.pdf.references import TitleIndex, link_citations, normalize_title, parse_reference
 from litmine.store import text as text_store
 from litmine.store.works import WorkRecord, upsert_work
 
@@ -109,7 +109,7 @@ def test_title_index_matches_whole_titles_inside_badly_split_entries():
 
 
 def test_link_citations_by_arxiv_id_doi_and_title(store):
-    from litmine.references import ParsedReference
+    from litmine.pdf.references import ParsedReference
 
     with store.transaction() as con:
         citing, _ = upsert_work(con, WorkRecord(title="A citing paper", metadata_source="arxiv", arxiv_id="2401.00001"))

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from litmine.cli import main
 from litmine.errors import SourceUnreachable
 from litmine.ids import normalize_title
-from litmine.resolve import match_score, title_similarity
+from litmine.sources.resolve import match_score, title_similarity
 from litmine.store.acquire import SurveyRef
 
 
@@ -84,11 +84,11 @@ def test_an_unreachable_arxiv_is_asked_once_not_per_reference(data_dir):
     """No network: one request, then every reference stays unresolved with the reason."""
     import socket
 
-    from litmine.arxiv import ArxivClient
+    from litmine.sources.arxiv import ArxivClient
     from litmine.config import load_settings
-    from litmine.resolve import fetch_survey
+    from litmine.sources.resolve import fetch_survey
     from litmine.store import Store
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     with socket.socket() as sock:  # a port nothing listens on: connections are refused
         sock.bind(("127.0.0.1", 0))
@@ -113,11 +113,11 @@ def test_an_unreachable_arxiv_is_asked_once_not_per_reference(data_dir):
 
 
 def _resolve_with(server, retries=2, **inject):
-    from litmine.arxiv import ArxivClient
+    from litmine.sources.arxiv import ArxivClient
     from litmine.config import load_settings
-    from litmine.resolve import fetch_survey
+    from litmine.sources.resolve import fetch_survey
     from litmine.store import Store
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     cfg = load_settings()
     store = Store(cfg.database)

@@ -25,7 +25,7 @@ def build_review_db(store, seed_dir, n_survey_works: int = 24) -> dict:
     from litmine.embed import HashingEmbedder, embed_works
     from litmine.store import ml as ml_store
     from litmine.store.works import WorkRecord, upsert_work
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     load_survey(store, seed_dir)
     with store.transaction() as con:
@@ -69,7 +69,7 @@ def review_db(store, settings):
 
 
 def test_disagreements_come_with_their_evidence(review_db, settings):
-    from litmine import review
+    from litmine.review import decisions as review
 
     found = review.list_disagreements(settings, label_set="subsection", limit=200)
     assert found, "the two classifiers disagree on every third work"
@@ -93,7 +93,7 @@ def test_disagreements_come_with_their_evidence(review_db, settings):
 
 
 def test_a_decision_becomes_a_human_label_and_leaves_the_list(review_db, settings, store):
-    from litmine import review
+    from litmine.review import decisions as review
 
     top = review.list_disagreements(settings, label_set="subsection")[0]
     d = review.record_decision(settings, top.work_id, top.label_set, top.label_id, "reject", note="not about weights")
@@ -113,7 +113,7 @@ def test_a_decision_becomes_a_human_label_and_leaves_the_list(review_db, setting
 
 
 def test_figures_data(review_db, settings):
-    from litmine import review
+    from litmine.review import decisions as review
 
     dist = review.label_distribution_by_year(settings, "part")
     assert dist and all(year > 1900 for per in dist.values() for year in per)
@@ -132,7 +132,7 @@ def test_figures_data(review_db, settings):
 def test_import_refuses_a_journal_entry_naming_an_unknown_label(review_db, settings, store):
     import json
 
-    from litmine import review
+    from litmine.review import decisions as review
 
     path = review.journal_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,7 @@ def test_litmine_classify_imports_decisions_waiting_in_the_journal(data_dir, mon
 
     from litmine.cli import main
     from litmine.config import load_settings
-    from litmine.review import journal_path
+    from litmine.review.decisions import journal_path
     from litmine.store import Store
 
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")
@@ -204,8 +204,8 @@ def _human(store, work_id, label_set=None):
 
 
 def test_queue_widget_accept_move_theme_skip_undo(review_db, settings, store):
-    from litmine import review
-    from litmine.review_widget import ReviewQueue
+    from litmine.review import decisions as review
+    from litmine.review.queue import ReviewQueue
 
     q = ReviewQueue.open(settings, "disagreements", label_set="subsection")
     first, second, third = q.session.items[:3]
@@ -259,7 +259,7 @@ def html_escape(text):
 
 
 def test_queue_widget_screening_and_scope(review_db, settings, store):
-    from litmine.review_widget import ReviewQueue
+    from litmine.review.queue import ReviewQueue
 
     _ensure_scope_label(store)
     q = ReviewQueue.open(settings, "screening")
@@ -282,8 +282,8 @@ def test_queue_widget_screening_and_scope(review_db, settings, store):
 
 
 def test_queue_keyboard_shortcuts_click_the_same_buttons(review_db, settings, store):
-    from litmine import review
-    from litmine.review_widget import SHORTCUTS, ReviewQueue
+    from litmine.review import decisions as review
+    from litmine.review.queue import SHORTCUTS, ReviewQueue
 
     _ensure_scope_label(store)
     q = ReviewQueue.open(settings, "disagreements", label_set="subsection")
@@ -332,9 +332,9 @@ def _screen_with_ensemble(store, work_ids, scores):
 
 
 def test_one_pass_records_scope_placement_themes_and_a_note_then_reorders(review_db, settings, store, monkeypatch):
-    from litmine import review
+    from litmine.review import decisions as review
     from litmine.config import load_settings
-    from litmine.review_widget import ReviewQueue
+    from litmine.review.queue import ReviewQueue
 
     monkeypatch.setenv("LITMINE_REVIEWER", "carol")
     settings = load_settings()  # the reviewer's name from the setting
@@ -374,7 +374,7 @@ def test_one_pass_records_scope_placement_themes_and_a_note_then_reorders(review
 
 
 def test_the_queue_reorders_as_you_decide_and_skips_come_back(review_db, settings, store):
-    from litmine.review_widget import ReviewSession
+    from litmine.review.queue import ReviewSession
 
     new = review_db["new_work_ids"]
     _screen_with_ensemble(store, new, [(0.9, 0.5), (0.5, 0.5), (0.1, 0.5)])
@@ -384,7 +384,7 @@ def test_the_queue_reorders_as_you_decide_and_skips_come_back(review_db, setting
         calls.append(list(work_ids))
         return {w: 0.1 + 0.8 * (w == new[2]) for w in work_ids}, 7
 
-    import litmine.review as review_mod
+    import litmine.review.decisions as review_mod
     original = review_mod.refit_scores
     review_mod.refit_scores = refit
     try:
@@ -401,8 +401,8 @@ def test_the_queue_reorders_as_you_decide_and_skips_come_back(review_db, setting
 
 
 def test_a_skip_is_kept_for_the_next_session_and_an_undone_skip_is_not(review_db, settings, store):
-    from litmine import review
-    from litmine.review_widget import ReviewSession
+    from litmine.review import decisions as review
+    from litmine.review.queue import ReviewSession
 
     new = review_db["new_work_ids"]
     _screen_with_ensemble(store, new, [(0.9, 0.5), (0.5, 0.5), (0.1, 0.5)])
@@ -422,7 +422,7 @@ def test_a_skip_is_kept_for_the_next_session_and_an_undone_skip_is_not(review_db
 
 
 def test_refit_scores_learn_from_decisions(review_db, settings, store):
-    from litmine import review
+    from litmine.review import decisions as review
 
     new = review_db["new_work_ids"]
     _ensure_scope_label(store)
@@ -433,9 +433,9 @@ def test_refit_scores_learn_from_decisions(review_db, settings, store):
 
 
 def test_queue_of_one_subsection_and_a_bad_queue(review_db, settings):
-    from litmine import review
+    from litmine.review import decisions as review
     from litmine.errors import ReviewError
-    from litmine.review_widget import ReviewQueue, card_html
+    from litmine.review.queue import ReviewQueue, card_html
 
     label = review.list_disagreements(settings, "subsection")[0].label_id
     q = ReviewQueue.open(settings, "label", label_id=label)
@@ -455,7 +455,7 @@ def test_queue_of_one_subsection_and_a_bad_queue(review_db, settings):
 def test_learning_curve_grows_with_decisions_and_beats_the_bare_baseline():
     import numpy as np
 
-    from litmine.learning import curve
+    from litmine.evaluation.learning import curve
 
     rng = np.random.default_rng(1)
     y_scope = rng.random(200) < 0.2
@@ -472,7 +472,7 @@ def test_learning_curve_grows_with_decisions_and_beats_the_bare_baseline():
 
 
 def test_learning_curves_from_the_database(review_db, settings):
-    from litmine import learning
+    from litmine.evaluation import learning
 
     curves = learning.learning_curves(settings, sizes=(5, 10), repeats=2)
     by_task = {c.task: c for c in curves}
@@ -487,7 +487,7 @@ def test_learning_curves_from_the_database(review_db, settings):
 def test_find_gaps_reports_a_group_far_from_every_subsection():
     import numpy as np
 
-    from litmine.gaps import find_gaps
+    from litmine.review.gaps import find_gaps
 
     rng = np.random.default_rng(0)
     axes = np.eye(8)
@@ -513,11 +513,11 @@ def test_find_gaps_reports_a_group_far_from_every_subsection():
 def test_the_digest_names_what_the_taxonomy_lacks(store, settings):
     from datetime import timedelta
 
-    from litmine.digest import write_digest
+    from litmine.review.digest import write_digest
     from litmine.embed import HashingEmbedder, embed_works
     from litmine.store.works import WorkRecord, upsert_work
 
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     load_survey(store, settings.seed_dir)
     since = utcnow() - timedelta(minutes=5)
@@ -530,7 +530,7 @@ def test_the_digest_names_what_the_taxonomy_lacks(store, settings):
             upsert_work(con, WorkRecord(title=title, metadata_source="arxiv", arxiv_id=f"2611.0000{i}", year=2026,
                                         published=utcnow(), abstract=f"{title}: steering vectors steer behaviour."))
     embed_works(store, HashingEmbedder(2048), fulltext=False)  # wide enough that unshared words stay apart
-    from litmine import review
+    from litmine.review import decisions as review
 
     with store.connect(read_only=True) as con:
         family_ids = [w for (w,) in con.execute("SELECT work_id FROM works WHERE arxiv_id LIKE '2611.0000%' "
@@ -546,7 +546,7 @@ def test_the_digest_names_what_the_taxonomy_lacks(store, settings):
     assert header.startswith("### Group 1: 4 works; ") and "steering" in header
     assert all(title in section for title in family)
     assert "](plots/works_by_subsection_per_month.png)" in md
-    from litmine.gaps import recent_gaps  # the same groups, as the review notebook shows them
+    from litmine.review.gaps import recent_gaps  # the same groups, as the review notebook shows them
 
     assert [g.size for g in recent_gaps(settings, weeks=1).gaps] == [4]
     assert (report.folder / "plots" / "works_by_subsection_per_month.png").stat().st_size > 1000
@@ -557,7 +557,7 @@ def test_a_torn_last_line_is_kept_aside_and_the_next_decision_is_whole(review_db
     and is imported; the torn half is kept aside with its reason and reported, never dropped."""
     import json
 
-    from litmine import review
+    from litmine.review import decisions as review
 
     work = review_db["new_work_ids"][0]
     path = review.journal_path(settings)
@@ -578,7 +578,7 @@ def test_a_torn_last_line_is_kept_aside_and_the_next_decision_is_whole(review_db
 def test_a_decision_glued_to_a_torn_line_by_an_older_litmine_is_recovered(review_db, settings, store):
     import json
 
-    from litmine import review
+    from litmine.review import decisions as review
 
     work = review_db["new_work_ids"][1]
     label = review.labels(settings, "subsection")[0][0]
@@ -597,7 +597,7 @@ def test_a_decision_glued_to_a_torn_line_by_an_older_litmine_is_recovered(review
 def test_a_reviewers_out_removes_the_machine_placements(review_db, settings, store):
     """Out of scope by a reviewer: no classifier's subsection or theme places the work any more (the
     digest, the figures, topics read ``best_labels``); the labels stay stored, and an undo restores them."""
-    from litmine import review
+    from litmine.review import decisions as review
     from litmine.store import review as db
 
     new = review_db["new_work_ids"]

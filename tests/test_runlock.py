@@ -78,7 +78,7 @@ def test_a_fetch_command_refuses_while_a_run_holds_the_lock(data_dir):
 SPACED = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from litmine.polite import Throttle
+    from litmine.sources.polite import Throttle
     throttle = Throttle(float(sys.argv[2]), Path(sys.argv[1]))
     for _ in range(3):
         throttle.wait()
@@ -97,9 +97,9 @@ def test_two_processes_keep_the_spacing_between_them(tmp_path):
 
 
 def test_clients_built_from_settings_share_the_machine_wide_spacing_file(settings):
-    from litmine.arxiv import ArxivClient
-    from litmine.oai import OaiClient
-    from litmine.pdfs import PdfDownloader
+    from litmine.sources.arxiv import ArxivClient
+    from litmine.sources.oai import OaiClient
+    from litmine.sources.pdfs import PdfDownloader
 
     assert ArxivClient.from_settings(settings).throttle.path == settings.arxiv_spacing_file
     assert OaiClient(settings).throttle.path == settings.arxiv_spacing_file

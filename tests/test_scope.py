@@ -89,7 +89,7 @@ def test_placement_follows_scope_and_the_digest_lists_out_of_scope_works_apart(s
     from datetime import datetime
 
     from litmine.classify import classify_works, get_classifier
-    from litmine.digest import build_digest, render_markdown
+    from litmine.review.digest import build_digest, render_markdown
 
     env = hashing_env()
     screen_works(seeded, get_scope_method("supervised", env))
@@ -114,7 +114,7 @@ def test_placement_follows_scope_and_the_digest_lists_out_of_scope_works_apart(s
 def test_the_screening_queue_order_is_a_setting(seeded, settings, order):
     import dataclasses
 
-    from litmine import review
+    from litmine.review import decisions as review
 
     screen_works(seeded, get_scope_method("supervised", hashing_env()))
     items = review.queue_items(dataclasses.replace(settings, screening_order=order), "screening")
@@ -125,7 +125,7 @@ def test_the_screening_queue_order_is_a_setting(seeded, settings, order):
 
 
 def test_a_scope_decision_on_an_unknown_work_is_refused_with_its_id(seeded, settings):
-    from litmine import review
+    from litmine.review import decisions as review
     from litmine.errors import ReviewError
 
     with pytest.raises(ReviewError, match=r"no such work.*work_id=999999"):

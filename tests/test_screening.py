@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from litmine.cli import main
 from litmine.config import load_settings
 from litmine.errors import SeedError
-from litmine.survey import load_survey, read_seed
+from litmine.survey.load import load_survey, read_seed
 
 SEED = load_settings(env={}).seed_dir
 
@@ -100,7 +100,7 @@ def test_fetch_survey_gives_the_candidates_their_arxiv_title_and_abstract(replay
 
 
 def test_simulation_figures_follow_their_definitions():
-    from litmine.scope_eval import Simulation
+    from litmine.evaluation.scope import Simulation
 
     # 20 candidates, 4 in scope, found at positions 1, 2, 5 and 10
     relevant = [i in (0, 1, 4, 9) for i in range(20)]
@@ -113,7 +113,7 @@ def test_simulation_figures_follow_their_definitions():
 def test_the_simulation_asks_for_the_likely_in_scope_candidates_first():
     import numpy as np
 
-    from litmine.scope_eval import rank_pool
+    from litmine.evaluation.scope import rank_pool
 
     prior = ["neurons and circuits inside the network", "probing latent representations of neurons",
              "crop yield forecasting with weather data", "traffic forecasting with weather sensors"]
@@ -130,7 +130,7 @@ def test_the_simulation_asks_for_the_likely_in_scope_candidates_first():
 def test_scope_is_evaluated_out_of_fold_per_stratum_with_the_bare_library_beside(seeded):
     from conftest import hashing_env
 
-    from litmine.scope_eval import evaluate_scope, format_scope_report
+    from litmine.evaluation.scope import evaluate_scope, format_scope_report
 
     report = evaluate_scope(seeded, hashing_env(), ["supervised"], folds=3, run_id="eval-1")
     rows = {(f.method, f.stratum): f for f in report.figures}

@@ -20,7 +20,7 @@ from litmine.cli import main
 from litmine.config import load_settings
 from litmine.errors import InvalidArxivId
 from litmine.ids import ArxivId, parse_arxiv_id, safe_child
-from litmine.pdfs import download_pdfs
+from litmine.sources.pdfs import download_pdfs
 from litmine.store import Store
 from litmine.store.acquire import store_arxiv_work
 from litmine.store.works import WorkRecord
@@ -116,7 +116,7 @@ def test_an_api_key_reaches_no_log_row_or_error_even_when_the_endpoint_echoes_it
 
 
 def _loaded_db(data_dir):
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     cfg = load_settings()
     store = Store(cfg.database)
@@ -178,7 +178,7 @@ def _seed_copy(tmp_path, change):
 
 
 def test_a_seed_with_a_byte_order_mark_is_read(tmp_path):
-    from litmine.survey import read_seed
+    from litmine.survey.load import read_seed
 
     plain = read_seed(_seed_copy(tmp_path / "a", lambda raw: raw)[0])
     marked = read_seed(_seed_copy(tmp_path / "b", lambda raw: b"\xef\xbb\xbf" + raw)[0])
@@ -195,7 +195,7 @@ def test_a_seed_with_a_byte_order_mark_is_read(tmp_path):
 ])
 def test_a_hostile_seed_is_refused_naming_file_line_and_field(tmp_path, change, message):
     from litmine.errors import SeedError
-    from litmine.survey import read_seed
+    from litmine.survey.load import read_seed
 
     seed, refs = _seed_copy(tmp_path, change)
     assert refs.read_bytes() != (load_settings(env={}).seed_dir / "references.csv").read_bytes()

@@ -10,7 +10,7 @@ import pytest
 
 from litmine.config import load_settings
 from litmine.errors import SeedError
-from litmine.survey import load_survey, read_seed
+from litmine.survey.load import load_survey, read_seed
 
 SEED = load_settings(env={}).seed_dir
 
@@ -62,7 +62,7 @@ def test_load_stores_works_taxonomy_themes_and_labels_by_status(store):
 
 def test_the_seed_roles_are_stored_with_the_survey_for_every_reader(store):
     from litmine.classify import load_taxonomy
-    from litmine.survey import label_roles
+    from litmine.survey.load import label_roles
 
     load_survey(store, SEED)
     with store.connect(read_only=True) as con:

@@ -1,4 +1,4 @@
-"""Emerging topics (litmine.topics): BERTopic on the seeded works' stored hashing embeddings, the
+"""Emerging topics (litmine.review.topics): BERTopic on the seeded works' stored hashing embeddings, the
 tables and view it fills, the digest's section, and a proposed label accepted, filed under by a
 reviewer and learnt by the next classify run."""
 
@@ -13,7 +13,7 @@ from conftest import hashing_env
 
 
 def test_survey_date_comes_from_the_survey_data():
-    from litmine.topics import survey_date
+    from litmine.review.topics import survey_date
 
     assert survey_date({"meta": {"date": "2023-02-14"}, "arxiv_id": "2207.13243", "published": None}) == date(2023, 2, 14)
     assert survey_date({"meta": {}, "arxiv_id": "2207.13243", "published": datetime(2022, 7, 27, 12)}) == date(2022, 7, 27)
@@ -23,21 +23,21 @@ def test_survey_date_comes_from_the_survey_data():
 
 
 def test_topic_name_keeps_a_word_once():
-    from litmine.topics import topic_name
+    from litmine.review.topics import topic_name
 
     assert topic_name(["sparse", "sparse autoencoders", "features", "autoencoders", "saes"]) == \
         "sparse autoencoders, features, saes"
 
 
 def test_no_topics_before_a_run(store):
-    from litmine.topics import latest_topics, topics_section
+    from litmine.review.topics import latest_topics, topics_section
 
     assert latest_topics(store) == (None, [])
     assert "No topics yet" in topics_section(store)
 
 
 def test_topics_fill_the_tables_and_the_view(seeded, tmp_path):
-    from litmine.topics import find_topics, topics_section
+    from litmine.review.topics import find_topics, topics_section
 
     counts = find_topics(seeded, run_id="run-a", min_topic_size=8)
     assert counts.new >= 2, counts
@@ -76,7 +76,7 @@ def test_topics_fill_the_tables_and_the_view(seeded, tmp_path):
 def test_an_accepted_topic_is_a_label_the_next_classify_learns(seeded, settings):
     from litmine.classify import classify_works, get_classifier
     from litmine.cli import main
-    from litmine.review import record_decision
+    from litmine.review.decisions import record_decision
 
     runner = CliRunner()
     result = runner.invoke(main, ["topics", "run", "--min-topic-size", "8"])
@@ -124,7 +124,7 @@ def test_an_accepted_topic_is_a_label_the_next_classify_learns(seeded, settings)
 
 def test_without_reviewed_works_the_new_label_is_not_learnt(seeded):
     from litmine.classify import classify_works, get_classifier
-    from litmine.topics import TopicError, accept_proposal, find_topics
+    from litmine.review.topics import TopicError, accept_proposal, find_topics
 
     find_topics(seeded, run_id="run-a", min_topic_size=8)
     with seeded.connect(read_only=True) as con:

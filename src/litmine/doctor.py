@@ -80,7 +80,7 @@ def _restore(db: Path) -> str:
 
 
 def _journal(settings: Settings) -> list[Finding]:
-    from litmine.review import journal_path, journal_problems, read_journal, rejected_lines, rejected_path
+    from litmine.review.decisions import journal_path, journal_problems, read_journal, rejected_lines, rejected_path
 
     path = journal_path(settings)
     found = [Finding("journal", False, f"line {b.line} of {path} is unreadable ({b.reason}): the next `litmine run` "

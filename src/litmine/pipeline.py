@@ -80,26 +80,26 @@ class Stage:
 
 
 def _decisions(ctx: PipelineContext) -> Counts:
-    from litmine.review import import_decisions
+    from litmine.review.decisions import import_decisions
 
     return import_decisions(ctx.store, ctx.settings, run_id=ctx.run_id)
 
 
 def _survey(ctx: PipelineContext, seed_dir=None) -> Counts:
-    from litmine.survey import load_survey
+    from litmine.survey.load import load_survey
 
     return load_survey(ctx.store, seed_dir or ctx.settings.seed_dir, run_id=ctx.run_id)
 
 
 def arxiv_client(ctx: PipelineContext):
-    from litmine.arxiv import ArxivClient
+    from litmine.sources.arxiv import ArxivClient
 
     return ctx.get("arxiv", lambda: ArxivClient.from_settings(ctx.settings))
 
 
 def _fetch_survey(ctx: PipelineContext, refresh: bool = False, threshold: float | None = None) -> Counts:
-    from litmine.resolve import THRESHOLD, fetch_survey
-    from litmine.screening import fetch_candidates
+    from litmine.sources.resolve import THRESHOLD, fetch_survey
+    from litmine.sources.candidates import fetch_candidates
 
     counts = fetch_survey(ctx.store, arxiv_client(ctx), run_id=ctx.run_id, refresh=refresh,
                           threshold=THRESHOLD if threshold is None else threshold)
@@ -107,21 +107,21 @@ def _fetch_survey(ctx: PipelineContext, refresh: bool = False, threshold: float 
 
 
 def _oai(ctx: PipelineContext, set_spec: str | None = None, from_date=None, until=None) -> Counts:
-    from litmine.oai import harvest_oai
+    from litmine.sources.oai import harvest_oai
 
     return harvest_oai(ctx.store, ctx.settings, run_id=ctx.run_id, set_spec=set_spec, from_date=from_date,
                        until=until)
 
 
 def _fetch_arxiv(ctx: PipelineContext, max_results: int | None = None, until: datetime | None = None) -> Counts:
-    from litmine.arxiv import fetch_new
+    from litmine.sources.arxiv import fetch_new
 
     return fetch_new(ctx.store, arxiv_client(ctx), ctx.settings, run_id=ctx.run_id, max_results=max_results,
                      now=until)
 
 
 def _pdfs(ctx: PipelineContext, limit: int | None = None, retry_failed: bool = False) -> Counts:
-    from litmine.pdfs import download_pdfs
+    from litmine.sources.pdfs import download_pdfs
 
     return download_pdfs(ctx.store, ctx.settings, run_id=ctx.run_id, limit=limit, retry_failed=retry_failed)
 
@@ -129,7 +129,7 @@ def _pdfs(ctx: PipelineContext, limit: int | None = None, retry_failed: bool = F
 def _extract(ctx: PipelineContext, pdf_dir=None, limit: int | None = None, workers: int | None = None) -> Counts:
     """The downloaded documents not yet extracted; with ``pdf_dir``, the PDFs of that folder instead
     (registered, read in place)."""
-    from litmine.extract import extract_documents, extract_folder
+    from litmine.pdf.extract import extract_documents, extract_folder
 
     if pdf_dir is not None:
         return extract_folder(ctx.store, ctx.settings, pdf_dir, run_id=ctx.run_id, workers=workers)
@@ -194,13 +194,13 @@ def _screen(ctx: PipelineContext, methods: list[str] | None = None) -> Counts:
 
 
 def _topics(ctx: PipelineContext, force: bool = False, **params) -> Counts:
-    from litmine.topics import find_topics
+    from litmine.review.topics import find_topics
 
     return find_topics(ctx.store, run_id=ctx.run_id, force=force, **params)
 
 
 def _digest(ctx: PipelineContext, since: datetime | None = None) -> Counts:
-    from litmine.digest import write_digest
+    from litmine.review.digest import write_digest
 
     report = write_digest(ctx.store, ctx.settings, since=since, run_id=ctx.run_id)  # default: since the last one
     ctx.results["digest"] = report
@@ -211,7 +211,7 @@ def _digest(ctx: PipelineContext, since: datetime | None = None) -> Counts:
 
 
 def _labels_from_latex(ctx: PipelineContext, citations=None, survey_id: str | None = None) -> Counts:
-    from litmine.latex import apply_latex_labels
+    from litmine.survey.latex import apply_latex_labels
 
     if citations is None:
         raise StageError("labels-from-latex needs the survey's e-print: run `litmine survey labels-from-latex EPRINT`")
@@ -223,9 +223,9 @@ def _evaluate(ctx: PipelineContext, methods: list[str] | None = None, folds: int
     """Cross-validate the classifiers (default: every default one) and the scope methods; the
     figures are stored, and handed to the command as ``ctx.results["evaluate"]``."""
     from litmine.classify import default_methods, get_classifier
-    from litmine.evaluate import evaluate as run_evaluation
-    from litmine.llm_eval import evaluation_methods
-    from litmine.scope_eval import scope_section  # scope: out-of-fold figures and the screening simulation
+    from litmine.evaluation.evaluate import evaluate as run_evaluation
+    from litmine.evaluation.llm import evaluation_methods
+    from litmine.evaluation.scope import scope_section  # scope: out-of-fold figures and the screening simulation
 
     env = classifier_env(ctx)
     names = list(methods or []) or default_methods(env)

@@ -20,7 +20,7 @@ the schema by the backend (grammar or structured output), and read and checked a
 refused (``LLMError`` with the raw answer, recorded as a failure for that work) and never stored.
 
 ``ExamplesAlone`` answers what the few-shot examples alone would: the majority first label of the
-same neighbours the LLM is shown. ``litmine.llm_eval`` puts it, and the LLM with no examples, beside
+same neighbours the LLM is shown. ``litmine.evaluation.llm`` puts it, and the LLM with no examples, beside
 the LLM in ``litmine evaluate``, so what the model adds over its examples is visible.
 """
 

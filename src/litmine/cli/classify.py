@@ -132,8 +132,8 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
     from litmine.classify import default_methods, get_classifier, load_taxonomy
-    from litmine.evaluate import format_report
-    from litmine.newpapers import new_paper_sections
+    from litmine.evaluation.evaluate import format_report
+    from litmine.evaluation.newpapers import new_paper_sections
     from litmine.pipeline import Run, classifier_env
 
     cfg = settings()

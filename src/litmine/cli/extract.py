@@ -53,7 +53,7 @@ def labels_from_latex(eprint: Path, survey_id: str | None, dry_run: bool) -> Non
     Example:
       litmine survey labels-from-latex 2207.13243v6.tar.gz
     """
-    from litmine.latex import read_eprint
+    from litmine.survey.latex import read_eprint
 
     citations = read_eprint(eprint)
     if dry_run:

@@ -34,7 +34,7 @@ def topics_list(all_: bool) -> None:
       litmine topics list
       litmine query "select * from topic_works where topic_id = 3"
     """
-    from litmine.topics import latest_topics
+    from litmine.review.topics import latest_topics
 
     run_id, found = latest_topics(open_store(), emerging_only=not all_)
     if run_id is None:
@@ -83,7 +83,7 @@ def topics_accept(topic_id: int, label_id: str | None, name: str | None, run_id:
     Example:
       litmine topics accept 3 --name "Sparse autoencoders"
     """
-    from litmine.topics import accept_proposal
+    from litmine.review.topics import accept_proposal
 
     click.echo(str(accept_proposal(open_store(), topic_id, run_id=run_id, label_id=label_id, name=name)))
 

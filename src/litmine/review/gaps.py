@@ -106,7 +106,7 @@ def find_gaps(candidates: dict[int, tuple[str, list[float]]], placed: dict[int, 
 def gaps_in(store: Store, work_ids: list[int], **options) -> GapReport:
     """``find_gaps`` for these works (the digest's in-scope new works) against every work the survey
     or a reviewer placed (a label of the survey's placement set), by the model that embedded most works."""
-    from litmine.survey import label_roles
+    from litmine.survey.load import label_roles
 
     with store.connect(read_only=True) as con:
         model_id = db.main_embedding_model(con)

@@ -32,7 +32,7 @@ from litmine.counts import Counts
 from litmine.errors import FetchError, InvalidArxivId, PdfError, SourceUnreachable
 from litmine.hashing import sha256_file
 from litmine.ids import ArxivId, parse_arxiv_id, safe_child
-from litmine.polite import PoliteClient, Throttle, hosts_of
+from litmine.sources.polite import PoliteClient, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure, resolve_failures

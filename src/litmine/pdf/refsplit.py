@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from litmine.pdflayout import Block, Line, group_rows, join_lines
+from litmine.pdf.layout import Block, Line, group_rows, join_lines
 
 NUMBERED = re.compile(r"^\s*\[(\d{1,4})\]\s*")
 _ALPHA_LABEL = re.compile(r"^\s*\[([A-Z][A-Za-z+]{0,7}\d{2}[a-z]?)\]\s*")  # biblatex alphabetic: [ACF24], [SZSB+14]

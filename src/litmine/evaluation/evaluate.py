@@ -11,7 +11,7 @@ fold. So every labelled work is predicted exactly once, by models that never saw
 Beside every method, ``bare`` is the bare library on the same folds and vectors: scikit-learn's
 ``LogisticRegression(class_weight="balanced")``, multinomial over the primary placement label, and
 one per theme (``litmine.classify.bare``, the same model the ensemble takes as a member); a method
-under it is a regression, and the printed report (``litmine.evaluate_report``) marks every figure
+under it is a regression, and the printed report (``litmine.evaluation.report``) marks every figure
 below the bare row's and lists them last.
 
 Reported per method, label set (derived, placement, themes) and stratum (all, verified, silver-agree,
@@ -41,7 +41,7 @@ from litmine.classify import TRAIN_STATUSES, Example, Prediction, load_examples,
 from litmine.classify.bare import BARE, BareClassifier
 from litmine.classify.base import Taxonomy, WorkItem
 from litmine.errors import ClassifierError
-from litmine.evaluate_report import MIN_THEME_SUPPORT, STRATA, format_report
+from litmine.evaluation.report import MIN_THEME_SUPPORT, STRATA, format_report
 from litmine.store import Store
 from litmine.store import methods as methods_store
 from litmine.store import ml as ml_store

@@ -1,7 +1,7 @@
 """Loading a survey seed into the database: its label sets (and the roles the seed gives them), its
 references as works with their survey labels, and its screening candidates.
 
-The seed is read and validated by ``litmine.seed`` (its format is described there and in the README,
+The seed is read and validated by ``litmine.survey.seed`` (its format is described there and in the README,
 "Any survey"). Loading is idempotent: a second load of unchanged files changes nothing. The seed's
 arXiv ids are kept on ``survey_references`` only, unverified, until ``litmine fetch survey``
 resolves them.
@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from litmine.counts import Counts
-from litmine.seed import IN, SCOPE_SET, Reference, ScreeningRow, Seed, read_seed
+from litmine.survey.seed import IN, SCOPE_SET, Reference, ScreeningRow, Seed, read_seed
 from litmine.store import Store, utcnow
 from litmine.store import labels as label_store
 from litmine.store import survey as survey_store

@@ -21,7 +21,7 @@ import html
 import logging
 from dataclasses import dataclass, field
 
-from litmine import review
+from litmine.review import decisions as review
 from litmine.config import Settings
 from litmine.errors import ReviewError
 
@@ -325,7 +325,7 @@ def card_html(c: review.Card | None) -> str:
                 else f"Does it belong to {e(item.label_set)} {e(item.label_id)} {e(c.label_name or '')}?")
     out.append(f"<p><b>{question}</b> <i>{e(item.why)}</i></p>")
     if c.scope_probability is not None:
-        from litmine.digest import confidence
+        from litmine.review.digest import confidence
 
         out.append(f"<p class='litmine-scope'>In scope: <b>{c.scope_probability:.2f}</b> "
                    f"({e(confidence(None, c.scope_probability))}) {_bar(c.scope_probability)}</p>")

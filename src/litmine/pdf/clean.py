@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from litmine.ids import ID_IN_TEXT, try_parse_arxiv_id
-from litmine.pdflayout import Block, Line, document_words, join_lines
-from litmine.pdfrefs import NUMBERED, split_references
+from litmine.pdf.layout import Block, Line, document_words, join_lines
+from litmine.pdf.refsplit import NUMBERED, split_references
 
 _MARGIN = 0.09  # top and bottom share of the page where running heads and footers live
 STAMP = re.compile(rf"^arXiv:\s*({ID_IN_TEXT})\s+\[[^\]]+\]\s+\d{{1,2}}\s+\w{{3}}\s+\d{{4}}$")

@@ -25,7 +25,7 @@ from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import FetchError, SourceUnreachable
 from litmine.ids import try_parse_arxiv_id
-from litmine.polite import PoliteClient, Throttle, hosts_of
+from litmine.sources.polite import PoliteClient, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure

@@ -494,9 +494,9 @@ class QueueItem:
 
 
 def survey_sets(settings: Settings) -> dict:
-    """What each label set is for, as the survey seed declared it (``litmine.survey.label_roles``):
+    """What each label set is for, as the survey seed declared it (``litmine.survey.load.label_roles``):
     ``placement``, ``derived`` {set: source}, ``themes``; the defaults below come from it."""
-    from litmine.survey import label_roles
+    from litmine.survey.load import label_roles
 
     with _store(settings).connect(read_only=True) as con:
         return label_roles(con)

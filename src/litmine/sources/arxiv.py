@@ -46,7 +46,7 @@ from litmine.counts import Counts
 from litmine.errors import ArxivApiError, FetchError, InvalidArxivId, SourceUnreachable
 from litmine.hashing import sha256_hex
 from litmine.ids import parse_arxiv_id
-from litmine.polite import PoliteClient, Retry, Throttle, hosts_of
+from litmine.sources.polite import PoliteClient, Retry, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
 from litmine.store.failures import record_failure

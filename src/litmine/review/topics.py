@@ -14,7 +14,7 @@ and every emerging topic becomes a proposed label (``topic_proposals``) that
 ``accept_proposal`` adds to the survey's placement set: works a reviewer then files under it are
 gold labels, and the next classify run learns it.
 
-``litmine.gaps`` stays for what BERTopic does not do: telling works far from *every* subsection.
+``litmine.review.gaps`` stays for what BERTopic does not do: telling works far from *every* subsection.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def _is_before(w: dict, when: date) -> bool | None:
 def topic_inputs(store: Store) -> tuple:
     """(embedding model, placement label set, survey date, in-scope works with their vectors, their
     most trusted placement labels, each placement label's parent) as ``find_topics`` reads them."""
-    from litmine.survey import label_roles
+    from litmine.survey.load import label_roles
 
     with store.connect(read_only=True) as con:
         model_id = review_db.main_embedding_model(con)
@@ -320,7 +320,7 @@ def accept_proposal(store: Store, topic_id: int, run_id: str | None = None, labe
     """Add the label proposed from ``topic_id`` (of ``run_id``, default the latest topics run) to the
     survey's placement set. Accepting twice returns the label already added. A topic that is not
     emerging is proposed here first. The review queue can call this; so does `litmine topics accept`."""
-    from litmine.survey import label_roles
+    from litmine.survey.load import label_roles
 
     with store.transaction() as con:
         run_id = run_id or db.latest_run(con)

@@ -1,5 +1,5 @@
 """Reading a survey seed: a survey's taxonomy, themes and labelled bibliography, described as data,
-read and validated (``read_seed``); ``litmine.survey`` loads it into the database.
+read and validated (``read_seed``); ``litmine.survey.load`` loads it into the database.
 
 A seed folder holds ``survey.json`` (format ``litmine-survey/1``) and the references file it names.
 Nothing about any particular survey is written in code: another survey is another folder.

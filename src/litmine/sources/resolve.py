@@ -18,7 +18,7 @@ from difflib import SequenceMatcher
 
 import arxiv
 
-from litmine.arxiv import ArxivClient, to_record
+from litmine.sources.arxiv import ArxivClient, to_record
 from litmine.counts import Counts
 from litmine.errors import FetchError, SourceUnreachable
 from litmine.ids import normalize_title, try_parse_arxiv_id

@@ -23,10 +23,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from litmine.config import Settings
-from litmine.gaps import GapReport, gaps_in
+from litmine.review.gaps import GapReport, gaps_in
 from litmine.store import Store, utcnow
 from litmine.store import review as db
-from litmine.topics import topics_section
+from litmine.review.topics import topics_section
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _rank(w: dict) -> tuple:
 def build_digest(store: Store, since: datetime | None = None, until: datetime | None = None) -> Digest:
     """Read the works first stored after ``since`` (default: the end of the last digest; every work
     when there was none) and group them; no files written."""
-    from litmine.survey import label_roles
+    from litmine.survey.load import label_roles
 
     until = until or utcnow()
     with store.connect(read_only=True) as con:
@@ -317,7 +317,7 @@ def write_digest(store: Store, settings: Settings, since: datetime | None = None
     (folder / "plots").mkdir(parents=True, exist_ok=True)
     plots = _plots(digest, folder / "plots")
     text = render_markdown(digest, [p.relative_to(folder) for p in plots])
-    text += "\n" + topics_section(store, folder / "plots")  # emerging topics (litmine.topics), from the latest topics run
+    text += "\n" + topics_section(store, folder / "plots")  # emerging topics (litmine.review.topics), from the latest topics run
     md_path = folder / "digest.md"
     _write(md_path, text)
     body = markdown.markdown(text, extensions=["tables"])

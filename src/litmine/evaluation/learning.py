@@ -102,7 +102,7 @@ def examples(store: Store, model_id: str | None = None) -> dict[str, tuple[list,
     reviewers' scope labels; the placement (the set the survey seed declares, under its own name) from
     the survey's verified and silver-agree labels (one primary label per work: the lowest id it
     carries)."""
-    from litmine.survey import label_roles
+    from litmine.survey.load import label_roles
 
     with store.connect(read_only=True) as con:
         placement = label_roles(con).get("placement")

@@ -23,9 +23,9 @@ from pathlib import Path
 import pymupdf
 
 from litmine.ids import ID_IN_TEXT
-from litmine.pdfclean import STAMP, Extraction, clean
-from litmine.pdflayout import Block, Line, document_words, group_rows, join_lines, row_size, row_text
-from litmine.references import parse_reference
+from litmine.pdf.clean import STAMP, Extraction, clean
+from litmine.pdf.layout import Block, Line, document_words, group_rows, join_lines, row_size, row_text
+from litmine.pdf.references import parse_reference
 
 _FLAGS = pymupdf.TEXT_PRESERVE_WHITESPACE | pymupdf.TEXT_MEDIABOX_CLIP  # no ligatures kept: "ﬁ" -> "fi"
 _KEEP_TEXTPAGES = 100  # pages whose mupdf text is kept while a file is read, so it is not built twice

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import ExtractError
-from litmine.extract_pool import ExtractorPool, extract_many
+from litmine.pdf.pool import ExtractorPool, extract_many
 from litmine.hashing import sha256_file
 from litmine.ids import arxiv_id_in_name
 
@@ -27,7 +27,7 @@ from litmine.ids import arxiv_id_in_name
 # processes only (importing it costs this process about 0.9 CPU s and serves nothing here).
 
 if TYPE_CHECKING:
-    from litmine.pdfclean import Extraction
+    from litmine.pdf.clean import Extraction
     from litmine.store import Store
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ def _save(con, refs: list, work_id: int, file: str, result: Extraction, run_id: 
 
 def _finish(store: Store, counts: Counts) -> None:
     """Link references to works, and note the failures by kind."""
-    from litmine.references import link_citations
+    from litmine.pdf.references import link_citations
     from litmine.store import text as text_store
 
     with store.transaction() as con:

@@ -1,6 +1,6 @@
 """Screening candidates: the seed's papers judged in or out of the survey's scope, fetched from arXiv.
 
-The seed carries only their ids and judgements (``litmine.survey``); their titles and abstracts come
+The seed carries only their ids and judgements (``litmine.survey.load``); their titles and abstracts come
 from arXiv by id, in batches, the way the survey's references with an id do.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from litmine.arxiv import ArxivClient, to_record
+from litmine.sources.arxiv import ArxivClient, to_record
 from litmine.counts import Counts
 from litmine.errors import FetchError
 from litmine.store import Store

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from litmine.errors import ExtractError
 
 if TYPE_CHECKING:
-    from litmine.pdfclean import Extraction
+    from litmine.pdf.clean import Extraction
 
 # This module imports no pymupdf itself: a worker process unpickles ``_serve`` from here, and
 # ``_serve`` decides how pymupdf is imported there.
@@ -29,7 +29,7 @@ def _serve(conn, max_pages: int) -> None:  # pragma: no cover - runs in the work
     # extractor uses neither, so a worker skips both imports.
     for optional in _UNUSED_PYMUPDF_EXTRAS:
         sys.modules.setdefault(optional, None)
-    from litmine.pdftext import read_pdf
+    from litmine.pdf.text import read_pdf
 
     conn.send("ready")  # imports done: the parent starts a job's clock only now
     while True:
@@ -92,7 +92,7 @@ class ExtractorPool:
 
     def map(self, paths: Iterable[Path]) -> Iterator[tuple[Path, Extraction]]:
         """Yields (path, extraction) of each file as it finishes."""
-        from litmine.pdfclean import Extraction  # not pdftext: the parent imports no pymupdf
+        from litmine.pdf.clean import Extraction  # not pdftext: the parent imports no pymupdf
 
         queue = list(paths)
         queue.reverse()

@@ -1,0 +1,1 @@
+"""How well litmine judges: cross-validation, new papers, learning curves, the printed report."""

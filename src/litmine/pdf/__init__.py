@@ -1,0 +1,1 @@
+"""PDFs into text: layout, cleaning, reference lists and their entries, the extract stage."""

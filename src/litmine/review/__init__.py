@@ -1,0 +1,1 @@
+"""What a maintainer reads and decides: decisions, the review queue, the digest, emerging topics."""
