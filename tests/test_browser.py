@@ -301,6 +301,7 @@ def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_chang
         assert {e["note"] for e in entries} == {"a circuits paper"} and {e["reviewer"] for e in entries} == {"dana"}
         _wait(lambda: "reordered 1 times" in browser.find_element(By.CSS_SELECTOR, queue).text,
               "the queue to reorder after the decision")
+        assert "refit on" in browser.find_element(By.CSS_SELECTOR, queue).text  # the next card: ranked by the refit
         # Change the decision from the history: out of scope instead.
         history = browser.find_element(By.CSS_SELECTOR, f"{queue} select[size]")  # the Decided list
         assert Select(history).options[0].text.startswith(f"work {new[0]} {NEW_TITLES[0][:50]}")
