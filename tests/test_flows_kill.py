@@ -104,6 +104,7 @@ def _wait_until_held(fault, run: Run, seconds: float) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.timeout(3600)  # ceilings only: two runs side by side on a loaded machine
 def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path):
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
     for folder in (killed_dir, clean_dir, tmp_path / "victim", tmp_path / "clean-run", tmp_path / "rerun"):
@@ -115,7 +116,7 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path)
     clean = Run(_env(replay_server, clean_dir), tmp_path / "clean-run")
 
     second = subprocess.run([sys.executable, "-m", "litmine", "run"], env=_env(replay_server, killed_dir),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert second.returncode == 1
     assert second.stdout == ""
     assert re.fullmatch(
@@ -133,9 +134,9 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path)
     assert (status, finished) == ("running", None)  # nobody was left to say otherwise
     assert ok_pdfs == 2 and extracted == 0 and embedded == 0  # killed midway through the PDFs
 
-    code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "rerun").finish(timeout=240)
+    code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "rerun").finish(timeout=900)
     assert code == 0, err
-    clean_code, clean_out, clean_err = clean.finish(timeout=240)
+    clean_code, clean_out, clean_err = clean.finish(timeout=900)
     assert clean_code == 0, clean_err
 
     baseline = Store(clean_dir / "litmine.duckdb")
@@ -225,7 +226,7 @@ def _held_run(replay_server, tmp_path, name: str) -> tuple[Run, Store, set[int]]
     held = replay_server.inject("slow", path="/api/query", delay=600)
     env = _env(replay_server, data_dir)
     run = Run(env, folder, ["--stage", "fetch-arxiv"])
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while held.times > 0:
         if run.proc.poll() is not None or time.monotonic() > deadline:
             code, out, err = run.finish(0) if run.proc.poll() is not None else (None, "", "")
@@ -254,7 +255,7 @@ def test_sigterm_ends_a_prefect_run_at_once_as_interrupted(replay_server, tmp_pa
     run, store, children = _held_run(replay_server, tmp_path, "sigterm")
     run.proc.send_signal(signal.SIGTERM)  # the answer it waits for is held for 600 s
     try:
-        code, out, err = run.finish(timeout=120)
+        code, out, err = run.finish(timeout=600)
         _wait_for(lambda: not any(_alive(pid) for pid in children), 60, "the run's processes outlived it")
     finally:
         for pid in children:
@@ -310,7 +311,7 @@ def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(rep
     clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
     for folder in (clean_dir, killed_dir):
         folder.mkdir()
-    code, out, err = Run(_env(replay_server, clean_dir), clean_dir).finish(timeout=400)
+    code, out, err = Run(_env(replay_server, clean_dir), clean_dir).finish(timeout=900)
     assert code == 0, err
     baseline = Store(clean_dir / "litmine.duckdb", lock_timeout=60)
     total = _progress(baseline)
@@ -324,7 +325,7 @@ def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(rep
         point = done + 1 + rng.randrange(max(1, total - done))
         (tmp_path / f"kill{i}").mkdir()
         run = Run(_env(replay_server, killed_dir), tmp_path / f"kill{i}")
-        deadline = time.monotonic() + 400
+        deadline = time.monotonic() + 900
         while run.proc.poll() is None and _progress(store) < point:
             if time.monotonic() > deadline:
                 run.kill()
@@ -335,7 +336,7 @@ def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(rep
             os.kill(run.proc.pid, signal.SIGKILL)
         run.proc.wait()
     (tmp_path / "last").mkdir()
-    code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "last").finish(timeout=400)
+    code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "last").finish(timeout=900)
     try:
         _wait_for(lambda: not any(_alive(pid) for pid in left), 60,
                   f"processes of the killed runs outlived them: {[_cmdline(p) for p in left if _alive(p)]}")
