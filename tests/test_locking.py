@@ -43,7 +43,7 @@ WRITER = textwrap.dedent("""
 REVIEWER = textwrap.dedent("""
     import sys
     from litmine.config import load_settings
-    from litmine import review
+    from litmine.review import decisions as review
     settings = load_settings()
     work_ids = [int(x) for x in sys.argv[1].split(",")]
     imported = 0
