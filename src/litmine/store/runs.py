@@ -85,7 +85,11 @@ def close_dead_runs(con: Connection) -> list[str]:
     if dead:
         con.execute("UPDATE runs SET status = ?, error = ? WHERE list_contains(?, run_id)",
                     [INTERRUPTED, DEAD_RUN_REASON, dead])
-        log.warning("runs %s were interrupted: %s", ", ".join(dead), DEAD_RUN_REASON)
+        if len(dead) == 1:
+            log.warning("run %s was interrupted: %s", dead[0], DEAD_RUN_REASON)
+        else:
+            log.warning("runs %s were interrupted: each one's process stopped before it finished (killed, or the "
+                        "machine went down); a later run picked up their work", ", ".join(dead))
     return dead
 
 
