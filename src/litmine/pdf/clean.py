@@ -8,7 +8,9 @@ one before (a column or page break) joined to it, words mended across line break
 
 The abstract is the text after "Abstract" up to the first heading, keywords or author footnotes.
 The reference list starts at its heading (or, with none, where blocks start to look like entries)
-and ends at the next heading, appendices included; ``pdfrefs.split_references`` splits it.
+and ends at the next heading, appendices included, or at a page that opens with the paper's title
+again; a heading run into the first lines of its text ("References" atop the first entries) counts,
+and a page of figures or tables among the entries is skipped. ``pdfrefs.split_references`` splits it.
 """
 
 from __future__ import annotations
