@@ -283,3 +283,20 @@ def test_the_list_ends_where_a_page_opens_with_the_papers_title_or_an_appendix_t
         r = clean(pages, [_PAGE] * len(pages), title=title)
         assert len(r.references) == 8, opening
         assert r.references[-1].endswith("In Proceedings of the Conference, 1-10."), (opening, r.references[-1])
+
+
+def test_an_entrys_line_of_names_that_opens_with_an_initial_does_not_end_the_list():
+    # mupdf often gives an entry's first line and its wrapped lines as separate blocks; a wrapped
+    # line "C. Author, D. Author, and" or "E. Hinton. Imagenet ..." looks like an appendix heading "C ...".
+    entries = []
+    for i in range(1, 9):
+        entries += [[f"[{i}] A. Author{i}, B. Writer, and"],
+                    ["C. Author, D. Author, E. Author, and F. Author, “A title"] if i % 2 else
+                    ["E. Hinton. Imagenet classification with deep"],
+                    [f"networks number {i},” in Proc. of the Conference, {2000 + i}."]]
+    pages = _body_pages(4) + [_blocks(4, [["References"]] + entries),
+                              _blocks(5, [["B EXPERIMENTAL DETAILS"], [_BODY]])]
+    r = clean(pages, [_PAGE] * len(pages))
+    assert len(r.references) == 8
+    assert r.headings[-1] == "B EXPERIMENTAL DETAILS"
+    assert not any("which the experiments" in e for e in r.references)

@@ -44,6 +44,9 @@ _ABSTRACT_START = re.compile(r"^(abstract|a b s t r a c t|summary)\s*[.:—–-]
 _YEAR_OR_LINK = re.compile(r"\b(?:19|20)\d\d[a-z]?\b|arxiv|https?://|doi", re.I)
 _NAMES_START = re.compile(r"^(?:\[1\]\s*)?[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]*){0,3}(?:,| and )")
 _THREE_LETTERS = re.compile(r"[A-Za-z]{3}")
+# In a heading-like line inside the list, what shows it is an entry's: initials, names after commas,
+# a sentence's end ("Hinton. Imagenet"; not "vs. Natural").
+_NAMES_IN = re.compile(r"\b[A-Z]\.(?:\s|-|$)|,\s+(?:and\s+)?[A-Z]|\b(?!(?:vs|etc|al|cf|Fig|Eq|Sec|No)\.)[A-Za-z][a-z]+\.\s+[A-Z]")
 _CAPTION_START = re.compile(r"^(?:figure|fig\.|table)\s*[A-Z]?\d+\s*[:.]", re.I)
 _FOUR_DIGITS = re.compile(r"\d{4}")
 _YEAR_OR_COMMA = re.compile(r"\b(?:19|20)\d\d\b|, ")
@@ -266,8 +269,8 @@ def _heading(b: Block, in_references: bool) -> str | None:
     if _HEADING_NAMES.match(text):
         return text.rstrip(".:")
     if in_references:  # a numbered reference ("12. Smith, ...") must not end the list
-        m = _HEADING_LETTERED.match(text)
-        if m and _title_like(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
+        m = _HEADING_LETTERED.match(text)  # nor an entry's line of names: "C. Author, D. Author, and"
+        if m and _title_like(m.group(2)) and not _NAMES_IN.search(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
             return text
         m = _APPENDIX_HEADING.match(text)
         if m and len(m.group(2).split()) <= 14 and not _YEAR_OR_COMMA.search(m.group(2)) \
