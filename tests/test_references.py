@@ -300,3 +300,12 @@ def test_an_entrys_line_of_names_that_opens_with_an_initial_does_not_end_the_lis
     assert len(r.references) == 8
     assert r.headings[-1] == "B EXPERIMENTAL DETAILS"
     assert not any("which the experiments" in e for e in r.references)
+
+
+def test_a_references_heading_inside_a_block_after_the_last_paragraph_is_found():
+    merged = [[_BODY, "We leave the rest to future work.", "References"] + [line for e in _entries(9) for line in e]]
+    pages = _body_pages(4) + [_blocks(4, merged)]
+    r = clean(pages, [_PAGE] * len(pages))
+    assert r.headings[-1] == "References"
+    assert len(r.references) == 9
+    assert "future work" in r.text and not any("future work" in e for e in r.references)

@@ -47,6 +47,7 @@ _THREE_LETTERS = re.compile(r"[A-Za-z]{3}")
 # In a heading-like line inside the list, what shows it is an entry's: initials, names after commas,
 # a sentence's end ("Hinton. Imagenet"; not "vs. Natural").
 _NAMES_IN = re.compile(r"\b[A-Z]\.(?:\s|-|$)|,\s+(?:and\s+)?[A-Z]|\b(?!(?:vs|etc|al|cf|Fig|Eq|Sec|No)\.)[A-Za-z][a-z]+\.\s+[A-Z]")
+_REFERENCE_LINE = re.compile(r"^\s*(?:[1-9]\d?\.?\s+|[IVX]{1,5}\.?\s+)?(?:references|bibliography)\s*$", re.I)
 _CAPTION_START = re.compile(r"^(?:figure|fig\.|table)\s*[A-Z]?\d+\s*[:.]", re.I)
 _FOUR_DIGITS = re.compile(r"\d{4}")
 _YEAR_OR_COMMA = re.compile(r"\b(?:19|20)\d\d\b|, ")
@@ -176,14 +177,20 @@ def _letters(text: str) -> str:
 
 
 def _split_leading_heading(b: Block) -> list[Block]:
-    """A block whose first line is a section heading such as "References" and whose other lines
-    are its text, as two blocks: the heading, then the rest (each line given an equal share of the
-    box's height)."""
-    if len(b.lines) < 2 or len(b.lines[0]) > 40 or not _LEADING_HEADING.match(b.lines[0].strip()):
+    """A section heading run into a block's text, as a block of its own: "References" (or the like)
+    on any line of the block, a heading that ends the list ("Acknowledgements", "Appendix") on its
+    first line. The pieces share the box's height line by line."""
+    if len(b.lines) < 2:
+        return [b]
+    at = next((i for i, line in enumerate(b.lines) if len(line) <= 40 and (i == 0 or _REFERENCE_LINE.match(line))
+               and _LEADING_HEADING.match(line.strip())), None)
+    if at is None:
         return [b]
     step = (b.y1 - b.y0) / len(b.lines)
-    return [Block(b.page, b.x0, b.y0, b.x1, b.y0 + step, b.lines[:1]),
-            Block(b.page, b.x0, b.y0 + step, b.x1, b.y1, b.lines[1:])]
+    cuts = [c for c in (at, at + 1) if 0 < c < len(b.lines)]
+    edges = [0, *cuts, len(b.lines)]
+    return [Block(b.page, b.x0, b.y0 + lo * step, b.x1, b.y0 + hi * step, b.lines[lo:hi])
+            for lo, hi in zip(edges, edges[1:])]
 
 
 def _unheaded_references(blocks: list[Block]) -> int | None:
