@@ -47,7 +47,8 @@ _THREE_LETTERS = re.compile(r"[A-Za-z]{3}")
 # In a heading-like line inside the list, what shows it is an entry's: initials, names after commas,
 # a sentence's end ("Hinton. Imagenet"; not "vs. Natural").
 _NAMES_IN = re.compile(r"\b[A-Z]\.(?:\s|-|$)|,\s+(?:and\s+)?[A-Z]|\b(?!(?:vs|etc|al|cf|Fig|Eq|Sec|No)\.)[A-Za-z][a-z]+\.\s+[A-Z]")
-_REFERENCE_LINE = re.compile(r"^\s*(?:[1-9]\d?\.?\s+|[IVX]{1,5}\.?\s+)?(?:references|bibliography)\s*$", re.I)
+# A block's inner line that is the list's heading (capitalised: a wrapped word "references" is not).
+_REFERENCE_LINE = re.compile(r"^\s*(?:[1-9]\d?\.?\s+|[IVX]{1,5}\.?\s+)?(?:References|REFERENCES|Bibliography|BIBLIOGRAPHY)\s*$")
 _CAPTION_START = re.compile(r"^(?:figure|fig\.|table)\s*[A-Z]?\d+\s*[:.]", re.I)
 _FOUR_DIGITS = re.compile(r"\d{4}")
 _YEAR_OR_COMMA = re.compile(r"\b(?:19|20)\d\d\b|, ")
