@@ -42,3 +42,28 @@ def test_count_within_a_tenth_and_hand_read_entries_parsed(file):
         assert c.year == entry["year"], (c.raw, c.year)
         assert normalize_title(entry["first_author"]) in normalize_title((c.authors or [""])[0]), (c.raw, c.authors)
         assert SequenceMatcher(None, normalize_title(c.title), normalize_title(entry["title"])).ratio() >= 0.9, c.title
+
+
+def test_a_figure_page_inside_a_real_list_and_its_run_in_heading(tmp_path):
+    # AAAI prints "References" run into the first entries (one block for mupdf); a page of figures
+    # placed by LaTeX among the entries neither ends the list nor adds entries.
+    import pymupdf
+
+    doc = pymupdf.open(STYLES / "2405.00492.pdf")  # tuning set; its list spans pages 9-10
+    page = doc.new_page(9, width=doc[8].rect.width, height=doc[8].rect.height)
+    page.draw_rect(pymupdf.Rect(100, 100, 500, 400))
+    for i, label in enumerate(["0.0", "0.2", "0.4", "Training steps", "Ours (full)"]):
+        page.insert_text((90, 390 - 60 * i), label, fontsize=7)
+    page.insert_textbox(pymupdf.Rect(100, 430, 500, 480), "Figure 7: Accuracy during training for each model, "
+                                                          "averaged over five seeds.", fontsize=9)
+    doc.save(tmp_path / "figure.pdf")
+    got = read_pdf(tmp_path / "figure.pdf", 300)
+    assert "References" in got.headings
+    assert len(got.citations) == TRUTH["2405.00492.pdf"]["count"]
+    assert not any("Training steps" in c.raw for c in got.citations)
+
+
+def test_a_list_ends_where_the_appendix_repeats_the_papers_title():
+    got = read_pdf(STYLES / "2409.17504.pdf", 300)  # tuning set: "<title> (Appendix)" opens the page after the list
+    assert len(got.references) == TRUTH["2409.17504.pdf"]["count"]
+    assert got.references[-1].endswith("arXiv:2310.01405, 2023.")

@@ -206,3 +206,106 @@ def test_a_reference_list_without_its_heading_is_found_by_its_shape(file, tmp_pa
     assert not any(h.lower().endswith("references") for h in r.headings)
     true = next(t["references"] for t in TRUTH if t["file"] == file)
     assert abs(len(r.references) - true) <= 0.1 * true
+
+
+# -- where a reference list starts and ends, on page texts written here ------------------------
+
+from litmine.pdf.clean import clean  # noqa: E402
+from litmine.pdf.layout import Block  # noqa: E402
+
+_PAGE = (612.0, 792.0)
+_BODY = ("We study how models learn. The method is simple and it works on every dataset we tried, "
+         "which the experiments below show in detail for each of the settings.")
+
+
+def _entries(n: int, first: int = 0) -> list[list[str]]:
+    return [[f"Surname{chr(65 + (first + i) % 26)}{first + i}, A.; and Other, B. {2000 + (first + i) % 20}.",
+             f"A study of topic number {first + i} in learning. In Proceedings of the Conference, 1-10."]
+            for i in range(n)]
+
+
+def _blocks(page: int, paragraphs: list[list[str]], top: float = 72.0) -> list[Block]:
+    """One block per paragraph down the page, 10 pt a line, 10 pt between blocks."""
+    out, y = [], top
+    for lines in paragraphs:
+        out.append(Block(page, 72.0, y, 300.0, y + 10 * len(lines), list(lines)))
+        y += 10 * len(lines) + 10
+    return out
+
+
+def _body_pages(n: int) -> list[list[Block]]:
+    return [_blocks(p, [[_BODY], [_BODY]]) for p in range(n)]
+
+
+def test_a_references_heading_printed_as_the_first_line_of_its_entries_block_is_found():
+    # AAAI's run-in bold heading: mupdf gives "References" and the first column of entries as one block.
+    merged = [["References"] + [line for entry in _entries(12) for line in entry]]
+    pages = _body_pages(4) + [_blocks(4, merged)]
+    r = clean(pages, [_PAGE] * len(pages))
+    assert r.headings[-1] == "References"
+    assert len(r.references) == 12
+    assert r.references[0].startswith("SurnameA0, A.; and Other, B. 2000. A study of topic number 0")
+
+
+def test_an_acknowledgements_or_appendix_heading_run_into_its_text_ends_the_list():
+    for heading in ("Appendix", "Acknowledgements", "A Technical Appendix"):
+        after = [[heading, "We thank the reviewers for their comments, and we give the proofs here in full detail."] * 3]
+        pages = _body_pages(4) + [_blocks(4, [["References"]] + _entries(6)), _blocks(5, after)]
+        r = clean(pages, [_PAGE] * len(pages))
+        assert len(r.references) == 6, heading
+        assert "reviewers" not in " ".join(r.references), heading
+
+
+def test_a_page_of_figures_or_tables_inside_the_list_neither_stops_nor_joins_it():
+    figure = [["0.0"], ["0.2"], ["Training steps"], ["Ours (full)"], ["Baseline method"],
+              ["Figure 7: Accuracy during training for each model, averaged over five seeds."]]
+    table = [["Table 6: Results on the held-out tasks for every model."]] + [
+        [f"Model {r} {60 + r}.5 {70 - r}.1 {50 + r}.0"] for r in range(10)]
+    for float_page in (figure, table):
+        pages = (_body_pages(4) + [_blocks(4, [["References"]] + _entries(10)), _blocks(5, float_page),
+                                   _blocks(6, _entries(10, first=10))])
+        r = clean(pages, [_PAGE] * len(pages))
+        assert len(r.references) == 20
+        assert not any("Training steps" in e or "Model 3" in e for e in r.references)
+        # and with no heading: found by its shape, the float page skipped in the same way
+        pages[4] = _blocks(4, _entries(10))
+        r = clean(pages, [_PAGE] * len(pages))
+        assert len(r.references) == 20
+
+
+def test_the_list_ends_where_a_page_opens_with_the_papers_title_or_an_appendix_title():
+    title = "Harnessing Unlabeled Generations for Detecting Errors"
+    appendix_prose = [["We give the prompts used for every dataset, and the settings of each baseline method here."]] * 6
+    for opening in ([["Harnessing Unlabeled Generations for"], ["Detecting Errors (Appendix)"]],
+                    [["Harnessing Unlabeled Generations for Detecting Errors"]],
+                    [["Supplementary Material"]]):
+        pages = _body_pages(4) + [_blocks(4, [["References"]] + _entries(8)), _blocks(5, opening + appendix_prose)]
+        r = clean(pages, [_PAGE] * len(pages), title=title)
+        assert len(r.references) == 8, opening
+        assert r.references[-1].endswith("In Proceedings of the Conference, 1-10."), (opening, r.references[-1])
+
+
+def test_an_entrys_line_of_names_that_opens_with_an_initial_does_not_end_the_list():
+    # mupdf often gives an entry's first line and its wrapped lines as separate blocks; a wrapped
+    # line "C. Author, D. Author, and" or "E. Hinton. Imagenet ..." looks like an appendix heading "C ...".
+    entries = []
+    for i in range(1, 9):
+        entries += [[f"[{i}] A. Author{i}, B. Writer, and"],
+                    ["C. Author, D. Author, E. Author, and F. Author, “A title"] if i % 2 else
+                    ["E. Hinton. Imagenet classification with deep"],
+                    [f"networks number {i},” in Proc. of the Conference, {2000 + i}."]]
+    pages = _body_pages(4) + [_blocks(4, [["References"]] + entries),
+                              _blocks(5, [["B EXPERIMENTAL DETAILS"], [_BODY]])]
+    r = clean(pages, [_PAGE] * len(pages))
+    assert len(r.references) == 8
+    assert r.headings[-1] == "B EXPERIMENTAL DETAILS"
+    assert not any("which the experiments" in e for e in r.references)
+
+
+def test_a_references_heading_inside_a_block_after_the_last_paragraph_is_found():
+    merged = [[_BODY, "We leave the rest to future work.", "References"] + [line for e in _entries(9) for line in e]]
+    pages = _body_pages(4) + [_blocks(4, merged)]
+    r = clean(pages, [_PAGE] * len(pages))
+    assert r.headings[-1] == "References"
+    assert len(r.references) == 9
+    assert "future work" in r.text and not any("future work" in e for e in r.references)

@@ -8,7 +8,9 @@ one before (a column or page break) joined to it, words mended across line break
 
 The abstract is the text after "Abstract" up to the first heading, keywords or author footnotes.
 The reference list starts at its heading (or, with none, where blocks start to look like entries)
-and ends at the next heading, appendices included; ``pdfrefs.split_references`` splits it.
+and ends at the next heading, appendices included, or at a page that opens with the paper's title
+again; a heading run into the first lines of its text ("References" atop the first entries) counts,
+and a page of figures or tables among the entries is skipped. ``pdfrefs.split_references`` splits it.
 """
 
 from __future__ import annotations
@@ -42,9 +44,20 @@ _ABSTRACT_START = re.compile(r"^(abstract|a b s t r a c t|summary)\s*[.:—–-]
 _YEAR_OR_LINK = re.compile(r"\b(?:19|20)\d\d[a-z]?\b|arxiv|https?://|doi", re.I)
 _NAMES_START = re.compile(r"^(?:\[1\]\s*)?[A-Z][\w'’.-]+(?: [A-Z][\w'’.-]*){0,3}(?:,| and )")
 _THREE_LETTERS = re.compile(r"[A-Za-z]{3}")
+# In a heading-like line inside the list, what shows it is an entry's: initials, names after commas,
+# a sentence's end ("Hinton. Imagenet"; not "vs. Natural").
+_NAMES_IN = re.compile(r"\b[A-Z]\.(?:\s|-|$)|,\s+(?:and\s+)?[A-Z]|\b(?!(?:vs|etc|al|cf|Fig|Eq|Sec|No)\.)[A-Za-z][a-z]+\.\s+[A-Z]")
+# A block's inner line that is the list's heading (capitalised: a wrapped word "references" is not).
+_REFERENCE_LINE = re.compile(r"^\s*(?:[1-9]\d?\.?\s+|[IVX]{1,5}\.?\s+)?(?:References|REFERENCES|Bibliography|BIBLIOGRAPHY)\s*$")
+_CAPTION_START = re.compile(r"^(?:figure|fig\.|table)\s*[A-Z]?\d+\s*[:.]", re.I)
 _FOUR_DIGITS = re.compile(r"\d{4}")
 _YEAR_OR_COMMA = re.compile(r"\b(?:19|20)\d\d\b|, ")
-_ENDS_APPENDIX = re.compile(r"\bappendix$", re.I)
+_ENDS_APPENDIX = re.compile(r"\b(?:appendix|appendices|supplementary materials?)\)?$", re.I)
+# A heading printed as the first line of a block whose other lines are its text (mupdf merges a
+# bold run-in heading with what follows): the reference list's own heading, or one that ends it.
+_LEADING_HEADING = re.compile(r"^(?:(?:[1-9]|1[0-5]|[IVX]{1,5}|[A-H])\.?\s+)?(?:references|bibliography|literature cited|"
+                              r"works cited|references and notes|acknowledge?ments?|appendix|appendices|"
+                              r"supplementary materials?|technical appendix)[.:]?$", re.I)
 _SECTION_NUMBER = re.compile(r"^(?:[\dIVX]+(?:\.\d+)*|[A-H](?:\.\d+)*)\.?\s+")
 # Where an abstract's block runs on: its keywords, or the first page's author footnotes.
 _ABSTRACT_TAIL = re.compile(r"\s+(?:(?:index terms|keywords|key words)\s*[—–:-]|[∗*†‡]+\s*(?:equal contribution|"
@@ -69,11 +82,13 @@ class Extraction:
 
 
 def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary: set[str] | None = None,
-          lines_of: Callable[[int], list[Line]] | None = None) -> Extraction:
+          lines_of: Callable[[int], list[Line]] | None = None, title: str | None = None) -> Extraction:
     """Clean text, abstract, headings and reference entries from the blocks of every page.
 
     ``lines_of(page)`` gives a page's lines with their boxes, read only for the reference list's
     pages (hanging indents and spacing separate its entries); without it each block's lines are used.
+    ``title``, the paper's, ends the reference list where a page after it opens with the title
+    again (a supplement or appendix that repeats it).
     """
     stamp = None
     kept_pages = []
@@ -89,6 +104,7 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary
         kept_pages.append(kept)
     kept_pages = _drop_running_lines(kept_pages, sizes)
     ordered = [b for blocks, (width, _) in zip(kept_pages, sizes) for b in _reading_order(blocks, width)]
+    ordered = [piece for b in ordered for piece in _split_leading_heading(b)]
     if vocabulary is None:
         vocabulary = document_words(ordered)
 
@@ -112,6 +128,9 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary
             refs_end = next((j for j in range(refs_start + 1, len(ordered)) if _heading(ordered[j], True)), None)
     if refs_start is not None and refs_end is None:
         refs_end = len(ordered)
+    if refs_start is not None and title:
+        refs_end = next((j for j in range(refs_start + 1, refs_end)
+                         if ordered[j].page != ordered[j - 1].page and _repeats_title(ordered[j], title)), refs_end)
 
     # Paragraph text: a block that continues the previous one's sentence is joined to it.
     heading_set = set(heading_at)
@@ -126,7 +145,7 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary
 
     references = []
     if refs_start is not None:
-        references = split_references(ordered[refs_start:refs_end], vocabulary, lines_of)
+        references = split_references(_without_float_pages(ordered[refs_start:refs_end]), vocabulary, lines_of)
     return Extraction(
         status="ok",
         text=text or None,
@@ -135,6 +154,44 @@ def clean(pages: list[list[Block]], sizes: list[tuple[float, float]], vocabulary
         references=references,
         arxiv_stamp=stamp,
     )
+
+
+def _without_float_pages(blocks: list[Block]) -> list[Block]:
+    """The reference list's blocks less those of a page inside it that holds no year and no link (a
+    page of figures or tables that LaTeX placed among the references): the list goes on after it."""
+    if not blocks:
+        return blocks
+    cited = {b.page for b in blocks if _YEAR_OR_LINK.search(b.text)}
+    return [b for b in blocks if b.page == blocks[0].page or b.page in cited]
+
+
+def _repeats_title(b: Block, title: str) -> bool:
+    """Whether a short block is the paper's title, or its first line or lines (four words at least)."""
+    if len(b.lines) > 3:
+        return False
+    text, whole = _letters(b.text), _letters(title)
+    return len(text.split()) >= 4 and whole.startswith(text)
+
+
+def _letters(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def _split_leading_heading(b: Block) -> list[Block]:
+    """A section heading run into a block's text, as a block of its own: "References" (or the like)
+    on any line of the block, a heading that ends the list ("Acknowledgements", "Appendix") on its
+    first line. The pieces share the box's height line by line."""
+    if len(b.lines) < 2:
+        return [b]
+    at = next((i for i, line in enumerate(b.lines) if len(line) <= 40 and (i == 0 or _REFERENCE_LINE.match(line))
+               and _LEADING_HEADING.match(line.strip())), None)
+    if at is None:
+        return [b]
+    step = (b.y1 - b.y0) / len(b.lines)
+    cuts = [c for c in (at, at + 1) if 0 < c < len(b.lines)]
+    edges = [0, *cuts, len(b.lines)]
+    return [Block(b.page, b.x0, b.y0 + lo * step, b.x1, b.y0 + hi * step, b.lines[lo:hi])
+            for lo, hi in zip(edges, edges[1:])]
 
 
 def _unheaded_references(blocks: list[Block]) -> int | None:
@@ -147,7 +204,9 @@ def _unheaded_references(blocks: list[Block]) -> int | None:
             return i
     for i in range(half, len(blocks)):
         if _NAMES_START.match(blocks[i].text):
-            window = [b.text for b in blocks[i:i + 10]]
+            # ten blocks with words: a figure's numbers and a caption (a float among the entries) skipped
+            window = [t for t in (b.text for b in blocks[i:i + 30]) if _THREE_LETTERS.search(t)
+                      and not _CAPTION_START.match(t)][:10]
             if sum(1 for t in window if _NAMES_START.match(t)) >= 5 and sum(1 for t in window if _YEAR_OR_LINK.search(t)) >= 5:
                 return i
     return None
@@ -218,8 +277,8 @@ def _heading(b: Block, in_references: bool) -> str | None:
     if _HEADING_NAMES.match(text):
         return text.rstrip(".:")
     if in_references:  # a numbered reference ("12. Smith, ...") must not end the list
-        m = _HEADING_LETTERED.match(text)
-        if m and _title_like(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
+        m = _HEADING_LETTERED.match(text)  # nor an entry's line of names: "C. Author, D. Author, and"
+        if m and _title_like(m.group(2)) and not _NAMES_IN.search(m.group(2)) or _AFTER_REFERENCES.match(text) and len(text.split()) <= 6:
             return text
         m = _APPENDIX_HEADING.match(text)
         if m and len(m.group(2).split()) <= 14 and not _YEAR_OR_COMMA.search(m.group(2)) \

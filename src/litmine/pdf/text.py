@@ -103,7 +103,7 @@ def _read_document(doc: pymupdf.Document, max_pages: int) -> Extraction:
     lines_of = functools.cache(lambda pno: page_lines(*textpages[pno], pno) if pno in textpages
                                else page_lines(doc[pno], None, pno))
     title_guess = _title(page_lines(*textpages[0], 0, sizes=True), sizes[0][1], doc.metadata or {}, pages, vocabulary)
-    result = clean(pages, sizes, vocabulary, lines_of)
+    result = clean(pages, sizes, vocabulary, lines_of, title=title_guess)
     result.pages = n
     result.title_guess = title_guess
     problem = _warnings()
