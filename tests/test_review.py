@@ -64,8 +64,9 @@ def build_review_db(store, seed_dir, n_survey_works: int = 24) -> dict:
 
 
 @pytest.fixture
-def review_db(store, settings):
-    return build_review_db(store, settings.seed_dir)
+def review_db(review_copy):
+    """``build_review_db``'s database: a copy of the one built once per session (tests/conftest.py)."""
+    return review_copy
 
 
 def test_disagreements_come_with_their_evidence(review_db, settings):
