@@ -187,6 +187,30 @@ def replay_server(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(scope="session")
+def surveyed_db(tmp_path_factory) -> Path:
+    """A migrated database with the survey seed loaded by ``load_survey`` (about 10 s of CPU, most of it
+    single-row label inserts): built once per session, copied for each test that asks for ``surveyed``."""
+    from litmine.config import load_settings
+    from litmine.store import Store
+    from litmine.survey.load import load_survey
+
+    path = tmp_path_factory.mktemp("surveyed") / "litmine.duckdb"
+    store = Store(path)
+    store.migrate()
+    load_survey(store, load_settings(env={}).seed_dir)
+    return path
+
+
+@pytest.fixture
+def surveyed(surveyed_db, settings):
+    """A copy of ``surveyed_db`` as this test's database: what ``load_survey`` on ``store`` would leave."""
+    from litmine.store import Store
+
+    shutil.copy(surveyed_db, settings.database)
+    return Store(settings.database, lock_timeout=5)
+
+
+@pytest.fixture(scope="session")
 def seeded_db(tmp_path_factory):
     """The survey seed with its works' real abstracts, embedded by the hashing embedder; built once
     per session and copied for each test that asks for ``seeded``."""
