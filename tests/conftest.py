@@ -81,6 +81,93 @@ def store(migrated_db, settings):
 
 
 @pytest.fixture(scope="session")
+def harness():
+    """One ``prefect_test_harness`` (a temporary Prefect server and database) for the whole test run,
+    started by the first test that asks for it (the flow tests run in-process under it): each start
+    is a uvicorn process importing the whole Prefect server. Tests that start ``litmine run`` or
+    ``prefect`` as processes give them a Prefect home and server of their own."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):  # a busy machine starts it slowly
+        yield
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def prefect_server_api(tmp_path_factory):
+    """A real `prefect server start` on 127.0.0.1 for the whole test run, started by the first test
+    that asks for it; its API URL. Tests use it through ``prefect_server``, which empties it after each."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    folder = tmp_path_factory.mktemp("prefect-server")
+    env = dict(os.environ, PREFECT_HOME=str(folder / "home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               DO_NOT_TRACK="1", PREFECT_UI_ENABLED="false", PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
+    env.pop("PREFECT_API_URL", None)
+    port = free_port()
+    log_path = folder / "server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 300  # a ceiling for a busy machine, not a speed limit
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("prefect server exited: " + log_path.read_text()[-2000:])
+            try:
+                if requests.get(f"{api}/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("prefect server did not answer in 300 s: " + log_path.read_text()[-2000:])
+            time.sleep(0.5)
+        yield api
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def prefect_server(prefect_server_api):
+    """The shared `prefect server`'s API URL, with no deployment and no work pool when the test starts:
+    what a test made (deployments first, so the scheduler makes no more runs, then flow runs, flows and
+    work pools) is deleted after it."""
+    import requests
+
+    api = prefect_server_api
+
+    def names(kind: str) -> set[str]:
+        key = "name" if kind == "work_pools" else "id"
+        return {row[key] for row in requests.post(f"{api}/{kind}/filter", json={}, timeout=30).json()}
+
+    before = {kind: names(kind) for kind in ("deployments", "flow_runs", "flows", "work_pools")}
+    yield api
+    for kind in before:
+        for name in names(kind) - before[kind]:
+            gone = requests.delete(f"{api}/{kind}/{name}", timeout=30)
+            assert gone.status_code in (200, 204, 404), (kind, name, gone.status_code, gone.text)
+    for kind in ("deployments", "work_pools"):
+        assert names(kind) == before[kind], f"{kind} of a test left on the shared Prefect server"
+
+
+@pytest.fixture(scope="session")
 def shared() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"the shared data folder is missing: expected it at {SHARED}")
@@ -97,6 +184,30 @@ def replay_server(monkeypatch: pytest.MonkeyPatch):
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
         yield server
+
+
+@pytest.fixture(scope="session")
+def surveyed_db(tmp_path_factory) -> Path:
+    """A migrated database with the survey seed loaded by ``load_survey`` (about 10 s of CPU, most of it
+    single-row label inserts): built once per session, copied for each test that asks for ``surveyed``."""
+    from litmine.config import load_settings
+    from litmine.store import Store
+    from litmine.survey.load import load_survey
+
+    path = tmp_path_factory.mktemp("surveyed") / "litmine.duckdb"
+    store = Store(path)
+    store.migrate()
+    load_survey(store, load_settings(env={}).seed_dir)
+    return path
+
+
+@pytest.fixture
+def surveyed(surveyed_db, settings):
+    """A copy of ``surveyed_db`` as this test's database: what ``load_survey`` on ``store`` would leave."""
+    from litmine.store import Store
+
+    shutil.copy(surveyed_db, settings.database)
+    return Store(settings.database, lock_timeout=5)
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +237,34 @@ def seeded(seeded_db, settings):
 
     shutil.copy(seeded_db, settings.database)
     return Store(settings.database, lock_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def review_template(tmp_path_factory):
+    """The review database of ``tests/test_review.py``'s ``build_review_db`` (the survey seed loaded,
+    hashing embeddings, two classifiers' labels, an evaluation), built once per session: loading the
+    seed alone costs about 10 s of CPU. Its path and what ``build_review_db`` returned."""
+    from test_review import build_review_db
+
+    from litmine.config import load_settings
+    from litmine.store import Store
+
+    path = tmp_path_factory.mktemp("review") / "litmine.duckdb"
+    store = Store(path)
+    store.migrate()
+    built = build_review_db(store, load_settings(env={}).seed_dir)
+    return path, built
+
+
+@pytest.fixture
+def review_copy(review_template, store) -> dict:
+    """A copy of ``review_template`` as this test's database (``store`` then reads it); returns what
+    ``build_review_db`` returned, as calling it on ``store`` would have."""
+    import copy
+
+    path, built = review_template
+    shutil.copy(path, store.path)
+    return copy.deepcopy(built)
 
 
 def hashing_env():

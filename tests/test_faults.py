@@ -140,6 +140,7 @@ def _snapshot(store):
                 for t in ["works", "survey_references", "labels", "label_assignments", "work_sources"]}
 
 
+@pytest.mark.slow  # `litmine survey load` processes, one killed mid-write: 94 s wall at load 8 (2026-12-07)
 def test_killed_inside_a_write_transaction_keeps_nothing_half_done(data_dir):
     """SIGKILL while the survey load's transaction is open: all or nothing, and a re-run loads it."""
     cfg = load_settings()
@@ -172,6 +173,7 @@ def _limit_file_size(limit_bytes):
     return apply
 
 
+@pytest.mark.slow  # `litmine survey load` processes under a file-size limit: 59 s wall at load 8 (2026-12-07)
 def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
     cfg = load_settings()
     store = Store(cfg.database)
@@ -193,6 +195,7 @@ def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
 
 
 
+@pytest.mark.slow  # `litmine survey load` processes, a checkpoint cut short: 70 s wall at load 8 (2026-12-07)
 def test_a_failed_checkpoint_write_keeps_every_row_and_the_next_command_folds_it_in(data_dir):
     """A disk that fills while a commit is folded into the file (the checkpoint, not the commit):
     the write-ahead log keeps the transaction, the file is not damaged, and the next command

@@ -6,8 +6,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from litmine.config import load_settings
 from litmine.store import Store
+
+# `litmine run` starts Prefect's temporary server (given no time to answer): a real server process, and
+# 8 s of CPU importing Prefect (25 s wall at a load average of 12, 2026-12-07), so not in `make check`.
+pytestmark = pytest.mark.integration
 
 
 def test_prefect_failing_to_start_is_one_line_and_a_failed_run(data_dir, tmp_path):

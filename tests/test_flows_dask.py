@@ -18,14 +18,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PDFS = sorted((SHARED / "fixtures" / "pdfs" / "real").glob("*.pdf"))[:4]
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):  # a busy machine starts it slowly
-        yield
-
-
 def _guard_worker():
     """Runs in each Dask worker: opening the database raises; compute calls are counted."""
     import functools

@@ -10,7 +10,6 @@ import pytest
 import requests
 import yaml
 from conftest import ROOT
-from test_flows_schedule import prefect_server  # noqa: F401 (the fixture: a server of this test's own)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,7 +23,7 @@ def _prefect(args: list[str], api: str, home, cwd=FLOWS) -> subprocess.Completed
                           text=True, timeout=300)
 
 
-def test_prefect_deploy_from_flows_registers_the_nightly_and_a_worker_runs_it(prefect_server, data_dir, tmp_path):  # noqa: F811
+def test_prefect_deploy_from_flows_registers_the_nightly_and_a_worker_runs_it(prefect_server, data_dir, tmp_path):
     home = tmp_path / "prefect-client"
     before = _git_status()
 

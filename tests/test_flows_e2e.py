@@ -14,14 +14,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TABLES = ["works", "survey_references", "documents", "embeddings", "label_assignments", "work_sources", "citations"]
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):  # a busy machine starts it slowly
-        yield
-
-
 def _sizes(store) -> dict[str, int]:
     with store.connect(read_only=True) as con:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}

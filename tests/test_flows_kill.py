@@ -19,6 +19,7 @@ from datetime import date
 
 import duckdb
 import pytest
+from replay import ReplayServer
 
 from litmine import pipeline
 from litmine.errors import StoreError
@@ -81,6 +82,19 @@ class Run:
         return code, self.out.read_text(), self.err.read_text()
 
 
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory) -> tuple[Store, str]:
+    """One uninterrupted `litmine run` from an empty data directory, against a replay arXiv of its own:
+    the baseline both kill tests compare with (it was run once in each); its database and stdout."""
+    folder = tmp_path_factory.mktemp("clean-run")
+    data_dir = folder / "data"
+    data_dir.mkdir()
+    with ReplayServer() as server:
+        code, out, err = Run(_env(server, data_dir), folder).finish(timeout=900)
+    assert code == 0, err
+    return Store(data_dir / "litmine.duckdb", lock_timeout=60), out
+
+
 def _tables(store: Store) -> list[str]:
     with store.connect(read_only=True) as con:
         return [t for (t,) in con.execute(
@@ -105,15 +119,13 @@ def _wait_until_held(fault, run: Run, seconds: float) -> None:
 
 
 @pytest.mark.timeout(3600)  # ceilings only: two runs side by side on a loaded machine
-def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path):
-    killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
-    for folder in (killed_dir, clean_dir, tmp_path / "victim", tmp_path / "clean-run", tmp_path / "rerun"):
+def test_a_killed_run_then_a_rerun_equals_one_clean_run(clean_run, replay_server, tmp_path):
+    killed_dir = tmp_path / "killed"
+    for folder in (killed_dir, tmp_path / "victim", tmp_path / "rerun"):
         folder.mkdir()
     held = replay_server.inject("slow", path="/pdf/", match=HELD_PDF, delay=600)
     victim = Run(_env(replay_server, killed_dir), tmp_path / "victim")
     _wait_until_held(held, victim, 300)  # the victim now waits for that PDF, holding the run lock
-    # The uninterrupted run, in its own data directory, meanwhile (the held download was the only one).
-    clean = Run(_env(replay_server, clean_dir), tmp_path / "clean-run")
 
     second = subprocess.run([sys.executable, "-m", "litmine", "run"], env=_env(replay_server, killed_dir),
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
@@ -136,10 +148,7 @@ def test_a_killed_run_then_a_rerun_equals_one_clean_run(replay_server, tmp_path)
 
     code, out, err = Run(_env(replay_server, killed_dir), tmp_path / "rerun").finish(timeout=900)
     assert code == 0, err
-    clean_code, clean_out, clean_err = clean.finish(timeout=900)
-    assert clean_code == 0, clean_err
-
-    baseline = Store(clean_dir / "litmine.duckdb")
+    baseline, clean_out = clean_run  # the uninterrupted run (a fixture: one for both kill tests)
     tables = _tables(baseline)
     assert _tables(store) == tables
     after, expected = _sizes(store, tables), _sizes(baseline, tables)
@@ -301,19 +310,16 @@ def _what_a_run_leaves(store: Store) -> dict:
 
 
 @pytest.mark.timeout(3600)  # ten nightly runs; pytest-timeout's signal would also interrupt a query
-def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(replay_server, tmp_path):
+def test_a_run_killed_at_eight_random_points_then_rerun_equals_one_clean_run(clean_run, replay_server, tmp_path):
     """SIGKILL of the `litmine run` process alone (as the OOM killer or a crashed shell would) at 8
     points drawn at random over the clean run's progress, each followed by the next run; the last
     run finishes. Then the database holds what one uninterrupted run's does, nothing twice, and no
     process of any run is left."""
     import random
 
-    clean_dir, killed_dir = tmp_path / "clean", tmp_path / "killed"
-    for folder in (clean_dir, killed_dir):
-        folder.mkdir()
-    code, out, err = Run(_env(replay_server, clean_dir), clean_dir).finish(timeout=900)
-    assert code == 0, err
-    baseline = Store(clean_dir / "litmine.duckdb", lock_timeout=60)
+    killed_dir = tmp_path / "killed"
+    killed_dir.mkdir()
+    baseline, _ = clean_run  # the uninterrupted run
     total = _progress(baseline)
     rng = random.Random(SEED)
 

@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -22,40 +21,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def prefect_server(tmp_path):
-    port = _free_port()
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect-server"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               DO_NOT_TRACK="1", PREFECT_UI_ENABLED="false",
-               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
-    env.pop("PREFECT_API_URL", None)
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    api = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("prefect server exited: " + (tmp_path / "server.log").read_text()[-2000:])
-            try:
-                if requests.get(f"{api}/health", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("prefect server did not answer in 120 s: " + (tmp_path / "server.log").read_text()[-2000:])
-            time.sleep(0.5)
-        yield api
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _litmine(*args, env_extra=None):

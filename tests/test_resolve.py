@@ -80,23 +80,17 @@ def test_fetch_survey_end_to_end_then_nothing_changes(replay_server, data_dir):
     assert sources == (327,)
 
 
-def test_an_unreachable_arxiv_is_asked_once_not_per_reference(data_dir):
+def test_an_unreachable_arxiv_is_asked_once_not_per_reference(surveyed):
     """No network: one request, then every reference stays unresolved with the reason."""
     import socket
 
     from litmine.sources.arxiv import ArxivClient
-    from litmine.config import load_settings
     from litmine.sources.resolve import fetch_survey
-    from litmine.store import Store
-    from litmine.survey.load import load_survey
 
     with socket.socket() as sock:  # a port nothing listens on: connections are refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cfg = load_settings()
-    store = Store(cfg.database)
-    store.migrate()
-    load_survey(store, cfg.seed_dir)
+    store = surveyed  # the survey seed loaded (a copy of the session's)
     client = ArxivClient(f"http://127.0.0.1:{port}/api/query", delay_seconds=0, retries=2, timeout=2)
     with pytest.raises(SourceUnreachable, match="^arXiv cannot be reached: the connection was refused"):
         fetch_survey(store, client)
@@ -112,17 +106,11 @@ def test_an_unreachable_arxiv_is_asked_once_not_per_reference(data_dir):
 # -- arXiv's empty replies (issue 13: D1) ---------------------------------------------------------
 
 
-def _resolve_with(server, retries=2, **inject):
+def _resolve_with(server, store, retries=2, **inject):
+    """``fetch_survey`` on ``store`` (the survey seed loaded) against ``server`` with ``inject``'s fault."""
     from litmine.sources.arxiv import ArxivClient
-    from litmine.config import load_settings
     from litmine.sources.resolve import fetch_survey
-    from litmine.store import Store
-    from litmine.survey.load import load_survey
 
-    cfg = load_settings()
-    store = Store(cfg.database)
-    store.migrate()
-    load_survey(store, cfg.seed_dir)
     if inject:
         server.inject("empty", **inject)
     counts = fetch_survey(store, ArxivClient(server.api_url, delay_seconds=0, retries=retries, timeout=30))
@@ -132,16 +120,16 @@ def _resolve_with(server, retries=2, **inject):
     return counts, statuses, reasons
 
 
-def test_every_second_reply_empty_resolves_as_a_clean_run(replay_server, data_dir):
-    counts, statuses, _ = _resolve_with(replay_server, times=10_000, every=2)
+def test_every_second_reply_empty_resolves_as_a_clean_run(replay_server, surveyed):
+    counts, statuses, _ = _resolve_with(replay_server, surveyed, times=10_000, every=2)
     assert statuses == {"by-id": 251, "by-title": 1, "not-found": 48, "not-on-arxiv": 27}
     assert counts.failed == 0
     empties = [h for h in replay_server.log if h.source == "fault:empty-page"]
     assert empties and len(empties) * 2 >= len(replay_server.log) - 1
 
 
-def test_an_id_batch_answered_empty_past_its_retries_fails_and_is_never_not_found(replay_server, data_dir):
-    counts, statuses, reasons = _resolve_with(replay_server, match="search_query=&id_list=", times=3)
+def test_an_id_batch_answered_empty_past_its_retries_fails_and_is_never_not_found(replay_server, surveyed):
+    counts, statuses, reasons = _resolve_with(replay_server, surveyed, match="search_query=&id_list=", times=3)
     assert statuses == {"pending": 327}  # unresolved, so the next run asks again
     assert counts.failed == 327
     assert reasons == [r for r in reasons if r.startswith(

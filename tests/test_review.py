@@ -64,8 +64,9 @@ def build_review_db(store, seed_dir, n_survey_works: int = 24) -> dict:
 
 
 @pytest.fixture
-def review_db(store, settings):
-    return build_review_db(store, settings.seed_dir)
+def review_db(review_copy):
+    """``build_review_db``'s database: a copy of the one built once per session (tests/conftest.py)."""
+    return review_copy
 
 
 def test_disagreements_come_with_their_evidence(review_db, settings):
@@ -510,16 +511,14 @@ def test_find_gaps_reports_a_group_far_from_every_subsection():
     assert str(gap).startswith("4 works, terms: ")
 
 
-def test_the_digest_names_what_the_taxonomy_lacks(store, settings):
+def test_the_digest_names_what_the_taxonomy_lacks(surveyed, settings):
     from datetime import timedelta
 
     from litmine.review.digest import write_digest
     from litmine.embed import HashingEmbedder, embed_works
     from litmine.store.works import WorkRecord, upsert_work
 
-    from litmine.survey.load import load_survey
-
-    load_survey(store, settings.seed_dir)
+    store = surveyed  # the survey seed loaded (a copy of the session's)
     since = utcnow() - timedelta(minutes=5)
     with store.transaction() as con:
         con.execute("UPDATE works SET created_at = created_at - INTERVAL 30 DAY")
