@@ -234,7 +234,6 @@ class LLM(PlacementAndScope):
             assigned[label_set] = set(chosen)
         return Prediction(item.work_id, scores, assigned, rationale=answer.value["rationale"].strip() or None)
 
-
     # -- the scope question (role scope) -------------------------------------------------------------
 
     def scope_messages(self, item: WorkItem) -> list[dict]:
