@@ -10,11 +10,9 @@ import pytest
 from litmine.classify import PLACEMENT, SCOPE, ClassifierEnv, classify_works, get_method
 from litmine.classify import method as method_module
 from litmine.classify.base import Classifier, Prediction
-from litmine.classify.scope import ScopeMethod, screen_works
+from litmine.classify.scope import PlacementAndScope, ScopeMethod, screen_works
 from litmine.embed import HashingEmbedder
 from litmine.errors import ClassifierError
-from litmine.llm import LLMClient, StoreCache, get_backend
-from litmine.llm.fake import FakeBackend
 
 
 class PlacementOnly(Classifier):
@@ -77,30 +75,39 @@ def test_a_method_that_does_not_decide_a_role_is_refused_for_it_and_an_old_group
             PlacementOnly(role=SCOPE)
 
 
-def test_a_failed_work_is_recorded_in_one_format_and_cleared_by_a_later_good_run_in_both_roles(seeded):
-    FakeBackend.reset()
-    emb = HashingEmbedder(256)
-    client = LLMClient(get_backend("fake", "m"), StoreCache(seeded))
-    env = ClassifierEnv(make_embedder=lambda: emb, make_llm=lambda: client)
+class Flaky(PlacementAndScope):
+    """Fails on the works in ``failing``, scores every other one: placement or scope by its role."""
 
+    name = "flaky"
+    needs_vectors = False
+    failing: set[int] = set()
+
+    def predict(self, items):
+        return [Prediction(i.work_id, error=ClassifierError("flaky")) if i.work_id in self.failing else
+                Prediction(i.work_id, {s: {label: 1.0 for label in self.taxonomy.ids(s)} for s in self.taxonomy.target_sets})
+                for i in items]
+
+    def score(self, items):
+        from litmine.classify.scope import ScopeScore
+
+        return [ScopeScore(None, error=ClassifierError("flaky")) if i.work_id in self.failing else ScopeScore(0.9)
+                for i in items]
+
+
+def test_a_failed_work_is_recorded_in_one_format_and_cleared_by_a_later_good_run_in_both_roles(seeded):
     def open_failures():
         with seeded.connect(read_only=True) as con:
             return con.execute("SELECT stage, item FROM failures WHERE resolved_at IS NULL ORDER BY 1, 2").fetchall()
 
-    try:
-        FakeBackend.answers += ["not json", "not json"]  # the first work's question, asked twice
-        assert classify_works(seeded, get_method(PLACEMENT, "llm", env, few_shot=0), limit=1).failed == 1
-        FakeBackend.answers += ["not json", "not json"]
-        assert screen_works(seeded, get_method(SCOPE, "llm", env)).failed == 1
-        first = open_failures()
-        assert [stage for stage, _ in first] == ["classify-llm", "screen"]
-        assert all(item.startswith("llm ") and item.removeprefix("llm ").isdigit() for _, item in first)
-        again = classify_works(seeded, get_method(PLACEMENT, "llm", env, few_shot=0), limit=1)
-        assert (again.new, again.failed) == (1, 0)
-        assert screen_works(seeded, get_method(SCOPE, "llm", env)).failed == 0
-        assert open_failures() == []
-    finally:
-        FakeBackend.reset()
+    Flaky.failing = {1}
+    assert classify_works(seeded, Flaky(role=PLACEMENT), limit=3).failed == 1
+    assert screen_works(seeded, Flaky(role=SCOPE)).failed == 1
+    assert open_failures() == [("classify-flaky", "flaky 1"), ("screen", "flaky 1")]
+    Flaky.failing = set()
+    again = classify_works(seeded, Flaky(role=PLACEMENT), limit=3)
+    assert (again.new, again.unchanged, again.failed) == (1, 2, 0)
+    assert screen_works(seeded, Flaky(role=SCOPE)).failed == 0
+    assert open_failures() == []
 
 
 def test_migration_120_gives_stored_placement_failures_the_one_format(tmp_path):
