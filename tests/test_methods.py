@@ -64,14 +64,16 @@ def test_a_method_that_does_not_decide_a_role_is_refused_for_it_and_an_old_group
     with pytest.raises(ClassifierError) as info:
         get_method(PLACEMENT, "old")
     assert str(info.value) == "unknown classifier 'old': choose from keywords"
-    with pytest.warns(DeprecationWarning, match="'litmine.scope_methods', which is deprecated: register it in 'litmine.methods'"):
+    moved = "'litmine.scope_methods', which is deprecated: register it in 'litmine.methods'"
+    with pytest.warns(DeprecationWarning, match=moved):
         old = get_method(SCOPE, "old")
     assert type(old) is ScopeOnly and old.role == SCOPE
     with pytest.raises(ClassifierError, match="unknown role 'nope': choose from placement, scope"):
         get_method("nope", "keywords")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(ClassifierError, match="PlacementOnly decides placement"):
+        refused = r"method 'base' does not decide role 'scope' \(PlacementOnly decides placement\)"
+        with pytest.raises(ClassifierError, match=refused):
             PlacementOnly(role=SCOPE)
 
 
@@ -84,7 +86,7 @@ class Flaky(PlacementAndScope):
 
     def predict(self, items):
         return [Prediction(i.work_id, error=ClassifierError("flaky")) if i.work_id in self.failing else
-                Prediction(i.work_id, {s: {label: 1.0 for label in self.taxonomy.ids(s)} for s in self.taxonomy.target_sets})
+                Prediction(i.work_id, {s: dict.fromkeys(self.taxonomy.ids(s), 1.0) for s in self.taxonomy.target_sets})
                 for i in items]
 
     def score(self, items):

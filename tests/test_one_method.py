@@ -27,7 +27,8 @@ def test_screen_and_classify_write_the_same_rows_and_versions_as_before(seeded):
     got = normal(run_stages(seeded))
     assert got["counts"] == want["counts"]
     # the one change: the placement's failure items (the snapshot, taken before, is mapped, not retaken)
-    assert got["failures"] == sorted((one_failure_format(f) for f in want["failures"]), key=lambda f: (f[1], f[2], f[0]))
+    mapped = sorted((one_failure_format(f) for f in want["failures"]), key=lambda f: (f[1], f[2], f[0]))
+    assert got["failures"] == mapped
     for key, w in want["label_assignments"].items():
         g = got["label_assignments"].get(key)
         assert g is not None, f"no rows of {key}"

@@ -256,7 +256,8 @@ class Classifier(Method):
     # -- what the base does ---------------------------------------------------------------------
 
     def version_payload(self) -> dict:
-        return {**Method.version_payload(self), "version": self.version,  # not the scope path's (a class of both roles)
+        # Method's, not the scope path's (next in the MRO of a class deciding both roles)
+        return {**Method.version_payload(self), "version": self.version,
                 "taxonomy": self.taxonomy.fingerprint() if self.taxonomy else ""}
 
     def fingerprint(self) -> str:

@@ -42,7 +42,8 @@ GROUP = "litmine.methods"  # the one entry-point group of every method, whatever
 OLD_GROUPS = {PLACEMENT: "litmine.classifiers", SCOPE: "litmine.scope_methods"}  # read with a warning
 WHAT = {PLACEMENT: "classifier", SCOPE: "scope method"}  # role -> its name in messages
 # Each role's default methods, in the order they run (the ensemble last: it reuses its members' work).
-DEFAULTS = {PLACEMENT: ["zeroshot", "supervised", "llm", "ensemble"], SCOPE: ["supervised", "zeroshot", "llm", "ensemble"]}
+DEFAULTS = {PLACEMENT: ["zeroshot", "supervised", "llm", "ensemble"],
+            SCOPE: ["supervised", "zeroshot", "llm", "ensemble"]}
 
 
 class PerRole(dict):
@@ -102,7 +103,7 @@ class Method:
 
     name = "base"
     version = "1"
-    roles: tuple[str, ...] = (PLACEMENT,)  # the label sets it can decide: placement (with derived sets and themes), scope
+    roles: tuple[str, ...] = (PLACEMENT,)  # what it can decide: placement (with derived sets, themes), scope
     needs_vectors = False
     prompt_version: str | None = None
     defaults: dict = {}
@@ -110,8 +111,8 @@ class Method:
     def __init__(self, env=None, *, role: str | None = None, **params: object) -> None:
         role = self.roles[0] if role is None else role
         if role not in self.roles:
-            raise ClassifierError(f"unknown {WHAT.get(role, 'role')} {self.name!r} ({role!r} given): choose a method "
-                                  f"whose roles hold it ({type(self).__name__} decides {', '.join(self.roles)})")
+            raise ClassifierError(f"method {self.name!r} does not decide role {role!r} ({type(self).__name__} decides "
+                                  f"{', '.join(self.roles)}): choose a method whose `roles` hold {role!r}")
         self.role = role  # the one role this instance decides
         for attr in ("version", "defaults", "needs_vectors", "prompt_version"):
             value = getattr(type(self), attr, None)
