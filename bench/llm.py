@@ -55,7 +55,7 @@ def main() -> None:
     from ml_seed import load_seed_with_abstracts
 
     from litmine.classify import ClassifierEnv, load_examples, load_taxonomy
-    from litmine.classify.llm import ExamplesAlone, LLMClassifier, primary_label
+    from litmine.classify.llm import LLM, ExamplesAlone, primary_label
     from litmine.config import load_settings
     from litmine.embed import embed_works, get_embedder
     from litmine.llm import LLMClient, get_backend
@@ -80,10 +80,10 @@ def main() -> None:
 
     client = LLMClient(backend)  # no cache: every answer is asked for and timed
     env = ClassifierEnv(make_embedder=lambda: embedder, make_llm=lambda: client)
-    runs = [("LLM", LLMClassifier(env, few_shot=args.few_shot)),
+    runs = [("LLM", LLM(env, few_shot=args.few_shot)),
             ("examples alone", ExamplesAlone(env, few_shot=args.few_shot))]
     if not args.no_zero_shot:
-        runs.append(("LLM, no examples", LLMClassifier(env, few_shot=0)))
+        runs.append(("LLM, no examples", LLM(env, few_shot=0)))
 
     print(f"{'method':<18}{'top1 sub':>9}{'top1 part':>10}{'failed':>7}{'prompt tok':>11}{'compl tok':>10}"
           f"{'s/work':>8}{'cpu s':>7}  notes", flush=True)

@@ -37,7 +37,7 @@ def replay_year(data_dir: str, days: list[date], classifiers: list[str]) -> dict
     from replay import ReplayServer
 
     from litmine.sources.arxiv import ArxivClient, fetch_new
-    from litmine.classify import ClassifierEnv, classify_works, get_classifier
+    from litmine.classify import PLACEMENT, ClassifierEnv, classify_works, get_method
     from litmine.config import load_settings
     from litmine.embed import embed_works, get_embedder
     from litmine.sources.resolve import fetch_survey
@@ -53,7 +53,7 @@ def replay_year(data_dir: str, days: list[date], classifiers: list[str]) -> dict
         client = ArxivClient.from_settings(settings)
         embedder = get_embedder(settings.embed_model, batch_size=settings.embed_batch_size)
         env = ClassifierEnv(make_embedder=lambda: embedder)
-        clfs = [get_classifier(name, env) for name in classifiers]
+        clfs = [get_method(PLACEMENT, name, env) for name in classifiers]
 
         def night(day: date, timings: dict[str, float]) -> int:
             server.as_of = day

@@ -28,7 +28,7 @@ def _counts(c) -> dict:
 def run_stages(store) -> dict:
     """Screen with every scope method and classify with every classifier (the fake LLM answering),
     then once more (nothing new); returns what each call counted and every row written."""
-    from litmine.classify import ClassifierEnv, classify_works, get_classifier
+    from litmine.classify import PLACEMENT, ClassifierEnv, classify_works, get_method
     from litmine.classify.scope import screen_all
     from litmine.embed import HashingEmbedder
     from litmine.llm import LLMClient, StoreCache, get_backend
@@ -43,9 +43,9 @@ def run_stages(store) -> dict:
     counts["screen"] = _counts(screen_all(store, env, SCOPE_METHODS, run_id="pin-1"))
     for name in CLASSIFIERS:
         FakeBackend.answers.extend(["not json"] * BAD_ANSWERS)
-        counts[f"classify-{name}"] = _counts(classify_works(store, get_classifier(name, env), run_id="pin-1"))
+        counts[f"classify-{name}"] = _counts(classify_works(store, get_method(PLACEMENT, name, env), run_id="pin-1"))
     counts["screen-again"] = _counts(screen_all(store, env, ["supervised"], run_id="pin-2"))
-    counts["classify-zeroshot-again"] = _counts(classify_works(store, get_classifier("zeroshot", env), run_id="pin-2"))
+    counts["classify-zeroshot-again"] = _counts(classify_works(store, get_method(PLACEMENT, "zeroshot", env), run_id="pin-2"))
     FakeBackend.reset()
     return {"counts": counts, **rows(store)}
 

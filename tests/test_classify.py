@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import hashing_env
-from litmine.classify import classify_works, get_classifier, load_examples, load_taxonomy
+from litmine.classify import PLACEMENT, SCOPE, classify_works, get_method, load_examples, load_taxonomy
 from litmine.classify.base import Classifier, Prediction
 from litmine.cli import main
 from litmine.embed import HashingEmbedder, embed_works
@@ -37,12 +37,12 @@ def works(store) -> int:
 
 def test_unknown_classifier_lists_the_registered_ones():
     with pytest.raises(ClassifierError) as info:
-        get_classifier("nope")
+        get_method(PLACEMENT, "nope")
     assert str(info.value) == "unknown classifier 'nope': choose from ensemble, llm, supervised, zeroshot"
 
 
 def test_zeroshot_scores_every_label_with_provenance_and_skips_what_is_done(seeded):
-    clf = get_classifier("zeroshot", env())
+    clf = get_method(PLACEMENT, "zeroshot", env())
     counts = classify_works(seeded, clf, run_id="run-1")
     n = works(seeded)
     assert (counts.new, counts.updated, counts.unchanged, counts.failed) == (n, 0, 0, 0)
@@ -64,7 +64,7 @@ def test_zeroshot_scores_every_label_with_provenance_and_skips_what_is_done(seed
     version, model, params, run_id, content_hash, created_by = row
     assert version.startswith("3+") and model == MODEL and run_id == "run-1" and len(content_hash) == 64
     assert json.loads(params)["temperature"] == 0.03 and "@" in created_by
-    again = classify_works(seeded, get_classifier("zeroshot", env()))
+    again = classify_works(seeded, get_method(PLACEMENT, "zeroshot", env()))
     assert (again.new, again.unchanged) == (0, n) and "nothing new to classify" in again.notes
     # a work nobody labelled gets a new abstract: only it is scored again (a labelled work's new text
     # would change what zeroshot centers its similarities on, and so its version)
@@ -73,7 +73,7 @@ def test_zeroshot_scores_every_label_with_provenance_and_skips_what_is_done(seed
         unlabelled = min(w for (w,) in con.execute("SELECT work_id FROM survey_references").fetchall() if w not in labelled)
         con.execute("UPDATE works SET abstract = 'A new abstract about probing.' WHERE work_id = ?", [unlabelled])
     embed_works(seeded, HashingEmbedder(256))
-    third = classify_works(seeded, get_classifier("zeroshot", env()))
+    third = classify_works(seeded, get_method(PLACEMENT, "zeroshot", env()))
     assert (third.new, third.updated, third.unchanged) == (0, 1, n - 1)
 
 
@@ -84,7 +84,7 @@ def test_supervised_trains_on_trusted_labels_only_and_records_what_it_could_not_
         disagree = {w for (w,) in con.execute(
             "SELECT work_id FROM survey_references WHERE label_status = 'silver-disagree'").fetchall()}
     assert examples and not {ex.item.work_id for ex in examples if ex.positives.get("subsection")} & disagree
-    clf = get_classifier("supervised", env())
+    clf = get_method(PLACEMENT, "supervised", env())
     counts = classify_works(seeded, clf, limit=40)
     assert counts.new == 40
     # every subsection has at least its description as an example; a theme no annotator pair agreed on cannot be learnt
@@ -119,7 +119,7 @@ def test_themes_are_assigned_to_about_their_labelled_share_of_works(seeded):
             "SELECT label_id, avg(assigned::int) FROM latest_labels WHERE source = 'survey' AND label_set = 'theme' "
             "AND status = 'silver-agree' GROUP BY 1").fetchall())
     for method in ("zeroshot", "supervised"):
-        classify_works(seeded, get_classifier(method, env()))
+        classify_works(seeded, get_method(PLACEMENT, method, env()))
         with seeded.connect() as con:
             shares = dict(con.execute(
                 "SELECT label_id, avg(assigned::int) FROM label_assignments WHERE source = ? AND label_set = 'theme' "
@@ -131,21 +131,21 @@ def test_themes_are_assigned_to_about_their_labelled_share_of_works(seeded):
 
 @pytest.mark.slow  # trains the supervised classifier on the seed
 def test_human_labels_train_the_supervised_classifier_and_change_its_version(seeded):
-    before = get_classifier("supervised", env())
+    before = get_method(PLACEMENT, "supervised", env())
     classify_works(seeded, before, limit=1)
     assert "theme:engineering-reverse" in before.params()["untrained"]
     with seeded.transaction() as con:
         for work_id, decision in [(1, "accept"), (2, "accept"), (3, "accept"), (4, "reject"), (5, "reject"), (6, "reject")]:
             con.execute("INSERT INTO label_assignments (work_id, label_set, label_id, source, assigned, status) "
                         "VALUES (?, 'theme', 'engineering-reverse', 'human', ?, ?)", [work_id, decision == "accept", decision])
-    after = get_classifier("supervised", env())
+    after = get_method(PLACEMENT, "supervised", env())
     classify_works(seeded, after, limit=1)
     assert "theme:engineering-reverse" not in after.params()["untrained"]
     assert after.source_version != before.source_version
 
 
 def test_ensemble_pools_its_members_with_weights_learnt_out_of_fold(seeded):
-    ens = get_classifier("ensemble", env(), members="zeroshot,supervised")
+    ens = get_method(PLACEMENT, "ensemble", env(), members="zeroshot,supervised")
     classify_works(seeded, ens, limit=5)
     weights = ens.weights["subsection"]
     assert set(weights) == {"zeroshot", "supervised"} and sum(weights.values()) == pytest.approx(1.0)
@@ -165,7 +165,7 @@ def test_ensemble_pools_its_members_with_weights_learnt_out_of_fold(seeded):
 
 def test_classify_without_the_survey_says_what_to_do(store):
     with pytest.raises(ClassifierError) as info:
-        classify_works(store, get_classifier("zeroshot", env()))
+        classify_works(store, get_method(PLACEMENT, "zeroshot", env()))
     assert str(info.value) == ("the database holds no label sets; `litmine classify` needs the placement set "
                                "declared by the survey seed: load it with `litmine survey load`")
 
@@ -200,7 +200,7 @@ def test_classify_command_and_the_disagreements_view(seeded):
 
 
 def test_a_run_with_nothing_new_to_learn_fits_nothing_and_new_labels_refit(seeded, monkeypatch):
-    clf = get_classifier("supervised", env())
+    clf = get_method(PLACEMENT, "supervised", env())
     fits = []
     real_fit = type(clf).fit
     monkeypatch.setattr(type(clf), "fit", lambda self, *a: (fits.append(1), real_fit(self, *a))[1])
@@ -251,19 +251,19 @@ class Constant(Classifier):
 
 def test_the_ensemble_takes_the_bare_library_and_is_it_where_it_is_best_out_of_fold(seeded, monkeypatch):
     from litmine.classify import ensemble as ensemble_module
-    from litmine.classify.bare import BareClassifier
+    from litmine.classify.bare import Bare
 
-    assert [m.name for m in get_classifier("ensemble", env()).members] == ["zeroshot", "supervised", "bare"]
+    assert [m.name for m in get_method(PLACEMENT, "ensemble", env()).members] == ["zeroshot", "supervised", "bare"]
     real = ensemble_module.member
     monkeypatch.setattr(ensemble_module, "member",
-                        lambda name, e, **p: Constant(e, **p) if name == "const" else real(name, e, **p))
-    ens = get_classifier("ensemble", env(), members="const,bare", folds=2, step=0.25)
+                        lambda role, name, e, **p: Constant(e, **p) if name == "const" else real(role, name, e, **p))
+    ens = get_method(PLACEMENT, "ensemble", env(), members="const,bare", folds=2, step=0.25)
     taxonomy = load_taxonomy(seeded)
     examples = [ex for ex in load_examples(seeded, MODEL) if ex.item.vector is not None]
     ens.fit(taxonomy, examples)
     for label_set in taxonomy.target_sets:  # the bare library wins out of fold: it alone decides
         assert ens.weights[label_set] == {"const": 0.0, "bare": 1.0}
-    bare = BareClassifier(env())
+    bare = Bare(env())
     bare.fit(taxonomy, examples)
     items = [ex.item for ex in load_examples(seeded, MODEL)[:20]]
     for mine, theirs in zip(ens.classify(items), bare.classify(items)):
@@ -280,9 +280,9 @@ def test_the_ensemble_takes_the_bare_library_and_is_it_where_it_is_best_out_of_f
 
 
 def test_the_scope_ensemble_takes_the_bare_library_with_weights_learnt_out_of_fold(seeded):
-    from litmine.classify.scope import get_scope_method, load_context, load_scope_examples
+    from litmine.classify.scope import load_context, load_scope_examples
 
-    ens = get_scope_method("ensemble", env(), folds=2, step=0.25)
+    ens = get_method(SCOPE, "ensemble", env(), folds=2, step=0.25)
     assert [m.name for m in ens.members] == ["supervised", "zeroshot", "bare"]
     ens.fit(load_context(seeded), load_scope_examples(seeded, MODEL))
     assert set(ens.weights) == {"supervised", "zeroshot", "bare"} and sum(ens.weights.values()) == pytest.approx(1.0)

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import hashing_env
-from litmine.classify import ClassifierEnv, get_classifier, load_taxonomy
+from litmine.classify import PLACEMENT, ClassifierEnv, get_method, load_taxonomy
 from litmine.classify.base import Classifier, Prediction
 from litmine.cli import main
 from litmine.embed import HashingEmbedder
@@ -66,8 +66,8 @@ def test_no_method_is_evaluated_on_works_it_was_trained_on(seeded):
 
 def test_evaluation_on_the_seed_set_with_a_fixed_seed(seeded):
     new_papers = add_new_papers(seeded)
-    methods = {n: (lambda n=n: get_classifier(n, env())) for n in ("zeroshot", "supervised")}
-    methods["ensemble"] = lambda: get_classifier("ensemble", env(), folds=2, step=0.25)  # a cheaper search
+    methods = {n: (lambda n=n: get_method(PLACEMENT, n, env())) for n in ("zeroshot", "supervised")}
+    methods["ensemble"] = lambda: get_method(PLACEMENT, "ensemble", env(), folds=2, step=0.25)  # a cheaper search
     result = evaluate(seeded, methods, folds=3, seed=0, run_id="eval-1")
     again = evaluate(seeded, {"supervised": methods["supervised"]}, folds=3, seed=0, save=False, bare=False)
     assert [r for r in result.rows if r[0] == "supervised"] == again.rows  # fixed seed: the same figures
@@ -154,11 +154,11 @@ class FirstLabel(Classifier):
 
 
 def test_evaluate_marks_every_figure_below_the_bare_row_and_lists_it_last(seeded):
-    from litmine.classify.bare import BareClassifier
+    from litmine.classify.bare import Bare
     from litmine.evaluation.report import BELOW, NOT_DECISIONS, format_report
 
     # "ensemble": a method whose labels litmine files as the decision; "copy": the bare library itself
-    result = evaluate(seeded, {"ensemble": lambda: FirstLabel(env()), "copy": lambda: BareClassifier(env())},
+    result = evaluate(seeded, {"ensemble": lambda: FirstLabel(env()), "copy": lambda: Bare(env())},
                       folds=3, seed=0, save=False)
     lines = format_report(result, load_taxonomy(seeded)).splitlines()
     summary = lines[next(i for i, line in enumerate(lines) if line.startswith("-- subsection: macro F1 / top-1")):]

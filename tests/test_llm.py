@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from conftest import send_json
 
-from litmine.classify import ClassifierEnv, classify_works, get_classifier
+from litmine.classify import PLACEMENT, ClassifierEnv, classify_works, get_method
 from litmine.cli import main
 from litmine.embed import HashingEmbedder
 from litmine.errors import ConfigError, LLMError
@@ -63,7 +63,7 @@ def test_llm_classifier_prompt_answer_provenance_and_cache(seeded):
     env, client = make_env(seeded, get_backend("fake", "scripted"))
     FakeBackend.answers += [json.dumps({"rationale": "Reverse-engineers a circuit.", "subsection": ["4.4", "3.2"],
                                         "theme": ["circuits"]})]
-    clf = get_classifier("llm", env, few_shot=2)
+    clf = get_method(PLACEMENT, "llm", env, few_shot=2)
     counts = classify_works(seeded, clf, run_id="r1", limit=1)
     assert (counts.new, counts.failed) == (1, 0)
     sent = FakeBackend.requests[0]
@@ -89,7 +89,7 @@ def test_llm_classifier_prompt_answer_provenance_and_cache(seeded):
     with seeded.transaction() as con:
         con.execute("DELETE FROM label_assignments WHERE source = 'llm'")
     env2, client2 = make_env(seeded, get_backend("fake", "scripted"))
-    again = classify_works(seeded, get_classifier("llm", env2, few_shot=2), limit=1)
+    again = classify_works(seeded, get_method(PLACEMENT, "llm", env2, few_shot=2), limit=1)
     assert again.new == 1 and client2.calls == 0 and client2.cached == 1 and len(FakeBackend.requests) == 1
 
 
@@ -101,7 +101,7 @@ def test_the_prompt_is_built_from_the_loaded_survey_not_from_constants(seeded):
         con.execute("UPDATE labels SET name = 'Fuzzing', description = 'Random program generation. More text.' "
                     "WHERE label_set = 'subsection' AND label_id = '2.1'")
     env, _ = make_env(seeded, get_backend("fake", "m"))
-    clf = get_classifier("llm", env, few_shot=0)
+    clf = get_method(PLACEMENT, "llm", env, few_shot=0)
     classify_works(seeded, clf, limit=1)
     system = FakeBackend.requests[0]["messages"][0]["content"]
     assert system.startswith('You place research papers in the taxonomy of the survey "A Survey of Compiler Testing".\n'
@@ -113,7 +113,7 @@ def test_the_prompt_is_built_from_the_loaded_survey_not_from_constants(seeded):
 
 def test_few_shot_answers_give_reasons_from_the_label_descriptions_that_differ_between_works(seeded):
     env, _ = make_env(seeded, get_backend("fake", "m"))
-    clf = get_classifier("llm", env, few_shot=3)
+    clf = get_method(PLACEMENT, "llm", env, few_shot=3)
     classify_works(seeded, clf, limit=12)
     answers = [json.loads(m["content"]) for r in FakeBackend.requests for m in r["messages"] if m["role"] == "assistant"]
     assert len(answers) == 36
@@ -131,7 +131,7 @@ def test_few_shot_examples_come_only_from_the_training_works_never_the_work_itse
     env, _ = make_env(seeded, get_backend("fake", "m"))
     examples = [ex for ex in load_examples(seeded, "hashing:256") if ex.positives.get("subsection")]
     test, train = examples[:10], examples[10:]
-    clf = get_classifier("llm", env, few_shot=5)
+    clf = get_method(PLACEMENT, "llm", env, few_shot=5)
     clf.fit(load_taxonomy(seeded), train)
     clf.classify([ex.item for ex in test] + [train[0].item])
     shown = int(clf.param_values["example_chars"])  # an example shows the start of its text
@@ -175,13 +175,13 @@ def test_an_answer_outside_the_schema_is_asked_again_then_refused_recorded_and_n
         con.execute("UPDATE works SET abstract = ? WHERE work_id = 1", [INJECTION])
     env, _ = make_env(seeded, get_backend("fake", "compromised"))
     FakeBackend.answers += [answer, answer]
-    counts = classify_works(seeded, get_classifier("llm", env, few_shot=0), limit=2)
+    counts = classify_works(seeded, get_method(PLACEMENT, "llm", env, few_shot=0), limit=2)
     assert (counts.new, counts.failed) == (1, 1)
     with seeded.connect() as con:
         stored = con.execute("SELECT count(*) FROM label_assignments WHERE source = 'llm' AND work_id = 1").fetchone()[0]
         failure = con.execute("SELECT stage, item, error_type, reason FROM failures").fetchone()
     assert stored == 0
-    assert failure[:3] == ("classify-llm", "1", "LLMError")
+    assert failure[:3] == ("classify-llm", "llm 1", "LLMError")
     assert failure[3].startswith(f"the LLM answer {reason}") and f"also when asked again; raw answer: {answer!r}" in failure[3]
     assert "work_id=1" in failure[3] and "attempts=2" in failure[3]
     # the second question says what was wrong with the first answer
@@ -198,7 +198,7 @@ def test_a_cut_off_answer_is_asked_again_with_twice_the_tokens(seeded):
     env, client = make_env(seeded, get_backend("fake", "m"))
     FakeBackend.answers += [Completion('{"rationale": "Probes the lay', 30, 160, "length"),
                             '{"rationale": "Probes a layer.", "subsection": ["5.6"], "theme": []}']
-    counts = classify_works(seeded, get_classifier("llm", env, few_shot=0), limit=1)
+    counts = classify_works(seeded, get_method(PLACEMENT, "llm", env, few_shot=0), limit=1)
     assert (counts.new, counts.failed) == (1, 0)
     assert [r["max_tokens"] for r in FakeBackend.requests] == [160, 320]
     assert "(Your previous answer was cut off after 160 tokens." in FakeBackend.requests[1]["messages"][-1]["content"]
@@ -338,7 +338,7 @@ def test_real_llama_cpp_server_classifies_through_http_within_the_schema_even_un
     backend = get_backend("llama-cpp-server", "smollm2", base_url=llama_server)
     env, client = make_env(seeded, backend)
     # few-shot retrieval is tested with the fake backend; label names without descriptions keep the prompt short
-    clf = get_classifier("llm", env, few_shot=0, label_chars=0)
+    clf = get_method(PLACEMENT, "llm", env, few_shot=0, label_chars=0)
     counts = classify_works(seeded, clf, run_id="it", limit=2)
     assert counts.new + counts.failed == 2, counts
     assert 2 <= client.calls <= 4 and client.prompt_tokens > 0 and client.completion_tokens > 0
@@ -348,7 +348,7 @@ def test_real_llama_cpp_server_classifies_through_http_within_the_schema_even_un
         failures = con.execute("SELECT item, error_type, reason FROM failures WHERE stage = 'classify-llm'").fetchall()
         items = {r[0]: WorkItem.from_row(r) for r in ml_store.work_items(con, "hashing:256", [1, 2])}
     labelled = {r[0] for r in rows}
-    failed = {int(item) for item, _, _ in failures}
+    failed = {int(item.removeprefix("llm ")) for item, _, _ in failures}
     assert labelled | failed == {1, 2} and not labelled & failed
     for item, error_type, reason in failures:
         assert error_type == "LLMError" and "also when asked again; raw answer: " in reason
@@ -394,7 +394,7 @@ def test_injection_in_a_reviewed_papers_text_never_reaches_another_works_prompt(
                     "VALUES (?, 'subsection', '4.4', 'human', true, 'accept')", [hostile])
     embed_works(seeded, HashingEmbedder(256))
     env, _ = make_env(seeded, get_backend("fake", "m"))
-    clf = get_classifier("llm", env, few_shot=1000)  # more than there are examples: every allowed one is shown
+    clf = get_method(PLACEMENT, "llm", env, few_shot=1000)  # more than there are examples: every allowed one is shown
     counts = classify_works(seeded, clf, limit=1)
     assert counts.new == 1 and hostile != 1
     system, *shots, question = FakeBackend.requests[0]["messages"]

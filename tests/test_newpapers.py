@@ -97,12 +97,13 @@ def test_the_scope_ensemble_threshold_follows_the_target_recall(seeded):
     from dataclasses import replace
 
     from litmine.classify.scope import load_context, load_scope_examples
-    from litmine.classify.scope_ensemble import EnsembleScope
+    from litmine.classify.ensemble import Ensemble
+    from litmine.classify.method import SCOPE
 
     examples = load_scope_examples(seeded, "hashing:256")
     thresholds = {}
     for target in (0.5, 0.95):
-        method = EnsembleScope(replace(hashing_env(), target_recall=target), members="supervised,bare", step=0.5)
+        method = Ensemble(replace(hashing_env(), target_recall=target), role=SCOPE, members="supervised,bare", step=0.5)
         method.fit(load_context(seeded), examples)
         thresholds[target] = method.threshold
         assert method.params()["target_recall"] == target

@@ -8,8 +8,8 @@ import json
 import pytest
 from conftest import hashing_env
 
-from litmine.classify import ClassifierEnv
-from litmine.classify.scope import SCHEMA, get_scope_method, screen_all, screen_works
+from litmine.classify import PLACEMENT, SCOPE, ClassifierEnv, WorkItem, get_method
+from litmine.classify.scope import SCHEMA, screen_all, screen_works
 from litmine.errors import ClassifierError
 
 
@@ -31,13 +31,13 @@ def test_every_work_gets_a_scope_row_per_method_with_provenance_and_is_not_redon
     assert rows == [(f"scope-{m}", titled, titled, True, True) for m in ("ensemble", "supervised", "zeroshot")]
     assert title_only > 0  # works known by their title alone are screened on it, and flagged
     assert decided["screening"] == 180 and decided["survey"] > 200 and decided["scope-ensemble"] > 0
-    again = screen_works(seeded, get_scope_method("supervised", env))
+    again = screen_works(seeded, get_method(SCOPE, "supervised", env))
     assert (again.new, again.updated, again.unchanged) == (0, 0, titled)
 
 
 def test_a_reviewer_scope_decision_retrains_the_next_screen(seeded):
     env = hashing_env()
-    screen_works(seeded, get_scope_method("supervised", env))
+    screen_works(seeded, get_method(SCOPE, "supervised", env))
     with seeded.connect(read_only=True) as con:
         (work_id,) = con.execute("SELECT work_id FROM scope_decisions WHERE decided_by = 'scope-supervised' "
                                  "ORDER BY work_id LIMIT 1").fetchone()
@@ -46,7 +46,7 @@ def test_a_reviewer_scope_decision_retrains_the_next_screen(seeded):
     with seeded.transaction() as con:
         con.execute("INSERT INTO label_assignments (work_id, label_set, label_id, source, assigned, status) "
                     "VALUES (?, 'scope', 'in', 'human', true, 'accept')", [work_id])
-    counts = screen_works(seeded, get_scope_method("supervised", env))
+    counts = screen_works(seeded, get_method(SCOPE, "supervised", env))
     with seeded.connect(read_only=True) as con:
         after = {v for (v,) in con.execute("SELECT DISTINCT source_version FROM latest_labels "
                                            "WHERE source = 'scope-supervised'").fetchall()}
@@ -66,11 +66,11 @@ def test_the_llm_is_asked_the_seeds_scope_question_in_a_schema(seeded, monkeypat
         json.dumps({"decision": "perhaps", "confidence": "high", "reason": "?"}),
     ])
     env = ClassifierEnv(make_llm=lambda: LLMClient(FakeBackend("scope-test")))
-    method = get_scope_method("llm", env)
-    from litmine.classify.scope import ScopeItem, load_context
+    method = get_method(SCOPE, "llm", env)
+    from litmine.classify.scope import load_context
 
     method.fit(load_context(seeded), [])
-    scores = method.score([ScopeItem(1, "Probing a transformer", "h1"), ScopeItem(2, "Another paper", "h2")])
+    scores = method.score([WorkItem(1, "Probing a transformer", "h1"), WorkItem(2, "Another paper", "h2")])
     sent = FakeBackend.requests[0]
     assert sent["schema"] == SCHEMA
     assert "Inner interpretability of deep neural networks" in sent["messages"][0]["content"]
@@ -82,18 +82,18 @@ def test_the_llm_is_asked_the_seeds_scope_question_in_a_schema(seeded, monkeypat
 
 def test_an_unknown_scope_method_lists_the_available_ones():
     with pytest.raises(ClassifierError, match=r"unknown scope method 'magic': choose from ensemble, llm, supervised, zeroshot"):
-        get_scope_method("magic")
+        get_method(SCOPE, "magic")
 
 
 def test_placement_follows_scope_and_the_digest_lists_out_of_scope_works_apart(seeded):
     from datetime import datetime
 
-    from litmine.classify import classify_works, get_classifier
+    from litmine.classify import classify_works
     from litmine.review.digest import build_digest, render_markdown
 
     env = hashing_env()
-    screen_works(seeded, get_scope_method("supervised", env))
-    counts = classify_works(seeded, get_classifier("zeroshot", env))
+    screen_works(seeded, get_method(SCOPE, "supervised", env))
+    counts = classify_works(seeded, get_method(PLACEMENT, "zeroshot", env))
     with seeded.connect(read_only=True) as con:
         out = {w for (w,) in con.execute("SELECT work_id FROM scope_decisions WHERE decision = 'out'").fetchall()}
         placed = {w for (w,) in con.execute("SELECT DISTINCT work_id FROM label_assignments "
@@ -116,7 +116,7 @@ def test_the_screening_queue_order_is_a_setting(seeded, settings, order):
 
     from litmine.review import decisions as review
 
-    screen_works(seeded, get_scope_method("supervised", hashing_env()))
+    screen_works(seeded, get_method(SCOPE, "supervised", hashing_env()))
     items = review.queue_items(dataclasses.replace(settings, screening_order=order), "screening")
     scores = [i.score for i in items]
     assert len(items) == 21  # the borderline and disputed candidates: no one decided their scope

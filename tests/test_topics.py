@@ -74,7 +74,7 @@ def test_topics_fill_the_tables_and_the_view(seeded, tmp_path):
 
 
 def test_an_accepted_topic_is_a_label_the_next_classify_learns(seeded, settings):
-    from litmine.classify import classify_works, get_classifier
+    from litmine.classify import PLACEMENT, classify_works, get_method
     from litmine.cli import main
     from litmine.review.decisions import record_decision
 
@@ -114,7 +114,7 @@ def test_an_accepted_topic_is_a_label_the_next_classify_learns(seeded, settings)
         assert record_decision(settings, work_id, "subsection", "new-1", "accept").imported
 
     # descriptions off: only the reviewer's works can teach the classifier the new label
-    clf = get_classifier("supervised", hashing_env(), descriptions=False)
+    clf = get_method(PLACEMENT, "supervised", hashing_env(), descriptions=False)
     classify_works(seeded, clf)
     with seeded.connect(read_only=True) as con:
         scored = con.execute("SELECT count(*), max(score) FROM latest_labels WHERE source = 'supervised' "
@@ -123,7 +123,7 @@ def test_an_accepted_topic_is_a_label_the_next_classify_learns(seeded, settings)
 
 
 def test_without_reviewed_works_the_new_label_is_not_learnt(seeded):
-    from litmine.classify import classify_works, get_classifier
+    from litmine.classify import PLACEMENT, classify_works, get_method
     from litmine.review.topics import TopicError, accept_proposal, find_topics
 
     find_topics(seeded, run_id="run-a", min_topic_size=8)
@@ -132,7 +132,7 @@ def test_without_reviewed_works_the_new_label_is_not_learnt(seeded):
     assert accept_proposal(seeded, first[0], label_id="sae", name="Sparse autoencoders").label_id == "sae"
     with pytest.raises(TopicError, match="already exists"):
         accept_proposal(seeded, second[0], label_id="sae")
-    clf = get_classifier("supervised", hashing_env(), descriptions=False)
+    clf = get_method(PLACEMENT, "supervised", hashing_env(), descriptions=False)
     classify_works(seeded, clf)
     with seeded.connect(read_only=True) as con:
         best = con.execute("SELECT max(score) FROM latest_labels WHERE source = 'supervised' AND label_id = 'sae'"

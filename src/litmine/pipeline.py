@@ -175,14 +175,14 @@ def classifier_env(ctx: PipelineContext):
 
 def _classifier_stage(method: str) -> Callable[..., Counts]:
     def run(ctx: PipelineContext, limit: int | None = None) -> Counts:
-        from litmine.classify import classify_works, get_classifier
+        from litmine.classify import PLACEMENT, classify_works, get_method
 
         env = classifier_env(ctx)
         if method == "llm" and not env.has_llm:
             counts = Counts(f"classify {method}")
             counts.notes.append("skipped: no LLM configured (set LITMINE_LLM_BACKEND and LITMINE_LLM_MODEL)")
             return counts
-        return classify_works(ctx.store, get_classifier(method, env), run_id=ctx.run_id, limit=limit)
+        return classify_works(ctx.store, get_method(PLACEMENT, method, env), run_id=ctx.run_id, limit=limit)
 
     return run
 
@@ -222,14 +222,16 @@ def _evaluate(ctx: PipelineContext, methods: list[str] | None = None, folds: int
               sample: int | None = None) -> Counts:
     """Cross-validate the classifiers (default: every default one) and the scope methods; the
     figures are stored, and handed to the command as ``ctx.results["evaluate"]``."""
-    from litmine.classify import default_methods, get_classifier
+    from functools import partial
+
+    from litmine.classify import PLACEMENT, default_methods, get_method
     from litmine.evaluation.evaluate import evaluate as run_evaluation
     from litmine.evaluation.llm import evaluation_methods
     from litmine.evaluation.scope import scope_section  # scope: out-of-fold figures and the screening simulation
 
     env = classifier_env(ctx)
-    names = list(methods or []) or default_methods(env)
-    factories = evaluation_methods(ctx.store, names, env, get_classifier, sample=sample, seed=seed)
+    names = list(methods or []) or default_methods(PLACEMENT, env)
+    factories = evaluation_methods(ctx.store, names, env, partial(get_method, PLACEMENT), sample=sample, seed=seed)
     result = run_evaluation(ctx.store, factories, folds=folds, seed=seed, run_id=ctx.run_id)
     scope = scope_section(ctx.store, env, ctx.settings.data_dir, folds=folds, seed=seed, run_id=ctx.run_id)
     ctx.results["evaluate"] = (result, scope)

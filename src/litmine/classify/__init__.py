@@ -1,8 +1,9 @@
 """Classification stage: every work scored for the survey's label sets: its placement, the sets
 derived from it, and its themes, as the survey seed declares them (``Taxonomy``).
 
-Classifiers register under the entry-point group ``litmine.classifiers`` (built in: ``zeroshot``,
-``supervised``, ``llm``, ``ensemble``); a third-party one registers the same way. Each writes one
+Methods register under the entry-point group ``litmine.methods`` (built in: ``zeroshot``,
+``supervised``, ``llm``, ``ensemble``, each deciding the placement and the scope); a third-party one
+registers the same way (``get_method(role, name)``; see ``litmine.classify.method``). Each writes one
 ``label_assignments`` row per work and label with its name, version (code version + hash of its
 parameters, model, prompt, training data and taxonomy), parameters, score and run id. A work whose
 input (title, abstract, full text) is unchanged is not classified again by the same version.
@@ -21,7 +22,15 @@ from litmine.classify.base import (
     Taxonomy,
     WorkItem,
 )
-from litmine.classify.method import GROUPS, PLACEMENT, TITLE_ONLY, available_methods, get_method
+from litmine.classify.method import (
+    GROUP,
+    PLACEMENT,
+    SCOPE,
+    TITLE_ONLY,
+    available_methods,
+    default_methods,
+    get_method,
+)
 from litmine.store.failures import record_failure
 from litmine.counts import Counts
 from litmine.errors import ClassifierError
@@ -31,11 +40,11 @@ from litmine.store import ml as ml_store
 
 log = logging.getLogger(__name__)
 
-GROUP = GROUPS[PLACEMENT]
 TRAIN_STATUSES = ("verified", "silver-agree")  # survey labels a classifier may learn from
 
-__all__ = ["Classifier", "ClassifierEnv", "Example", "Prediction", "Taxonomy", "WorkItem", "available_classifiers",
-           "classify_works", "get_classifier", "load_examples", "load_taxonomy", "score_works"]
+__all__ = ["GROUP", "PLACEMENT", "SCOPE", "Classifier", "ClassifierEnv", "Example", "Prediction", "Taxonomy",
+           "WorkItem", "available_methods", "classify_works", "default_methods", "get_method", "load_examples",
+           "load_taxonomy", "score_works"]
 
 
 @dataclass
@@ -68,14 +77,6 @@ class ClassifierEnv:
     @property
     def has_llm(self) -> bool:
         return self.make_llm is not None
-
-
-def available_classifiers() -> dict[str, object]:
-    return available_methods(PLACEMENT)
-
-
-def get_classifier(name: str, env: ClassifierEnv | None = None, **params: object) -> Classifier:
-    return get_method(PLACEMENT, name, env, **params)
 
 
 def load_taxonomy(store: Store, command: str = "litmine classify") -> Taxonomy:
@@ -173,7 +174,7 @@ def score_works(store: Store, method, run_id: str | None = None, page_size: int 
     The method's role says which works are pending (``pending``: placement skips the works decided
     out of scope and those without a vector yet, noted), how many are read and scored at a time
     (``page_size``, default the method's), and the closing notes (``summary``). A work the method
-    fails on is recorded in ``failures`` (``failure_key``: the stage and item) and counted
+    fails on is recorded in ``failures`` (``failure_key``: its stage and ``<method> <work id>``) and counted
     ``failed``; the run goes on; a work scored since has its open failure resolved. Each page is
     written in one bulk insert.
     """
@@ -239,8 +240,3 @@ def env_from_settings(settings, store: Store) -> ClassifierEnv:
         make_llm=make_llm if settings.llm_backend else None,
         target_recall=settings.scope_target_recall,
     )
-
-
-def default_methods(env: ClassifierEnv) -> list[str]:
-    """zeroshot, supervised, ensemble, and llm when an LLM is configured."""
-    return ["zeroshot", "supervised"] + (["llm"] if env.has_llm else []) + ["ensemble"]

@@ -1,10 +1,11 @@
 """The bare library: the one definition of ``bare``, the reference every litmine method must beat.
 
 ``bare_model()`` is scikit-learn's ``LogisticRegression(class_weight="balanced")`` on the stored
-vectors as they are, nothing added. ``BareClassifier`` fits it multinomial over each work's primary
-placement label and binary per theme; ``BareScope`` fits it on the in/out scope examples. `litmine
-evaluate` prints both as its ``bare`` rows, and both ensembles (the label sets' and the scope's) take
-them as a candidate member, so their out-of-fold weight search can always fall back to it.
+vectors as they are, nothing added. ``Bare`` fits it multinomial over each work's primary placement
+label and binary per theme (role placement), or on the in/out scope examples (role scope). `litmine
+evaluate` prints it as its ``bare`` rows, and the ensemble takes it as a candidate member in both
+roles (``litmine.classify.ensemble.member``), so its out-of-fold weight search can always fall back
+to it. It is not registered: ``bare`` is the reference, not a method to run.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import warnings
 
 import numpy as np
 
-from litmine.classify.base import Classifier, Example, Prediction, Taxonomy, WorkItem
-from litmine.classify.method import SCOPE, Method, get_method
-from litmine.classify.scope import ScopeContext, ScopeExample, ScopeItem, ScopeMethod, ScopeScore
+from litmine.classify.base import Example, Prediction, Taxonomy, WorkItem
+from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.scope import PlacementAndScope, ScopeContext, ScopeExample, ScopeScore
 from litmine.errors import ClassifierError
 
 BARE = "bare"
@@ -28,15 +29,25 @@ def bare_model():
     return LogisticRegression(class_weight="balanced", max_iter=2000)
 
 
-class BareClassifier(Classifier):
-    """``bare_model()`` on the stored vectors: multinomial over each work's primary placement label,
-    binary per theme (a theme without both a known positive and a known negative is not scored)."""
+class Bare(PlacementAndScope):
+    """``bare_model()`` on the stored vectors. Placement: multinomial over each work's primary
+    placement label, binary per theme (a theme without both a known positive and a known negative is
+    not scored). Scope: on the vectors of the in/out scope examples, threshold 0.5 (its balanced
+    probabilities are not recalibrated)."""
 
     name = BARE
-    version = "1"
+    version = PerRole(placement="1", scope="1")
+    needs_vectors = PerRole(placement=True, scope=True)
     trainable = True
 
-    def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
+    def fit(self, data, examples: list) -> None:
+        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
+        if self.role == PLACEMENT:
+            self._fit_placement(data, examples)
+        else:
+            self._fit_scope(data, examples)
+
+    def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         super().fit(taxonomy, examples)
         self._sub, self._themes = None, {}
         x = np.stack([ex.item.vector for ex in examples]) if examples else None
@@ -70,16 +81,7 @@ class BareClassifier(Classifier):
                 pred.scores.setdefault(themes, {})[label_id] = float(p)
         return out
 
-
-class BareScope(ScopeMethod):
-    """The scope method ``bare``: ``bare_model()`` on the vectors of the in/out scope examples,
-    threshold 0.5 (its balanced probabilities are not recalibrated)."""
-
-    name = BARE
-    version = "1"
-    needs_vectors = True
-
-    def fit(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
+    def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
         super().fit(context, examples)
         y = [ex.inside for ex in examples]
         if len(set(y)) < 2:
@@ -89,7 +91,7 @@ class BareScope(ScopeMethod):
             warnings.simplefilter("ignore")
             self.lr = bare_model().fit(np.vstack([ex.item.vector for ex in examples]), y)
 
-    def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
+    def score(self, items: list[WorkItem]) -> list[ScopeScore]:
         out = [ScopeScore(None, error=ClassifierError("no vector: run `litmine embed`", work_id=i.work_id))
                for i in items]
         have = [n for n, i in enumerate(items) if i.vector is not None]
@@ -98,16 +100,3 @@ class BareScope(ScopeMethod):
             for n, x in zip(have, p):
                 out[n] = ScopeScore(float(x))
         return out
-
-
-def get_member(role: str, name: str, env=None, **params: object) -> Method:
-    """An ensemble's member of ``role`` (placement or scope): ``bare`` (the bare library, one
-    definition for evaluate and the ensembles) or a registered method."""
-    if name == BARE:
-        return (BareScope if role == SCOPE else BareClassifier)(env, **params)
-    return get_method(role, name, env, **params)
-
-
-def scope_member(name: str, env=None, **params: object) -> ScopeMethod:
-    """A scope ensemble's member: ``bare`` or a registered scope method."""
-    return get_member(SCOPE, name, env, **params)

@@ -152,10 +152,10 @@ class Prediction:
 
 
 class Classifier(Method):
-    """A method that decides the placement (role ``placement``; see ``litmine.classify.method``).
-    Subclasses set ``name``/``version`` and implement ``predict``."""
+    """The placement's code path (role ``placement``; see ``litmine.classify.method``), and the base of
+    a method that decides the placement only. Subclasses set ``name``/``version`` and implement ``predict``."""
 
-    role = PLACEMENT
+    roles = (PLACEMENT,)
     needs_vectors = True
     trainable = False
     threshold = 0.5
@@ -241,9 +241,10 @@ class Classifier(Method):
     def label_sets(self) -> tuple[str, ...]:
         return self.taxonomy.all_sets if self.taxonomy is not None else ()
 
-    def failure_key(self, work_id: int) -> tuple[str, str]:
-        """Where a failure on ``work_id`` is recorded: the stage table's name and the item."""
-        return f"classify-{self.name}", str(work_id)
+    @property
+    def stage(self) -> str:
+        """The stage table's name for it: one ``classify-<name>`` per method."""
+        return f"classify-{self.name}"
 
     def summary(self, rows: list[dict], counts) -> list[str]:
         llm = self.env._built.get("llm") if self.env is not None else None
@@ -255,7 +256,8 @@ class Classifier(Method):
     # -- what the base does ---------------------------------------------------------------------
 
     def version_payload(self) -> dict:
-        return {**super().version_payload(), "version": self.version,
+        # Method's, not the scope path's (next in the MRO of a class deciding both roles)
+        return {**Method.version_payload(self), "version": self.version,
                 "taxonomy": self.taxonomy.fingerprint() if self.taxonomy else ""}
 
     def fingerprint(self) -> str:

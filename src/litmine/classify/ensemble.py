@@ -1,6 +1,9 @@
-"""Ensemble: its members' scores pooled with weights learnt on out-of-fold scores.
+"""Ensemble: its members' scores pooled with weights learnt on out-of-fold scores, in both roles.
 
-Members are registered classifiers, fitted on the same data, and ``bare`` (``litmine.classify.bare``:
+One class (``Ensemble``) decides the placement and the scope; each role keeps its pooling rule, and
+both search their weights with the same code (``weight_grid``, ``choose_weights``).
+
+Placement. Members are registered methods, fitted on the same data, and ``bare`` (``litmine.classify.bare``:
 the bare library that `litmine evaluate` prints beside every method), so the out-of-fold search below
 can always fall back to it: the ensemble is not chosen worse than the bare library out of fold. The placement set (the survey seed's
 ``placement``): a weighted log-linear pool (the normalised product of the members' probabilities,
@@ -22,16 +25,24 @@ member by more than ``margin``, else that member alone is (``params()["weights"]
 weights of every label set, so each label row says which members decided it). Only members that are cheap to
 refit take part (those working on vectors); any other member (an LLM) gets the fixed weight
 ``other_weight`` and the learnt weights share the rest. With too few works to split, weights are equal.
+
+Scope. The weighted mean of its members' calibrated probabilities, its threshold the weighted mean of
+theirs, or, where no member without out-of-fold scores (an LLM) weighs, the threshold that keeps the
+target recall (``LITMINE_SCOPE_TARGET_RECALL``) of the in-scope calibration examples out of fold. The
+weights are learnt out of fold as the placement's are (``scope_weights``): the members cheap to refit
+are fitted on all folds but one and score it, and the best weights by F1 on the calibration examples
+are kept if they beat the best single member by more than ``margin``. ``bare`` is a member here too.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 
 import numpy as np
 
-from litmine.classify.bare import BARE, get_member
+from litmine.classify.bare import BARE, Bare
 from litmine.classify.base import (
     Classifier,
     Example,
@@ -42,42 +53,95 @@ from litmine.classify.base import (
     most_labels,
     share_thresholds,
 )
-from litmine.classify.method import PLACEMENT, choose_weights, weight_grid
+from litmine.classify.method import PLACEMENT, SCOPE, Method, PerRole, get_method
+from litmine.classify.scope import (
+    PlacementAndScope,
+    ScopeContext,
+    ScopeExample,
+    ScopeScore,
+    _calibration_set,
+    check_target_recall,
+    recall_threshold,
+)
+from litmine.errors import ClassifierError
 
 log = logging.getLogger(__name__)
 
 EPS = 1e-6
 
 
-class EnsembleClassifier(Classifier):
+def weight_grid(n: int, step: float) -> list[tuple[float, ...]]:
+    """Every weighting of ``n`` members on the simplex with steps of ``step`` (the weight search of both roles)."""
+    steps = int(round(1.0 / float(step)))
+    return [tuple(c / steps for c in combo) for combo in itertools.product(range(steps + 1), repeat=n)
+            if sum(combo) == steps]
+
+
+def choose_weights(scored: list[tuple[float, tuple[float, ...]]], margin: float) -> tuple[float, ...]:
+    """Of (out-of-fold figure, weights), the best single member's weights unless a mix beats it by
+    more than ``margin`` (out-of-fold figures on a few hundred works are noisy: a mix must earn its place)."""
+    single = max((s for s in scored if max(s[1]) == 1.0), key=lambda s: s[0])
+    mixed = max(scored, key=lambda s: s[0])
+    return mixed[1] if mixed[0] > single[0] + float(margin) else single[1]
+
+
+def member(role: str, name: str, env=None, **params: object) -> Method:
+    """An ensemble's member of ``role``: ``bare`` (the bare library, one definition for evaluate and
+    the ensemble) or a registered method."""
+    if name == BARE:
+        return Bare(env, role=role, **params)
+    return get_method(role, name, env, **params)
+
+
+class Ensemble(PlacementAndScope):
+    """Its members' scores pooled with weights learnt out of fold: log-linear over the placement's
+    labels, a weighted mean of calibrated probabilities for the scope (see the module).
+    ``params()["weights"]`` records the weights each row was decided with."""
+
     name = "ensemble"
-    version = "4"
+    version = PerRole(placement="4", scope="2")
     trainable = True
-    defaults = {"folds": 3, "step": 0.1, "margin": 0.02, "other_weight": 0.3, "seed": 0}
+    defaults = PerRole(placement={"folds": 3, "step": 0.1, "margin": 0.02, "other_weight": 0.3, "seed": 0},
+                       scope={"members": "supervised,zeroshot,bare,llm", "folds": 3, "step": 0.1, "margin": 0.02,
+                              "other_weight": 0.3, "seed": 0})
 
     def __init__(self, env=None, members: str | list[str] | None = None, **params: object) -> None:
-        if members is None:
-            members = ["zeroshot", "supervised", BARE] + (["llm"] if env is not None and env.has_llm else [])
+        super().__init__(env, **params)
+        has_llm = env is not None and getattr(env, "has_llm", False)
+        if self.role == SCOPE:  # the members are a parameter (a comma-separated list)
+            if members is not None:
+                self.param_values["members"] = members
+            wanted = [m for m in str(self.param_values["members"]).split(",") if m]
+            members = [m for m in wanted if m != "llm" or has_llm]
+        elif members is None:
+            members = ["zeroshot", "supervised", BARE] + (["llm"] if has_llm else [])
         elif isinstance(members, str):
             members = [m.strip() for m in members.split(",") if m.strip()]
-        super().__init__(env, **{**self.defaults, **params})
-        self.members = [member(name, env) for name in members]
-        self.weights: dict[str, dict[str, float]] = {}
+        self.members = [member(self.role, name, env) for name in members]
+        self.needs_vectors = any(m.needs_vectors for m in self.members)
+        self.weights: dict = {}  # placement: per label set, member -> weight; scope: member -> weight
 
     def params(self) -> dict:
-        return {**super().params(), "members": {m.name: m.source_version for m in self.members},
-                "weights": self.weights}
+        members = {m.name: m.source_version for m in self.members}
+        if self.role == PLACEMENT:
+            return {**super().params(), "members": members, "weights": self.weights}
+        return {**super().params(), "members": members, "weights": {k: round(v, 4) for k, v in self.weights.items()}}
 
     @property
     def model(self) -> str | None:
         models = sorted({m.model for m in self.members if m.model})
         return ",".join(models) or None
 
-    @property
-    def needs_vectors(self) -> bool:  # type: ignore[override]
-        return any(m.needs_vectors for m in self.members)
+    def fit(self, data, examples: list) -> None:
+        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
+        if self.role == PLACEMENT:
+            self._fit_placement(data, examples)
+        else:
+            self._fit_scope(data, examples)
 
-    def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
+    # -- placement: a weighted log-linear pool -------------------------------------------------------
+
+    def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         super().fit(taxonomy, examples)
         self.thresholds, self.placement_max = {}, None
         for m in self.members:
@@ -130,7 +194,7 @@ class EnsembleClassifier(Classifier):
         for m in refit:
             preds: list[Prediction | None] = [None] * len(examples)
             for train, test in splits:
-                clone = member(m.name, self.env, **m.param_values)
+                clone = member(PLACEMENT, m.name, self.env, **m.param_values)
                 clone.set_thresholds = False  # only its scores are needed
                 clone.fit(taxonomy, [examples[i] for i in train])
                 for i, pred in zip(test, clone.predict([examples[i].item for i in test])):
@@ -245,11 +309,93 @@ class EnsembleClassifier(Classifier):
         rationale = " | ".join(f"{m.name}: {p.rationale}" for m, p in zip(members, preds) if p.rationale)
         return Prediction(preds[0].work_id, scores, rationale=rationale or None)
 
+    # -- scope: a weighted mean of calibrated probabilities ------------------------------------------
 
-def member(name: str, env, **params: object) -> Classifier:
-    """An ensemble member by name: ``bare`` (the bare library, one definition for evaluate and here)
-    or a registered classifier."""
-    return get_member(PLACEMENT, name, env, **params)
+    def weight(self, member: Method) -> float:
+        return float(self.weights.get(member.name, 1.0))
+
+    def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
+        for m in self.members:
+            m.fit(context, [ex for ex in examples if not m.needs_vectors or ex.item.vector is not None])
+        super().fit(context, examples)
+        p = self.param_values
+        oof: dict = {}
+        self.weights = scope_weights(self.members, lambda name: member(SCOPE, name, self.env), context, examples,
+                                     int(p["folds"]), float(p["step"]), float(p["margin"]),
+                                     float(p["other_weight"]), int(p["seed"]), oof=oof)
+        used = [m for m in self.members if self.weight(m) > 0]
+        target = check_target_recall(float(getattr(self.env, "target_recall", 0.95)))
+        if oof and not others_weigh(self.members, self.weights) and oof["y"].any():
+            # recall first: the threshold keeps the target share of the in-scope calibration examples, out of fold
+            self.threshold = recall_threshold(oof["p"], oof["y"], target)
+        else:
+            self.threshold = float(np.average([m.threshold for m in used], weights=[self.weight(m) for m in used]))
+        self.param_values["target_recall"] = target
+
+    def score(self, items: list[WorkItem]) -> list[ScopeScore]:
+        per_member = [m.score(items) for m in self.members]
+        out = []
+        for n, item in enumerate(items):
+            got = [(s[n].probability, self.weight(m)) for m, s in zip(self.members, per_member)
+                   if s[n].probability is not None and self.weight(m) > 0]
+            if not got:
+                out.append(ScopeScore(None, error=ClassifierError("no member could score the work", work_id=item.work_id)))
+                continue
+            reasons = [f"{m.name}: {s[n].rationale}" for m, s in zip(self.members, per_member) if s[n].rationale]
+            out.append(ScopeScore(float(np.average([p for p, _ in got], weights=[w for _, w in got])),
+                                  " | ".join(reasons) or None))
+        return out
+
+
+def others_weigh(members: list, weights: dict[str, float]) -> bool:
+    """Whether a member not refitted out of fold (an LLM) has weight: then no out-of-fold threshold."""
+    return any(m.prompt_version is not None and weights.get(m.name, 0) > 0 for m in members)
+
+
+def scope_weights(members: list, make, context, examples: list, folds: int = 3, step: float = 0.1,
+                  margin: float = 0.02, other_weight: float = 0.3, seed: int = 0,
+                  oof: dict | None = None) -> dict[str, float]:
+    """The scope ensemble's member weights, learnt out of fold like the label sets' (see the module):
+    the members cheap to refit (all but an LLM, which weighs ``other_weight``) are fitted by ``make(name)``
+    on ``folds`` - 1 folds of ``examples`` and score the held-out one; the weights on a grid of step
+    ``step`` with the best F1 on the calibration examples (judged candidates where there are enough),
+    pooled probability against pooled threshold, are kept if they beat the best single member by more
+    than ``margin``, else that member alone is. Equal weights when there are too few examples. ``oof``,
+    when given, receives the chosen weights' out-of-fold probabilities of the calibration examples
+    (``p``) and their truth (``y``)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    refit = [m for m in members if m.prompt_version is None]
+    others = [m for m in members if m.prompt_version is not None]
+    equal = {m.name: 1.0 for m in members}
+    usable = [ex for ex in examples if ex.item.vector is not None] if any(m.needs_vectors for m in refit) else examples
+    y = np.array([ex.inside for ex in usable])
+    if len(refit) < 2 or min(int(y.sum()), int((~y).sum())) < folds:
+        return equal
+    p, t = np.zeros((len(refit), len(usable))), np.zeros(len(refit))
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        for j, m in enumerate(refit):
+            clone = make(m.name)
+            clone.fit(context, [usable[i] for i in train])
+            p[j, test] = [s.probability if s.probability is not None else 0.0
+                          for s in clone.score([usable[i].item for i in test])]
+            t[j] += clone.threshold / folds
+    cal = _calibration_set(usable)
+    scored = []
+    for weights in weight_grid(len(refit), step):
+        w = np.array(weights, dtype=float)
+        chosen = (w @ p[:, cal]) >= float(w @ t)
+        truth = y[cal]
+        tp = int((chosen & truth).sum())
+        scored.append((2 * tp / (chosen.sum() + truth.sum()) if chosen.sum() + truth.sum() else 0.0, weights))
+    best = choose_weights(scored, margin)
+    top = max(s for s, _ in scored)
+    if oof is not None:
+        oof.update(p=np.asarray(best) @ p[:, cal], y=y[cal])
+    share = 1.0 - other_weight * len(others)
+    log.info("scope ensemble: out-of-fold F1 %.3f with weights %s", top,
+             dict(zip([m.name for m in refit], best)))
+    return {**{m.name: other_weight for m in others}, **{m.name: w * share for m, w in zip(refit, best)}}
 
 
 def _macro_f1(truth: list[int], predicted: list[int], n: int) -> float:

@@ -19,6 +19,9 @@ the schema by the backend (grammar or structured output), and read and checked a
 ``LLMClient.complete_json``: lenient where JSON allows, asked once more when cut off or invalid, then
 refused (``LLMError`` with the raw answer, recorded as a failure for that work) and never stored.
 
+In role scope the same class asks the scope question built from the seed's statement
+(``litmine.classify.scope.SYSTEM``), answered in/out with a confidence, read as a probability.
+
 ``ExamplesAlone`` answers what the few-shot examples alone would: the majority first label of the
 same neighbours the LLM is shown. ``litmine.evaluation.llm`` puts it, and the LLM with no examples, beside
 the LLM in ``litmine evaluate``, so what the model adds over its examples is visible.
@@ -35,7 +38,9 @@ from collections import Counter
 
 import numpy as np
 
-from litmine.classify.base import Classifier, Example, Prediction, WorkItem
+from litmine.classify.base import Example, Prediction, WorkItem
+from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.scope import PlacementAndScope, ScopeScore
 from litmine.errors import LLMError
 from litmine.llm.structured import quote
 
@@ -55,26 +60,37 @@ RATIONALE_CHARS = 200
 PRIMARY_MAX, OTHER_MAX = 3, 5  # labels an answer may give in the primary set (best first) and in another set
 
 
-class LLMClassifier(Classifier):
+class LLM(PlacementAndScope):
+    """The configured LLM asked the survey's question: where a work goes (placement), whether it
+    belongs (scope). See the module."""
+
     name = "llm"
-    version = "2"
-    defaults = {"few_shot": 3, "excerpt_chars": 1000, "example_chars": 400, "label_chars": 160, "max_tokens": 160}
+    version = PerRole(placement="2", scope="1")
+    needs_vectors = PerRole(placement=True, scope=False)
+    defaults = PerRole(placement={"few_shot": 3, "excerpt_chars": 1000, "example_chars": 400, "label_chars": 160,
+                                  "max_tokens": 160},
+                       scope={"max_tokens": 200, "chars": 3000})
     # The few-shot examples come from the training data, so they are part of the classifier's version.
     trainable = True
-    prompt_version = "2-" + hashlib.sha256((SYSTEM + USER).encode()).hexdigest()[:8]
+    prompt_version = PerRole(placement="2-" + hashlib.sha256((SYSTEM + USER).encode()).hexdigest()[:8],
+                             scope="scope-1")
 
     def __init__(self, env=None, **params: object) -> None:
-        super().__init__(env, **{**self.defaults, **params})
+        super().__init__(env, **params)
         self._examples: list[Example] = []
         self._example_vectors: np.ndarray | None = None
         self.work_stats: list[dict] = []  # per work classified: prompt and completion tokens, attempts, seconds
 
     @property
     def model(self) -> str | None:
-        return self.env.llm.model_id
+        return self.env.llm.model_id if self.env is not None else None
 
     def fit(self, taxonomy, examples: list[Example]) -> None:
+        """``fit(taxonomy, examples)`` in role placement; in role scope ``fit(context, examples)``
+        keeps the scope statement (the question needs no examples)."""
         super().fit(taxonomy, examples)
+        if self.role != PLACEMENT:
+            return
         # Few-shot examples show other works' text to the model, so they come only from the survey's own
         # works: a paper labelled by a reviewer is untrusted text, and an instruction hidden in it must not
         # reach the prompt of any other work.
@@ -218,12 +234,39 @@ class LLMClassifier(Classifier):
             assigned[label_set] = set(chosen)
         return Prediction(item.work_id, scores, assigned, rationale=answer.value["rationale"].strip() or None)
 
+    # -- the scope question (role scope) -------------------------------------------------------------
 
-class ExamplesAlone(LLMClassifier):
+    def scope_messages(self, item: WorkItem) -> list[dict]:
+        from litmine.classify import scope
+
+        labels = "\n".join(f"- {text}" for text in self.context.label_texts)
+        paper = quote({"title_and_abstract": item.text[: int(self.param_values["chars"])]})
+        return [{"role": "system", "content": scope.SYSTEM.format(statement=self.context.statement, labels=labels)},
+                {"role": "user", "content": scope.USER.format(paper=paper)}]
+
+    def score(self, items: list[WorkItem]) -> list[ScopeScore]:
+        from litmine.classify import scope
+        from litmine.llm.structured import complete_json
+
+        out = []
+        for item in items:
+            try:
+                answer = complete_json(self.env.llm, self.scope_messages(item), scope.SCHEMA,
+                                       max_tokens=int(self.param_values["max_tokens"])).value
+                out.append(ScopeScore(scope.PROBABILITY[(answer["decision"], answer["confidence"])],
+                                      str(answer.get("reason", ""))[:200]))
+            except LLMError as exc:
+                log.warning("LLM failed on work %s: %s", item.work_id, exc)
+                out.append(ScopeScore(None, error=exc))
+        return out
+
+
+class ExamplesAlone(LLM):
     """What the LLM's few-shot examples say without the LLM: in the primary set, the first label most
     of the neighbours carry (a tie goes to the nearer); in another set, the labels most of them carry."""
 
     name = "llm-examples-alone"
+    roles = (PLACEMENT,)
     prompt_version = None
 
     @property
@@ -256,6 +299,9 @@ class ExamplesAlone(LLMClassifier):
         if not shots:
             return Prediction(item.work_id, error=LLMError("no labelled example to vote", work_id=item.work_id))
         return Prediction(item.work_id, scores, assigned)
+
+
+LLMClassifier = LLM  # the name evaluation/ and bench/ knew it by (the placement side of the pair merged here)
 
 
 def primary_label(ex: Example, label_set: str) -> str | None:

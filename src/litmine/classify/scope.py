@@ -3,8 +3,8 @@
 The question is asked against the survey's own scope statement (the seed's ``scope``, loaded as the
 description of label ``scope``/``in``) and its in-scope labels (``in_scope_label_sets``: the placement
 set unless the seed names others). Methods register
-under the entry-point group ``litmine.scope_methods`` (built in: ``supervised``, ``zeroshot``,
-``llm``, ``ensemble``) and write label rows like every classifier: label set ``scope``, label ``in``,
+under the entry-point group ``litmine.methods`` with ``scope`` in their ``roles`` (built in:
+``supervised``, ``zeroshot``, ``llm``, ``ensemble``) and write label rows like every classifier: label set ``scope``, label ``in``,
 source ``scope-<method>``, a calibrated probability as score, assigned when it reaches the method's
 threshold, with version, parameters, model, prompt version, run id and input hash. A work screened
 on its title alone (no abstract) carries status ``title-only``.
@@ -22,6 +22,11 @@ screening candidates out of fold, see the README).
   are some.
 - ``llm``: the scope question built from the seed's statement, answered in a JSON schema.
 - ``ensemble``: the mean of its members' calibrated probabilities.
+
+Each is one class deciding both roles (``PlacementAndScope``), built in role scope; its scope code
+path lives beside its placement one (``supervised.py``, ``zeroshot.py``, ``llm.py``, ``bare.py``,
+``ensemble.py``). Here: the scope's code path of the stage (``ScopeMethod``), its calibration, its
+LLM question, and reading its examples.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from litmine.classify.base import Prediction, WorkItem
-from litmine.classify.method import GROUPS, SCOPE, TITLE_ONLY, Method, available_methods, digest, get_method
+from litmine.classify.base import Classifier, Prediction, WorkItem
+from litmine.classify.method import PLACEMENT, SCOPE, TITLE_ONLY, Method, default_methods, digest, get_method
 from litmine.counts import Counts
 from litmine.errors import ClassifierError
 from litmine.store import Store
@@ -42,13 +47,9 @@ from litmine.store import scope as scope_db
 
 log = logging.getLogger(__name__)
 
-GROUP = GROUPS[SCOPE]
 SCOPE_SET, IN = scope_db.SCOPE_SET, scope_db.IN
 TRAIN_STATUSES = ("verified", "silver-agree")
 DECIDING = "ensemble"  # the method whose rows make the scope decision, when it has run
-
-
-ScopeItem = WorkItem  # one item type for every method: a work's text, input hash, vector, title_only
 
 
 @dataclass
@@ -61,7 +62,7 @@ class ScopeContext:
 
 @dataclass
 class ScopeExample:
-    item: ScopeItem
+    item: WorkItem
     inside: bool
     origin: str  # human, screening, survey, survey-context
 
@@ -81,11 +82,11 @@ class ScopeScore(Prediction):
 
 
 class ScopeMethod(Method):
-    """A method that decides the scope (role ``scope``: label set ``scope``, label ``in``; see
-    ``litmine.classify.method``): ``fit`` on the known scope decisions, ``score`` items with calibrated
-    probabilities."""
+    """The scope's code path (role ``scope``: label set ``scope``, label ``in``; see
+    ``litmine.classify.method``), and the base of a method that decides the scope only: ``fit`` on the
+    known scope decisions, ``score`` items with calibrated probabilities."""
 
-    role = SCOPE
+    roles = (SCOPE,)
 
     def __init__(self, env=None, **params: object) -> None:
         super().__init__(env, **params)
@@ -100,7 +101,7 @@ class ScopeMethod(Method):
         return {**self.param_values, "threshold": round(float(self.threshold), 4)}
 
     def version_payload(self) -> dict:
-        return {**super().version_payload(), "context": digest(vars(self.context)) if self.context else ""}
+        return {**Method.version_payload(self), "context": digest(vars(self.context)) if self.context else ""}
 
     # -- the stage's questions (``litmine.classify.score_works``) ---------------------------------
 
@@ -143,10 +144,7 @@ class ScopeMethod(Method):
     def label_sets(self) -> tuple[str, ...]:
         return (SCOPE_SET,)
 
-    def failure_key(self, work_id: int) -> tuple[str, str]:
-        """Where a failure on ``work_id`` is recorded: stage ``screen`` (the stage table's one name
-        for it, issue 13) and the method and work."""
-        return "screen", f"{self.name} {work_id}"
+    stage = "screen"  # the stage table's one name for every scope method (issue 13)
 
     def summary(self, rows: list[dict], counts) -> list[str]:
         if not rows:
@@ -160,8 +158,65 @@ class ScopeMethod(Method):
         self.context = context
         self.training = digest([(ex.item.work_id, ex.item.input_hash, ex.inside) for ex in examples])
 
-    def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
+    def score(self, items: list[WorkItem]) -> list[ScopeScore]:
         raise NotImplementedError
+
+
+class PlacementAndScope(Classifier, ScopeMethod):
+    """A method that decides both roles: built for one (``role``), it answers each of the stage's
+    questions with that role's code path (``Classifier``, ``ScopeMethod``). A subclass implements
+    each role's maths: ``predict`` (placement) and ``score`` (scope), and ``fit`` for both, as
+    ``fit(taxonomy, examples)`` or ``fit(context, examples)`` by its role (``super().fit`` is the
+    role's own)."""
+
+    roles = (PLACEMENT, SCOPE)
+
+    @property
+    def _path(self) -> type:
+        return Classifier if self.role == PLACEMENT else ScopeMethod
+
+    @property
+    def source(self) -> str:
+        return self._path.source.fget(self)
+
+    @property
+    def stage(self) -> str:
+        return self._path.stage.fget(self) if self.role == PLACEMENT else ScopeMethod.stage
+
+    @property
+    def verb(self) -> str:
+        return self._path.verb
+
+    @property
+    def page_size(self) -> int | None:
+        return self._path.page_size
+
+    def params(self) -> dict:
+        return self._path.params(self)
+
+    def version_payload(self) -> dict:
+        return self._path.version_payload(self)
+
+    def fit(self, data, examples: list) -> None:
+        self._path.fit(self, data, examples)
+
+    def prepare(self, store, **options: object) -> str | None:
+        return self._path.prepare(self, store, **options)
+
+    def pending(self, con, model_id: str | None, version: str, counts, limit: int | None) -> tuple[list, list[str]]:
+        return self._path.pending(self, con, model_id, version, counts, limit)
+
+    def read_items(self, store, model_id: str | None, todo: list) -> list[WorkItem]:
+        return self._path.read_items(self, store, model_id, todo)
+
+    def classify(self, items: list[WorkItem]) -> list[Prediction]:
+        return self._path.classify(self, items)
+
+    def label_sets(self) -> tuple[str, ...]:
+        return self._path.label_sets(self)
+
+    def summary(self, rows: list[dict], counts) -> list[str]:
+        return self._path.summary(self, rows, counts)
 
 
 # -- calibration ---------------------------------------------------------------------------------
@@ -228,130 +283,7 @@ def _calibration_set(examples: list[ScopeExample]) -> np.ndarray:
     return np.ones(len(examples), dtype=bool)
 
 
-# -- supervised ----------------------------------------------------------------------------------
-
-
-class SupervisedScope(ScopeMethod):
-    """Logistic regression on TF-IDF features of title and abstract, classes balanced."""
-
-    name = "supervised"
-    version = "1"
-    defaults = {"C": 3.0, "ngram_max": 2, "min_df": 2, "folds": 5, "seed": 0}
-
-    def _model(self, texts: list[str], y: np.ndarray, weights: np.ndarray | None = None):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-
-        w = np.ones(len(y)) if weights is None else weights
-        balanced = np.where(y, w / max(w[y].sum(), 1e-9), w / max(w[~y].sum(), 1e-9)) * len(y) / 2
-        pipe = make_pipeline(
-            TfidfVectorizer(sublinear_tf=True, min_df=int(self.param_values["min_df"]),
-                            ngram_range=(1, int(self.param_values["ngram_max"])), stop_words="english"),
-            LogisticRegression(C=float(self.param_values["C"]), max_iter=2000))
-        pipe.fit(texts, y.astype(int), logisticregression__sample_weight=balanced)
-        return pipe
-
-    def raw_scores(self, train: list[ScopeExample], texts: list[str]) -> np.ndarray:
-        y = np.array([ex.inside for ex in train])
-        return self._model([ex.item.text for ex in train], y).decision_function(texts)
-
-    def fit(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
-        super().fit(context, examples)
-        y = np.array([ex.inside for ex in examples])
-        if y.sum() < 2 or (~y).sum() < 2:
-            raise ClassifierError("the supervised scope method needs at least two in-scope and two out-of-scope "
-                                  "examples: load the survey (`litmine survey load`) or record scope decisions")
-        texts = [ex.item.text for ex in examples]
-        from sklearn.model_selection import StratifiedKFold
-
-        folds = min(int(self.param_values["folds"]), int(y.sum()), int((~y).sum()))
-        oof = np.zeros(len(y))
-        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=int(self.param_values["seed"])).split(texts, y):
-            oof[te] = self._model([texts[i] for i in tr], y[tr]).decision_function([texts[i] for i in te])
-        cal = _calibration_set(examples)
-        self.platt = Platt.fit(oof[cal], y[cal])
-        self.threshold = best_f1_threshold(self.platt(oof[cal]), y[cal])
-        self.pipe = self._model(texts, y)
-
-    _last: tuple[object, np.ndarray] | None = None  # the last scores computed, by version and inputs (any instance)
-
-    def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
-        """Calibrated probabilities. The same version scoring the same inputs again (the ensemble's
-        member after the method itself, in one screen) reuses the scores: the features of every
-        work's text are computed once."""
-        if not items:
-            return []
-        key = (self.source_version, tuple((i.work_id, i.input_hash) for i in items))
-        last = SupervisedScope._last
-        if last is None or last[0] != key:
-            last = SupervisedScope._last = (key, self.platt(self.pipe.decision_function([i.text for i in items])))
-        return [ScopeScore(float(x)) for x in last[1]]
-
-
-# -- zero-shot -----------------------------------------------------------------------------------
-
-
-class ZeroShotScope(ScopeMethod):
-    """Nearness to the in-scope works (mean cosine of the k nearest) and to the scope's descriptions."""
-
-    name = "zeroshot"
-    version = "1"
-    needs_vectors = True
-    defaults = {"k": 5, "description_weight": 0.5}
-
-    def fit(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
-        super().fit(context, examples)
-        inside = [ex for ex in examples if ex.inside and ex.item.vector is not None]
-        if not inside:
-            raise ClassifierError("the zero-shot scope method needs in-scope works with vectors: run `litmine embed`")
-        self.ids = np.array([ex.item.work_id for ex in inside])
-        self.pos = np.vstack([ex.item.vector for ex in inside])
-        texts = [context.statement, *context.label_texts]
-        self.desc = np.array(list(self.env.embedder.embed(texts)), dtype=np.float32)
-        labelled = [ex for ex in examples if ex.item.vector is not None]
-        raw = self.raw([ex.item for ex in labelled])
-        y = np.array([ex.inside for ex in labelled])
-        cal = _calibration_set(labelled)
-        if cal.all() and len(labelled) > len(inside):  # no judged candidates: survey works only
-            cal = np.ones(len(labelled), dtype=bool)
-        self.platt = Platt.fit(raw[cal], y[cal]) if y[cal].any() and (~y[cal]).any() else Platt(20.0, -20.0 * 0.5)
-        self.threshold = best_f1_threshold(self.platt(raw[cal]), y[cal]) if y[cal].any() and (~y[cal]).any() else 0.5
-
-    def raw(self, items: list[ScopeItem], chunk: int = 4096) -> np.ndarray:
-        """Per item: the mean cosine of its ``k`` nearest in-scope works (never itself) plus
-        ``description_weight`` times its best cosine to the descriptions; matrix products a chunk
-        of items at a time (an item without a vector scores 0: ``score`` reports it)."""
-        k, weight = int(self.param_values["k"]), float(self.param_values["description_weight"])
-        out = np.zeros(len(items))
-        rows = [n for n, item in enumerate(items) if item.vector is not None]
-        for start in range(0, len(rows), chunk):
-            picked = rows[start:start + chunk]
-            x = np.stack([items[n].vector for n in picked])
-            sims = np.matmul(self.pos, x[:, :, None])[..., 0]  # one matrix-vector product per item, as before
-            sims[~np.isfinite(sims)] = -np.inf
-            sims[np.array([items[n].work_id for n in picked])[:, None] == self.ids[None, :]] = -np.inf  # not itself
-            near = np.sort(np.partition(sims, -k, axis=1)[:, -k:], axis=1) if sims.shape[1] >= k else np.sort(sims, axis=1)
-            full = np.isfinite(near).all(axis=1)
-            means = np.zeros(len(picked), dtype=sims.dtype)
-            means[full] = near[full].mean(axis=1)
-            for j in np.flatnonzero(~full):  # fewer than k other in-scope works
-                finite = near[j][np.isfinite(near[j])]
-                means[j] = finite.mean() if finite.size else 0.0
-            best = np.matmul(self.desc, x[:, :, None])[..., 0].max(axis=1)
-            described = (weight * best.astype(np.float64)).astype(sims.dtype)
-            out[picked] = means + described  # in the vectors' precision, as one item's sum was
-        return out
-
-    def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
-        out = []
-        for item, p in zip(items, self.platt(self.raw(items)) if items else []):
-            out.append(ScopeScore(float(p)) if item.vector is not None else
-                       ScopeScore(None, error=ClassifierError("no vector: run `litmine embed`", work_id=item.work_id)))
-        return out
-
-
-# -- LLM -----------------------------------------------------------------------------------------
+# -- the scope question the LLM is asked (``litmine.classify.llm.LLM`` in role scope) ----------------
 
 SYSTEM = """You screen new research papers for a survey. Decide whether the paper belongs in the survey.
 
@@ -379,62 +311,6 @@ PROBABILITY = {("in", "high"): 0.95, ("in", "medium"): 0.8, ("in", "low"): 0.6,
                ("out", "low"): 0.4, ("out", "medium"): 0.2, ("out", "high"): 0.05}
 
 
-class LLMScope(ScopeMethod):
-    """The scope question, built from the seed's statement, answered by the configured LLM."""
-
-    name = "llm"
-    version = "1"
-    prompt_version = "scope-1"
-    defaults = {"max_tokens": 200, "chars": 3000}
-
-    @property
-    def model(self) -> str | None:
-        return self.env.llm.model_id if self.env is not None else None
-
-    def messages(self, item: ScopeItem) -> list[dict]:
-        labels = "\n".join(f"- {text}" for text in self.context.label_texts)
-        from litmine.llm.structured import quote
-
-        paper = quote({"title_and_abstract": item.text[: int(self.param_values["chars"])]})
-        return [{"role": "system", "content": SYSTEM.format(statement=self.context.statement, labels=labels)},
-                {"role": "user", "content": USER.format(paper=paper)}]
-
-    def score(self, items: list[ScopeItem]) -> list[ScopeScore]:
-        from litmine.errors import LLMError
-        from litmine.llm.structured import complete_json
-
-        out = []
-        for item in items:
-            try:
-                answer = complete_json(self.env.llm, self.messages(item), SCHEMA,
-                                       max_tokens=int(self.param_values["max_tokens"])).value
-                out.append(ScopeScore(PROBABILITY[(answer["decision"], answer["confidence"])],
-                                      str(answer.get("reason", ""))[:200]))
-            except LLMError as exc:
-                log.warning("LLM failed on work %s: %s", item.work_id, exc)
-                out.append(ScopeScore(None, error=exc))
-        return out
-
-
-# The ensemble (``EnsembleScope``, its weights learnt out of fold with the bare library as a member)
-# lives in litmine/classify/scope_ensemble.py.
-
-
-# -- registry ------------------------------------------------------------------------------------
-
-
-def available_scope_methods() -> dict[str, object]:
-    return available_methods(SCOPE)
-
-
-def get_scope_method(name: str, env=None, **params: object) -> ScopeMethod:
-    return get_method(SCOPE, name, env, **params)
-
-
-def default_scope_methods(env) -> list[str]:
-    return ["supervised", "zeroshot"] + (["llm"] if env is not None and env.has_llm else []) + ["ensemble"]
-
-
 # -- reading the store ---------------------------------------------------------------------------
 
 
@@ -446,7 +322,7 @@ def load_context(store: Store) -> ScopeContext:
     return ScopeContext(*statement)
 
 
-def _items(con, model_id: str | None, work_ids: list[int] | None = None) -> list[ScopeItem]:
+def _items(con, model_id: str | None, work_ids: list[int] | None = None) -> list[WorkItem]:
     rows = ml_store.work_items(con, model_id, work_ids) if work_ids is not None else []
     if work_ids is None:
         after = 0
@@ -493,9 +369,9 @@ def screen_all(store: Store, env, names: list[str] | None = None, run_id: str | 
     """Screen every work with each method (default: supervised, zeroshot, llm if configured, ensemble);
     one ``screen`` count whose notes give each method's line."""
     total = Counts("screen")
-    names = names or default_scope_methods(env)
+    names = names or default_methods(SCOPE, env)
     for name in names:
-        counts = screen_works(store, get_scope_method(name, env), run_id=run_id)
+        counts = screen_works(store, get_method(SCOPE, name, env), run_id=run_id)
         note = f"{name}: " + "; ".join(counts.notes)
         if name == names[-1]:  # the last method (the ensemble) gives the stage its counts
             counts.notes = []

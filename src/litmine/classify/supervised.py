@@ -14,6 +14,10 @@ a negative such as a theme neither annotator chose). A theme is assigned above i
 on out-of-fold scores of the training works so that the share of works carrying it is close to its
 labelled share. A theme with no known positive or no known negative is not scored, and
 ``params()["untrained"]`` names it.
+
+The scope (role ``scope``): logistic regression on TF-IDF word and bigram features of title and
+abstract, classes balanced, calibrated (Platt) on out-of-fold scores, its threshold at the best
+out-of-fold F1.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import warnings
 import numpy as np
 
 from litmine.classify.base import (
-    Classifier,
     Example,
     Prediction,
     Taxonomy,
@@ -32,22 +35,38 @@ from litmine.classify.base import (
     labelled_shares,
     share_thresholds,
 )
+from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.scope import (
+    PlacementAndScope,
+    Platt,
+    ScopeContext,
+    ScopeExample,
+    ScopeScore,
+    _calibration_set,
+    best_f1_threshold,
+)
+from litmine.errors import ClassifierError
 
 log = logging.getLogger(__name__)
 
 FEATURES = ("embedding", "embedding+tfidf")
 
 
-class SupervisedClassifier(Classifier):
+class Supervised(PlacementAndScope):
+    """Models learnt from the labelled works: on vectors and TF-IDF (placement), on TF-IDF
+    (scope). See the module."""
+
     name = "supervised"
-    version = "2"
+    version = PerRole(placement="2", scope="1")
+    needs_vectors = PerRole(placement=True, scope=False)
     trainable = True
-    defaults = {"C": 4.0, "theme_C": 1.0, "features": "embedding+tfidf", "descriptions": True,
-                "min_examples": 3, "seed": 0}
+    defaults = PerRole(placement={"C": 4.0, "theme_C": 1.0, "features": "embedding+tfidf", "descriptions": True,
+                                  "min_examples": 3, "seed": 0},
+                       scope={"C": 3.0, "ngram_max": 2, "min_df": 2, "folds": 5, "seed": 0})
 
     def __init__(self, env=None, **params: object) -> None:
-        super().__init__(env, **{**self.defaults, **params})
-        if self.param_values["features"] not in FEATURES:
+        super().__init__(env, **params)
+        if self.role == PLACEMENT and self.param_values["features"] not in FEATURES:
             from litmine.errors import ConfigError
 
             raise ConfigError(f"supervised features must be {' or '.join(FEATURES)}, "
@@ -58,7 +77,16 @@ class SupervisedClassifier(Classifier):
         self._tfidf = None
 
     def params(self) -> dict:
+        if self.role != PLACEMENT:
+            return super().params()
         return {**super().params(), "untrained": self._untrained}
+
+    def fit(self, data, examples: list) -> None:
+        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
+        if self.role == PLACEMENT:
+            self._fit_placement(data, examples)
+        else:
+            self._fit_scope(data, examples)
 
     # -- features ---------------------------------------------------------------------------------
 
@@ -85,7 +113,7 @@ class SupervisedClassifier(Classifier):
 
     # -- fitting ----------------------------------------------------------------------------------
 
-    def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
+    def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         from sklearn.linear_model import LogisticRegression
 
         super().fit(taxonomy, examples)
@@ -186,3 +214,55 @@ class SupervisedClassifier(Classifier):
             for pred, p in zip(out, self._themes_predict(model, features)):
                 pred.scores.setdefault(themes, {})[label_id] = float(p)
         return out
+
+    # -- scope: logistic regression on TF-IDF features of title and abstract, classes balanced ------
+
+    def _model(self, texts: list[str], y: np.ndarray, weights: np.ndarray | None = None):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        w = np.ones(len(y)) if weights is None else weights
+        balanced = np.where(y, w / max(w[y].sum(), 1e-9), w / max(w[~y].sum(), 1e-9)) * len(y) / 2
+        pipe = make_pipeline(
+            TfidfVectorizer(sublinear_tf=True, min_df=int(self.param_values["min_df"]),
+                            ngram_range=(1, int(self.param_values["ngram_max"])), stop_words="english"),
+            LogisticRegression(C=float(self.param_values["C"]), max_iter=2000))
+        pipe.fit(texts, y.astype(int), logisticregression__sample_weight=balanced)
+        return pipe
+
+    def raw_scores(self, train: list[ScopeExample], texts: list[str]) -> np.ndarray:
+        y = np.array([ex.inside for ex in train])
+        return self._model([ex.item.text for ex in train], y).decision_function(texts)
+
+    def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
+        super().fit(context, examples)
+        y = np.array([ex.inside for ex in examples])
+        if y.sum() < 2 or (~y).sum() < 2:
+            raise ClassifierError("the supervised scope method needs at least two in-scope and two out-of-scope "
+                                  "examples: load the survey (`litmine survey load`) or record scope decisions")
+        texts = [ex.item.text for ex in examples]
+        from sklearn.model_selection import StratifiedKFold
+
+        folds = min(int(self.param_values["folds"]), int(y.sum()), int((~y).sum()))
+        oof = np.zeros(len(y))
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=int(self.param_values["seed"])).split(texts, y):
+            oof[te] = self._model([texts[i] for i in tr], y[tr]).decision_function([texts[i] for i in te])
+        cal = _calibration_set(examples)
+        self.platt = Platt.fit(oof[cal], y[cal])
+        self.threshold = best_f1_threshold(self.platt(oof[cal]), y[cal])
+        self.pipe = self._model(texts, y)
+
+    _last: tuple[object, np.ndarray] | None = None  # the last scores computed, by version and inputs (any instance)
+
+    def score(self, items: list[WorkItem]) -> list[ScopeScore]:
+        """Calibrated probabilities. The same version scoring the same inputs again (the ensemble's
+        member after the method itself, in one screen) reuses the scores: the features of every
+        work's text are computed once."""
+        if not items:
+            return []
+        key = (self.source_version, tuple((i.work_id, i.input_hash) for i in items))
+        last = Supervised._last
+        if last is None or last[0] != key:
+            last = Supervised._last = (key, self.platt(self.pipe.decision_function([i.text for i in items])))
+        return [ScopeScore(float(x)) for x in last[1]]

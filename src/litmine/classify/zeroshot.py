@@ -13,6 +13,10 @@ set): each independently, a logistic of the similarity around
 training works (their vectors only, and each theme's labelled share where theme labels exist, else
 ``theme_share``) so that about that share of works carries it. Without training works every theme
 uses the base threshold.
+
+The scope (role ``scope``): nearness to the in-scope works (mean cosine of the ``k`` nearest, never
+itself) plus ``description_weight`` times the best cosine to the scope statement and the in-scope
+labels' descriptions, calibrated (Platt) on the judged candidates where there are some.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 
 from litmine.classify.base import (
-    Classifier,
     Example,
     Prediction,
     Taxonomy,
@@ -31,21 +34,46 @@ from litmine.classify.base import (
     sigmoid,
     softmax,
 )
+from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.scope import (
+    PlacementAndScope,
+    Platt,
+    ScopeContext,
+    ScopeExample,
+    ScopeScore,
+    _calibration_set,
+    best_f1_threshold,
+)
+from litmine.errors import ClassifierError
 
 
-class ZeroShotClassifier(Classifier):
+class ZeroShot(PlacementAndScope):
+    """Nearness of vectors, no model learnt: to the labels' descriptions (placement), to the in-scope
+    works and the scope's descriptions (scope). See the module."""
+
     name = "zeroshot"
-    version = "3"
+    version = PerRole(placement="3", scope="1")
+    needs_vectors = PerRole(placement=True, scope=True)
     trainable = True  # no model is learnt: the training works set the centering and the theme thresholds
-    defaults = {"temperature": 0.03, "theme_center": 0.3, "theme_scale": 0.05, "center": True,
-                "theme_share": 0.1, "placement_share": 0.1}
+    defaults = PerRole(placement={"temperature": 0.03, "theme_center": 0.3, "theme_scale": 0.05, "center": True,
+                                  "theme_share": 0.1, "placement_share": 0.1},
+                       scope={"k": 5, "description_weight": 0.5})
 
     def __init__(self, env=None, **params: object) -> None:
-        super().__init__(env, **{**self.defaults, **params})
+        super().__init__(env, **params)
         self._label_vectors: dict[str, tuple[list[str], np.ndarray]] = {}
         self._offsets: np.ndarray | None = None
 
-    def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
+    def fit(self, data, examples: list) -> None:
+        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
+        if self.role == PLACEMENT:
+            self._fit_placement(data, examples)
+        else:
+            self._fit_scope(data, examples)
+
+    # -- placement -----------------------------------------------------------------------------------
+
+    def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         super().fit(taxonomy, examples)
         self.thresholds, self._offsets, self._label_vectors, self.placement_max = {}, None, {}, None
         for label_set in taxonomy.target_sets:
@@ -95,6 +123,58 @@ class ZeroShotClassifier(Classifier):
             tids, _ = self._label_vectors[themes]
             for pred, row in zip(out, self._theme_scores(x)):
                 pred.scores[themes] = dict(zip(tids, map(float, row)))
+        return out
+
+    # -- scope ---------------------------------------------------------------------------------------
+
+    def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
+        super().fit(context, examples)
+        inside = [ex for ex in examples if ex.inside and ex.item.vector is not None]
+        if not inside:
+            raise ClassifierError("the zero-shot scope method needs in-scope works with vectors: run `litmine embed`")
+        self.ids = np.array([ex.item.work_id for ex in inside])
+        self.pos = np.vstack([ex.item.vector for ex in inside])
+        texts = [context.statement, *context.label_texts]
+        self.desc = np.array(list(self.env.embedder.embed(texts)), dtype=np.float32)
+        labelled = [ex for ex in examples if ex.item.vector is not None]
+        raw = self.raw([ex.item for ex in labelled])
+        y = np.array([ex.inside for ex in labelled])
+        cal = _calibration_set(labelled)
+        if cal.all() and len(labelled) > len(inside):  # no judged candidates: survey works only
+            cal = np.ones(len(labelled), dtype=bool)
+        self.platt = Platt.fit(raw[cal], y[cal]) if y[cal].any() and (~y[cal]).any() else Platt(20.0, -20.0 * 0.5)
+        self.threshold = best_f1_threshold(self.platt(raw[cal]), y[cal]) if y[cal].any() and (~y[cal]).any() else 0.5
+
+    def raw(self, items: list[WorkItem], chunk: int = 4096) -> np.ndarray:
+        """Per item: the mean cosine of its ``k`` nearest in-scope works (never itself) plus
+        ``description_weight`` times its best cosine to the descriptions; matrix products a chunk
+        of items at a time (an item without a vector scores 0: ``score`` reports it)."""
+        k, weight = int(self.param_values["k"]), float(self.param_values["description_weight"])
+        out = np.zeros(len(items))
+        rows = [n for n, item in enumerate(items) if item.vector is not None]
+        for start in range(0, len(rows), chunk):
+            picked = rows[start:start + chunk]
+            x = np.stack([items[n].vector for n in picked])
+            sims = np.matmul(self.pos, x[:, :, None])[..., 0]  # one matrix-vector product per item, as before
+            sims[~np.isfinite(sims)] = -np.inf
+            sims[np.array([items[n].work_id for n in picked])[:, None] == self.ids[None, :]] = -np.inf  # not itself
+            near = np.sort(np.partition(sims, -k, axis=1)[:, -k:], axis=1) if sims.shape[1] >= k else np.sort(sims, axis=1)
+            full = np.isfinite(near).all(axis=1)
+            means = np.zeros(len(picked), dtype=sims.dtype)
+            means[full] = near[full].mean(axis=1)
+            for j in np.flatnonzero(~full):  # fewer than k other in-scope works
+                finite = near[j][np.isfinite(near[j])]
+                means[j] = finite.mean() if finite.size else 0.0
+            best = np.matmul(self.desc, x[:, :, None])[..., 0].max(axis=1)
+            described = (weight * best.astype(np.float64)).astype(sims.dtype)
+            out[picked] = means + described  # in the vectors' precision, as one item's sum was
+        return out
+
+    def score(self, items: list[WorkItem]) -> list[ScopeScore]:
+        out = []
+        for item, p in zip(items, self.platt(self.raw(items)) if items else []):
+            out.append(ScopeScore(float(p)) if item.vector is not None else
+                       ScopeScore(None, error=ClassifierError("no vector: run `litmine embed`", work_id=item.work_id)))
         return out
 
 

@@ -83,13 +83,13 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
       litmine classify -m zeroshot -m supervised
       litmine query "select * from disagreements limit 5"
     """
-    from litmine.classify import default_methods, get_classifier
+    from litmine.classify import PLACEMENT, default_methods, get_method
     from litmine.pipeline import Run, classifier_env
 
     cfg = settings()
     with Run.open(cfg, " ".join(("classify", *methods)), _run_config(cfg)) as run:
         env = classifier_env(run.ctx)
-        names = [get_classifier(name, env).name for name in list(methods) or default_methods(env)]  # unknown: fails here
+        names = [get_method(PLACEMENT, name, env).name for name in list(methods) or default_methods(PLACEMENT, env)]  # unknown: fails here
         # reviewers' decisions still in the journal become human labels first, so training sees them
         decided = run.stage("decisions")
         if decided is not None and (decided.new or decided.failed):
@@ -131,7 +131,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
       litmine evaluate -m llm -m supervised --sample 60
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
-    from litmine.classify import default_methods, get_classifier, load_taxonomy
+    from litmine.classify import PLACEMENT, default_methods, get_method, load_taxonomy
     from litmine.evaluation.evaluate import format_report
     from litmine.evaluation.newpapers import new_paper_sections
     from litmine.pipeline import Run, classifier_env
@@ -139,9 +139,9 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
     cfg = settings()
     with Run.open(cfg, " ".join(("evaluate", *methods)), _run_config(cfg)) as run:
         env = classifier_env(run.ctx)
-        names = list(methods) or default_methods(env)
+        names = list(methods) or default_methods(PLACEMENT, env)
         for name in names:
-            get_classifier(name, env)  # an unknown name fails here, before any work
+            get_method(PLACEMENT, name, env)  # an unknown name fails here, before any work
         store, run_id = run.store, run.run_id
         if repeats > 0:
             for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed,

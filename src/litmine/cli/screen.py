@@ -21,14 +21,14 @@ def screen(methods: tuple[str, ...]) -> None:
       litmine screen
       litmine query "select decision, count(*) from scope_decisions group by 1"
     """
-    from litmine.classify.scope import get_scope_method
+    from litmine.classify.method import SCOPE, get_method
     from litmine.pipeline import Run, classifier_env
 
     cfg = settings()
     with Run.open(cfg, " ".join(("screen", *methods))) as run:
         env = classifier_env(run.ctx)
         for name in methods:
-            get_scope_method(name, env)  # an unknown name fails here, before any work
+            get_method(SCOPE, name, env)  # an unknown name fails here, before any work
         # reviewers' scope decisions train this run
         decided = run.stage("decisions")
         if decided is not None and (decided.new or decided.failed):

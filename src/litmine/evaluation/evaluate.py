@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from litmine.classify import TRAIN_STATUSES, Example, Prediction, load_examples, load_taxonomy
-from litmine.classify.bare import BARE, BareClassifier
+from litmine.classify.bare import BARE, Bare
 from litmine.classify.base import Taxonomy, WorkItem
 from litmine.errors import ClassifierError
 from litmine.evaluation.report import MIN_THEME_SUPPORT, STRATA, format_report
@@ -77,8 +77,8 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
     model_ids = {c.env.embedder.model_id for c in probe.values() if c.needs_vectors}
     model_id = next(iter(model_ids)) if model_ids else None
     if bare and model_id is not None and BARE not in methods:
-        methods = {BARE: BareClassifier, **methods}
-        probe = {BARE: BareClassifier(), **probe}
+        methods = {BARE: Bare, **methods}
+        probe = {BARE: Bare(), **probe}
     everything = load_examples(store, model_id, statuses=TRAIN_STATUSES + ("silver-disagree",), taxonomy=taxonomy)
     with store.connect(read_only=True) as con:
         survey_status = ml_store.survey_status(con)
@@ -307,4 +307,4 @@ def _ece(scores: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
             total += mask.sum() * abs(scores[mask].mean() - truth[mask].mean())
     return float(total / scores.size)
 
-__all__ = ["BARE", "MIN_THEME_SUPPORT", "STRATA", "BareClassifier", "Evaluation", "evaluate", "format_report"]
+__all__ = ["BARE", "MIN_THEME_SUPPORT", "STRATA", "Bare", "Evaluation", "evaluate", "format_report"]

@@ -18,7 +18,7 @@ import random
 from typing import Callable
 
 from litmine.classify import TRAIN_STATUSES, load_examples, load_taxonomy
-from litmine.classify.llm import ExamplesAlone, LLMClassifier
+from litmine.classify.llm import LLM, ExamplesAlone
 from litmine.errors import ClassifierError
 
 
@@ -51,7 +51,7 @@ def with_baselines(methods: dict[str, Callable[[], object]], env) -> dict[str, C
     out: dict[str, Callable[[], object]] = {}
     for name, make in methods.items():
         out[name] = make
-        if not isinstance(make(), LLMClassifier):
+        if not isinstance(make(), LLM):
             continue
 
         def alone(make=make, name=name):

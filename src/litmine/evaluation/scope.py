@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from litmine.classify.bare import BARE, scope_member
+from litmine.classify.bare import BARE
+from litmine.classify.ensemble import member
+from litmine.classify.method import SCOPE
 from litmine.classify.scope import (
     ScopeMethod,
-    SupervisedScope,
     _items,
     load_context,
     load_scope_examples,
@@ -149,7 +150,7 @@ def out_of_fold(store: Store, env, methods: list[str], folds: int = 5, seed: int
 
 
 def _method(name: str, env) -> ScopeMethod:
-    return scope_member(name, env)  # bare: the same model the ensemble takes as a member
+    return member(SCOPE, name, env)  # bare: the same model the ensemble takes as a member
 
 
 # -- the screening simulation --------------------------------------------------------------------
@@ -163,7 +164,9 @@ def rank_pool(prior_texts: list[str], prior_y: np.ndarray, pool_texts: list[str]
     from sklearn.linear_model import LogisticRegression
 
     # Like ASReview, the features are fitted once on every text (no labels are read); the model each batch.
-    method = SupervisedScope(C=C)
+    from litmine.classify.supervised import Supervised
+
+    method = Supervised(role=SCOPE, C=C)
     vectorizer = method._model(prior_texts + pool_texts, np.r_[np.ones(1, bool), np.zeros(len(prior_texts) + len(pool_texts) - 1, bool)])[0]
     x_prior, x_pool = vectorizer.transform(prior_texts), vectorizer.transform(pool_texts)
     revealed: list[int] = []
@@ -295,12 +298,12 @@ def format_scope_report(report: ScopeReport) -> list[str]:
 def scope_section(store: Store, env, data_dir: Path, folds: int = 5, seed: int = 0, batch: int = 1,
                   run_id: str | None = None) -> list[str]:
     """The scope lines of `litmine evaluate`: nothing when no candidate's scope has been judged."""
-    from litmine.classify.scope import default_scope_methods
+    from litmine.classify.method import default_methods
 
     with store.connect(read_only=True) as con:
         judged = methods_store.judged_scope_count(con)
     if not judged:
         return []
     plot = Path(data_dir) / "evaluations" / f"scope_recall_{run_id or 'latest'}.png"
-    report = evaluate_scope(store, env, default_scope_methods(env), folds, seed, batch, plot, run_id)
+    report = evaluate_scope(store, env, default_methods(SCOPE, env), folds, seed, batch, plot, run_id)
     return format_scope_report(report)

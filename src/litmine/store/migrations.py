@@ -352,4 +352,7 @@ MIGRATIONS: list[Migration] = [
     Migration(100, "digests and digest_states: each digest's window (the next starts at its end) and what it saw",
               _DIGESTS),
     Migration(110, "topics, work_topics, topic_proposals, view topic_works: emerging topics and proposed labels", _TOPICS),
+    Migration(120, "failures: one format for every method, item '<method> <work id>' (classify-<method> items were the id)",
+              "UPDATE failures SET item = substr(stage, 10) || ' ' || item "
+              "WHERE stage LIKE 'classify-%' AND regexp_full_match(item, '[0-9]+');"),
 ]

@@ -328,19 +328,6 @@ _ASSIGNMENT_COLUMNS = ["work_id", "label_set", "label_id", "source", "source_ver
                        "params", "score", "assigned", "status", "rationale", "content_hash", "run_id", "created_by"]
 
 
-def record_classify_failure(con: Connection, run_id: str | None, source: str, work_id: int,
-                            error: BaseException) -> None:
-    record_failure(con, run_id, f"classify-{source}", str(work_id), error)
-
-
-def resolve_classify_failures(con: Connection, source: str, work_ids: Sequence[int]) -> None:
-    """Mark open failures of these works in ``classify-source`` resolved."""
-    con.execute(
-        "UPDATE failures SET resolved_at = ? WHERE stage = ? AND resolved_at IS NULL AND list_contains(?, item)",
-        [utcnow(), f"classify-{source}", [str(w) for w in work_ids]],
-    )
-
-
 # -- LLM cache -------------------------------------------------------------------------------------
 
 
