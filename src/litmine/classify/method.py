@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from importlib.metadata import entry_points
 
 from litmine.errors import ClassifierError
+from litmine.plugins import lookup, plugins
 
 PLACEMENT, SCOPE = "placement", "scope"
 TITLE_ONLY = "title-only"  # the status of a row scored on a work's title alone (no abstract)
@@ -34,20 +34,6 @@ WHAT = {PLACEMENT: "classifier", SCOPE: "scope method"}  # role -> its name in m
 def digest(payload: object) -> str:
     """A short hash of ``payload`` as sorted JSON (what a row's version carries)."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def plugins(group: str) -> dict[str, object]:
-    """The entry points of ``group`` by name."""
-    return {ep.name: ep for ep in entry_points(group=group)}
-
-
-def lookup(group: str, name: str, what: str, error: type[Exception] = ClassifierError):
-    """The object the entry point ``name`` of ``group`` names, loaded; else ``error`` saying
-    "unknown <what> '<name>': choose from <the names there are>"."""
-    found = plugins(group)
-    if name not in found:
-        raise error(f"unknown {what} {name!r}: choose from {', '.join(sorted(found)) or 'none (reinstall litmine)'}")
-    return found[name].load()
 
 
 class Method:
