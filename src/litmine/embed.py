@@ -30,6 +30,7 @@ from typing import Iterable, Iterator, Sequence
 
 from litmine.counts import Counts
 from litmine.errors import EmbedError
+from litmine.hashing import sha256_hex
 from litmine.plugins import lookup, plugins
 from litmine.store import Store
 from litmine.store import ml as ml_store
@@ -181,7 +182,7 @@ class SentenceTransformerEmbedder(Embedder):
             raise EmbedError(f"the int8 option supports mean-pooled transformer models; this one is {modules}. "
                              "Drop +int8 from LITMINE_EMBED_MODEL", model=self.model_id)
         weights = Path(self.model_path())
-        stamp = hashlib.sha256(f"{weights.resolve()}:{_weights_stamp(weights)}".encode()).hexdigest()[:16]
+        stamp = sha256_hex(f"{weights.resolve()}:{_weights_stamp(weights)}")[:16]
         folder = Path(tempfile.gettempdir()) / f"litmine-{os.getuid()}" / "onnx" / f"{stamp}-{ONNX_EXPORT}"
         target = folder / "model-int8.onnx"
         if target.exists():
