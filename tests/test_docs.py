@@ -103,22 +103,61 @@ def test_the_readme_links_its_docs():
     assert unlinked == [], f"docs/ files the README does not link: {unlinked}"
 
 
+# A transcript no test runs (a measurement, a run against a server, a scenario set up by hand) says
+# so on the line before its block, with the date it was recorded: "*Recorded on 2026-12-07; not run
+# by the tests.*" (anything may follow the date). A block of commands alone (no output) needs neither.
+RECORD_MARK = re.compile(r"^\*Recorded on (\d{4}-\d{2}-\d{2})\b.*\*$")
+
+# Commands cheap enough for `make check` (a fresh database at most); a transcript that runs any other
+# (loading the survey, embedding, classifying) is marked slow.
+LIGHT = {"init", "status", "query", "schema", "config", "backup", "doctor", "llm"}
+
+
+def _blocks(text: str):
+    """(line number of the line before it, that line, its lines unindented) of each indented block of
+    a Markdown text that shows a command (`$ ...`)."""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        if not (lines[i].startswith("    ") and (i == 0 or not lines[i - 1].strip())):
+            i += 1
+            continue
+        j, block = i, []
+        while j < len(lines) and (lines[j].startswith("    ") or not lines[j].strip()):
+            block.append(lines[j][4:])
+            j += 1
+        while block and not block[-1].strip():
+            block.pop()
+        if any(line.startswith("$ ") for line in block):
+            k = i - 1
+            while k >= 0 and not lines[k].strip():
+                k -= 1
+            yield k + 1, lines[k].strip() if k >= 0 else "", block
+        i = j
+
+
 def _transcripts():
     for path, text in TEXTS.items():
-        lines = text.splitlines()
-        for i, line in enumerate(lines):
-            if line.strip() != TRANSCRIPT_MARK:
+        for number, before, block in _blocks(text):
+            if before != TRANSCRIPT_MARK:
                 continue
-            j = i + 1
-            while j < len(lines) and not lines[j].strip():
-                j += 1
-            block = []
-            while j < len(lines) and (lines[j].startswith("    ") or not lines[j].strip()):
-                block.append(lines[j][4:])
-                j += 1
-            while block and not block[-1].strip():
-                block.pop()
-            yield pytest.param(block, id=f"{path.relative_to(ROOT)}:{i + 2}")
+            light = all(args[:1] and (args[0] in LIGHT or "--help" in args) for _, args, _ in _steps(block))
+            yield pytest.param(block, id=f"{path.relative_to(ROOT)}:{number + 1}",
+                               marks=() if light else pytest.mark.slow)
+
+
+def test_every_transcript_is_tested_or_a_dated_record():
+    """A reader tells a transcript the tests run (marked for them) from a dated record (marked for the
+    reader); a block of commands with no output is an instruction, and needs neither."""
+    unmarked = []
+    for path, text in TEXTS.items():
+        for number, before, block in _blocks(text):
+            shows_output = any(line.strip() and not line.startswith("$ ") for line in block)
+            if shows_output and before != TRANSCRIPT_MARK and not RECORD_MARK.match(before):
+                unmarked.append(f"{path.relative_to(ROOT)}:{number + 1}: {block[0]}")
+    assert unmarked == [], ("transcripts neither tested nor dated: mark each with "
+                            f"{TRANSCRIPT_MARK!r} or '*Recorded on YYYY-MM-DD; not run by the tests.*'\n"
+                            + "\n".join(unmarked))
 
 
 def _assignments(words: list[str]) -> dict[str, str]:
@@ -150,20 +189,54 @@ def _steps(block: list[str]):
     return steps
 
 
+# What differs from one run to the next and is not litmine's behaviour: dates and times (a backup's
+# stamp, a run's start), timings, and where the data directory is. Both sides are read through them.
+_VARYING = [
+    (re.compile(r"\d{8}T\d{6,12}Z?"), "<time>"),  # a backup's stamp
+    (re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"), "<time>"),
+    (re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s|seconds?|min|minutes?)\b"), "<duration>"),
+]
+
+
+def _normal(line: str, data_dir: Path | None = None) -> str:
+    if data_dir is not None:
+        line = line.replace(str(data_dir), "data")
+    for pattern, placeholder in _VARYING:
+        line = pattern.sub(placeholder, line)
+    return line
+
+
+def _line_matches(expected: str, got: str) -> bool:
+    """Equal; or, where the expected line has `...` in it, any text there (a free disk's size)."""
+    if "..." not in expected:
+        return expected == got
+    return re.fullmatch(".*".join(re.escape(part) for part in expected.split("...")), got) is not None
+
+
 def _matches(expected: list[str], got: list[str]) -> bool:
-    """Line by line; `...` stands for any lines (none included)."""
+    """Line by line; a line `...` stands for any lines (none included)."""
     if not expected:
         return not got
     if expected[0] == "...":
         return any(_matches(expected[1:], got[k:]) for k in range(len(got) + 1))
-    return bool(got) and expected[0] == got[0] and _matches(expected[1:], got[1:])
+    return bool(got) and _line_matches(expected[0], got[0]) and _matches(expected[1:], got[1:])
 
 
 def test_the_tested_transcripts_are_found():
     assert len(list(_transcripts())) >= 2, f"no block follows {TRANSCRIPT_MARK!r}"
 
 
-@pytest.mark.slow
+def test_the_transcript_check_reads_through_dates_timings_and_the_data_directory(tmp_path):
+    data = tmp_path / "data"
+    got = [_normal(f"backup: {data}/backups/litmine-20261207T213711354894Z.duckdb (798,720 bytes) in 0.4 s", data),
+           _normal("ok       disk: 65.3 GiB free in data"), _normal("run since 2026-12-07 03:00:02")]
+    assert _matches([_normal("backup: data/backups/litmine-20261201T054742509618Z.duckdb (798,720 bytes) in 12 s"),
+                     "ok       disk: ... free in data", _normal("run since 2026-06-29 01:30:00")], got)
+    assert not _matches([_normal("backup: data/backups/litmine-20261201T054742509618Z.duckdb (6,041,600 bytes) in 1 s")],
+                        got[:1])
+    assert _matches(["first", "...", "last"], ["first", "last"]) and not _matches(["first", "..."], ["other"])
+
+
 @pytest.mark.parametrize("block", list(_transcripts()))
 def test_a_transcript_prints_what_it_says(block, data_dir: Path):
     from click.testing import CliRunner
@@ -172,7 +245,7 @@ def test_a_transcript_prints_what_it_says(block, data_dir: Path):
     for env, args, expected in _steps(block):
         env = {name: str((ROOT / value).resolve()) if (ROOT / value).exists() and "/" in value else value
                for name, value in env.items()}
-        result = runner.invoke(main, args, env=env, catch_exceptions=False)
-        got = [line.rstrip() for line in result.output.rstrip("\n").splitlines()]
-        assert _matches(expected, got), f"$ litmine {shlex.join(args)}\nexpected:\n" + "\n".join(expected) + \
-            "\ngot:\n" + "\n".join(got)
+        result = runner.invoke(main, args, env=env, catch_exceptions=False, prog_name="litmine")  # --help: 80 wide
+        got = [_normal(line.rstrip(), data_dir) for line in result.output.rstrip("\n").splitlines()]
+        assert _matches([_normal(line) for line in expected], got), \
+            f"$ litmine {shlex.join(args)}\nexpected:\n" + "\n".join(expected) + "\ngot:\n" + "\n".join(got)

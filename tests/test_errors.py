@@ -24,3 +24,33 @@ def test_a_long_context_value_is_cut_in_the_middle():
     assert len(text) < 200
     assert text.startswith("arXiv did not answer (url=https://export.arxiv.org/api/query?search_query=xxx")
     assert text.endswith("&start=10&max_results=10)") and "…" in text
+
+
+def test_an_unknown_plugin_of_any_group_is_refused_in_the_same_words():
+    """Classifiers, scope methods, embedders and LLM backends go through one lookup (``litmine.plugins``):
+    each refuses an unknown name as "unknown <what> '<name>': choose from <its group's names>", in its
+    own error class, naming the setting it came from where one did."""
+    from litmine.classify import get_classifier
+    from litmine.classify.scope import get_scope_method
+    from litmine.embed import get_embedder
+    from litmine.llm import get_backend
+    from litmine.plugins import plugins
+
+    def names(group):
+        return ", ".join(sorted(plugins(group)))
+
+    cases = [
+        (lambda: get_classifier("nope"), errors.ClassifierError,
+         f"unknown classifier 'nope': choose from {names('litmine.classifiers')}"),
+        (lambda: get_scope_method("nope"), errors.ClassifierError,
+         f"unknown scope method 'nope': choose from {names('litmine.scope_methods')}"),
+        (lambda: get_embedder("nope:64"), errors.EmbedError,
+         "unknown embedder 'nope': choose from hashing, sentence-transformers (LITMINE_EMBED_MODEL=nope:64)"),
+        (lambda: get_backend("nope", "m"), errors.ConfigError,
+         "unknown LLM backend 'nope': choose from fake, llama-cpp, llama-cpp-server, openai (LITMINE_LLM_BACKEND=nope)"),
+    ]
+    for call, cls, message in cases:
+        with pytest.raises(cls) as info:
+            call()
+        assert str(info.value) == message
+    assert names("litmine.classifiers") and names("litmine.scope_methods")

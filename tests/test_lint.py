@@ -183,7 +183,36 @@ def test_the_layers_hold_store_below_stages_below_the_run():
 
 def test_no_flat_module_is_left_beside_the_packages():
     """What stays at the top is shared by every stage (settings, counts, errors, ids, the run and its
-    lock, status, doctor, the embedder); everything else lives in its flow's package."""
+    lock, status, doctor, the embedder, the plugin lookup); everything else lives in its flow's package."""
     top = sorted(p.stem for p in (ROOT / "src" / "litmine").glob("*.py"))
     assert top == ["__init__", "__main__", "clock", "config", "counts", "doctor", "embed", "errors", "hashing", "ids",
-                   "pipeline", "runlock", "status"]
+                   "pipeline", "plugins", "runlock", "status"]
+
+
+# Calls that compute a SHA-256 or read the clock themselves, outside ``hashing`` and ``clock``, still
+# left in classify/ (its classes are being merged there; to route through the helpers then).
+OWN_HASH_OR_CLOCK = {
+    ("classify/base.py", "hashlib.sha256"),
+    ("classify/llm.py", "hashlib.sha256"),
+    ("classify/method.py", "hashlib.sha256"),
+}
+
+
+def test_hashes_and_now_go_through_their_one_helper():
+    """No module hashes with ``hashlib.sha256`` or asks ``datetime.now``/``utcnow``/``date.today``
+    itself: ``hashing.sha256_hex``/``sha256_file`` and ``clock.utcnow`` are the one way (issue 23)."""
+    import ast
+
+    src = ROOT / "src" / "litmine"
+    calls = {"hashlib.sha256", "datetime.now", "datetime.utcnow", "date.today", "datetime.datetime.now"}
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src).as_posix()
+        if rel in ("hashing.py", "clock.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                call = ast.unparse(node.func)
+                if call in calls and (rel, call) not in OWN_HASH_OR_CLOCK:
+                    found.append(f"{rel}:{node.lineno}: {call}()")
+    assert found == [], "use litmine.hashing / litmine.clock:\n" + "\n".join(found)

@@ -53,8 +53,8 @@ def test_backends_register_through_entry_points_and_unknown_names_list_them():
     assert isinstance(get_backend("fake", "m"), FakeBackend)
     with pytest.raises(ConfigError) as info:
         get_backend("nope", "m")
-    assert str(info.value) == ("unknown LLM backend 'nope': set LITMINE_LLM_BACKEND to one of fake, llama-cpp, "
-                               "llama-cpp-server, openai (`litmine llm list`)")
+    assert str(info.value) == ("unknown LLM backend 'nope': choose from fake, llama-cpp, llama-cpp-server, openai "
+                               "(LITMINE_LLM_BACKEND=nope)")
     with pytest.raises(ConfigError, match="No LLM model configured: set LITMINE_LLM_MODEL"):
         get_backend("openai", "")
 

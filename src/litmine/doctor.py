@@ -116,7 +116,8 @@ def _backups(settings: Settings) -> list[Finding]:
         found.append(Finding("backups", False, "the database has no backup: run `litmine backup`"))
     if not found:
         found.append(Finding("backups", True, f"{len(copies)} in {db.parent / 'backups'}, each opens and reads back"
-                             if copies else "turned off (LITMINE_BACKUP_KEEP=0)"))
+                             if copies else "none, and no database yet" if not db.exists()
+                             else "turned off (LITMINE_BACKUP_KEEP=0)"))
     return found
 
 

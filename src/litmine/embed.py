@@ -26,11 +26,12 @@ import re
 import tempfile
 import threading
 from pathlib import Path
-from importlib.metadata import entry_points
 from typing import Iterable, Iterator, Sequence
 
 from litmine.counts import Counts
 from litmine.errors import EmbedError
+from litmine.hashing import sha256_hex
+from litmine.plugins import lookup, plugins
 from litmine.store import Store
 from litmine.store import ml as ml_store
 
@@ -181,7 +182,7 @@ class SentenceTransformerEmbedder(Embedder):
             raise EmbedError(f"the int8 option supports mean-pooled transformer models; this one is {modules}. "
                              "Drop +int8 from LITMINE_EMBED_MODEL", model=self.model_id)
         weights = Path(self.model_path())
-        stamp = hashlib.sha256(f"{weights.resolve()}:{_weights_stamp(weights)}".encode()).hexdigest()[:16]
+        stamp = sha256_hex(f"{weights.resolve()}:{_weights_stamp(weights)}")[:16]
         folder = Path(tempfile.gettempdir()) / f"litmine-{os.getuid()}" / "onnx" / f"{stamp}-{ONNX_EXPORT}"
         target = folder / "model-int8.onnx"
         if target.exists():
@@ -244,28 +245,17 @@ class HashingEmbedder(Embedder):
 
 
 def available_embedders() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    return plugins(GROUP)
 
 
 def get_embedder(spec: str = DEFAULT_MODEL, batch_size: int = 64) -> Embedder:
     """The embedder a ``LITMINE_EMBED_MODEL`` value names: ``NAME:ARG`` of a registered backend,
     else a sentence-transformers model name or path."""
-    found = available_embedders()
     name, _, arg = spec.partition(":")
-    if name in found and name != "sentence-transformers":
-        cls = found[name].load()
-        return cls(arg, batch_size=batch_size) if arg else cls(batch_size=batch_size)
-    if arg and name not in found:  # NAME:ARG names a backend; a model name has no colon
-        raise EmbedError(f"unknown embedder {name!r} (LITMINE_EMBED_MODEL={spec!r}): choose from "
-                         f"{', '.join(sorted(found)) or 'none'}, or give a sentence-transformers model name")
-    if name == "sentence-transformers" and arg:
-        spec = arg
-    if "sentence-transformers" not in found:
-        raise EmbedError(
-            f"no embedder registered for {spec!r}; registered: {', '.join(sorted(found)) or 'none'}. "
-            "Reinstall litmine (`pip install -e .`) to register the built-in ones"
-        )
-    return found["sentence-transformers"].load()(spec, batch_size=batch_size)
+    if name == "sentence-transformers" or (not arg and name not in available_embedders()):
+        name, arg = "sentence-transformers", arg or spec  # a model name has no colon
+    cls = lookup(GROUP, name, "embedder", EmbedError, LITMINE_EMBED_MODEL=spec)
+    return cls(arg, batch_size=batch_size) if arg else cls(batch_size=batch_size)
 
 
 _SHARED: dict[tuple[str, int], tuple[Embedder, threading.Lock]] = {}

@@ -32,6 +32,7 @@ import warnings
 from importlib.metadata import entry_points
 
 from litmine.errors import ClassifierError
+from litmine.plugins import plugins, unknown
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +55,6 @@ class PerRole(dict):
 def digest(payload: object) -> str:
     """A short hash of ``payload`` as sorted JSON (what a row's version carries)."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def plugins(group: str) -> dict[str, object]:
-    """The entry points of ``group`` by name."""
-    return {ep.name: ep for ep in entry_points(group=group)}
-
-
-def lookup(group: str, name: str, what: str, error: type[Exception] = ClassifierError):
-    """The object the entry point ``name`` of ``group`` names, loaded; else ``error`` saying
-    "unknown <what> '<name>': choose from <the names there are>"."""
-    found = plugins(group)
-    if name not in found:
-        raise error(f"unknown {what} {name!r}: choose from {', '.join(sorted(found)) or 'none (reinstall litmine)'}")
-    return found[name].load()
 
 
 def _roles(cls) -> tuple[str, ...]:
@@ -157,8 +144,7 @@ def get_method(role: str, name: str, env=None, **params: object) -> "Method":
     "unknown <what> '<name>': choose from <the methods of that role>"."""
     found = available_methods(check_role(role))
     if name not in found:
-        raise ClassifierError(f"unknown {WHAT[role]} {name!r}: choose from "
-                              f"{', '.join(sorted(found)) or 'none (reinstall litmine)'}")
+        raise unknown(WHAT[role], name, found)
     cls = found[name]
     method = cls(env, role=role, **params)
     method.name = name

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 
 from litmine.errors import ConfigError
 from litmine.hashing import sha256_hex
+from litmine.plugins import lookup, plugins
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +64,16 @@ class LLMBackend:
 
 
 def available_backends() -> dict[str, object]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    return plugins(GROUP)
 
 
 def get_backend(name: str, model: str, base_url: str = "", api_key: str = "", **options: object) -> LLMBackend:
-    found = available_backends()
-    if name not in found:
-        raise ConfigError(
-            f"unknown LLM backend {name!r}: set LITMINE_LLM_BACKEND to one of {', '.join(sorted(found)) or 'none'} "
-            "(`litmine llm list`)"
-        )
+    """The backend ``name`` (``LITMINE_LLM_BACKEND``) for ``model``. An unknown name is a ``ConfigError``
+    (a setting to fix), not an ``LLMError``: the LLM methods take those for one work's failure."""
+    cls = lookup(GROUP, name, "LLM backend", ConfigError, LITMINE_LLM_BACKEND=name)
     if not model:
         raise ConfigError("No LLM model configured: set LITMINE_LLM_MODEL (a model name, or a GGUF path for llama-cpp)")
-    return found[name].load()(model, base_url=base_url, api_key=api_key, **options)
+    return cls(model, base_url=base_url, api_key=api_key, **options)
 
 
 def prompt_hash(messages: list[dict], schema: dict, max_tokens: int) -> str:

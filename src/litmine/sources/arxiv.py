@@ -46,6 +46,7 @@ from litmine.counts import Counts
 from litmine.errors import ArxivApiError, FetchError, InvalidArxivId, SourceUnreachable
 from litmine.hashing import sha256_hex
 from litmine.ids import parse_arxiv_id
+from litmine.sources import refuse
 from litmine.sources.polite import PoliteClient, Retry, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
@@ -397,12 +398,7 @@ def fetch_new(
         exc = FetchError(f"the date range to fetch ends before it starts (from {since:%Y-%m-%d %H:%M}, the day "
                          f"before the watermark, to {now:%Y-%m-%d %H:%M}): nothing asked; give a later --until",
                          watermark=seen)
-        with store.transaction() as con:
-            record_failure(con, run_id, "fetch-arxiv", dated, exc)
-        counts.add("failed")
-        counts.notes.append(str(exc))
-        log.warning("nightly query refused: %s", exc)
-        return counts
+        return refuse(store, counts, run_id, dated, exc, "nightly query")
     log.info("nightly query since %s: %s", since.isoformat(), dated)
     search = arxiv.Search(dated, max_results=max_results, sort_by=arxiv.SortCriterion.SubmittedDate)
     newest = seen_at

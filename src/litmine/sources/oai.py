@@ -25,6 +25,7 @@ from litmine.config import Settings
 from litmine.counts import Counts
 from litmine.errors import FetchError, SourceUnreachable
 from litmine.ids import try_parse_arxiv_id
+from litmine.sources import refuse
 from litmine.sources.polite import PoliteClient, Throttle, hosts_of
 from litmine.store import Store
 from litmine.store import acquire
@@ -166,12 +167,7 @@ def harvest_oai(
     if from_date > until:
         exc = FetchError(f"the harvest window ends before it starts (from {from_date} to {until}): nothing asked; "
                          "give a later --until or an earlier --from", set=set_spec)
-        with store.transaction() as con:
-            record_failure(con, run_id, "oai-pmh", source_ref, exc)
-        counts.add("failed")
-        counts.notes.append(str(exc))
-        log.warning("harvest refused: %s", exc)
-        return counts
+        return refuse(store, counts, run_id, source_ref, exc, "harvest")
     pages = 0
     while True:
         if token:

@@ -18,7 +18,6 @@ only to the configured arXiv hosts, each hop spaced like any other request.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -95,20 +94,20 @@ class PdfDownloader:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=".", suffix=".part")
         tmp = Path(tmp_name)
-        digest, size = hashlib.sha256(), 0
+        size = 0
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in body:
                     size += len(chunk)
                     if size > cap:
                         raise PdfError(f"too large: more than {cap} bytes (LITMINE_PDF_MAX_BYTES)", url=url)
-                    digest.update(chunk)
                     out.write(chunk)
             check_pdf_file(tmp, url)
+            digest = sha256_file(tmp)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-        return digest.hexdigest(), size
+        return digest, size
 
 
 def download_pdfs(

@@ -31,7 +31,7 @@ import socket
 import stat
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -43,6 +43,7 @@ import urllib3
 import urllib3.connection
 
 from litmine import __version__
+from litmine.clock import utcnow
 from litmine.errors import FetchError, ResponseTooLarge, SourceUnreachable, UnsafeTempFile
 
 log = logging.getLogger(__name__)
@@ -409,7 +410,9 @@ def retry_after(resp: requests.Response) -> float | None:
         return float(value)
     except ValueError:
         try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+            when = parsedate_to_datetime(value)  # an HTTP date is in GMT: naive only when it says -0000
+            when = when.astimezone(timezone.utc).replace(tzinfo=None) if when.tzinfo else when
+            return max(0.0, (when - utcnow()).total_seconds())
         except (TypeError, ValueError):
             return None
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 
+from litmine.clock import utcnow
 from litmine.config import Settings
 from litmine.errors import StoreError
 from litmine.store.health import verify
@@ -60,7 +60,7 @@ def leftovers(database: Path) -> list[Path]:
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return utcnow().strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def backup(store, keep: int) -> Path:
