@@ -117,9 +117,10 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
     figures (works with an abstract and title-only works apart) and the new papers of the seed's
     screening are printed too. The figures are stored in the table evaluations.
 
-    First come the NEW PAPERS (the judged screening candidates): a nested evaluation, every choice
-    (survey weight, C, features, the scope threshold at LITMINE_SCOPE_TARGET_RECALL) made inside the
-    training folds, over --repeats stratified splits: scope recall, precision, precision at the target
+    First come the NEW PAPERS (the judged screening candidates): the methods screen and classify
+    store (tuned, ensemble; or those given with -m), each fitted on the training folds only as those
+    commands fit it (its own choices, such as the scope threshold at LITMINE_SCOPE_TARGET_RECALL,
+    made inside them), over --repeats stratified splits: scope recall, precision, precision at the target
     recall, AP, WSS@95 and placement top-1, top-3, macro-F1, each as mean, sd and bootstrap 95%
     interval beside the bare row; then the same on the survey's own works.
 
@@ -145,7 +146,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
         store, run_id = run.store, run.run_id
         if repeats > 0:
             for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed,
-                                           survey=not new_papers_only):
+                                           survey=not new_papers_only, methods=list(methods) or None):
                 click.echo(line)
         if new_papers_only:
             return
