@@ -134,6 +134,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
     """
     from litmine.classify import default_methods, get_classifier, load_taxonomy
     from litmine.evaluation.evaluate import format_report
+    from litmine.evaluation.harness import parse_method
     from litmine.evaluation.newpapers import new_paper_sections
     from litmine.pipeline import Run, classifier_env
 
@@ -142,7 +143,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
         env = classifier_env(run.ctx)
         names = list(methods) or default_methods(env)
         for name in names:
-            get_classifier(name, env)  # an unknown name fails here, before any work
+            get_classifier(parse_method(name)[0], env)  # an unknown name fails here, before any work
         store, run_id = run.store, run.run_id
         if repeats > 0:
             for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed,
