@@ -136,7 +136,8 @@ def test_the_scope_ensemble_threshold_follows_the_target_recall(seeded):
 
 
 def test_evaluate_leads_with_the_new_papers(seeded):
-    out = CliRunner().invoke(main, ["evaluate", "-m", "zeroshot", "--folds", "3", "--repeats", "2"],
+    out = CliRunner().invoke(main, ["evaluate", "-m", "zeroshot", "--folds", "3", "--repeats", "2",
+                                    "--new-papers-method", "tuned"],
                              env={"LITMINE_EMBED_MODEL": "hashing:256"})
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
