@@ -30,8 +30,7 @@ def test_an_unknown_plugin_of_any_group_is_refused_in_the_same_words():
     """Classifiers, scope methods, embedders and LLM backends go through one lookup (``litmine.plugins``):
     each refuses an unknown name as "unknown <what> '<name>': choose from <its group's names>", in its
     own error class, naming the setting it came from where one did."""
-    from litmine.classify import get_classifier
-    from litmine.classify.scope import get_scope_method
+    from litmine.classify.method import PLACEMENT, SCOPE, available_methods, get_method
     from litmine.embed import get_embedder
     from litmine.llm import get_backend
     from litmine.plugins import plugins
@@ -40,10 +39,10 @@ def test_an_unknown_plugin_of_any_group_is_refused_in_the_same_words():
         return ", ".join(sorted(plugins(group)))
 
     cases = [
-        (lambda: get_classifier("nope"), errors.ClassifierError,
-         f"unknown classifier 'nope': choose from {names('litmine.classifiers')}"),
-        (lambda: get_scope_method("nope"), errors.ClassifierError,
-         f"unknown scope method 'nope': choose from {names('litmine.scope_methods')}"),
+        (lambda: get_method(PLACEMENT, "nope"), errors.ClassifierError,
+         f"unknown classifier 'nope': choose from {', '.join(sorted(available_methods(PLACEMENT)))}"),
+        (lambda: get_method(SCOPE, "nope"), errors.ClassifierError,
+         f"unknown scope method 'nope': choose from {', '.join(sorted(available_methods(SCOPE)))}"),
         (lambda: get_embedder("nope:64"), errors.EmbedError,
          "unknown embedder 'nope': choose from hashing, sentence-transformers (LITMINE_EMBED_MODEL=nope:64)"),
         (lambda: get_backend("nope", "m"), errors.ConfigError,
@@ -53,4 +52,4 @@ def test_an_unknown_plugin_of_any_group_is_refused_in_the_same_words():
         with pytest.raises(cls) as info:
             call()
         assert str(info.value) == message
-    assert names("litmine.classifiers") and names("litmine.scope_methods")
+    assert available_methods(PLACEMENT) and available_methods(SCOPE)

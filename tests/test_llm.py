@@ -410,7 +410,7 @@ def test_evaluate_runs_the_llm_on_a_fixed_sample_beside_its_examples_alone_and_n
     monkeypatch.setenv("LITMINE_LLM_BACKEND", "fake")
     monkeypatch.setenv("LITMINE_LLM_MODEL", "m")
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:256")
-    out = CliRunner().invoke(main, ["evaluate", "-m", "llm", "--sample", "6", "--folds", "3"])
+    out = CliRunner().invoke(main, ["evaluate", "-m", "llm", "--sample", "6", "--folds", "3", "--repeats", "0"])
     assert out.exit_code == 0, out.output
     for name in ("llm", "llm examples alone", "llm no examples"):
         assert f"\n== {name} (" in out.output

@@ -7,14 +7,16 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import hashing_env
-from litmine.evaluation import newpapers
+from litmine.classify.base import Taxonomy
+from litmine.classify.scope import ScopeContext
+from litmine.evaluation import harness, newpapers
 from litmine.classify.scope import check_target_recall, recall_threshold
 from litmine.cli import main
 from litmine.config import load_settings
 from litmine.errors import ClassifierError, ConfigError
 
 
-def synthetic(n_survey: int = 60, n_new: int = 80, title_only: int = 6, seed: int = 0) -> newpapers.Records:
+def synthetic(n_survey: int = 60, n_new: int = 80, title_only: int = 6, seed: int = 0) -> harness.Records:
     """Two scope classes and three subsections, separable in the vectors and the words."""
     rng = np.random.default_rng(seed)
     n = n_survey + n_new
@@ -29,7 +31,13 @@ def synthetic(n_survey: int = 60, n_new: int = 80, title_only: int = 6, seed: in
     candidate = np.arange(n) >= n_survey
     only = np.zeros(n, bool)
     only[n_survey:n_survey + title_only] = True
-    return newpapers.Records(list(range(n)), texts, x, inside, sub, candidate, only)
+    return harness.Records(list(range(n)), texts, x, inside, sub, candidate, only)
+
+
+def synthetic_setup() -> harness.Setup:
+    rows = [("sub", label, None, label, "subsection", "", None) for label in ("2.1", "3.2", "5.1", "9.9")]
+    return harness.Setup(ScopeContext("what the survey covers", []),
+                         Taxonomy.from_rows(rows, {"roles": {"placement": "sub"}}), None)
 
 
 def test_a_target_recall_outside_zero_to_one_is_refused_naming_the_setting():
@@ -53,44 +61,62 @@ def test_the_recall_threshold_keeps_the_target_share_of_the_positives():
 
 def test_no_held_out_record_is_trained_on_or_tuned_on(monkeypatch):
     records = synthetic()
-    seen = []
-    real = newpapers._scope_probs
+    events = []
+    real_fit, real_scores = harness.fit_scope, harness.scope_scores
 
-    def spy(f, r, train, test, *args, **kw):
-        seen.append((set(train.tolist()), set(test.tolist())))
-        return real(f, r, train, test, *args, **kw)
+    def fit(spec, setup, recs, train):
+        method = real_fit(spec, setup, recs, train)
+        events.append(("fit", spec, set(train.tolist()), method))
+        return method
 
-    monkeypatch.setattr(newpapers, "_scope_probs", spy)
-    report = newpapers.evaluate_new_papers(records, repeats=2, folds=3, inner_folds=2, bootstrap=20)
-    assert seen and all(not train & test for train, test in seen)
+    def scores(method, recs, test):
+        events.append(("score", None, set(test.tolist()), method))
+        return real_scores(method, recs, test)
+
+    monkeypatch.setattr(harness, "fit_scope", fit)
+    monkeypatch.setattr(harness, "scope_scores", scores)
+    report = harness.run(records, synthetic_setup(), ["tuned"], repeats=2, folds=3, bootstrap=20)
+    fits = [e for e in events if e[0] == "fit"]
+    assert [e[1] for e in fits] == ["tuned", "bare"] * 6  # both methods on every outer fold
     targets = set(np.flatnonzero(records.candidate).tolist())
-    assert all(set(range(60)) <= train for train, _ in seen)  # the survey's works always train
-    assert all(test <= targets for _, test in seen)
+    for (_, _, train, method), (kind, _, test, scorer) in zip(events[::2], events[1::2]):
+        assert kind == "score" and scorer is method
+        assert not train & test and test <= targets
+        assert set(range(60)) <= train  # the survey's works always train
+        if method.name == "tuned":  # its own inner folds (its choices) saw the training records only
+            assert method.kernels.x.shape[0] == len(train)
     assert report.records == 80 and report.title_only == 6 and report.repeats == 2
-    assert len(report.choices) == 6  # one choice per outer fold, made inside it
+    assert len(report.choices["scope tuned"]) == 6  # one choice per outer fold, made inside it
 
 
 def test_every_figure_is_reported_with_its_spread_beside_the_bare_row_and_title_only_apart():
     records = synthetic()
-    report = newpapers.evaluate_new_papers(records, repeats=3, folds=3, inner_folds=2, bootstrap=30)
-    for method in ("litmine", "bare"):
-        for metric in (*newpapers.SCOPE_METRICS, *newpapers.PLACEMENT_METRICS):
+    report = harness.run(records, synthetic_setup(), ["tuned"], repeats=3, folds=3, bootstrap=30)
+    assert report.methods == ["tuned", "bare"]
+    for method in report.methods:
+        for metric in (*harness.SCOPE_METRICS, *harness.PLACEMENT_METRICS):
             s = report.figures[(method, "all", metric)]
             assert s.sd >= 0 and s.low <= s.high
         assert report.figures[(method, "title-only", "ap")].n == 6
         assert report.figures[(method, "abstract", "ap")].n == 74
-    assert report.figures[("litmine", "all", "ap")].mean > 0.8  # separable data: ranked well
+    assert report.figures[("tuned", "all", "ap")].mean > 0.8  # separable data: ranked well
     lines = newpapers.format_new_papers(report)
     assert lines[0].startswith("== new papers: 80 judged (") and "6 title only" in lines[0]
     assert any(line.split()[:3] == ["title-only", "scope", "recall"] for line in lines)
-    again = newpapers.evaluate_new_papers(records, repeats=3, folds=3, inner_folds=2, bootstrap=30)
+    assert any(line.startswith("   target tuned top-1 >= 0.6: ") for line in newpapers.format_targets(report))
+    again = harness.run(records, synthetic_setup(), ["tuned"], repeats=3, folds=3, bootstrap=30)
     assert again.figures == report.figures  # a fixed seed: the same figures
 
 
 def test_too_few_judged_candidates_are_refused_with_the_fix():
     records = synthetic(n_new=8)
     with pytest.raises(ClassifierError, match="too few for 5 folds; judge more candidates"):
-        newpapers.evaluate_new_papers(records, repeats=1)
+        harness.run(records, synthetic_setup(), ["tuned"], repeats=1)
+
+
+def test_an_unknown_method_is_refused_naming_those_there_are():
+    with pytest.raises(ClassifierError, match="unknown method 'nope': choose from .*tuned"):
+        harness.run(synthetic(), synthetic_setup(), ["nope"], repeats=1)
 
 
 def test_the_scope_ensemble_threshold_follows_the_target_recall(seeded):
@@ -111,7 +137,8 @@ def test_the_scope_ensemble_threshold_follows_the_target_recall(seeded):
 
 
 def test_evaluate_leads_with_the_new_papers(seeded):
-    out = CliRunner().invoke(main, ["evaluate", "-m", "zeroshot", "--folds", "3", "--repeats", "2"],
+    out = CliRunner().invoke(main, ["evaluate", "-m", "zeroshot", "--folds", "3", "--repeats", "2",
+                                    "--new-papers-method", "tuned"],
                              env={"LITMINE_EMBED_MODEL": "hashing:256"})
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()

@@ -107,19 +107,23 @@ def classify(methods: tuple[str, ...], limit: int | None) -> None:
 @click.option("--sample", type=int, help="Predict only this many survey works, drawn with the seed (for the LLM).")
 @click.option("--repeats", default=10, show_default=True,
               help="Repeated stratified splits of the new papers' nested evaluation (0: skip it).")
+@click.option("--new-papers-method", "new_papers_methods", multiple=True,
+              help="Method of the new papers' evaluation, both roles where registered (repeatable; default: tuned, "
+                   "ensemble; name:key=value;key=value passes parameters). bare is always beside it.")
 @click.option("--new-papers-only", is_flag=True, help="Print the new papers' nested figures only (not the survey's works, "
               "not the cross-validation that follows).")
 def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None, repeats: int,
-             new_papers_only: bool) -> None:
+             new_papers_methods: tuple[str, ...], new_papers_only: bool) -> None:
     """Cross-validate each classifier on the labelled works and print every figure, per label and
     per label status (verified, silver-agree, silver-disagree), beside the bare library (`bare`:
     scikit-learn's balanced logistic regression on the same folds and vectors); primary-label
     figures (works with an abstract and title-only works apart) and the new papers of the seed's
     screening are printed too. The figures are stored in the table evaluations.
 
-    First come the NEW PAPERS (the judged screening candidates): a nested evaluation, every choice
-    (survey weight, C, features, the scope threshold at LITMINE_SCOPE_TARGET_RECALL) made inside the
-    training folds, over --repeats stratified splits: scope recall, precision, precision at the target
+    First come the NEW PAPERS (the judged screening candidates): the methods screen and classify
+    store (tuned, ensemble; or those given with --new-papers-method), each fitted on the training folds only as those
+    commands fit it (its own choices, such as the scope threshold at LITMINE_SCOPE_TARGET_RECALL,
+    made inside them), over --repeats stratified splits: scope recall, precision, precision at the target
     recall, AP, WSS@95 and placement top-1, top-3, macro-F1, each as mean, sd and bootstrap 95%
     interval beside the bare row; then the same on the survey's own works.
 
@@ -128,6 +132,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
       litmine evaluate
       litmine evaluate -m zeroshot --folds 10
       litmine evaluate --repeats 20 --new-papers-only
+      litmine evaluate --new-papers-only --new-papers-method tuned --new-papers-method supervised
       litmine evaluate -m llm -m supervised --sample 60
       litmine query "select method, label_set, stratum, metric, value from evaluations where label_id = '*'"
     """
@@ -145,7 +150,7 @@ def evaluate(methods: tuple[str, ...], folds: int, seed: int, sample: int | None
         store, run_id = run.store, run.run_id
         if repeats > 0:
             for line in new_paper_sections(store, env, cfg.scope_target_recall, repeats, folds, seed,
-                                           survey=not new_papers_only):
+                                           survey=not new_papers_only, methods=list(new_papers_methods) or None):
                 click.echo(line)
         if new_papers_only:
             return

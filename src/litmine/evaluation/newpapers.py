@@ -1,122 +1,37 @@
-"""New papers: how well scope and placement do on the screening candidates, by a nested evaluation
-that cannot be tuned on.
+"""New papers: `litmine evaluate`'s first section, a report of the evaluation harness
+(``litmine.evaluation.harness``) on the judged screening candidates, then on the survey's own works.
 
-The records are the survey's works (their scope known from the survey, their primary subsection) and
-the judged candidates (the seed's screening labels and reviewers' decisions: in or out, the agreed
-subsection of an in-scope one). ``evaluate_new_papers`` splits the *target* records (the candidates,
-or, second, the survey's works) ``repeats`` times into ``folds`` stratified folds; every other record
-is always training data. For each outer fold, every choice is made on the training part only, by an
-inner ``inner_folds``-fold split of its target records:
+The methods are the registered ones ``litmine screen`` / ``litmine classify`` store (``tuned`` and
+``ensemble`` unless named), each fitted on the training folds exactly as those commands fit it, beside
+``bare``; every choice a method makes is made in its own ``fit``, on the training part only (nested).
 
-- scope (``litmine``): the weight of the survey's works against the judged candidates, the penalty
-  1/C of a class-balanced linear (ridge) model on the embeddings and the mix of it with the same model
-  on TF-IDF features of title and abstract (ASReview's default features; a mix of 0 is the TF-IDF model
-  alone), chosen by average precision on the inner folds; then the threshold at which the inner
-  out-of-fold scores reach ``target_recall`` of the in-scope candidates;
-- placement (``litmine``): the same weight, C and mix for a class-balanced linear model with a score
-  per subsection (one-vs-rest ridge), chosen by top-1 on the inner folds.
-
-``bare`` beside it on the same folds and training records: scikit-learn's ``LogisticRegression()``
-with its defaults on the embeddings, threshold 0.5. Figures per repeat (the out-of-fold predictions of
-all target records pooled): scope recall and precision at the model's threshold, precision at the
-target recall reached in the ranking (ranking only, no threshold), average precision, WSS@95;
-placement top-1, top-3, macro F1 over the in-scope records with a subsection. Reported as the mean
-over repeats, their standard deviation and a bootstrap 95% interval (records resampled, the mean
-over repeats recomputed), for all records and apart for records known by their title only.
+The learning curve below still draws its own fixed models (class-balanced ridge on the embeddings and
+TF-IDF, settings fixed in ``DEFAULT``), not a registered method: it is not yet a report of the harness.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from litmine.classify.scope import check_target_recall, recall_threshold
-from litmine.errors import ClassifierError
-from litmine.store import methods as methods_store
+from litmine.evaluation import harness
+from litmine.evaluation.harness import (  # noqa: F401  (the metrics live in the harness)
+    PLACEMENT_METRICS,
+    SCOPE_METRICS,
+    Records,
+    load_records,
+    ranked_figures,
+    scope_figures,
+    wss,
+)
 
 log = logging.getLogger(__name__)
 
-SURVEY_WEIGHTS = (0.1, 0.3, 1.0)
-CS = (0.3, 3.0)  # ridge penalties 1/C
-MIXES = (0.0, 0.5, 1.0)  # share of the embedding model in the mean with the TF-IDF model
-SCOPE_METRICS = ("recall", "precision", "p_at_target", "ap", "wss95")
-PLACEMENT_METRICS = ("top1", "top3", "macro_f1")
-
-
-@dataclass
-class Records:
-    """The evaluation's records, aligned: text, vector, scope, primary subsection (or None), whether a
-    judged candidate (else a survey work) and whether known by its title only."""
-
-    ids: list[int]
-    texts: list[str]
-    vectors: np.ndarray
-    inside: np.ndarray
-    subsection: list[str | None]
-    candidate: np.ndarray
-    title_only: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def wss(p: np.ndarray, y: np.ndarray, recall: float = 0.95) -> float:
-    """Work saved over sampling at ``recall``: the share not screened, in the order of ``p``, when
-    that share of the positives is found, less 1 - ``recall``."""
-    order = np.argsort(-p, kind="stable")
-    found = np.cumsum(y[order])
-    needed = math.ceil(recall * y.sum() - 1e-9)
-    screened = int(np.argmax(found >= needed)) + 1
-    return (len(y) - screened) / len(y) - (1 - recall)
-
-
-def _ap(p: np.ndarray, y: np.ndarray) -> float:
-    order = np.argsort(-p, kind="stable")
-    hits = y[order].astype(float)
-    if not hits.sum():
-        return float("nan")
-    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-    return float((precision * hits).sum() / hits.sum())
-
-
-def scope_figures(p: np.ndarray, y: np.ndarray, threshold: float, target: float) -> dict[str, float]:
-    y = y.astype(bool)
-    pred = p >= threshold
-    tp = float((pred & y).sum())
-    order = np.argsort(-p, kind="stable")
-    found = np.cumsum(y[order])
-    k = int(np.argmax(found >= math.ceil(target * y.sum() - 1e-9))) + 1 if y.any() else len(y)
-    return {"recall": tp / y.sum() if y.any() else float("nan"),
-            "precision": tp / pred.sum() if pred.any() else 0.0,
-            "p_at_target": float(found[k - 1] / k) if y.any() else float("nan"),
-            "ap": _ap(p, y), "wss95": wss(p, y) if y.any() else float("nan")}
-
-
-def load_records(store, model_id: str) -> Records:
-    """Every work whose scope is known and that has a ``model_id`` vector: the judged candidates (the
-    seed's screening labels, reviewers' decisions) and the survey's works, each with its primary
-    subsection where it has one (a candidate's: its screening or reviewer placement label)."""
-    from litmine.classify import load_examples, load_taxonomy
-    from litmine.classify.scope import load_scope_examples
-
-    taxonomy = load_taxonomy(store, "litmine evaluate")
-    placement = taxonomy.placement
-    scoped = [ex for ex in load_scope_examples(store, model_id) if ex.item.vector is not None]
-    primary = {ex.item.work_id: ex.primary_label(placement) for ex in load_examples(store, model_id, taxonomy=taxonomy)}
-    with store.connect(read_only=True) as con:
-        judged = methods_store.judged_labels(con, placement)
-    if not scoped:
-        raise ClassifierError(f"no work with a known scope has a {model_id} vector: run `litmine embed` first")
-    return Records([ex.item.work_id for ex in scoped], [ex.item.text for ex in scoped],
-                   np.vstack([ex.item.vector for ex in scoped]).astype(np.float64),
-                   np.array([ex.inside for ex in scoped]),
-                   [judged.get(ex.item.work_id) or primary.get(ex.item.work_id) for ex in scoped],
-                   np.array([ex.origin in ("screening", "human") for ex in scoped]),
-                   np.array([ex.item.title_only for ex in scoped]))
+DEFAULT_METHODS = ("tuned", "ensemble")
+_ranked_figures = ranked_figures
 
 
 # -- the models ----------------------------------------------------------------------------------
@@ -167,7 +82,7 @@ def _mixed(f: Features, train, test, targets, w, C, mixes) -> dict[float, np.nda
 
 
 def _scope_probs(f: Features, r: Records, train: np.ndarray, test: np.ndarray, sw: float, C: float,
-                 mixes=MIXES) -> dict[float, np.ndarray]:
+                 mixes=(0.5,)) -> dict[float, np.ndarray]:
     """Scope scores of ``test`` per mix (higher: more likely in scope), models fitted on ``train``."""
     y = r.inside[train]
     w = _balanced(y, _weights(r, train, sw))
@@ -179,7 +94,7 @@ def _placed(r: Records, idx: np.ndarray) -> np.ndarray:
 
 
 def _placement_probs(f: Features, r: Records, train: np.ndarray, test: np.ndarray, sw: float, C: float,
-                     mixes=MIXES) -> tuple[list[str], dict[float, np.ndarray]]:
+                     mixes=(0.5,)) -> tuple[list[str], dict[float, np.ndarray]]:
     """Placement scores of ``test`` per mix (a column per subsection), fitted on ``train``'s placed records."""
     train = _placed(r, train)
     y = [r.subsection[i] for i in train]
@@ -189,10 +104,7 @@ def _placement_probs(f: Features, r: Records, train: np.ndarray, test: np.ndarra
 
 
 def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedKFold
-
-    folds = max(2, min(folds, int(np.bincount(y.astype(int)).min())))
-    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    return harness.splits(y, folds, seed)
 
 
 @dataclass
@@ -204,226 +116,39 @@ class Choice:
     score: float = float("nan")
 
 
-def choose_scope(f: Features, r: Records, train: np.ndarray, targets: np.ndarray, target_recall: float,
-                 inner_folds: int, seed: int) -> Choice:
-    """Weight, C and mix by average precision over inner folds of the training ``targets``, then the
-    threshold at ``target_recall`` of the inner out-of-fold probabilities."""
-    others = np.setdiff1d(train, targets)
-    y = r.inside[targets]
-    oof = {(sw, C): {m: np.zeros(len(targets)) for m in MIXES} for sw in SURVEY_WEIGHTS for C in CS}
-    for tr, te in _splits(y, inner_folds, seed):
-        fit_on = np.concatenate([others, targets[tr]])
-        for (sw, C), by_mix in oof.items():
-            for m, p in _scope_probs(f, r, fit_on, targets[te], sw, C).items():
-                by_mix[m][te] = p
-    scored = [(_ap(p, y), -abs(sw - 0.3), (sw, C, m)) for (sw, C), by_mix in oof.items() for m, p in by_mix.items()]
-    ap, _, (sw, C, m) = max(scored)
-    return Choice(sw, C, m, recall_threshold(oof[(sw, C)][m], y, target_recall), ap)
-
-
-def choose_placement(f: Features, r: Records, train: np.ndarray, targets: np.ndarray, inner_folds: int,
-                     seed: int) -> Choice:
-    """Weight, C and mix by top-1 over inner folds of the training targets that have a subsection
-    (the survey's works at weight 1 and mix 1 when fewer than two per fold)."""
-    placed = _placed(r, targets)
-    if len(placed) < 2 * inner_folds:
-        return Choice(1.0, 1.0, 1.0)
-    others = np.setdiff1d(train, placed)
-    hits = {(sw, C, m): 0 for sw in SURVEY_WEIGHTS for C in CS for m in MIXES}
-    from sklearn.model_selection import KFold
-
-    for tr, te in KFold(inner_folds, shuffle=True, random_state=seed).split(placed):
-        fit_on = np.concatenate([others, placed[tr]])
-        truth = [r.subsection[i] for i in placed[te]]
-        for sw in SURVEY_WEIGHTS:
-            for C in CS:
-                classes, by_mix = _placement_probs(f, r, fit_on, placed[te], sw, C)
-                for m, s in by_mix.items():
-                    hits[(sw, C, m)] += sum(classes[j] == t for j, t in zip(s.argmax(axis=1), truth))
-    (sw, C, m), best = max(hits.items(), key=lambda kv: (kv[1], -abs(kv[0][0] - 0.3)))
-    return Choice(sw, C, m, score=best / len(placed))
-
-
-def _bare_scope(f: Features, r: Records, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return LogisticRegression().fit(f.x[train], r.inside[train]).predict_proba(f.x[test])[:, 1]
-
-
-def _bare_placement(f: Features, r: Records, train: np.ndarray, test: np.ndarray) -> tuple[list[str], np.ndarray]:
-    from sklearn.linear_model import LogisticRegression
-
-    train = _placed(r, train)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lr = LogisticRegression().fit(f.x[train], [r.subsection[i] for i in train])
-    return list(lr.classes_), lr.predict_proba(f.x[test])
-
-
-# -- the evaluation ------------------------------------------------------------------------------
-
-
-@dataclass
-class RepeatPredictions:
-    """One repeat's out-of-fold predictions of every target record, per method."""
-
-    scope: dict[str, np.ndarray] = field(default_factory=dict)
-    threshold: dict[str, np.ndarray] = field(default_factory=dict)  # the fold's threshold, per record
-    placement: dict[str, list[list[str]]] = field(default_factory=dict)  # the ranked subsections, per record
-    choices: list[tuple[Choice, Choice]] = field(default_factory=list)
-
-
-@dataclass
-class Summary:
-    mean: float
-    sd: float
-    low: float
-    high: float
-    n: int
-
-
-@dataclass
-class NewPaperReport:
-    target: str  # "new papers" or "survey works"
-    records: int
-    positives: int
-    placed: int
-    title_only: int
-    repeats: int
-    folds: int
-    target_recall: float
-    figures: dict[tuple[str, str, str], Summary] = field(default_factory=dict)  # (method, stratum, metric)
-    choices: list[tuple[Choice, Choice]] = field(default_factory=list)
-
-
-METHODS = ("litmine", "bare")
-
-
-def evaluate_new_papers(records: Records, targets: np.ndarray | None = None, repeats: int = 10, folds: int = 5,
-                        inner_folds: int = 3, target_recall: float = 0.95, seed: int = 0, bootstrap: int = 200,
-                        features: Features | None = None, label: str = "new papers") -> NewPaperReport:
-    """The nested evaluation of the module's docstring on ``targets`` (default: the judged candidates)."""
-    target_recall = check_target_recall(target_recall, "target_recall")
-    if targets is None:
-        targets = np.flatnonzero(records.candidate)
-    targets = np.asarray(targets, dtype=int)
-    y = records.inside[targets]
-    if y.sum() < 2 * folds or (~y).sum() < 2 * folds:
-        raise ClassifierError(f"{label}: {int(y.sum())} in scope and {int((~y).sum())} out: too few for "
-                              f"{folds} folds; judge more candidates or pass fewer folds")
-    f = features or Features(records)
-    everyone = np.arange(len(records))
-    runs: list[RepeatPredictions] = []
-    for rep in range(repeats):
-        pred = RepeatPredictions({m: np.zeros(len(targets)) for m in METHODS},
-                                 {m: np.full(len(targets), 0.5) for m in METHODS},
-                                 {m: [[] for _ in targets] for m in METHODS})
-        for tr, te in _splits(y, folds, seed + rep):
-            train = np.setdiff1d(everyone, targets[te])
-            held = targets[te]
-            sc = choose_scope(f, records, train, targets[tr], target_recall, inner_folds, seed + rep)
-            pc = choose_placement(f, records, train, targets[tr], inner_folds, seed + rep)
-            pred.choices.append((sc, pc))
-            pred.scope["litmine"][te] = _scope_probs(f, records, train, held, sc.survey_weight, sc.C, (sc.mix,))[sc.mix]
-            pred.threshold["litmine"][te] = sc.threshold
-            pred.scope["bare"][te] = _bare_scope(f, records, train, held)
-            classes, by_mix = _placement_probs(f, records, train, held, pc.survey_weight, pc.C, (pc.mix,))
-            bare_classes, bare_s = _bare_placement(f, records, train, held)
-            for j, i in enumerate(te):
-                pred.placement["litmine"][i] = [classes[k] for k in np.argsort(-by_mix[pc.mix][j], kind="stable")[:3]]
-                pred.placement["bare"][i] = [bare_classes[k] for k in np.argsort(-bare_s[j], kind="stable")[:3]]
-        runs.append(pred)
-        log.info("%s: repeat %d of %d done", label, rep + 1, repeats)
-    placed = np.array([bool(records.inside[i] and records.subsection[i]) for i in targets])
-    title_only = records.title_only[targets]
-    report = NewPaperReport(label, len(targets), int(y.sum()), int(placed.sum()), int(title_only.sum()), repeats,
-                            folds, target_recall, choices=[c for run in runs for c in run.choices])
-    truth = [records.subsection[i] for i in targets]
-    rng = np.random.default_rng(seed)
-    strata = {"all": np.ones(len(targets), bool), "abstract": ~title_only, "title-only": title_only}
-    for stratum, mask in strata.items():
-        idx = np.flatnonzero(mask)
-        if not len(idx):
-            continue
-        samples = [idx] + [rng.choice(idx, len(idx)) for _ in range(bootstrap)]
-        for method in METHODS:
-            per_sample = []
-            for s in samples:
-                scope_vals = [scope_figures(run.scope[method][s], y[s], 0.0, target_recall) for run in runs]
-                for v, run in zip(scope_vals, runs):  # the fold's own threshold, record by record
-                    chosen = run.scope[method][s] >= run.threshold[method][s]
-                    v["recall"] = float((chosen & y[s]).sum() / y[s].sum()) if y[s].any() else float("nan")
-                    v["precision"] = float((chosen & y[s]).sum() / chosen.sum()) if chosen.any() else 0.0
-                sp = s[placed[s]]
-                place_vals = [_ranked_figures([run.placement[method][i] for i in sp], [truth[i] for i in sp])
-                              for run in runs]
-                per_sample.append(({m: [v[m] for v in scope_vals] for m in SCOPE_METRICS},
-                                   {m: [v[m] for v in place_vals] for m in PLACEMENT_METRICS}))
-            first_scope, first_place = per_sample[0]
-            for metric in (*SCOPE_METRICS, *PLACEMENT_METRICS):
-                values = (first_scope if metric in SCOPE_METRICS else first_place)[metric]
-                boots = [np.nanmean((sc if metric in SCOPE_METRICS else pl)[metric]) for sc, pl in per_sample[1:]]
-                boots = [b for b in boots if not np.isnan(b)]
-                if np.all(np.isnan(values)):
-                    continue
-                low, high = (np.percentile(boots, [2.5, 97.5]) if boots else (float("nan"),) * 2)
-                report.figures[(method, stratum, metric)] = Summary(
-                    float(np.nanmean(values)), float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0,
-                    float(low), float(high), len(idx) if metric in SCOPE_METRICS else int(placed[idx].sum()))
-    return report
-
-
-def _ranked_figures(ranked: list[list[str]], truth: list[str]) -> dict[str, float]:
-    if not truth:
-        return {m: float("nan") for m in PLACEMENT_METRICS}
-    best = [r[0] if r else None for r in ranked]
-    f1s = []
-    for label in sorted(set(truth)):
-        tp = sum(t == b == label for t, b in zip(truth, best))
-        f1s.append(2 * tp / (sum(t == label for t in truth) + sum(b == label for b in best)))
-    return {"top1": float(np.mean([t == b for t, b in zip(truth, best)])),
-            "top3": float(np.mean([t in r for t, r in zip(truth, ranked)])), "macro_f1": float(np.mean(f1s))}
-
-
-TARGETS = {"recall": 0.95, "precision": 0.5}
+TARGETS = {"recall": 0.95, "precision": 0.5, "top1": 0.6, "top3": 0.85}
 LABELS = {"recall": "recall", "precision": "precision", "p_at_target": "P@R{r}", "ap": "AP", "wss95": "WSS@95",
           "top1": "top-1", "top3": "top-3", "macro_f1": "macro-F1"}
 
 
-def format_new_papers(report: NewPaperReport) -> list[str]:
-    """The printed section: per stratum, each figure's mean, sd and bootstrap 95% interval, litmine's
-    row beside the bare row's."""
+def format_new_papers(report: harness.Report) -> list[str]:
+    """The printed section: per stratum, each figure's mean, sd and bootstrap 95% interval, a column
+    per method, the bare row's among them."""
     r = report.target_recall
+    methods = report.methods
     lines = [f"== {report.target}: {report.records} judged ({report.positives} in scope, {report.placed} with a "
              f"subsection, {report.title_only} title only), {report.repeats} repeats of {report.folds} stratified "
-             f"folds; every choice made inside the training folds (nested); target recall {r:g}",
-             "   litmine: class-balanced linear models on the embeddings and on TF-IDF, survey weight, C, mix and "
-             "threshold chosen in inner folds; bare: LogisticRegression() defaults on the embeddings, threshold 0.5",
+             f"folds; each method fitted on the training folds only (its own choices nested); target recall {r:g}",
+             "   methods as `litmine screen` / `litmine classify` fit them (scope: the scope method of that name; "
+             "place: the classifier); bare: LogisticRegression(class_weight=\"balanced\") on the embeddings",
              f"   mean sd [bootstrap 95%] over the repeats; title only: {report.title_only} of {report.records}"
              + (" (so the abstract stratum equals all, not printed)" if not report.title_only else ""),
-             f"   {'stratum':<11}{'metric':<16}" + "".join(f"{m:>31}" for m in METHODS)]
+             f"   {'stratum':<11}{'metric':<16}" + "".join(f"{m.split(':')[0]:>31}" for m in methods)]
     strata = [s for s in dict.fromkeys(k[1] for k in report.figures) if s != "abstract" or report.title_only]
     for stratum in strata:
         for metric in (*SCOPE_METRICS, *PLACEMENT_METRICS):
             cells = []
-            for method in METHODS:
+            for method in methods:
                 s = report.figures.get((method, stratum, metric))
                 cells.append("-" if s is None else f"{s.mean:.3f} sd {s.sd:.3f} [{s.low:.3f}, {s.high:.3f}]")
             if all(c == "-" for c in cells):
                 continue
             name = ("scope " if metric in SCOPE_METRICS else "place ") + LABELS[metric].format(r=f"{r:g}")
             lines.append(f"   {stratum:<11}{name:<16}" + "".join(f"{c:>31}" for c in cells))
-    if report.choices:
-        sws = [c[0].survey_weight for c in report.choices]
-        mixes = [c[0].mix for c in report.choices]
-        psw = [c[1].survey_weight for c in report.choices]
-        pmix = [c[1].mix for c in report.choices]
-        lines.append(f"   choices over {len(report.choices)} outer folds: scope survey weight "
-                     f"{_counts(sws)}, embedding share {_counts(mixes)}, threshold mean "
-                     f"{np.mean([c[0].threshold for c in report.choices]):.3f}; placement survey weight {_counts(psw)}, "
-                     f"embedding share {_counts(pmix)}")
+    for key, chosen in report.choices.items():
+        keys = [k for k in chosen[0] if k in ("survey_weight", "C", "mix")]
+        lines.append(f"   {key}: choices over {len(chosen)} outer folds: "
+                     + "; ".join(f"{k} {_counts([c[k] for c in chosen])}" for k in keys))
     return lines
 
 
@@ -433,33 +158,33 @@ def _counts(values: list[float]) -> str:
     return ", ".join(f"{k:g} x{n}" for k, n in sorted(Counter(values).items()))
 
 
-def format_targets(report: NewPaperReport) -> list[str]:
-    """The targets, each met or missed by how much (litmine's mean, all records)."""
-    get = lambda m: report.figures.get(("litmine", "all", m))  # noqa: E731
+def format_targets(report: harness.Report) -> list[str]:
+    """Issue 21's targets, each met or missed by how much (each method's mean, all records)."""
     lines = []
-    for metric, goal in (("recall", 0.95), ("precision", 0.5)):
-        s = get(metric)
-        if s is not None:
-            lines.append(f"   target scope {metric} >= {goal}: {s.mean:.3f} "
-                         + ("met" if s.mean >= goal else f"missed by {goal - s.mean:.3f}"))
+    for method in report.methods:
+        for metric, goal in TARGETS.items():
+            s = report.figures.get((method, "all", metric))
+            if s is not None:
+                lines.append(f"   target {method.split(':')[0]} {LABELS[metric]} >= {goal}: {s.mean:.3f} "
+                             + ("met" if s.mean >= goal else f"missed by {goal - s.mean:.3f}"))
     return lines
 
 
 def new_paper_sections(store, env, target_recall: float, repeats: int = 10, folds: int = 5, seed: int = 0,
-                       inner_folds: int = 3, survey: bool = True) -> list[str]:
+                       survey: bool = True, methods: list[str] | None = None) -> list[str]:
     """`litmine evaluate`'s first lines: the new papers, then the survey's own works (nothing when
     no candidate has been judged)."""
     records = load_records(store, env.embedder.model_id)
     if records.candidate.sum() == 0:
         return ["== new papers: no judged candidate (load the survey's screening labels or record decisions)"]
-    features = Features(records)
-    lines = []
-    new = evaluate_new_papers(records, None, repeats, folds, inner_folds, target_recall, seed, features=features)
-    lines += format_new_papers(new) + format_targets(new)
+    setup = harness.load_setup(store, env)
+    methods = list(methods or DEFAULT_METHODS)
+    new = harness.run(records, setup, methods, None, repeats, folds, target_recall, seed)
+    lines = format_new_papers(new) + format_targets(new)
     own_works = np.flatnonzero(~records.candidate)
     if survey and len(own_works) and min(records.inside[own_works].sum(), (~records.inside[own_works]).sum()) >= 2 * folds:
-        own = evaluate_new_papers(records, own_works, repeats, folds, inner_folds, target_recall, seed,
-                                  features=features, label="survey works")
+        own = harness.run(records, setup, methods, own_works, repeats, folds, target_recall, seed,
+                          label="survey works")
         lines += [""] + format_new_papers(own)
     return lines + [""]
 
