@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from litmine.classify import PLACEMENT, SCOPE, ClassifierEnv, classify_works, get_method
-from litmine.classify import method as method_module
+from litmine import plugins as plugins_module
 from litmine.classify.base import Classifier, Prediction
 from litmine.classify.scope import PlacementAndScope, ScopeMethod, screen_works
 from litmine.embed import HashingEmbedder
@@ -38,7 +38,7 @@ def test_every_built_in_method_is_one_class_and_one_entry_point_deciding_both_ro
     from importlib.metadata import entry_points
 
     eps = {ep.name: ep.load() for ep in entry_points(group="litmine.methods")}
-    assert sorted(eps) == ["ensemble", "llm", "supervised", "zeroshot"]
+    assert sorted(eps) == ["ensemble", "llm", "supervised", "tuned", "zeroshot"]
     assert not list(entry_points(group="litmine.classifiers")) and not list(entry_points(group="litmine.scope_methods"))
     env = ClassifierEnv(make_embedder=lambda: HashingEmbedder(256))
     for name, cls in eps.items():
@@ -56,7 +56,7 @@ def test_every_built_in_method_is_one_class_and_one_entry_point_deciding_both_ro
 def test_a_method_that_does_not_decide_a_role_is_refused_for_it_and_an_old_group_is_read_with_a_warning(monkeypatch):
     groups = {"litmine.methods": [EntryPoint("keywords", PlacementOnly)],
               "litmine.classifiers": [], "litmine.scope_methods": [EntryPoint("old", ScopeOnly)]}
-    monkeypatch.setattr(method_module, "entry_points", lambda group: groups[group])
+    monkeypatch.setattr(plugins_module, "entry_points", lambda group: groups[group])
     assert type(get_method(PLACEMENT, "keywords")) is PlacementOnly
     with pytest.raises(ClassifierError) as info:
         get_method(SCOPE, "keywords")

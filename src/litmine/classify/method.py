@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import warnings
-from importlib.metadata import entry_points
 
 from litmine.errors import ClassifierError
 from litmine.plugins import plugins, unknown
@@ -66,7 +65,7 @@ def available_methods(role: str) -> dict[str, type]:
     ``litmine.methods`` whose ``roles`` hold it, and (with a warning) a plugin left in the role's
     group of before."""
     check_role(role)
-    found = {ep.name: ep.load() for ep in entry_points(group=GROUP)}
+    found = {name: ep.load() for name, ep in plugins(GROUP).items()}
     out = {name: cls for name, cls in found.items() if role in _roles(cls)}
     for name, ep in plugins(OLD_GROUPS[role]).items():
         if name not in found:
