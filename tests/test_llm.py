@@ -111,18 +111,21 @@ def test_the_prompt_is_built_from_the_loaded_survey_not_from_constants(seeded):
     assert "Transparent" not in system and "interpretab" not in system.lower().split("subsection labels")[0]
 
 
-def test_few_shot_answers_give_reasons_from_the_label_descriptions_that_differ_between_works(seeded):
+def test_few_shot_answers_give_the_examples_own_evidence_not_the_label_descriptions(seeded):
     env, _ = make_env(seeded, get_backend("fake", "m"))
     clf = get_classifier("llm", env, few_shot=3)
     classify_works(seeded, clf, limit=12)
-    answers = [json.loads(m["content"]) for r in FakeBackend.requests for m in r["messages"] if m["role"] == "assistant"]
-    assert len(answers) == 36
-    for answer in answers:
+    shown = [(json.loads(q["content"].split("\n")[1])["title_and_abstract"], json.loads(a["content"]))
+             for r in FakeBackend.requests for q, a in zip(r["messages"][1:-1:2], r["messages"][2:-1:2])]
+    assert len(shown) == 36
+    for text, answer in shown:
         label = clf.taxonomy.get("subsection", answer["subsection"][0])
-        assert answer["rationale"].startswith(label.name + ": ") and len(answer["rationale"]) <= 200
-        assert answer["rationale"][len(label.name) + 2:-1] in label.description
-    assert len({a["rationale"] for a in answers}) >= len({a["subsection"][0] for a in answers}) > 3
-    assert "As labelled by the survey" not in json.dumps(answers)
+        assert answer["rationale"].endswith(f"; so {label.name}.") and len(answer["rationale"]) <= 200
+        assert text.split("\n")[0].rstrip(".")[:40] in answer["rationale"]  # the example's own title
+        assert (label.description or "")[:60] not in answer["rationale"]
+    assert len({a["rationale"] for _, a in shown}) > len({a["subsection"][0] for _, a in shown}) > 3
+    system = FakeBackend.requests[0]["messages"][0]["content"]
+    assert "never a label's description" in system
 
 
 def test_few_shot_examples_come_only_from_the_training_works_never_the_work_itself(seeded):

@@ -126,8 +126,9 @@ class LLMClassifier(Classifier):
                    if label_set == self.primary_set else "choose those that apply, or none")
             blocks.append(f"\n{label_set.capitalize()} labels ({how}):")
             blocks += [f"- {self._label_line(label_set, label)}" for label in self.taxonomy.labels[label_set]]
-        fields = ", ".join([f'"rationale" (one sentence of at most {RATIONALE_CHARS} characters: what the paper does '
-                            "that places it there)"] +
+        fields = ", ".join([f'"rationale" (one sentence of at most {RATIONALE_CHARS} characters: what this paper '
+                            "itself does or finds, its method, object or result, that places it there; never a "
+                            "label's description)"] +
                            [f'"{s}" (a list of {s} ids)' for s in self.target_sets])
         return SYSTEM.format(title=survey.get("title") or "(untitled)", scope="\n".join(lines),
                              label_sets="\n".join(blocks), fields=fields)
@@ -160,9 +161,7 @@ class LLMClassifier(Classifier):
             rest = sorted(ex.positives.get(label_set, set()) - {first})
             answer[label_set] = ([first] if first else []) + rest
         first = primary_label(ex, self.primary_set)
-        label = self.taxonomy.get(self.primary_set, first)
-        reason = _brief(label.description or "", RATIONALE_CHARS - len(label.name) - 2)
-        answer["rationale"] = f"{label.name}: {reason}" if reason else label.name
+        answer["rationale"] = evidence_rationale(ex.item.text, self.taxonomy.get(self.primary_set, first).name)
         return answer
 
     def messages(self, item: WorkItem) -> list[dict]:
@@ -264,6 +263,14 @@ def primary_label(ex: Example, label_set: str) -> str | None:
         return ex.primary_label(label_set)
     positives = sorted(ex.positives.get(label_set, ()))
     return positives[0] if positives else None
+
+
+def evidence_rationale(text: str, verdict: str) -> str:
+    """A few-shot example's reason: the paper's own evidence (its title, what it says it does) and the
+    verdict it supports, never the label's description, which a small model would copy for every work."""
+    title = " ".join(text.split("\n", 1)[0].split()).rstrip(".")
+    tail = f"; so {verdict}."
+    return f"The paper's own work, {_brief(title, RATIONALE_CHARS - len(tail) - 22)}{tail}"
 
 
 def _brief(text: str, limit: int) -> str:
