@@ -42,8 +42,8 @@ from common import header  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-PAPER_CHARS, EXAMPLE_CHARS, LABEL_CHARS = 1200, 350, 220
-MAX_TOKENS = 120
+PAPER_CHARS, EXAMPLE_CHARS, LABEL_CHARS = 900, 250, 150
+MAX_TOKENS = 100
 BAND_LOW_RECALL, BAND_HIGH_PRECISION = 0.99, 0.9
 
 
@@ -203,6 +203,13 @@ def plan(records, folds: int, seed: int):
     return out
 
 
+def _first(works: list[int], limit: int | None, seed: int) -> list[int]:
+    """The first ``limit`` of ``works`` in a seeded random order (a smaller limit takes a prefix of a larger)."""
+    order = list(works)
+    random.Random(seed).shuffle(order)
+    return order if limit is None else order[:limit]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      epilog="example: OMP_NUM_THREADS=1 python bench/llm_newpapers.py --model "
@@ -232,18 +239,17 @@ def main() -> None:
     taxonomy = load_taxonomy(store, "bench/llm_newpapers.py")
     records = load_records(store, settings.embed_model)
     vectors = records.vectors / np.linalg.norm(records.vectors, axis=1, keepdims=True)
-    print(header("LLM as a reader of new papers", sys.argv))
+    header("LLM as a reader of new papers")
+    print("$ " + " ".join(["python", *sys.argv]))
     started = time.perf_counter()
     oof = plan(records, args.folds, args.seed)
     print(f"plan: {len(oof)} candidates, {args.folds} folds, {time.perf_counter() - started:.0f} s")
     placed = [i for i in sorted(oof) if records.inside[i] and records.subsection[i]]
     uncertain = [i for i in sorted(oof) if oof[i]["band"][0] <= oof[i]["p"] <= oof[i]["band"][1]]
-    rng = random.Random(args.seed)
-    if args.limit_placement is not None and args.limit_placement < len(placed):
-        placed = sorted(rng.sample(placed, args.limit_placement))
     band_all = list(uncertain)
-    if args.limit_scope is not None and args.limit_scope < len(uncertain):
-        uncertain = sorted(rng.sample(uncertain, args.limit_scope))
+    placed = _first(placed, args.limit_placement, args.seed)  # in a seeded random order: a run stopped early
+    # asked a random subset, and a rerun with the limit at that count reports it from the cache
+    uncertain = _first(uncertain, args.limit_scope, args.seed)
     print(f"placement: {len(placed)} in-scope candidates with a subsection; scope band: {len(band_all)} candidates "
           f"in the band ({len(uncertain)} asked); bands per fold: "
           + ", ".join(sorted({f'[{v["band"][0]:+.3f}, {v["band"][1]:+.3f}]' for v in oof.values()})))
@@ -267,22 +273,24 @@ def main() -> None:
         return answer.value
 
     picks: dict[int, dict] = {}
-    if args.task in ("placement", "both"):
-        for n, i in enumerate(placed):
+    answers: dict[int, dict] = {}
+    jobs = sorted(([(n, "placement", i) for n, i in enumerate(placed)] if args.task in ("placement", "both") else []) +
+                  ([(n, "scope", i) for n, i in enumerate(uncertain)] if args.task in ("scope", "both") else []))
+    jobs = [(kind, i) for _, kind, i in jobs]  # the two tasks alternate
+    for n, (kind, i) in enumerate(jobs):
+        if kind == "placement":
             msgs, schema = placement_messages(taxonomy, records, vectors, i, oof[i]["top3"], oof[i]["train"])
             value = ask("placement", msgs, schema)
             if value:
                 picks[i] = value
-            print(f"  placement {n + 1}/{len(placed)} work {records.ids[i]}: truth {records.subsection[i]}, "
+            print(f"  {n + 1}/{len(jobs)} placement work {records.ids[i]}: truth {records.subsection[i]}, "
                   f"top3 {oof[i]['top3']}, llm {value and value['subsection']}", flush=True)
-    answers: dict[int, dict] = {}
-    if args.task in ("scope", "both"):
-        for n, i in enumerate(uncertain):
+        else:
             msgs, schema = scope_messages(taxonomy, records, vectors, i, oof[i]["train"])
             value = ask("scope", msgs, schema)
             if value:
                 answers[i] = value
-            print(f"  scope {n + 1}/{len(uncertain)} work {records.ids[i]}: truth {bool(records.inside[i])}, "
+            print(f"  {n + 1}/{len(jobs)} scope work {records.ids[i]}: truth {bool(records.inside[i])}, "
                   f"supervised {oof[i]['p'] >= oof[i]['threshold']}, llm {value and value['in_scope']}", flush=True)
 
     print()

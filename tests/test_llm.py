@@ -118,10 +118,12 @@ def test_few_shot_answers_give_the_examples_own_evidence_not_the_label_descripti
     shown = [(json.loads(q["content"].split("\n")[1])["title_and_abstract"], json.loads(a["content"]))
              for r in FakeBackend.requests for q, a in zip(r["messages"][1:-1:2], r["messages"][2:-1:2])]
     assert len(shown) == 36
+    full = {ex.item.text[:400]: " ".join(ex.item.text.split()) for ex in clf._examples}
     for text, answer in shown:
         label = clf.taxonomy.get("subsection", answer["subsection"][0])
-        assert answer["rationale"].endswith(f"; so {label.name}.") and len(answer["rationale"]) <= 200
-        assert text.split("\n")[0].rstrip(".")[:40] in answer["rationale"]  # the example's own title
+        assert answer["rationale"].startswith('It says: "') and answer["rationale"].endswith(f'", so {label.name}.')
+        assert len(answer["rationale"]) <= 200
+        assert answer["rationale"][10:40] in full[text]  # a sentence of the example's own text
         assert (label.description or "")[:60] not in answer["rationale"]
     assert len({a["rationale"] for _, a in shown}) > len({a["subsection"][0] for _, a in shown}) > 3
     system = FakeBackend.requests[0]["messages"][0]["content"]

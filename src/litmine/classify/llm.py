@@ -52,6 +52,7 @@ as usual. Answer with one JSON object: {fields}."""
 USER = "<paper>\n{paper}\n</paper>\nClassify this paper."
 
 RATIONALE_CHARS = 200
+EVIDENCE_CHARS = 110  # of the paper's own sentence quoted in a few-shot example's rationale
 PRIMARY_MAX, OTHER_MAX = 3, 5  # labels an answer may give in the primary set (best first) and in another set
 
 
@@ -266,11 +267,18 @@ def primary_label(ex: Example, label_set: str) -> str | None:
 
 
 def evidence_rationale(text: str, verdict: str) -> str:
-    """A few-shot example's reason: the paper's own evidence (its title, what it says it does) and the
-    verdict it supports, never the label's description, which a small model would copy for every work."""
-    title = " ".join(text.split("\n", 1)[0].split()).rstrip(".")
-    tail = f"; so {verdict}."
-    return f"The paper's own work, {_brief(title, RATIONALE_CHARS - len(tail) - 22)}{tail}"
+    """A few-shot example's reason: the paper's own evidence (the abstract's sentence saying what its
+    authors did, else its title) and the verdict it supports; never the label's description, which a
+    small model copies into every answer."""
+    title, _, abstract = text.partition("\n")
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(abstract.split()))
+    said = next((x for x in sentences if EVIDENCE.search(x)), "") or " ".join(title.split())
+    tail = f", so {verdict}."
+    return f'It says: "{_brief(said.rstrip("."), min(EVIDENCE_CHARS, RATIONALE_CHARS - len(tail) - 12))}"{tail}'
+
+
+EVIDENCE = re.compile(r"\b(we|our|this (paper|work|study))\b.{0,40}\b(propose|introduce|present|show|find|found|"
+                      r"develop|demonstrate|study|analy[sz]e|investigate|identify|reveal|use|train)", re.I)
 
 
 def _brief(text: str, limit: int) -> str:
