@@ -46,3 +46,20 @@ def test_every_setting_is_described():
     rows = describe()
     assert all(var.startswith("LITMINE_") and meaning for var, _, meaning in rows)
     assert len(rows) == len(Settings.__dataclass_fields__)
+
+
+def test_llm_threads_reach_the_llama_cpp_backend_and_a_negative_count_is_refused(tmp_path, monkeypatch):
+    import os
+
+    from litmine.classify import env_from_settings
+    from litmine.store import Store
+
+    monkeypatch.chdir(tmp_path)
+    env = {"LITMINE_LLM_BACKEND": "llama-cpp", "LITMINE_LLM_MODEL": str(tmp_path / "m.gguf")}
+    store = Store(tmp_path / "db.duckdb")
+    assert env_from_settings(load_settings(env=env), store).llm.backend.n_threads == (os.cpu_count() or 1)
+    threaded = load_settings(env={**env, "LITMINE_LLM_THREADS": "3"})
+    assert threaded.llm_threads == 3 and env_from_settings(threaded, store).llm.backend.n_threads == 3
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"LITMINE_LLM_THREADS": "-1"})
+    assert str(info.value) == ("LITMINE_LLM_THREADS must be 0 (the machine's cores) or more, got -1: set it to e.g. 2")

@@ -111,18 +111,23 @@ def test_the_prompt_is_built_from_the_loaded_survey_not_from_constants(seeded):
     assert "Transparent" not in system and "interpretab" not in system.lower().split("subsection labels")[0]
 
 
-def test_few_shot_answers_give_reasons_from_the_label_descriptions_that_differ_between_works(seeded):
+def test_few_shot_answers_give_the_examples_own_evidence_not_the_label_descriptions(seeded):
     env, _ = make_env(seeded, get_backend("fake", "m"))
     clf = get_method(PLACEMENT, "llm", env, few_shot=3)
     classify_works(seeded, clf, limit=12)
-    answers = [json.loads(m["content"]) for r in FakeBackend.requests for m in r["messages"] if m["role"] == "assistant"]
-    assert len(answers) == 36
-    for answer in answers:
+    shown = [(json.loads(q["content"].split("\n")[1])["title_and_abstract"], json.loads(a["content"]))
+             for r in FakeBackend.requests for q, a in zip(r["messages"][1:-1:2], r["messages"][2:-1:2])]
+    assert len(shown) == 36
+    full = {ex.item.text[:400]: " ".join(ex.item.text.split()) for ex in clf._examples}
+    for text, answer in shown:
         label = clf.taxonomy.get("subsection", answer["subsection"][0])
-        assert answer["rationale"].startswith(label.name + ": ") and len(answer["rationale"]) <= 200
-        assert answer["rationale"][len(label.name) + 2:-1] in label.description
-    assert len({a["rationale"] for a in answers}) >= len({a["subsection"][0] for a in answers}) > 3
-    assert "As labelled by the survey" not in json.dumps(answers)
+        assert answer["rationale"].startswith('It says: "') and answer["rationale"].endswith(f'", so {label.name}.')
+        assert len(answer["rationale"]) <= 200
+        assert answer["rationale"][10:40] in full[text]  # a sentence of the example's own text
+        assert (label.description or "")[:60] not in answer["rationale"]
+    assert len({a["rationale"] for _, a in shown}) > len({a["subsection"][0] for _, a in shown}) > 3
+    system = FakeBackend.requests[0]["messages"][0]["content"]
+    assert "never a label's description" in system
 
 
 def test_few_shot_examples_come_only_from_the_training_works_never_the_work_itself(seeded):
@@ -381,14 +386,15 @@ def _valid(text: str, schema: dict) -> dict | None:
         return None
 
 
-def test_injection_in_a_reviewed_papers_text_never_reaches_another_works_prompt(seeded):
-    """Few-shot examples come from the survey's works only: a new paper that a reviewer labelled (its
-    abstract is untrusted arXiv text) is never shown to the model while it classifies another work."""
+def test_a_reviewed_papers_text_is_a_few_shot_example_only_as_quoted_data(seeded):
+    """A new paper a reviewer filed may be a few-shot example (the survey's works alone do not show
+    2025's papers), and its text, untrusted arXiv text, reaches the prompt only JSON-quoted inside a
+    <paper> block: never in the system message, never able to close its block."""
     from litmine.embed import embed_works
     from litmine.store.works import WorkRecord, upsert_work
 
     with seeded.transaction() as con:
-        hostile, _ = upsert_work(con, WorkRecord(title="Circuits in transformers", metadata_source="arxiv",
+        hostile, _ = upsert_work(con, WorkRecord(title="Circuits in <b>transformers</b>", metadata_source="arxiv",
                                                  arxiv_id="2601.00001", abstract=INJECTION))
         con.execute("INSERT INTO label_assignments (work_id, label_set, label_id, source, assigned, status) "
                     "VALUES (?, 'subsection', '4.4', 'human', true, 'accept')", [hostile])
@@ -399,8 +405,14 @@ def test_injection_in_a_reviewed_papers_text_never_reaches_another_works_prompt(
     assert counts.new == 1 and hostile != 1
     system, *shots, question = FakeBackend.requests[0]["messages"]
     assert len(shots) >= 2 * 200  # the survey's labelled works are there as examples
-    prompt = json.dumps(FakeBackend.requests[0]["messages"])
-    assert "Ignore all previous instructions" not in prompt
+    carrying = [m for m in shots if "Ignore all previous instructions" in m["content"]]
+    assert [m["role"] for m in carrying] == ["user"]  # the reviewed paper is one example, as data
+    assert "Ignore all previous instructions" not in system["content"]
+    block = carrying[0]["content"]
+    assert block.startswith("<paper>\n{") and block.endswith("}\n</paper>\nClassify this paper.")
+    assert block.count("</paper>") == 1 and "\\u003c/paper\\u003e" in block  # its own </paper> is escaped
+    answer = json.loads(shots[shots.index(carrying[0]) + 1]["content"])
+    assert answer["subsection"] == ["4.4"] and answer["rationale"] == 'It says: "Circuits in (b)transformers(/b)", so Circuits Analysis.'
 
 
 @pytest.mark.slow  # evaluates three LLM methods over folds (138 s on a loaded machine)

@@ -60,6 +60,7 @@ class Settings:
     llm_model: str = ""
     llm_base_url: str = ""
     llm_api_key: str = field(default="", repr=False)
+    llm_threads: int = 0
     task_runner: str = "thread"
     schedule_cron: str = "30 1 * * 1-5"
     schedule_timezone: str = "UTC"
@@ -155,6 +156,8 @@ _HELP = {
     "llm_model": "LLM model name, or a GGUF path for the llama-cpp backend",
     "llm_base_url": "base URL of an OpenAI-compatible endpoint",
     "llm_api_key": "API key of that endpoint (never logged or stored)",
+    "llm_threads": "CPU threads of the in-process llama-cpp backend; 0: the machine's cores (lower it on a shared "
+                   "machine)",
     "task_runner": "Prefect task runner: thread or dask",
     "schedule_cron": "cron of the nightly run",
     "schedule_timezone": "time zone of that cron",
@@ -206,6 +209,10 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         if var in env:
             values[name] = _coerce(name, env[var], typ, var)
     values.update(overrides)
+    threads = values.get("llm_threads", 0)
+    if not isinstance(threads, int) or threads < 0:
+        raise ConfigError(f"LITMINE_LLM_THREADS must be 0 (the machine's cores) or more, got {threads!r}: set it to "
+                          "e.g. 2")
     recall = values.get("scope_target_recall", 0.95)
     if not isinstance(recall, (int, float)) or not 0.0 < float(recall) <= 1.0:
         raise ConfigError(f"LITMINE_SCOPE_TARGET_RECALL must be in (0, 1], got {recall!r}: set it to e.g. 0.95")

@@ -232,7 +232,9 @@ def env_from_settings(settings, store: Store) -> ClassifierEnv:
     from litmine.llm import LLMClient, StoreCache, get_backend
 
     def make_llm():
-        backend = get_backend(settings.llm_backend, settings.llm_model, settings.llm_base_url, settings.llm_api_key)
+        options = {"n_threads": settings.llm_threads or None} if settings.llm_backend == "llama-cpp" else {}
+        backend = get_backend(settings.llm_backend, settings.llm_model, settings.llm_base_url, settings.llm_api_key,
+                              **options)
         return LLMClient(backend, StoreCache(store))
 
     return ClassifierEnv(

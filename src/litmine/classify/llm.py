@@ -7,9 +7,10 @@ row: title and the seed's ``scope``) and ``Taxonomy.labels``. It is the same for
 backend that keeps its prompt cache (llama.cpp does) reads it once; what changes per work is the
 examples and the paper.
 
-A few-shot answer gives the survey's labels of the example and a reason taken from the description of
-its first label, never a placeholder: a model copies what it is shown, and a copied placeholder
-tells a reviewer nothing. An example is never the work being classified (nor a work with the same
+A few-shot example is a survey work or a new paper a reviewer filed; its answer gives its labels and a
+reason quoting the example's own evidence (the abstract's sentence saying what its authors did, else
+its title), never a placeholder nor the label's description: a small model copies what it is shown,
+and a copied description tells a reviewer nothing about the paper. An example is never the work being classified (nor a work with the same
 text); in evaluation the classifier is fitted on the other folds only, so no example is of the
 work's own fold.
 
@@ -57,6 +58,8 @@ as usual. Answer with one JSON object: {fields}."""
 USER = "<paper>\n{paper}\n</paper>\nClassify this paper."
 
 RATIONALE_CHARS = 200
+EXAMPLE_SOURCES = {"survey", "human"}  # whose labelled works may be few-shot examples: the survey's, a reviewer's
+EVIDENCE_CHARS = 110  # of the paper's own sentence quoted in a few-shot example's rationale
 PRIMARY_MAX, OTHER_MAX = 3, 5  # labels an answer may give in the primary set (best first) and in another set
 
 
@@ -91,12 +94,13 @@ class LLM(PlacementAndScope):
         super().fit(taxonomy, examples)
         if self.role != PLACEMENT:
             return
-        # Few-shot examples show other works' text to the model, so they come only from the survey's own
-        # works: a paper labelled by a reviewer is untrusted text, and an instruction hidden in it must not
-        # reach the prompt of any other work.
+        # Few-shot examples are the survey's works and the new papers a reviewer filed (the survey's 2012-22
+        # works alone do not show what 2025's papers look like). Their text is untrusted data either way:
+        # it enters only JSON-quoted inside a <paper> block that the system message declares data, and
+        # the answer is held to the schema.
         primary = self.primary_set
         self._examples = [ex for ex in examples if ex.item.vector is not None and ex.positives.get(primary)
-                          and "survey" in ex.sources]
+                          and ex.sources & EXAMPLE_SOURCES]
         self._example_vectors = np.stack([ex.item.vector for ex in self._examples]) if self._examples else None
         # The prompt is built from the survey in the database: a changed scope or description is a new prompt.
         self.prompt_version = "2-" + hashlib.sha256((SYSTEM + USER + self.system_message()).encode()).hexdigest()[:8]
@@ -142,8 +146,9 @@ class LLM(PlacementAndScope):
                    if label_set == self.primary_set else "choose those that apply, or none")
             blocks.append(f"\n{label_set.capitalize()} labels ({how}):")
             blocks += [f"- {self._label_line(label_set, label)}" for label in self.taxonomy.labels[label_set]]
-        fields = ", ".join([f'"rationale" (one sentence of at most {RATIONALE_CHARS} characters: what the paper does '
-                            "that places it there)"] +
+        fields = ", ".join([f'"rationale" (one sentence of at most {RATIONALE_CHARS} characters: what this paper '
+                            "itself does or finds, its method, object or result, that places it there; never a "
+                            "label's description)"] +
                            [f'"{s}" (a list of {s} ids)' for s in self.target_sets])
         return SYSTEM.format(title=survey.get("title") or "(untitled)", scope="\n".join(lines),
                              label_sets="\n".join(blocks), fields=fields)
@@ -176,9 +181,7 @@ class LLM(PlacementAndScope):
             rest = sorted(ex.positives.get(label_set, set()) - {first})
             answer[label_set] = ([first] if first else []) + rest
         first = primary_label(ex, self.primary_set)
-        label = self.taxonomy.get(self.primary_set, first)
-        reason = _brief(label.description or "", RATIONALE_CHARS - len(label.name) - 2)
-        answer["rationale"] = f"{label.name}: {reason}" if reason else label.name
+        answer["rationale"] = evidence_rationale(ex.item.text, self.taxonomy.get(self.primary_set, first).name)
         return answer
 
     def messages(self, item: WorkItem) -> list[dict]:
@@ -310,6 +313,22 @@ def primary_label(ex: Example, label_set: str) -> str | None:
         return ex.primary_label(label_set)
     positives = sorted(ex.positives.get(label_set, ()))
     return positives[0] if positives else None
+
+
+def evidence_rationale(text: str, verdict: str) -> str:
+    """A few-shot example's reason: the paper's own evidence (the abstract's sentence saying what its
+    authors did, else its title) and the verdict it supports; never the label's description, which a
+    small model copies into every answer."""
+    title, _, abstract = text.partition("\n")
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(abstract.split()))
+    said = next((x for x in sentences if EVIDENCE.search(x)), "") or " ".join(title.split())
+    tail = f", so {verdict}."
+    said = _brief(said.rstrip("."), min(EVIDENCE_CHARS, RATIONALE_CHARS - len(tail) - 12))
+    return f'It says: "{said.replace("<", "(").replace(">", ")")}"{tail}'
+
+
+EVIDENCE = re.compile(r"\b(we|our|this (paper|work|study))\b.{0,40}\b(propose|introduce|present|show|find|found|"
+                      r"develop|demonstrate|study|analy[sz]e|investigate|identify|reveal|use|train)", re.I)
 
 
 def _brief(text: str, limit: int) -> str:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from litmine.classify.bare import BARE, get_member
+from litmine.classify.bare import BARE
+from litmine.classify.ensemble import member
 from litmine.classify.base import Example, Taxonomy, WorkItem
 from litmine.classify.method import PLACEMENT, SCOPE, available_methods
 from litmine.classify.scope import ScopeContext, ScopeExample, check_target_recall
@@ -148,7 +149,7 @@ def roles_of(name: str) -> tuple[str, ...]:
 
 def build(role: str, spec: str, env):
     name, params = parse_method(spec)
-    return get_member(role, name, env, **params)
+    return member(role, name, env, **params)
 
 
 def fit_scope(spec: str, setup: Setup, records: Records, train: np.ndarray):

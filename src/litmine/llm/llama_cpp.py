@@ -1,9 +1,11 @@
 """A local GGUF model run in process by llama.cpp (``llama-cpp-python``), with the answer
-constrained to the JSON schema by a grammar. ``LITMINE_LLM_MODEL`` is the GGUF file's path."""
+constrained to the JSON schema by a grammar. ``LITMINE_LLM_MODEL`` is the GGUF file's path;
+``LITMINE_LLM_THREADS`` its CPU threads (0: the machine's cores)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from litmine.errors import ConfigError, LLMError
@@ -19,7 +21,7 @@ class LlamaCppBackend(LLMBackend):
                  n_threads: int | None = None, **options: object) -> None:
         super().__init__(model, base_url, api_key, **options)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        self.n_threads = n_threads or os.cpu_count() or 1  # None or 0: every core (LITMINE_LLM_THREADS)
         self._llm = None
 
     @property
