@@ -142,3 +142,14 @@ def test_schema_documents_tables(cli):
     result = CliRunner().invoke(main, ["schema", "nope"])
     assert result.exit_code == 1
     assert result.output == "Error: no table or view named 'nope': run `litmine schema` for the list\n"
+
+
+def test_stages_that_fail_for_one_reason_name_it_once(data_dir):
+    """`litmine classify` on a database with no survey: every classify stage fails for the same reason,
+    and the one error line names the stages together and the reason once."""
+    assert CliRunner().invoke(main, ["init"]).exit_code == 0
+    result = CliRunner().invoke(main, ["classify"])
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: the stages classify-zeroshot, classify-supervised, classify-ensemble failed: ")
+    assert last.count("litmine survey load") == 1

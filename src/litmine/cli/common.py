@@ -52,5 +52,8 @@ def exit_status(report, stages: int | None = None) -> None:
     if stages is not None:
         raise StageError(f"{len(report.failed)} of {stages} stages failed as a whole "
                          f"({', '.join(report.failed)}); the others ran. Reasons: `litmine status`")
-    why = "; ".join(f"{name} failed: {reason}" for name, reason in report.failed.items())
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in report.failed.items():  # stages that failed for the same reason: named once, together
+        by_reason.setdefault(reason, []).append(name)
+    why = "; ".join(f"{', '.join(names)} failed: {reason}" for reason, names in by_reason.items())
     raise StageError(f"the stage {why}" if len(report.failed) == 1 else f"the stages {why}")
