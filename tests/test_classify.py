@@ -38,7 +38,7 @@ def works(store) -> int:
 def test_unknown_classifier_lists_the_registered_ones():
     with pytest.raises(ClassifierError) as info:
         get_method(PLACEMENT, "nope")
-    assert str(info.value) == "unknown classifier 'nope': choose from ensemble, llm, supervised, zeroshot"
+    assert str(info.value) == "unknown classifier 'nope': choose from ensemble, llm, supervised, tuned, zeroshot"
 
 
 def test_zeroshot_scores_every_label_with_provenance_and_skips_what_is_done(seeded):

@@ -81,7 +81,7 @@ def test_the_llm_is_asked_the_seeds_scope_question_in_a_schema(seeded, monkeypat
 
 
 def test_an_unknown_scope_method_lists_the_available_ones():
-    with pytest.raises(ClassifierError, match=r"unknown scope method 'magic': choose from ensemble, llm, supervised, zeroshot"):
+    with pytest.raises(ClassifierError, match=r"unknown scope method 'magic': choose from ensemble, llm, supervised, tuned, zeroshot"):
         get_method(SCOPE, "magic")
 
 
