@@ -147,3 +147,17 @@ def test_evaluate_leads_with_the_new_papers(seeded):
     assert any(line.startswith("== survey works: ") for line in lines)
     first = lines.index(next(line for line in lines if line.startswith("3-fold cross-validation")))
     assert first > lines.index(next(line for line in lines if line.startswith("== survey works: ")))
+
+
+def test_a_figure_below_the_bare_row_is_marked_and_listed():
+    """A method's mean under bare's same mean carries ``<`` in the table and is listed after it."""
+    report = harness.Report("new papers", 10, 4, 4, 0, 2, 2, 0.95, methods=["tuned", "bare"])
+    report.figures = {("tuned", "all", "ap"): harness.Summary(0.9, 0.01, 0.8, 0.95, 10),
+                      ("bare", "all", "ap"): harness.Summary(0.7, 0.01, 0.6, 0.8, 10),
+                      ("tuned", "all", "top1"): harness.Summary(0.3, 0.02, 0.2, 0.4, 4),
+                      ("bare", "all", "top1"): harness.Summary(0.4, 0.02, 0.3, 0.5, 4)}
+    lines = newpapers.format_new_papers(report)
+    ap = next(line for line in lines if line.split()[:3] == ["all", "scope", "AP"])
+    top1 = next(line for line in lines if line.split()[:3] == ["all", "place", "top-1"])
+    assert "<" not in ap and top1.count("<") == 1
+    assert lines[-2:] == ["   below the bare row (<): 1", "   tuned all place top-1: 0.300 against bare 0.400"]

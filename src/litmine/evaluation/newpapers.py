@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from litmine.classify.scope import check_target_recall, recall_threshold
+from litmine.classify.bare import BARE
 from litmine.evaluation import harness
+from litmine.evaluation.report import BELOW
 from litmine.evaluation.harness import (  # noqa: F401  (the metrics live in the harness)
     PLACEMENT_METRICS,
     SCOPE_METRICS,
@@ -123,7 +125,8 @@ LABELS = {"recall": "recall", "precision": "precision", "p_at_target": "P@R{r}",
 
 def format_new_papers(report: harness.Report) -> list[str]:
     """The printed section: per stratum, each figure's mean, sd and bootstrap 95% interval, a column
-    per method, the bare row's among them."""
+    per method, the bare row's among them; a method's mean below the bare row's same mean (as printed)
+    carries ``<``, and every such figure is listed after the table."""
     r = report.target_recall
     methods = report.methods
     lines = [f"== {report.target}: {report.records} judged ({report.positives} in scope, {report.placed} with a "
@@ -133,23 +136,30 @@ def format_new_papers(report: harness.Report) -> list[str]:
              "place: the classifier); bare: LogisticRegression(class_weight=\"balanced\") on the embeddings",
              f"   mean sd [bootstrap 95%] over the repeats; title only: {report.title_only} of {report.records}"
              + (" (so the abstract stratum equals all, not printed)" if not report.title_only else ""),
-             f"   {'stratum':<11}{'metric':<16}" + "".join(f"{m.split(':')[0]:>31}" for m in methods)]
+             f"   {'stratum':<11}{'metric':<16}" + "".join(f"{m.split(':')[0]:>32}" for m in methods)]
     strata = [s for s in dict.fromkeys(k[1] for k in report.figures) if s != "abstract" or report.title_only]
+    below = []
     for stratum in strata:
         for metric in (*SCOPE_METRICS, *PLACEMENT_METRICS):
             cells = []
+            name = ("scope " if metric in SCOPE_METRICS else "place ") + LABELS[metric].format(r=f"{r:g}")
+            bare = report.figures.get((BARE, stratum, metric))
             for method in methods:
                 s = report.figures.get((method, stratum, metric))
-                cells.append("-" if s is None else f"{s.mean:.3f} sd {s.sd:.3f} [{s.low:.3f}, {s.high:.3f}]")
+                cell = "-" if s is None else f"{s.mean:.3f} sd {s.sd:.3f} [{s.low:.3f}, {s.high:.3f}]"
+                if s is not None and bare is not None and method != BARE and round(s.mean, 3) < round(bare.mean, 3):
+                    cell += BELOW  # below the bare row's same figure, as printed
+                    below.append(f"   {method.split(':')[0]} {stratum} {name}: {s.mean:.3f} against {BARE} {bare.mean:.3f}")
+                cells.append(cell)
             if all(c == "-" for c in cells):
                 continue
-            name = ("scope " if metric in SCOPE_METRICS else "place ") + LABELS[metric].format(r=f"{r:g}")
-            lines.append(f"   {stratum:<11}{name:<16}" + "".join(f"{c:>31}" for c in cells))
+            lines.append(f"   {stratum:<11}{name:<16}" + "".join(f"{c:>32}" for c in cells))
     for key, chosen in report.choices.items():
         keys = [k for k in chosen[0] if k in ("survey_weight", "C", "mix")]
         lines.append(f"   {key}: choices over {len(chosen)} outer folds: "
                      + "; ".join(f"{k} {_counts([c[k] for c in chosen])}" for k in keys))
-    return lines
+    lines.append(f"   below the {BARE} row ({BELOW}): {len(below) or 'none'}")
+    return lines + below
 
 
 def _counts(values: list[float]) -> str:
