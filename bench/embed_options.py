@@ -83,15 +83,14 @@ def quality(options: list[str], methods: list[str]) -> dict[str, list[str]]:
 def _evaluate(store, ctx, settings, methods: list[str]) -> list[str]:
     """`litmine evaluate`'s summary lines (parts and subsections) and its scope lines."""
     from litmine import pipeline
-    from functools import partial
 
-    from litmine.classify import PLACEMENT, get_method, load_taxonomy
+    from litmine.classify import load_taxonomy
     from litmine.evaluation.evaluate import evaluate, format_report
     from litmine.evaluation.llm import evaluation_methods
     from litmine.evaluation.scope import scope_section
 
     env = pipeline.classifier_env(ctx)
-    result = evaluate(store, evaluation_methods(store, methods, env, partial(get_method, PLACEMENT), sample=None, seed=0),
+    result = evaluate(store, evaluation_methods(store, methods, env, sample=None, seed=0),
                       folds=5, seed=0)
     report = format_report(result, load_taxonomy(store)).splitlines()
     keep, lines = False, []

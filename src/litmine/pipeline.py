@@ -222,16 +222,15 @@ def _evaluate(ctx: PipelineContext, methods: list[str] | None = None, folds: int
               sample: int | None = None) -> Counts:
     """Cross-validate the classifiers (default: every default one) and the scope methods; the
     figures are stored, and handed to the command as ``ctx.results["evaluate"]``."""
-    from functools import partial
 
-    from litmine.classify import PLACEMENT, default_methods, get_method
+    from litmine.classify import PLACEMENT, default_methods
     from litmine.evaluation.evaluate import evaluate as run_evaluation
     from litmine.evaluation.llm import evaluation_methods
     from litmine.evaluation.scope import scope_section  # scope: out-of-fold figures and the screening simulation
 
     env = classifier_env(ctx)
     names = list(methods or []) or default_methods(PLACEMENT, env)
-    factories = evaluation_methods(ctx.store, names, env, partial(get_method, PLACEMENT), sample=sample, seed=seed)
+    factories = evaluation_methods(ctx.store, names, env, sample=sample, seed=seed)
     result = run_evaluation(ctx.store, factories, folds=folds, seed=seed, run_id=ctx.run_id)
     scope = scope_section(ctx.store, env, ctx.settings.data_dir, folds=folds, seed=seed, run_id=ctx.run_id)
     ctx.results["evaluate"] = (result, scope)

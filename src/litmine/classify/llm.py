@@ -304,7 +304,6 @@ class ExamplesAlone(LLM):
         return Prediction(item.work_id, scores, assigned)
 
 
-LLMClassifier = LLM  # the name evaluation/ and bench/ knew it by (the placement side of the pair merged here)
 
 
 def primary_label(ex: Example, label_set: str) -> str | None:

@@ -70,11 +70,13 @@ def with_baselines(methods: dict[str, Callable[[], object]], env) -> dict[str, C
     return out
 
 
-def evaluation_methods(store, names: list[str], env, get_classifier, sample: int | None = None,
+def evaluation_methods(store, names: list[str], env, sample: int | None = None,
                        seed: int = 0) -> dict[str, Callable[[], object]]:
     """The classifier factories ``litmine evaluate`` runs: each named method, the LLM's two baseline
     rows beside it, and with ``sample`` all of them on the same sample of works."""
-    methods = with_baselines({n: (lambda n=n: get_classifier(n, env)) for n in names}, env)
+    from litmine.classify.method import PLACEMENT, get_method
+
+    methods = with_baselines({n: (lambda n=n: get_method(PLACEMENT, n, env)) for n in names}, env)
     if sample is None:
         return methods
     chosen = sample_work_ids(store, sample, seed)
