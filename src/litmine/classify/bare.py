@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from litmine.classify.base import Example, Prediction, Taxonomy, WorkItem
-from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.method import PerRole
 from litmine.classify.scope import PlacementAndScope, ScopeContext, ScopeExample, ScopeScore
 from litmine.errors import ClassifierError
 
@@ -40,15 +40,8 @@ class Bare(PlacementAndScope):
     needs_vectors = PerRole(placement=True, scope=True)
     trainable = True
 
-    def fit(self, data, examples: list) -> None:
-        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
-        if self.role == PLACEMENT:
-            self._fit_placement(data, examples)
-        else:
-            self._fit_scope(data, examples)
-
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
-        super().fit(taxonomy, examples)
+        self.fit_role(taxonomy, examples)
         self._sub, self._themes = None, {}
         x = np.stack([ex.item.vector for ex in examples]) if examples else None
         placement, themes = taxonomy.placement, taxonomy.themes
@@ -82,7 +75,7 @@ class Bare(PlacementAndScope):
         return out
 
     def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
-        super().fit(context, examples)
+        self.fit_role(context, examples)
         y = [ex.inside for ex in examples]
         if len(set(y)) < 2:
             raise ClassifierError("the bare scope model needs in-scope and out-of-scope examples with vectors: "

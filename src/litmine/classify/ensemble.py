@@ -132,17 +132,10 @@ class Ensemble(PlacementAndScope):
         models = sorted({m.model for m in self.members if m.model})
         return ",".join(models) or None
 
-    def fit(self, data, examples: list) -> None:
-        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
-        if self.role == PLACEMENT:
-            self._fit_placement(data, examples)
-        else:
-            self._fit_scope(data, examples)
-
     # -- placement: a weighted log-linear pool -------------------------------------------------------
 
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
-        super().fit(taxonomy, examples)
+        self.fit_role(taxonomy, examples)
         self.thresholds, self.placement_max = {}, None
         for m in self.members:
             m.fit(taxonomy, examples)
@@ -317,7 +310,7 @@ class Ensemble(PlacementAndScope):
     def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
         for m in self.members:
             m.fit(context, [ex for ex in examples if not m.needs_vectors or ex.item.vector is not None])
-        super().fit(context, examples)
+        self.fit_role(context, examples)
         p = self.param_values
         oof: dict = {}
         self.weights = scope_weights(self.members, lambda name: member(SCOPE, name, self.env), context, examples,

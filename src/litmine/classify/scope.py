@@ -198,6 +198,17 @@ class PlacementAndScope(Classifier, ScopeMethod):
         return self._path.version_payload(self)
 
     def fit(self, data, examples: list) -> None:
+        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope: the
+        subclass's ``_fit_placement`` / ``_fit_scope`` where it has one, else the role's own ``fit``."""
+        own = getattr(self, "_fit_placement" if self.role == PLACEMENT else "_fit_scope", None)
+        if own is None:
+            self.fit_role(data, examples)
+        else:
+            own(data, examples)
+
+    def fit_role(self, data, examples: list) -> None:
+        """The role's own ``fit`` (``Classifier.fit`` or ``ScopeMethod.fit``): where a subclass's
+        ``_fit_placement`` / ``_fit_scope`` starts."""
         self._path.fit(self, data, examples)
 
     def prepare(self, store, **options: object) -> str | None:

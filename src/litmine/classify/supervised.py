@@ -81,13 +81,6 @@ class Supervised(PlacementAndScope):
             return super().params()
         return {**super().params(), "untrained": self._untrained}
 
-    def fit(self, data, examples: list) -> None:
-        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
-        if self.role == PLACEMENT:
-            self._fit_placement(data, examples)
-        else:
-            self._fit_scope(data, examples)
-
     # -- features ---------------------------------------------------------------------------------
 
     def _features(self, vectors: np.ndarray, texts: list[str], fit: bool = False):
@@ -116,7 +109,7 @@ class Supervised(PlacementAndScope):
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        super().fit(taxonomy, examples)
+        self.fit_role(taxonomy, examples)
         self._placement, self._themes, self._untrained, self.thresholds = None, {}, [], {}
         placement, themes = taxonomy.placement, taxonomy.themes
         use_descriptions = bool(self.param_values["descriptions"])
@@ -236,7 +229,7 @@ class Supervised(PlacementAndScope):
         return self._model([ex.item.text for ex in train], y).decision_function(texts)
 
     def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
-        super().fit(context, examples)
+        self.fit_role(context, examples)
         y = np.array([ex.inside for ex in examples])
         if y.sum() < 2 or (~y).sum() < 2:
             raise ClassifierError("the supervised scope method needs at least two in-scope and two out-of-scope "

@@ -165,17 +165,10 @@ class Tuned(PlacementAndScope):
     def params(self) -> dict:
         return {**super().params(), "chosen": getattr(self, "chosen", None)}
 
-    def fit(self, data, examples: list) -> None:
-        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
-        if self.role == PLACEMENT:
-            self._fit_placement(data, examples)
-        else:
-            self._fit_scope(data, examples)
-
     # -- scope -----------------------------------------------------------------------------------------
 
     def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
-        super().fit(context, examples)
+        self.fit_role(context, examples)
         examples = [ex for ex in examples if ex.item.vector is not None]
         y = np.array([ex.inside for ex in examples])
         if y.sum() < 2 or (~y).sum() < 2:
@@ -256,7 +249,7 @@ class Tuned(PlacementAndScope):
         return model_id
 
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
-        super().fit(taxonomy, examples)
+        self.fit_role(taxonomy, examples)
         placement = taxonomy.placement
         self._untrained = [f"{taxonomy.themes}:{i}" for i in taxonomy.ids(taxonomy.themes)] if taxonomy.themes else []
         self.coef, self.classes = {}, []

@@ -34,7 +34,7 @@ from litmine.classify.base import (
     sigmoid,
     softmax,
 )
-from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.method import PerRole
 from litmine.classify.scope import (
     PlacementAndScope,
     Platt,
@@ -64,17 +64,10 @@ class ZeroShot(PlacementAndScope):
         self._label_vectors: dict[str, tuple[list[str], np.ndarray]] = {}
         self._offsets: np.ndarray | None = None
 
-    def fit(self, data, examples: list) -> None:
-        """``fit(taxonomy, examples)`` in role placement, ``fit(context, examples)`` in role scope."""
-        if self.role == PLACEMENT:
-            self._fit_placement(data, examples)
-        else:
-            self._fit_scope(data, examples)
-
     # -- placement -----------------------------------------------------------------------------------
 
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
-        super().fit(taxonomy, examples)
+        self.fit_role(taxonomy, examples)
         self.thresholds, self._offsets, self._label_vectors, self.placement_max = {}, None, {}, None
         for label_set in taxonomy.target_sets:
             ids = taxonomy.ids(label_set)
@@ -128,7 +121,7 @@ class ZeroShot(PlacementAndScope):
     # -- scope ---------------------------------------------------------------------------------------
 
     def _fit_scope(self, context: ScopeContext, examples: list[ScopeExample]) -> None:
-        super().fit(context, examples)
+        self.fit_role(context, examples)
         inside = [ex for ex in examples if ex.inside and ex.item.vector is not None]
         if not inside:
             raise ClassifierError("the zero-shot scope method needs in-scope works with vectors: run `litmine embed`")
