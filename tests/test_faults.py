@@ -19,6 +19,8 @@ from functools import partial
 
 import pytest
 
+from waits import CEILING
+
 from litmine.sources.arxiv import ArxivClient, fetch_new, nightly_query, watermark_name
 from litmine.config import load_settings
 from litmine.store import Store
@@ -114,7 +116,7 @@ def test_killed_during_a_nightly_fetch_then_rerun(replay_server, tmp_path, clean
     replay_server.inject("slow", match="start=20", delay=60.0)  # the third page hangs
     proc = _litmine(["fetch", "arxiv", "--until", "2026-06-20T12:00"], env)
     store = Store(cfg.database, lock_timeout=30)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + CEILING
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         with store.connect(read_only=True) as con:
@@ -126,7 +128,7 @@ def test_killed_during_a_nightly_fetch_then_rerun(replay_server, tmp_path, clean
     assert len(_ids(store)) == 20
     replay_server.faults.clear()
     rerun = _litmine(["fetch", "arxiv", "--until", "2026-06-20T12:00"], env)
-    out, err = rerun.communicate(timeout=120)
+    out, err = rerun.communicate(timeout=CEILING)
     assert rerun.returncode == 0, err
     assert _ids(store) == clean_result
     with store.connect(read_only=True) as con:  # the killed run is not left 'running' forever
@@ -148,7 +150,7 @@ def test_killed_inside_a_write_transaction_keeps_nothing_half_done(data_dir):
     store.migrate()
     wal = cfg.database.with_name(cfg.database.name + ".wal")
     proc = _litmine(["survey", "load"], {})
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + CEILING
     while not (wal.exists() and wal.stat().st_size > 0) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.01)
@@ -156,7 +158,7 @@ def test_killed_inside_a_write_transaction_keeps_nothing_half_done(data_dir):
     proc.wait()
     assert _snapshot(store)["works"] in (0, 327 + 201)  # never a partial load (references and screening candidates)
     again = _litmine(["survey", "load"], {})
-    out, err = again.communicate(timeout=120)
+    out, err = again.communicate(timeout=CEILING)
     assert again.returncode == 0, err
     expected = Store(data_dir / "clean.duckdb")
     expected.migrate()
@@ -181,7 +183,7 @@ def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
     with store.transaction() as con:
         con.execute("INSERT INTO watermarks (name, value) VALUES ('kept', 'before the failure')")
     limited = _litmine(["survey", "load"], {}, preexec_fn=_limit_file_size(64 * 1024))
-    out, err = limited.communicate(timeout=120)
+    out, err = limited.communicate(timeout=CEILING)
     assert limited.returncode == 1
     assert err.startswith("Error: database write failed, nothing of it was kept: ")
     assert "File too large" in err and "Traceback" not in err and err.count("\n") == 1
@@ -189,7 +191,7 @@ def test_a_disk_write_failure_is_one_clear_line_and_loses_nothing(data_dir):
         assert con.execute("SELECT value FROM watermarks").fetchall() == [("before the failure",)]
         assert con.execute("SELECT count(*) FROM works").fetchone()[0] == 0
     again = _litmine(["survey", "load"], {})
-    out, err = again.communicate(timeout=120)
+    out, err = again.communicate(timeout=CEILING)
     assert again.returncode == 0, err
     assert out == "survey: 327 new, 0 updated, 0 unchanged, 0 failed (screening candidates: 201 new, 0 updated, 0 unchanged)\n"
 
@@ -206,7 +208,7 @@ def test_a_failed_checkpoint_write_keeps_every_row_and_the_next_command_folds_it
     store.migrate()
     wal = cfg.database.with_name(cfg.database.name + ".wal")
     full = _litmine(["survey", "load"], {}, preexec_fn=_limit_file_size(3 * 1024 * 1024))
-    out, err = full.communicate(timeout=120)
+    out, err = full.communicate(timeout=CEILING)
     assert full.returncode == 0, err  # committed: the log holds it
     assert wal.exists() and wal.stat().st_size > 0  # the checkpoint did fail: its work waits in the log
     assert cfg.database.stat().st_size <= 3 * 1024 * 1024
@@ -217,7 +219,7 @@ def test_a_failed_checkpoint_write_keeps_every_row_and_the_next_command_folds_it
     load_survey(expected, cfg.seed_dir)
     assert _snapshot(store) == _snapshot(expected)  # the log replayed: every row, none twice
     again = _litmine(["survey", "load"], {})
-    out, err = again.communicate(timeout=120)
+    out, err = again.communicate(timeout=CEILING)
     assert again.returncode == 0, err
     assert out.startswith("survey: 0 new, 0 updated, 327 unchanged, 0 failed")
     assert not wal.exists() or wal.stat().st_size == 0  # folded into the file at last
@@ -251,7 +253,7 @@ def test_a_notebook_holding_the_database_open(replay_server, tmp_path, clean_res
 
     held_past = _notebook(cfg.database, 30)
     refused = _litmine(args, {**env, "LITMINE_DB_LOCK_TIMEOUT_SECONDS": "2"})
-    out, err = refused.communicate(timeout=120)
+    out, err = refused.communicate(timeout=CEILING)
     held_past.kill()
     held_past.wait()
     assert refused.returncode == 1
@@ -260,7 +262,7 @@ def test_a_notebook_holding_the_database_open(replay_server, tmp_path, clean_res
 
     held_briefly = _notebook(cfg.database, 3)
     waited = _litmine(args, {**env, "LITMINE_DB_LOCK_TIMEOUT_SECONDS": "60"})
-    out, err = waited.communicate(timeout=180)
+    out, err = waited.communicate(timeout=CEILING)
     held_briefly.wait()
     assert waited.returncode == 0, err
     assert _ids(store) == clean_result

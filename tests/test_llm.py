@@ -18,6 +18,7 @@ import requests
 from click.testing import CliRunner
 
 from conftest import send_json
+from waits import CEILING
 
 from litmine.classify import PLACEMENT, ClassifierEnv, classify_works, get_method
 from litmine.cli import main
@@ -307,7 +308,7 @@ def llama_server(tmp_path):
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + CEILING
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"llama.cpp server exited: {(tmp_path / 'llama-server.log').read_text()[-2000:]}")
@@ -317,7 +318,7 @@ def llama_server(tmp_path):
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("llama.cpp server did not start within 60 s")
+                pytest.fail(f"llama.cpp server did not start within {CEILING} s")
             time.sleep(0.3)
         yield url
     finally:

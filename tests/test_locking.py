@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from waits import CEILING
+
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
@@ -83,10 +85,10 @@ def test_reviewer_and_query_alongside_a_writing_run(store, settings, data_dir):
         assert writer.poll() is None, writer.communicate()
         queries.append(subprocess.run([str(BIN / "litmine"), "query", "--format", "csv",
                                        "select count(*) as n from works"],
-                                      env=env, capture_output=True, text=True, timeout=120))
+                                      env=env, capture_output=True, text=True, timeout=CEILING))
     stop.touch()
-    w_out, w_err = writer.communicate(timeout=120)
-    r_out, r_err = reviewer.communicate(timeout=120)
+    w_out, w_err = writer.communicate(timeout=CEILING)
+    r_out, r_err = reviewer.communicate(timeout=CEILING)
     assert writer.returncode == 0, w_err
     assert reviewer.returncode == 0, r_err
     assert len(queries) >= 3
@@ -134,7 +136,7 @@ def test_a_decision_recorded_while_the_database_is_held_waits_in_the_journal(sto
         assert decision.imported is False
         assert str(decision) == f"accept subsection 2.1 for work {work_ids[0]}: saved; the next `litmine run` imports it"
     finally:
-        holder.communicate("release\n", timeout=120)
+        holder.communicate("release\n", timeout=CEILING)
     assert [d["note"] for d in review.pending_decisions(settings)] == ["busy db"]
     assert review.import_decisions(store, settings).new == 1
     assert review.pending_decisions(settings) == []

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from waits import CEILING
+
 from litmine import pipeline
 from litmine.config import load_settings
 from litmine.errors import StageError
@@ -113,7 +115,7 @@ def test_sigterm_ends_the_run_as_interrupted(data_dir):
     proc = subprocess.Popen([sys.executable, "-c", SIGTERMED], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "running"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert proc.wait(timeout=CEILING) == 128 + signal.SIGTERM
     assert _runs(store) == [("fetch pdfs", "interrupted", "stopped by a signal")]
 
 

@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+from waits import CEILING
+
 from litmine.runlock import RunInProgress, run_lock
 
 HOLD = textwrap.dedent("""
@@ -60,7 +62,7 @@ def test_lock_is_released_after_an_error(data_dir):
 
 def _litmine(args, env=None):
     return subprocess.run([sys.executable, "-m", "litmine", *args], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=CEILING)
 
 
 def test_a_fetch_command_refuses_while_a_run_holds_the_lock(data_dir):
@@ -91,7 +93,7 @@ def test_two_processes_keep_the_spacing_between_them(tmp_path):
     spacing = tmp_path / "spacing" / "arxiv-last-request"
     procs = [subprocess.Popen([sys.executable, "-c", SPACED, str(spacing), "0.4"], stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
-    stamps = sorted(float(line) for proc in procs for line in proc.communicate(timeout=60)[0].split())
+    stamps = sorted(float(line) for proc in procs for line in proc.communicate(timeout=CEILING)[0].split())
     assert len(stamps) == 6
     assert min(b - a for a, b in zip(stamps, stamps[1:])) >= 0.4 - 0.01
 
@@ -122,7 +124,7 @@ def test_a_killed_command_s_run_is_marked_interrupted_by_the_next_command(data_d
 
     store = Store(load_settings().database)
     store.migrate()
-    killed = subprocess.run([sys.executable, "-c", KILLED], timeout=120)
+    killed = subprocess.run([sys.executable, "-c", KILLED], timeout=CEILING)
     assert killed.returncode == -signal.SIGKILL
     alive = store.start_run("query")  # this process: alive, so left running
     nxt = _litmine(["fetch", "oai"], {"LITMINE_ARXIV_OAI_URL": "http://127.0.0.1:9/oai"})

@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 
+from waits import CEILING
+
 from conftest import ROOT
 
 
@@ -135,19 +137,19 @@ def test_an_offline_litmine_run_needs_no_extra(data_dir, tmp_path):
 def test_the_make_targets_keep_the_run_set_up_free_of_the_extras():
     """`make run`'s recipe installs litmine without an extra; `make test`'s adds the test extra."""
     dry = subprocess.run(["make", "-n", "-B", "run", "VENV=/nonexistent-venv"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=CEILING)
     assert dry.returncode == 0, dry.stderr
     installs = [line for line in dry.stdout.splitlines() if " pip install" in line]
     assert installs and all("[" not in line and "llama" not in line.lower() for line in installs), installs
     dry = subprocess.run(["make", "-n", "-B", "setup-test", "VENV=/nonexistent-venv"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=CEILING)
     assert '-e ".[test]"' in dry.stdout, dry.stdout
 
 
 def test_the_replay_server_of_the_readme_has_a_command_line():
     """The README's fetch transcripts run against `python tests/replay.py --port 8080`."""
     proc = subprocess.run([sys.executable, str(ROOT / "tests" / "replay.py"), "--help"], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=CEILING)
     assert proc.returncode == 0, proc.stderr
     assert "--port" in proc.stdout and "--as-of" in proc.stdout
     assert "tests/replay.py --port 8080" in (ROOT / "README.md").read_text(encoding="utf-8")
