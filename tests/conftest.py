@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from waits import CEILING  # noqa: E402  (tests/waits.py: one ceiling for every wait)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
@@ -88,7 +90,7 @@ def harness():
     ``prefect`` as processes give them a Prefect home and server of their own."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):  # a busy machine starts it slowly
+    with prefect_test_harness(server_startup_timeout=CEILING):  # a busy machine starts it slowly
         yield
 
 
@@ -120,7 +122,7 @@ def prefect_server_api(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 300  # a ceiling for a busy machine, not a speed limit
+    deadline = time.monotonic() + CEILING  # a ceiling for a busy machine, not a speed limit
     try:
         while True:
             if proc.poll() is not None:
@@ -131,7 +133,7 @@ def prefect_server_api(tmp_path_factory):
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("prefect server did not answer in 300 s: " + log_path.read_text()[-2000:])
+                pytest.fail(f"prefect server did not answer in {CEILING} s: " + log_path.read_text()[-2000:])
             time.sleep(0.5)
         yield api
     finally:
