@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from waits import CEILING  # noqa: E402  (tests/waits.py: one ceiling for every wait)
+from waits import CEILING  # tests/waits.py: one ceiling for every wait
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
