@@ -41,8 +41,13 @@ $(TEST_STAMP): pyproject.toml $(BASE_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/litmine run
 
+# pytest-xdist: a worker per core (TEST_WORKERS=1 runs it in one process); a file is one unit of work and
+# the costliest files go first (tests/conftest.py: GROUPS, HEAVY). One file alone needs none of it.
+TEST_WORKERS ?= auto
+XDIST = $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+
 test: $(TEST_STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 # The edit loop: lint and the unit tests (no real servers, nothing marked slow).
 check: $(TEST_STAMP)

@@ -35,10 +35,36 @@ SLOW = {
 }
 
 
+# pytest-xdist (`make test` runs `pytest -n auto --dist loadgroup --no-loadscope-reorder`): a file is one unit
+# of work, so its module fixtures are made once; files sharing a session fixture that is a server (it
+# cannot be shared between processes) are one unit too. Databases built once per session are shared
+# between the workers instead (`_built_once`).
+GROUPS = {
+    "test_flows_dask.py": "prefect-harness", "test_flows_e2e.py": "prefect-harness",  # `harness`
+    "test_flows_deploy.py": "prefect-server", "test_flows_schedule.py": "prefect-server",  # `prefect_server_api`
+}
+# Units the workers take first, the costliest first (CPU seconds of `--durations` runs, 2026-12-07/08), so
+# the run does not end on one worker still in a long file; the rest follow in collection order.
+HEAVY = ["test_flows_kill.py", "prefect-harness", "test_one_method.py", "test_evaluate.py", "test_faults.py",
+         "test_review.py", "test_docs.py", "prefect-server", "test_setup.py", "test_digest.py", "test_browser.py",
+         "test_llm.py", "test_notebook.py", "test_screening.py", "test_backup.py", "test_doctor.py"]
+
+
+def _unit(item) -> str:
+    name = item.path.name
+    return GROUPS.get(name, name)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.split("[")[0].removeprefix("tests/") in SLOW:
             item.add_marker(pytest.mark.slow)
+    if getattr(config.option, "loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup":
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group(_unit(item)))
+        rank = {unit: i for i, unit in enumerate(HEAVY)}
+        items.sort(key=lambda item: rank.get(_unit(item), len(HEAVY)))  # stable: the rest keep their order
 
 
 @pytest.fixture
@@ -58,15 +84,36 @@ def settings(data_dir: Path):
     return load_settings()
 
 
+def _built_once(tmp_path_factory, name: str, build) -> tuple[Path, object]:
+    """A database ``build(path)`` makes once per test run, and what it returned (JSON). Alone, in a folder
+    of this session; under pytest-xdist, in a folder all workers share: the first to ask builds it under a
+    lock, the others wait for it and read the same file (tests copy it, never write it)."""
+    import fcntl
+    import json
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        path = tmp_path_factory.mktemp(name) / "litmine.duckdb"
+        return path, build(path)
+    folder = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    folder.mkdir(exist_ok=True)
+    path, done = folder / "litmine.duckdb", folder / "built.json"
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            done.write_text(json.dumps(build(path)))
+    return path, json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory) -> Path:
     """An empty database with every migration applied: built once per session (the migrations take
     about half a second), copied for each test that asks for ``store``."""
     from litmine.store import Store
 
-    path = tmp_path_factory.mktemp("migrated") / "litmine.duckdb"
-    Store(path).migrate()
-    return path
+    def build(path):
+        Store(path).migrate()
+
+    return _built_once(tmp_path_factory, "migrated", build)[0]
 
 
 @pytest.fixture
@@ -194,11 +241,12 @@ def surveyed_db(tmp_path_factory) -> Path:
     from litmine.store import Store
     from litmine.survey.load import load_survey
 
-    path = tmp_path_factory.mktemp("surveyed") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    load_survey(store, load_settings(env={}).seed_dir)
-    return path
+    def build(path):
+        store = Store(path)
+        store.migrate()
+        load_survey(store, load_settings(env={}).seed_dir)
+
+    return _built_once(tmp_path_factory, "surveyed", build)[0]
 
 
 @pytest.fixture
@@ -220,12 +268,13 @@ def seeded_db(tmp_path_factory):
     from litmine.embed import HashingEmbedder, embed_works
     from litmine.store import Store
 
-    path = tmp_path_factory.mktemp("seeded") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    assert load_seed_with_abstracts(store, load_settings(env={}).seed_dir) == 251
-    embed_works(store, HashingEmbedder(256))
-    return path
+    def build(path):
+        store = Store(path)
+        store.migrate()
+        assert load_seed_with_abstracts(store, load_settings(env={}).seed_dir) == 251
+        embed_works(store, HashingEmbedder(256))
+
+    return _built_once(tmp_path_factory, "seeded", build)[0]
 
 
 @pytest.fixture
@@ -249,11 +298,12 @@ def review_template(tmp_path_factory):
     from litmine.config import load_settings
     from litmine.store import Store
 
-    path = tmp_path_factory.mktemp("review") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    built = build_review_db(store, load_settings(env={}).seed_dir)
-    return path, built
+    def build(path):
+        store = Store(path)
+        store.migrate()
+        return build_review_db(store, load_settings(env={}).seed_dir)
+
+    return _built_once(tmp_path_factory, "review", build)
 
 
 @pytest.fixture
