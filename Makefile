@@ -49,10 +49,10 @@ XDIST = $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --
 test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest $(XDIST)
 
-# The edit loop: lint and the unit tests (no real servers, nothing marked slow).
+# The edit loop: lint and the unit tests (no real servers, nothing marked slow), on every core too.
 check: $(TEST_STAMP)
 	$(BIN)/python -m ruff check src tests bench flows scripts
-	$(BIN)/python -m pytest -q -m "not slow and not integration"
+	$(BIN)/python -m pytest -q -m "not slow and not integration" $(XDIST)
 
 lint: $(TEST_STAMP)
 	$(BIN)/python -m ruff check src tests bench flows scripts
