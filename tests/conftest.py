@@ -49,36 +49,50 @@ SLOW = {
 }
 
 
-# pytest-xdist (`make test` runs `pytest -n auto --dist loadgroup --no-loadscope-reorder`): a file is one unit
-# of work, so its module fixtures are made once; files sharing a session fixture that is a server (it
-# cannot be shared between processes) are one unit too. Databases built once per session are shared
-# between the workers instead (`_built_once`).
+# pytest-xdist (`make test` runs `pytest -n auto --dist loadgroup --no-loadscope-reorder`): the unit of work
+# is a file, so its module fixtures are made once; files sharing a session fixture that is a server (it
+# cannot be shared between processes) are one unit. Databases built once per session are shared between
+# the workers instead (`_built_once`). The units are made by the scheduler below, not by `xdist_group`
+# marks: pytest 9 ignores the node id suffix through which xdist 3.8 reads those marks.
 GROUPS = {
     "test_flows_dask.py": "prefect-harness", "test_flows_e2e.py": "prefect-harness",  # `harness`
     "test_flows_deploy.py": "prefect-server", "test_flows_schedule.py": "prefect-server",  # `prefect_server_api`
 }
-# Units the workers take first, the costliest first (CPU seconds of `--durations` runs, 2026-12-07/08), so
-# the run does not end on one worker still in a long file; the rest follow in collection order.
-HEAVY = ["test_flows_kill.py", "prefect-harness", "test_one_method.py", "test_evaluate.py", "test_faults.py",
-         "test_review.py", "test_docs.py", "prefect-server", "test_setup.py", "test_digest.py", "test_browser.py",
-         "test_llm.py", "test_notebook.py", "test_screening.py", "test_backup.py", "test_doctor.py"]
+# Units the workers take first, the costliest first (`--durations` runs, 2026-12-07/08), so the run does not
+# end on one worker still in a long file; the rest follow in collection order.
+HEAVY = ["test_flows_kill.py", "prefect-harness", "test_one_method.py", "test_evaluate.py", "test_newpapers.py",
+         "test_faults.py", "test_screening.py", "test_topics.py", "test_review.py", "test_resolve.py", "test_setup.py",
+         "test_docs.py", "prefect-server", "test_classify.py", "test_digest.py", "test_browser.py", "test_llm.py",
+         "test_cli.py", "test_notebook.py", "test_backup.py", "test_doctor.py", "test_pipeline.py", "test_security.py"]
 
 
-def _unit(item) -> str:
-    name = item.path.name
+def _unit(nodeid: str) -> str:
+    """The unit of work of a test: its file's name, or its group's."""
+    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
     return GROUPS.get(name, name)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `--dist loadgroup`, xdist's scheduler by scope with this suite's units as the scopes."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    return ByUnit(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.split("[")[0].removeprefix("tests/") in SLOW:
             item.add_marker(pytest.mark.slow)
-    if getattr(config.option, "loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup":
-        for item in items:
-            item.add_marker(pytest.mark.xdist_group(_unit(item)))
+    if getattr(config.option, "loadgroup", False):  # an xdist worker of `--dist loadgroup`: the costliest first
         rank = {unit: i for i, unit in enumerate(HEAVY)}
-        items.sort(key=lambda item: rank.get(_unit(item), len(HEAVY)))  # stable: the rest keep their order
+        items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(HEAVY)))  # stable: the rest keep their order
 
 
 @pytest.fixture
