@@ -127,7 +127,8 @@ def _built_once(tmp_path_factory, name: str, build) -> tuple[Path, object]:
     path, done = folder / "litmine.duckdb", folder / "built.json"
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not done.exists():
+        if not done.exists():  # not built, or a build that failed part way: start again
+            path.unlink(missing_ok=True)
             done.write_text(json.dumps(build(path)))
     return path, json.loads(done.read_text())
 
