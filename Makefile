@@ -41,13 +41,18 @@ $(TEST_STAMP): pyproject.toml $(BASE_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/litmine run
 
-test: $(TEST_STAMP) browser
-	$(BIN)/python -m pytest
+# pytest-xdist: a worker per core (TEST_WORKERS=1 runs it in one process); a file is one unit of work and
+# the costliest files go first (tests/conftest.py: GROUPS, HEAVY). One file alone needs none of it.
+TEST_WORKERS ?= auto
+XDIST = $(if $(filter 1,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
-# The edit loop: lint and the unit tests (no real servers, nothing marked slow).
+test: $(TEST_STAMP) browser
+	$(BIN)/python -m pytest $(XDIST)
+
+# The edit loop: lint and the unit tests (no real servers, nothing marked slow), on every core too.
 check: $(TEST_STAMP)
 	$(BIN)/python -m ruff check src tests bench flows scripts
-	$(BIN)/python -m pytest -q -m "not slow and not integration"
+	$(BIN)/python -m pytest -q -m "not slow and not integration" $(XDIST)
 
 lint: $(TEST_STAMP)
 	$(BIN)/python -m ruff check src tests bench flows scripts

@@ -34,13 +34,67 @@ SLOW = {
     "test_evaluate.py::test_no_method_is_evaluated_on_works_it_was_trained_on",  # 41 s
     "test_evaluate.py::test_evaluation_on_the_seed_set_with_a_fixed_seed",  # 298 s: every method, every fold
     "test_evaluate.py::test_evaluate_command_prints_every_label_of_every_method",  # 181 s
+    # The slowest of `make check`'s tier in its run on 2 workers, 2026-12-08 (wall at load 6 to 7: each worker
+    # had about a quarter of a core); they stay in `make test`.
+    "test_newpapers.py::test_evaluate_leads_with_the_new_papers",  # 241 s
+    "test_cli.py::test_corrupt_database_gives_one_line_and_is_not_overwritten",  # 93 s: three `litmine` processes
+    "test_resolve.py::test_fetch_survey_end_to_end_then_nothing_changes",  # 80 s
+    "test_topics.py::test_topics_fill_the_tables_and_the_view",  # 79 s
+    "test_topics.py::test_without_reviewed_works_the_new_label_is_not_learnt",  # 77 s
+    "test_screening.py::test_fetch_survey_gives_the_candidates_their_arxiv_title_and_abstract",  # 70 s
+    "test_screening.py::test_scope_is_evaluated_out_of_fold_per_stratum_with_the_bare_library_beside",  # 58 s
+    "test_screening.py::test_one_id_arxiv_does_not_answer_fails_alone_never_its_batch",  # 48 s
+    "test_resolve.py::test_every_second_reply_empty_resolves_as_a_clean_run",  # 45 s
+    "test_classify.py::test_ensemble_pools_its_members_with_weights_learnt_out_of_fold",  # 43 s
+    "test_newpapers.py::test_the_scope_ensemble_threshold_follows_the_target_recall",  # 43 s
+    "test_pipeline.py::test_offline_the_network_stages_stop_with_one_line_each_and_the_rest_run",  # 41 s
 }
+
+
+# pytest-xdist (`make test` runs `pytest -n auto --dist loadgroup --no-loadscope-reorder`): the unit of work
+# is a file, so its module fixtures are made once; files sharing a session fixture that is a server (it
+# cannot be shared between processes) are one unit. Databases built once per session are shared between
+# the workers instead (`_built_once`). The units are made by the scheduler below, not by `xdist_group`
+# marks: pytest 9 ignores the node id suffix through which xdist 3.8 reads those marks.
+GROUPS = {
+    "test_flows_dask.py": "prefect-harness", "test_flows_e2e.py": "prefect-harness",  # `harness`
+    "test_flows_deploy.py": "prefect-server", "test_flows_schedule.py": "prefect-server",  # `prefect_server_api`
+}
+# Units the workers take first, the costliest first (`--durations` runs, 2026-12-07/08), so the run does not
+# end on one worker still in a long file; the rest follow in collection order.
+HEAVY = ["test_flows_kill.py", "prefect-harness", "test_one_method.py", "test_evaluate.py", "test_newpapers.py",
+         "test_faults.py", "test_screening.py", "test_topics.py", "test_review.py", "test_resolve.py", "test_setup.py",
+         "test_docs.py", "prefect-server", "test_classify.py", "test_digest.py", "test_browser.py", "test_llm.py",
+         "test_cli.py", "test_notebook.py", "test_backup.py", "test_doctor.py", "test_pipeline.py", "test_security.py"]
+
+
+def _unit(nodeid: str) -> str:
+    """The unit of work of a test: its file's name, or its group's."""
+    name = nodeid.split("::")[0].rsplit("/", 1)[-1]
+    return GROUPS.get(name, name)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `--dist loadgroup`, xdist's scheduler by scope with this suite's units as the scopes."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    return ByUnit(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid.split("[")[0].removeprefix("tests/") in SLOW:
             item.add_marker(pytest.mark.slow)
+    if getattr(config.option, "loadgroup", False):  # an xdist worker of `--dist loadgroup`: the costliest first
+        rank = {unit: i for i, unit in enumerate(HEAVY)}
+        items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(HEAVY)))  # stable: the rest keep their order
 
 
 @pytest.fixture
@@ -60,15 +114,37 @@ def settings(data_dir: Path):
     return load_settings()
 
 
+def _built_once(tmp_path_factory, name: str, build) -> tuple[Path, object]:
+    """A database ``build(path)`` makes once per test run, and what it returned (JSON). Alone, in a folder
+    of this session; under pytest-xdist, in a folder all workers share: the first to ask builds it under a
+    lock, the others wait for it and read the same file (tests copy it, never write it)."""
+    import fcntl
+    import json
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        path = tmp_path_factory.mktemp(name) / "litmine.duckdb"
+        return path, build(path)
+    folder = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    folder.mkdir(exist_ok=True)
+    path, done = folder / "litmine.duckdb", folder / "built.json"
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():  # not built, or a build that failed part way: start again
+            path.unlink(missing_ok=True)
+            done.write_text(json.dumps(build(path)))
+    return path, json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory) -> Path:
     """An empty database with every migration applied: built once per session (the migrations take
     about half a second), copied for each test that asks for ``store``."""
     from litmine.store import Store
 
-    path = tmp_path_factory.mktemp("migrated") / "litmine.duckdb"
-    Store(path).migrate()
-    return path
+    def build(path):
+        Store(path).migrate()
+
+    return _built_once(tmp_path_factory, "migrated", build)[0]
 
 
 @pytest.fixture
@@ -196,11 +272,12 @@ def surveyed_db(tmp_path_factory) -> Path:
     from litmine.store import Store
     from litmine.survey.load import load_survey
 
-    path = tmp_path_factory.mktemp("surveyed") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    load_survey(store, load_settings(env={}).seed_dir)
-    return path
+    def build(path):
+        store = Store(path)
+        store.migrate()
+        load_survey(store, load_settings(env={}).seed_dir)
+
+    return _built_once(tmp_path_factory, "surveyed", build)[0]
 
 
 @pytest.fixture
@@ -222,12 +299,13 @@ def seeded_db(tmp_path_factory):
     from litmine.embed import HashingEmbedder, embed_works
     from litmine.store import Store
 
-    path = tmp_path_factory.mktemp("seeded") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    assert load_seed_with_abstracts(store, load_settings(env={}).seed_dir) == 251
-    embed_works(store, HashingEmbedder(256))
-    return path
+    def build(path):
+        store = Store(path)
+        store.migrate()
+        assert load_seed_with_abstracts(store, load_settings(env={}).seed_dir) == 251
+        embed_works(store, HashingEmbedder(256))
+
+    return _built_once(tmp_path_factory, "seeded", build)[0]
 
 
 @pytest.fixture
@@ -251,11 +329,12 @@ def review_template(tmp_path_factory):
     from litmine.config import load_settings
     from litmine.store import Store
 
-    path = tmp_path_factory.mktemp("review") / "litmine.duckdb"
-    store = Store(path)
-    store.migrate()
-    built = build_review_db(store, load_settings(env={}).seed_dir)
-    return path, built
+    def build(path):
+        store = Store(path)
+        store.migrate()
+        return build_review_db(store, load_settings(env={}).seed_dir)
+
+    return _built_once(tmp_path_factory, "review", build)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from test_review import NEW_WORKS, build_review_db
+from test_review import NEW_WORKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -140,15 +140,15 @@ def prerequisites():
                     "`apt-get install chromium chromium-driver` and `pip install -e '.[test]'`", pytrace=False)
 
 
-def test_a_click_in_the_queue_is_journaled_and_becomes_a_human_label(prerequisites, store, settings, monkeypatch,
-                                                                    jupyterlab, browser, tmp_path, record_property):
+def test_a_click_in_the_queue_is_journaled_and_becomes_a_human_label(prerequisites, review_copy, store, settings,
+                                                                    monkeypatch, jupyterlab, browser, tmp_path,
+                                                                    record_property):
     from click.testing import CliRunner
 
     from litmine.review import decisions as review
     from litmine.cli import main
 
-    monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")  # the embedder build_review_db used
-    build_review_db(store, settings.seed_dir)
+    monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")  # the embedder build_review_db used (review_copy)
     top, following = review.list_disagreements(settings, label_set="subsection")[:2]
 
     try:
@@ -239,7 +239,7 @@ def _type_reject_then_undo(browser, settings, following):
 
 
 def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_changed(
-        prerequisites, store, settings, monkeypatch, jupyterlab, browser, tmp_path):
+        prerequisites, review_copy, store, settings, monkeypatch, jupyterlab, browser, tmp_path):
     """The screening queue in the browser: a theme ticked, a note typed, placement 1 clicked (scope,
     placement, theme and note in one decision); the queue reorders after it; the decision is then
     changed from the history list to out of scope, and the database holds exactly that."""
@@ -251,8 +251,7 @@ def test_one_pass_on_a_new_paper_reorders_the_queue_and_a_past_decision_is_chang
 
     monkeypatch.setenv("LITMINE_EMBED_MODEL", "hashing:64")
     (tmp_path / "lab" / "litmine.toml").write_text('reviewer = "dana"\n')  # the kernel's settings: its reviewer
-    built = build_review_db(store, settings.seed_dir)
-    new = built["new_work_ids"]
+    new = review_copy["new_work_ids"]
     _screen_with_ensemble(store, new, [(0.45, 0.1), (0.4, 0.2), (0.2, 0.99)])
     notebook = tmp_path / "lab" / NOTEBOOK.name  # the copy JupyterLab serves: open the screening queue
     notebook.write_text(notebook.read_text().replace('QUEUE = \\"disagreements\\"', 'QUEUE = \\"screening\\"'))

@@ -1,5 +1,6 @@
-"""The review notebook runs top to bottom against a database the test builds, and its decision is a
-human label the next `litmine classify` trains on. Its outputs are stripped in git, and it stays thin."""
+"""The review notebook runs top to bottom against a copy of ``build_review_db``'s database (``review_copy``),
+and its decision is a human label the next `litmine classify` trains on. Its outputs are stripped in git,
+and it stays thin."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from test_review import build_review_db
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +51,8 @@ def _text(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
-def test_notebook_executes_and_records_a_decision_the_next_classify_uses(store, settings, tmp_path, monkeypatch,
-                                                                        kernel):
-    build_review_db(store, settings.seed_dir)
+def test_notebook_executes_and_records_a_decision_the_next_classify_uses(review_copy, store, settings, tmp_path,
+                                                                        monkeypatch, kernel):
     from litmine.review import decisions as review
 
     top = review.list_disagreements(settings, label_set="subsection")[0]
@@ -85,8 +83,7 @@ def test_notebook_executes_and_records_a_decision_the_next_classify_uses(store, 
                            ).fetchall() == [("human", True, "checked in CI")]
 
 
-def test_notebook_with_no_decision_records_nothing(store, settings, tmp_path, monkeypatch, kernel):
-    build_review_db(store, settings.seed_dir)
+def test_notebook_with_no_decision_records_nothing(review_copy, store, settings, tmp_path, monkeypatch, kernel):
     nb = _run(nbformat.read(NOTEBOOK, as_version=4), tmp_path, monkeypatch, kernel)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert _text(code[4]).splitlines()[0] == "no decision recorded (DECISION is None)"
@@ -97,9 +94,8 @@ def test_notebook_with_no_decision_records_nothing(store, settings, tmp_path, mo
 QUEUE_NOTEBOOK = NOTEBOOK.with_name("review_queue.ipynb")
 
 
-def test_queue_notebook_displays_the_queue_widget(store, settings, tmp_path, monkeypatch, kernel):
+def test_queue_notebook_displays_the_queue_widget(review_copy, store, settings, tmp_path, monkeypatch, kernel):
     """Run without a browser, the queue notebook displays the widget for the top disagreement."""
-    build_review_db(store, settings.seed_dir)
     from litmine.review import decisions as review
 
     top = review.list_disagreements(settings, label_set="subsection")[0]

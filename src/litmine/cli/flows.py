@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import click
@@ -35,6 +36,9 @@ def run(ctx: click.Context, stages: tuple[str, ...]) -> None:
     cfg = settings()
     verbose = ctx.find_root().params.get("verbose", 0)
     prefect_environment(cfg, log_level="INFO" if verbose else "CRITICAL")
+    if not verbose:  # Prefect's queue services log under their class names, out of PREFECT_LOGGING_LEVEL's reach:
+        for service in ("EventsWorker", "APILogWorker"):  # "Still processing items" at exit on a busy machine
+            logging.getLogger(service).setLevel(logging.ERROR)
     cfg.prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last folder of its home
     names = [s.name for s in pipeline.select(list(stages) or None)]
     from litmine.flows import nightly  # after prefect_environment

@@ -385,6 +385,7 @@ def insert_columns(con: Connection, table: str, cols: dict[str, list], conflict:
     import pyarrow as pa
 
     batch = pa.table(cols)
+    con.execute("SELECT 1").fetchall()  # ends a result a fetchone() left open: register refuses to run beside one
     con.register("_litmine_batch", batch)
     try:
         names = ", ".join(cols)

@@ -64,6 +64,7 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
         examples = {
             (s.id, arxiv_id): label for s in seed.label_sets for label, ids in s.examples.items() for arxiv_id in ids
         }
+        rows = label_store.LabelRows(con)  # the label rows, written together (one INSERT a row took seconds)
         for ref in seed.references:
             status = _load_reference(con, seed, ref, run_id)
             wanted: dict[str, set[str]] = {}
@@ -75,19 +76,20 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
             work_id = survey_store.reference_work(con, seed.id, ref.key)
             changed = False
             for set_id in [*seed.sections_label_sets, *seed.derived]:
-                changed |= label_store.set_source_labels(
-                    con, work_id, set_id, SOURCE, wanted.get(set_id, set()), status=ref.label_status,
+                changed |= rows.set_source_labels(
+                    work_id, set_id, SOURCE, wanted.get(set_id, set()), status=ref.label_status,
                     source_version=version, run_id=run_id,
                 )
             for (set_id, arxiv_id), label in examples.items():
                 known = ref.known_labels.get(set_id, (set(), set()))
                 if ref.arxiv_id == arxiv_id and label not in known[0] | known[1]:  # a label file's word wins
-                    changed |= label_store.set_source_labels(
-                        con, work_id, set_id, SOURCE, {label}, status="example", source_version=version,
+                    changed |= rows.set_source_labels(
+                        work_id, set_id, SOURCE, {label}, status="example", source_version=version,
                         run_id=run_id, only_add=True,
                     )
-            changed |= _set_known_labels(con, work_id, ref.known_labels, version, run_id)
+            changed |= _set_known_labels(rows, work_id, ref.known_labels, version, run_id)
             counts.add("updated" if status == "unchanged" and changed else status)
+        rows.flush()
         if seed.scope is not None:
             label_store.upsert_label_set(con, SCOPE_SET, seed.id, "whether a work belongs in the survey", False)
             label_store.upsert_label(con, SCOPE_SET, IN, None, "In scope", None, seed.scope.describe(), 0,
@@ -95,14 +97,16 @@ def load_survey(store: Store, seed_dir: Path, run_id: str | None = None) -> Coun
         if seed.screening:
             screened = Counts("screening")
             for row in seed.screening:
-                screened.add(_load_screening_row(con, seed, row, version, run_id))
+                screened.add(_load_screening_row(con, rows, seed, row, version, run_id))
+            rows.flush()
             counts.notes.append(f"screening candidates: {screened.new} new, {screened.updated} updated, "
                                 f"{screened.unchanged} unchanged")
     log.info("%s", counts)
     return counts
 
 
-def _load_screening_row(con, seed: Seed, row: ScreeningRow, version: str, run_id: str | None) -> str:
+def _load_screening_row(con, rows: label_store.LabelRows, seed: Seed, row: ScreeningRow, version: str,
+                        run_id: str | None) -> str:
     """A screening candidate's work (keyed by arXiv id), its row, and its training labels."""
     work_id = find_work(con, arxiv_id=row.arxiv_id)
     status = "unchanged"
@@ -122,7 +126,7 @@ def _load_screening_row(con, seed: Seed, row: ScreeningRow, version: str, run_id
     # Only a clear in or out trains; borderline and disputed rows get no label row.
     changed = False
     if row.scope in ("in", "out"):
-        changed |= _set_screening_label(con, work_id, row.scope == "in", row.label_status, version, run_id)
+        changed |= _set_screening_label(rows, work_id, row.scope == "in", row.label_status, version, run_id)
     if row.scope == "in" and row.subsection:
         wanted = {seed.placement: {row.subsection}}
         for derived, base in seed.derived.items():  # a label's parent follows from it
@@ -130,37 +134,36 @@ def _load_screening_row(con, seed: Seed, row: ScreeningRow, version: str, run_id
             if parent:
                 wanted[derived] = {parent}
         for set_id, labels in wanted.items():
-            changed |= label_store.set_source_labels(
-                con, work_id, set_id, SCREENING_SOURCE, labels, status=row.label_status,
+            changed |= rows.set_source_labels(
+                work_id, set_id, SCREENING_SOURCE, labels, status=row.label_status,
                 source_version=version, run_id=run_id)
     return "updated" if status == "unchanged" and changed else status
 
 
-def _set_screening_label(con, work_id: int, inside: bool, status: str, version: str, run_id: str | None) -> bool:
+def _set_screening_label(rows: label_store.LabelRows, work_id: int, inside: bool, status: str, version: str,
+                         run_id: str | None) -> bool:
     """The screening label scope/in: assigned (in) or not (out); a row only when it changed."""
-    current = label_store.current_labels(con, work_id, SCOPE_SET, SCREENING_SOURCE).get(IN)
+    current = rows.current_labels(work_id, SCOPE_SET, SCREENING_SOURCE).get(IN)
     if current == (inside, status):
         return False
-    label_store.add_assignment(con, work_id, SCOPE_SET, IN, SCREENING_SOURCE, inside, status=status,
-                               source_version=version, run_id=run_id)
+    rows.add(work_id, SCOPE_SET, IN, SCREENING_SOURCE, inside, status=status, source_version=version, run_id=run_id)
     return True
 
 
-def _set_known_labels(con, work_id: int, known: dict[str, tuple[set[str], set[str]]], version: str,
-                      run_id: str | None) -> bool:
+def _set_known_labels(rows: label_store.LabelRows, work_id: int, known: dict[str, tuple[set[str], set[str]]],
+                      version: str, run_id: str | None) -> bool:
     """A reference's labels from the label files: rows only for what changed; a label no longer in
     either column gets a row not assigned, of status ``unknown`` (never trained on)."""
     changed = False
     for set_id, (pos, neg) in sorted(known.items()):
-        current = label_store.current_labels(con, work_id, set_id, SOURCE)
+        current = rows.current_labels(work_id, set_id, SOURCE)
         wanted = {**{label: (False, KNOWN_STATUS) for label in neg}, **{label: (True, KNOWN_STATUS) for label in pos}}
         wanted.update({label: (False, "unknown") for label, (_, status) in current.items()
                        if status == KNOWN_STATUS and label not in wanted})
         for label, (assigned, status) in sorted(wanted.items()):
             if current.get(label) == (assigned, status):
                 continue
-            label_store.add_assignment(con, work_id, set_id, label, SOURCE, assigned, status=status,
-                                       source_version=version, run_id=run_id)
+            rows.add(work_id, set_id, label, SOURCE, assigned, status=status, source_version=version, run_id=run_id)
             changed = True
     return changed
 
