@@ -187,7 +187,8 @@ class Ensemble(PlacementAndScope):
         for m in refit:
             preds: list[Prediction | None] = [None] * len(examples)
             for train, test in splits:
-                clone = member(PLACEMENT, m.name, self.env, **m.param_values)
+                # what the member chose on all the training works (its survey weight ...) is kept, not chosen again
+                clone = member(PLACEMENT, m.name, self.env, **{**m.param_values, **m.chosen_params()})
                 clone.set_thresholds = False  # only its scores are needed
                 clone.fit(taxonomy, [examples[i] for i in train])
                 for i, pred in zip(test, clone.predict([examples[i].item for i in test])):
