@@ -3,7 +3,11 @@ labels and human labels, on each work's vector beside TF-IDF of its text.
 
 The placement set (the survey seed's ``placement``): one multinomial logistic regression over the
 primary label of each work (the survey's first-cited one), with classes balanced
-(``class_weight="balanced"``), so rare labels are predicted too; each label's name and description is
+(``class_weight="balanced"``), so rare labels are predicted too; the judged in-scope candidates (the
+seed's screening rows, reviewers' placements: ``load_placement_examples``) train beside the survey's
+works, each survey work weighted by one of ``survey_weights`` (a judged one 1), the one whose model
+places the judged candidates of ``inner_folds`` inner folds best (top-1), so the choice is made on the
+training data only (``params()["chosen"]``); each label's name and description is
 one more training row of its class, so a label with few or no labelled works still has an example.
 Scores are the model's probabilities (they sum to 1 over the set); they are not recalibrated: Platt
 scaling per label pulled each label back toward its base rate and undid the balancing (measured:
@@ -62,7 +66,7 @@ class Supervised(PlacementAndScope):
     (scope). See the module."""
 
     name = "supervised"
-    version = PerRole(placement="2", scope="1")
+    version = PerRole(placement="3", scope="1")
     needs_vectors = PerRole(placement=True, scope=False)
     trainable = True
     defaults = PerRole(placement={"C": 4.0, "theme_C": 1.0, "features": "embedding+tfidf", "descriptions": True,
