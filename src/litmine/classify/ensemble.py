@@ -418,7 +418,7 @@ def scope_weights(members: list, make, context, examples: list, folds: int = 3, 
     if oof is not None:
         oof.update(p=np.asarray(best) @ p[:, cal], y=y[cal])
     share = 1.0 - other_weight * len(others)
-    log.info("scope ensemble: out-of-fold F1 %.3f with weights %s", top,
+    log.info("scope ensemble: out-of-fold %s %.3f with weights %s", "AP" if criterion == "ap" else "F1", top,
              dict(zip([m.name for m in refit], best)))
     return {**{m.name: other_weight for m in others}, **{m.name: w * share for m, w in zip(refit, best)}}
 
