@@ -121,8 +121,6 @@ class Supervised(PlacementAndScope):
     # -- fitting ----------------------------------------------------------------------------------
 
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
-        from sklearn.linear_model import LogisticRegression
-
         self.fit_role(taxonomy, examples)
         self._placement, self._themes, self._untrained, self.thresholds = None, {}, [], {}
         placement, themes = taxonomy.placement, taxonomy.themes
@@ -138,7 +136,6 @@ class Supervised(PlacementAndScope):
             self._untrained = [f"{s}:{i}" for s in taxonomy.target_sets for i in taxonomy.ids(s)]
             return
         features = self._features(np.stack([v for v, _ in rows]), [t for _, t in rows], fit=True)
-        seed = int(self.param_values["seed"])
 
         # the placement: one multinomial model over each work's primary label, the survey's works weighted
         # against the judged candidates by a weight chosen on inner folds of the judged ones

@@ -31,7 +31,7 @@ import logging
 import numpy as np
 
 from litmine.classify.base import Example, Prediction, Taxonomy, WorkItem, is_judged, softmax
-from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.method import PerRole
 from litmine.classify.scope import (
     PlacementAndScope,
     Platt,
