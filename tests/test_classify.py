@@ -283,12 +283,51 @@ def test_the_scope_ensemble_takes_the_bare_library_with_weights_learnt_out_of_fo
     from litmine.classify.scope import load_context, load_scope_examples
 
     ens = get_method(SCOPE, "ensemble", env(), folds=2, step=0.25)
-    assert [m.name for m in ens.members] == ["supervised", "zeroshot", "bare"]
+    assert [m.name for m in ens.members] == ["supervised", "zeroshot", "bare", "tuned"]
     ens.fit(load_context(seeded), load_scope_examples(seeded, MODEL))
-    assert set(ens.weights) == {"supervised", "zeroshot", "bare"} and sum(ens.weights.values()) == pytest.approx(1.0)
+    assert set(ens.weights) == {"supervised", "zeroshot", "bare", "tuned"}
+    assert sum(ens.weights.values()) == pytest.approx(1.0)
     assert ens.params()["weights"] == pytest.approx(ens.weights)
     items = [ex.item for ex in load_scope_examples(seeded, MODEL)[:10]]
     alone = [m for m in ens.members if ens.weights[m.name] == 1.0]
-    if alone:  # one member won out of fold: the ensemble is that member, scores and threshold
+    if alone:  # one member won out of fold: the ensemble scores as that member (its threshold stays its own:
+        # the out-of-fold one for the target recall, not the member's)
         assert [s.probability for s in ens.score(items)] == pytest.approx([s.probability for s in alone[0].score(items)])
-        assert ens.threshold == pytest.approx(alone[0].threshold)
+    assert 0.0 <= ens.threshold <= 1.0 and ens.params()["target_recall"] == 0.95
+
+
+def test_classify_trains_on_the_judged_candidates_as_the_evaluation_harness_does(seeded):
+    """Production = evaluated: `litmine classify` fits a classifier on the survey's works and the judged
+    in-scope candidates' subsections, each candidate the same example the harness trains on."""
+    from litmine.classify import load_placement_examples
+    from litmine.classify.base import training_digest
+    from litmine.evaluation import harness
+
+    taxonomy = load_taxonomy(seeded)
+    examples = [ex for ex in load_placement_examples(seeded, MODEL, taxonomy) if ex.item.vector is not None]
+    judged = {ex.item.work_id: ex for ex in examples if ex.sources == {"screening"}}
+    assert len(judged) >= 10
+    sup = get_method(PLACEMENT, "supervised", env())
+    classify_works(seeded, sup, limit=1)
+    assert sup.training == training_digest(examples)
+    assert sup.params()["chosen"]["survey_weight"] in (1.0, 0.3)  # chosen on inner folds of the judged ones
+    records = harness.load_records(seeded, MODEL)
+    placed = [i for i in np.flatnonzero(records.candidate) if records.placement_example(i, taxonomy.placement)]
+    assert placed and {records.ids[i] for i in placed} <= set(judged)
+    for i in placed:
+        theirs, mine = records.placement_example(i, taxonomy.placement), judged[records.ids[i]]
+        assert (mine.positives, mine.complete, mine.sources, mine.primary) == (
+            theirs.positives, theirs.complete, theirs.sources, theirs.primary)
+    llm = get_method(PLACEMENT, "llm", env())
+    assert not llm.reads_judged  # its few-shot examples stay the survey's and reviewers' works
+
+
+def test_the_ensemble_places_with_its_best_member_on_the_judged_candidates_out_of_fold(seeded):
+    from litmine.classify import load_placement_examples
+
+    taxonomy = load_taxonomy(seeded)
+    examples = [ex for ex in load_placement_examples(seeded, MODEL, taxonomy) if ex.item.vector is not None]
+    ens = get_method(PLACEMENT, "ensemble", env(), members="zeroshot,supervised", step=0.5)
+    ens.fit(taxonomy, examples)
+    weights = ens.weights[taxonomy.placement]
+    assert sorted(weights.values()) == [0.0, 1.0]  # a mix must beat the best member by judged_margin (1: never)

@@ -130,3 +130,17 @@ def test_a_scope_decision_on_an_unknown_work_is_refused_with_its_id(seeded, sett
 
     with pytest.raises(ReviewError, match=r"no such work.*work_id=999999"):
         review.record_decision(settings, 999999, "scope", "in", "accept")
+
+
+def test_the_coverage_threshold_keeps_a_new_positive_with_the_target_probability():
+    import numpy as np
+
+    from litmine.classify.scope import coverage_threshold, recall_threshold
+
+    p = np.linspace(0, 1, 100)
+    y = p >= 0.5  # 50 positives
+    # floor(51 * 0.05) = 2: the second-lowest positive; keeping 95% of these 50 keeps the third-lowest
+    assert coverage_threshold(p, y, 0.95) == pytest.approx(sorted(p[y])[1])
+    assert recall_threshold(p, y, 0.95) == pytest.approx(sorted(p[y])[2])
+    assert coverage_threshold(p[:60], y[:60], 0.95) < min(p[:60][y[:60]])  # 10 positives: below every one
+    assert coverage_threshold(p, np.zeros(100, bool), 0.95) == 0.5

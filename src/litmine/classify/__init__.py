@@ -18,6 +18,7 @@ from typing import Callable
 from litmine.classify.base import (
     Classifier,
     Example,
+    judged_example,
     Prediction,
     Taxonomy,
     WorkItem,
@@ -44,7 +45,7 @@ TRAIN_STATUSES = ("verified", "silver-agree")  # survey labels a classifier may 
 
 __all__ = ["GROUP", "PLACEMENT", "SCOPE", "Classifier", "ClassifierEnv", "Example", "Prediction", "Taxonomy",
            "WorkItem", "available_methods", "classify_works", "default_methods", "get_method", "load_examples",
-           "load_taxonomy", "score_works"]
+           "load_placement_examples", "load_taxonomy", "score_works"]
 
 
 @dataclass
@@ -142,6 +143,20 @@ def load_examples(store: Store, model_id: str | None, statuses: tuple[str, ...] 
             if first is not None and label_set not in ex.primary:
                 ex.primary[label_set] = first
     return examples
+
+
+def load_placement_examples(store: Store, model_id: str | None, taxonomy: Taxonomy | None = None) -> list[Example]:
+    """What a classifier trains on: ``load_examples`` (the survey's labels, reviewers' labels) and
+    every judged in-scope candidate's subsection that is not among them (the seed's screening rows,
+    a reviewer's placement: ``judged_labels``), as ``litmine evaluate``'s harness trains it."""
+    taxonomy = taxonomy or load_taxonomy(store)
+    examples = load_examples(store, model_id, taxonomy=taxonomy)
+    known = {ex.item.work_id for ex in examples}
+    with store.connect(read_only=True) as con:
+        judged = {w: label for w, label in methods_store.judged_labels(con, taxonomy.placement).items()
+                  if w not in known}
+        items = [WorkItem.from_row(r) for r in ml_store.work_items(con, model_id, sorted(judged))] if judged else []
+    return examples + [judged_example(item, taxonomy.placement, judged[item.work_id]) for item in items]
 
 
 def label_rows(method, pred: Prediction, item: WorkItem, run_id: str | None, version: str, params: dict,

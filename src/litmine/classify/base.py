@@ -142,6 +142,21 @@ class Example:
         return None
 
 
+JUDGED_SOURCES = ("screening", "human")  # who judges a new paper: the seed's screening rows, a reviewer
+
+
+def judged_example(item: WorkItem, placement: str, label_id: str, source: str = "screening") -> Example:
+    """A judged in-scope candidate as a placement example: its one subsection, every other label of
+    the placement a negative (as for a survey work), source ``screening`` (or ``human``)."""
+    return Example(item, {placement: {label_id}}, complete={placement}, sources={source},
+                   primary={placement: label_id})
+
+
+def is_judged(ex: Example) -> bool:
+    """Whether an example is a judged new paper (a screening row or a reviewer's), not a survey work."""
+    return bool(ex.sources & set(JUDGED_SOURCES)) and "survey" not in ex.sources
+
+
 @dataclass
 class Prediction:
     work_id: int
@@ -160,6 +175,7 @@ class Classifier(Method):
     trainable = False
     threshold = 0.5
     set_thresholds = True  # whether ``fit`` sets per-label thresholds (an ensemble's out-of-fold copies need scores only)
+    reads_judged = True  # whether it trains on the judged candidates' subsections too (``load_placement_examples``)
 
     def __init__(self, env=None, **params: object) -> None:
         super().__init__(env, **params)
@@ -171,6 +187,11 @@ class Classifier(Method):
 
     def params(self) -> dict:
         return {"threshold": self.threshold, **self.param_values}
+
+    def chosen_params(self) -> dict:
+        """The parameters that fix what ``fit`` chose on its training data (none here): an ensemble's
+        out-of-fold copies are built with them instead of choosing again."""
+        return {}
 
     def fit(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         self.taxonomy = taxonomy
@@ -196,13 +217,15 @@ class Classifier(Method):
     page_size: int | None = 2048
 
     def prepare(self, store, **options: object) -> str | None:
-        """Fit on the stored gold labels when it learns (not again when nothing changed); returns
-        the embedding model whose vectors it reads."""
-        from litmine.classify import load_examples, load_taxonomy
+        """Fit on the stored gold labels when it learns (not again when nothing changed), and on the
+        judged in-scope candidates' subsections (``reads_judged``), as `litmine evaluate` fits it;
+        returns the embedding model whose vectors it reads."""
+        from litmine.classify import load_examples, load_placement_examples, load_taxonomy
 
         taxonomy = load_taxonomy(store)
         model_id = self.env.embedder.model_id if self.needs_vectors else None
-        examples = load_examples(store, model_id, taxonomy=taxonomy) if self.trainable else []
+        load = load_placement_examples if self.reads_judged else load_examples
+        examples = load(store, model_id, taxonomy=taxonomy) if self.trainable else []
         self.ensure_fitted(taxonomy, [ex for ex in examples if not self.needs_vectors or ex.item.vector is not None])
         return model_id
 

@@ -22,16 +22,29 @@ fitted on the other folds and scores the held-out one, and the weights (a grid o
 work's primary one, averaged with the same figure of each set derived from it; themes: of the
 thresholded themes) are kept, if they beat the best single
 member by more than ``margin``, else that member alone is (``params()["weights"]`` records the
-weights of every label set, so each label row says which members decided it). Only members that are cheap to
+weights of every label set, so each label row says which members decided it). Where at least
+``judged_min`` of the training works are judged new papers (the seed's screening rows, reviewers'
+placements: ``is_judged``), the placement's weights are chosen on those alone (the new papers'
+distribution, not the survey's 2012-22 works), by the mean of their top-1 and macro-F1 (``criterion``
+``loglik``: their pooled log-probability of the truth), and a mix must beat the best member by
+``judged_margin`` (default 1: the best member out of fold decides; measured 2026-12-08 on the 366
+judged candidates, every mix tried placed new papers worse than the supervised member alone, see
+docs/evaluation.md). Each member's own choices (``chosen_params``: supervised's survey weight) are
+kept by its out-of-fold copies, not made again. Only members that are cheap to
 refit take part (those working on vectors); any other member (an LLM) gets the fixed weight
 ``other_weight`` and the learnt weights share the rest. With too few works to split, weights are equal.
 
-Scope. The weighted mean of its members' calibrated probabilities, its threshold the weighted mean of
-theirs, or, where no member without out-of-fold scores (an LLM) weighs, the threshold that keeps the
-target recall (``LITMINE_SCOPE_TARGET_RECALL``) of the in-scope calibration examples out of fold. The
-weights are learnt out of fold as the placement's are (``scope_weights``): the members cheap to refit
-are fitted on all folds but one and score it, and the best weights by F1 on the calibration examples
-are kept if they beat the best single member by more than ``margin``. ``bare`` is a member here too.
+Scope. The weighted mean of its members' calibrated probabilities (default members ``supervised``,
+``zeroshot``, ``bare``, ``tuned``, and ``llm`` where one is configured), its threshold the weighted
+mean of theirs, or, where no member without out-of-fold scores (an LLM) weighs, the threshold that a
+new in-scope work clears with probability ``LITMINE_SCOPE_TARGET_RECALL``, from the in-scope
+calibration examples' out-of-fold scores (``threshold_rule`` ``coverage``: ``coverage_threshold``;
+``quantile``: keep that share of them, ``recall_threshold``, which kept 0.937-0.941 of new papers).
+The weights are learnt out of fold as the placement's are (``scope_weights``): the members cheap to
+refit are fitted on all folds but one and score it, and the best weights by average precision of the
+calibration examples (``criterion`` ``ap``, the ranking the recall-first threshold cuts; ``f1``: F1 at
+the pooled members' thresholds) are kept if they beat the best single member by more than ``margin``.
+``bare`` is a member here too.
 """
 
 from __future__ import annotations
@@ -46,6 +59,7 @@ from litmine.classify.bare import BARE, Bare
 from litmine.classify.base import (
     Classifier,
     Example,
+    is_judged,
     Prediction,
     Taxonomy,
     WorkItem,
@@ -61,6 +75,7 @@ from litmine.classify.scope import (
     ScopeScore,
     _calibration_set,
     check_target_recall,
+    coverage_threshold,
     recall_threshold,
 )
 from litmine.errors import ClassifierError
@@ -99,11 +114,12 @@ class Ensemble(PlacementAndScope):
     ``params()["weights"]`` records the weights each row was decided with."""
 
     name = "ensemble"
-    version = PerRole(placement="4", scope="2")
+    version = PerRole(placement="5", scope="3")
     trainable = True
-    defaults = PerRole(placement={"folds": 3, "step": 0.1, "margin": 0.02, "other_weight": 0.3, "seed": 0},
-                       scope={"members": "supervised,zeroshot,bare,llm", "folds": 3, "step": 0.1, "margin": 0.02,
-                              "other_weight": 0.3, "seed": 0})
+    defaults = PerRole(placement={"folds": 3, "step": 0.1, "margin": 0.02, "other_weight": 0.3, "seed": 0,
+                                  "judged_min": 20, "criterion": "f1", "judged_margin": 1.0},
+                       scope={"members": "supervised,zeroshot,bare,tuned,llm", "folds": 3, "step": 0.1, "margin": 0.02,
+                              "other_weight": 0.3, "seed": 0, "criterion": "ap", "threshold_rule": "coverage"})
 
     def __init__(self, env=None, members: str | list[str] | None = None, **params: object) -> None:
         super().__init__(env, **params)
@@ -187,7 +203,8 @@ class Ensemble(PlacementAndScope):
         for m in refit:
             preds: list[Prediction | None] = [None] * len(examples)
             for train, test in splits:
-                clone = member(PLACEMENT, m.name, self.env, **m.param_values)
+                # what the member chose on all the training works (its survey weight ...) is kept, not chosen again
+                clone = member(PLACEMENT, m.name, self.env, **{**m.param_values, **m.chosen_params()})
                 clone.set_thresholds = False  # only its scores are needed
                 clone.fit(taxonomy, [examples[i] for i in train])
                 for i, pred in zip(test, clone.predict([examples[i].item for i in test])):
@@ -204,7 +221,11 @@ class Ensemble(PlacementAndScope):
         rows = [i for i, ex in enumerate(examples) if ex.primary_label(placement) in ids]
         if not rows:
             return None
-        truth = [ids.index(examples[i].primary_label(placement)) for i in rows]
+        judged = [i for i in rows if is_judged(examples[i])]
+        on_judged = len(judged) >= int(self.param_values["judged_min"])
+        if on_judged:  # the new papers' distribution: the weights that place the judged candidates best
+            rows = judged
+        truth = np.array([ids.index(examples[i].primary_label(placement)) for i in rows])
         logs = [np.log(np.array([[oof[m.name][i].scores.get(placement, {}).get(label, 0.0) for label in ids]
                                  for i in rows]) + EPS) for m in refit]
         # each derived set: a placement label's index -> its parent's (the best parent is the best label's)
@@ -218,12 +239,18 @@ class Ensemble(PlacementAndScope):
             up.append((index, len(parent_ids)))
 
         def score(weights: tuple[float, ...]) -> float:
-            best = np.argmax(sum(w * lp for w, lp in zip(weights, logs)), axis=1)
-            figures = [_macro_f1(truth, list(best), len(ids))]
+            pooled = sum(w * lp for w, lp in zip(weights, logs))
+            if on_judged and self.param_values["criterion"] == "loglik":  # the pooled log-probability of the truth
+                pooled = pooled - pooled.max(axis=1, keepdims=True)
+                norm = np.log(np.exp(pooled).sum(axis=1))
+                return float(np.mean(pooled[np.arange(len(truth)), truth] - norm))
+            best = np.argmax(pooled, axis=1)
+            figures = [_macro_f1(truth, list(best), len(ids))] + ([float(np.mean(best == truth))] if on_judged else [])
             figures += [_macro_f1(list(index[truth]), list(index[best]), n) for index, n in up]
             return float(np.mean(figures))
 
-        return self._choose([(score(weights), weights) for weights in self._grid(len(refit))])
+        scored = [(score(weights), weights) for weights in self._grid(len(refit))]
+        return choose_weights(scored, float(self.param_values["judged_margin" if on_judged else "margin"]))
 
     def _choose(self, scored: list[tuple[float, tuple[float, ...]]]) -> tuple[float, ...]:
         return choose_weights(scored, float(self.param_values["margin"]))
@@ -313,14 +340,16 @@ class Ensemble(PlacementAndScope):
         self.fit_role(context, examples)
         p = self.param_values
         oof: dict = {}
+        target = check_target_recall(float(getattr(self.env, "target_recall", 0.95)))
         self.weights = scope_weights(self.members, lambda name: member(SCOPE, name, self.env), context, examples,
                                      int(p["folds"]), float(p["step"]), float(p["margin"]),
-                                     float(p["other_weight"]), int(p["seed"]), oof=oof)
+                                     float(p["other_weight"]), int(p["seed"]), oof=oof, criterion=str(p["criterion"]),
+                                     target=target)
         used = [m for m in self.members if self.weight(m) > 0]
-        target = check_target_recall(float(getattr(self.env, "target_recall", 0.95)))
         if oof and not others_weigh(self.members, self.weights) and oof["y"].any():
             # recall first: the threshold keeps the target share of the in-scope calibration examples, out of fold
-            self.threshold = recall_threshold(oof["p"], oof["y"], target)
+            rule = coverage_threshold if p["threshold_rule"] == "coverage" else recall_threshold
+            self.threshold = rule(oof["p"], oof["y"], target)
         else:
             self.threshold = float(np.average([m.threshold for m in used], weights=[self.weight(m) for m in used]))
         self.param_values["target_recall"] = target
@@ -347,7 +376,7 @@ def others_weigh(members: list, weights: dict[str, float]) -> bool:
 
 def scope_weights(members: list, make, context, examples: list, folds: int = 3, step: float = 0.1,
                   margin: float = 0.02, other_weight: float = 0.3, seed: int = 0,
-                  oof: dict | None = None) -> dict[str, float]:
+                  oof: dict | None = None, criterion: str = "f1", target: float = 0.95) -> dict[str, float]:
     """The scope ensemble's member weights, learnt out of fold like the label sets' (see the module):
     the members cheap to refit (all but an LLM, which weighs ``other_weight``) are fitted by ``make(name)``
     on ``folds`` - 1 folds of ``examples`` and score the held-out one; the weights on a grid of step
@@ -377,8 +406,11 @@ def scope_weights(members: list, make, context, examples: list, folds: int = 3, 
     scored = []
     for weights in weight_grid(len(refit), step):
         w = np.array(weights, dtype=float)
-        chosen = (w @ p[:, cal]) >= float(w @ t)
         truth = y[cal]
+        if criterion == "ap":  # the ranking of the calibration examples (the threshold is set for recall after)
+            scored.append((_average_precision(w @ p[:, cal], truth), weights))
+            continue
+        chosen = (w @ p[:, cal]) >= float(w @ t)
         tp = int((chosen & truth).sum())
         scored.append((2 * tp / (chosen.sum() + truth.sum()) if chosen.sum() + truth.sum() else 0.0, weights))
     best = choose_weights(scored, margin)
@@ -386,9 +418,17 @@ def scope_weights(members: list, make, context, examples: list, folds: int = 3, 
     if oof is not None:
         oof.update(p=np.asarray(best) @ p[:, cal], y=y[cal])
     share = 1.0 - other_weight * len(others)
-    log.info("scope ensemble: out-of-fold F1 %.3f with weights %s", top,
+    log.info("scope ensemble: out-of-fold %s %.3f with weights %s", "AP" if criterion == "ap" else "F1", top,
              dict(zip([m.name for m in refit], best)))
     return {**{m.name: other_weight for m in others}, **{m.name: w * share for m, w in zip(refit, best)}}
+
+
+def _average_precision(p: np.ndarray, y: np.ndarray) -> float:
+    order = np.argsort(-p, kind="stable")
+    hits = y[order].astype(float)
+    if not hits.sum():
+        return 0.0
+    return float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum())
 
 
 def _macro_f1(truth: list[int], predicted: list[int], n: int) -> float:

@@ -75,6 +75,7 @@ class LLM(PlacementAndScope):
                        scope={"max_tokens": 200, "chars": 3000})
     # The few-shot examples come from the training data, so they are part of the classifier's version.
     trainable = True
+    reads_judged = False  # its few-shot examples are the survey's and reviewers' works (``EXAMPLE_SOURCES``)
     prompt_version = PerRole(placement="2-" + hashlib.sha256((SYSTEM + USER).encode()).hexdigest()[:8],
                              scope="scope-1")
 

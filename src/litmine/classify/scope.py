@@ -284,6 +284,19 @@ def recall_threshold(p: np.ndarray, y: np.ndarray, target: float) -> float:
     return float(pos[k - 1])
 
 
+def coverage_threshold(p: np.ndarray, y: np.ndarray, target: float) -> float:
+    """The highest threshold that a new positive, exchangeable with the positives of ``p``, clears
+    with probability at least ``target``: the ``floor((n + 1) (1 - target))``-th lowest positive
+    score (below every one when that is 0). ``recall_threshold`` keeps ``target`` of these
+    positives; on a few dozen positives it keeps fewer than ``target`` of new ones (0.5 when there is
+    no positive)."""
+    pos = np.sort(p[y.astype(bool)])
+    if not len(pos):
+        return 0.5
+    k = math.floor((len(pos) + 1) * (1.0 - target) + 1e-9)
+    return float(pos[k - 1]) if k >= 1 else float(np.nextafter(pos[0], -np.inf))
+
+
 def _calibration_set(examples: list[ScopeExample]) -> np.ndarray:
     """Which examples calibrate: judged candidates (screening, human) when both classes have three,
     else every example."""

@@ -3,7 +3,11 @@ labels and human labels, on each work's vector beside TF-IDF of its text.
 
 The placement set (the survey seed's ``placement``): one multinomial logistic regression over the
 primary label of each work (the survey's first-cited one), with classes balanced
-(``class_weight="balanced"``), so rare labels are predicted too; each label's name and description is
+(``class_weight="balanced"``), so rare labels are predicted too; the judged in-scope candidates (the
+seed's screening rows, reviewers' placements: ``load_placement_examples``) train beside the survey's
+works, each survey work weighted by one of ``survey_weights`` (a judged one 1), the one whose model
+places the judged candidates of ``inner_folds`` inner folds best (top-1), so the choice is made on the
+training data only (``params()["chosen"]``); each label's name and description is
 one more training row of its class, so a label with few or no labelled works still has an example.
 Scores are the model's probabilities (they sum to 1 over the set); they are not recalibrated: Platt
 scaling per label pulled each label back toward its base rate and undid the balancing (measured:
@@ -29,6 +33,7 @@ import numpy as np
 
 from litmine.classify.base import (
     Example,
+    is_judged,
     Prediction,
     Taxonomy,
     WorkItem,
@@ -52,16 +57,20 @@ log = logging.getLogger(__name__)
 FEATURES = ("embedding", "embedding+tfidf")
 
 
+def _floats(value) -> list[float]:
+    return [float(v) for v in str(value).split(",") if v.strip()]
+
+
 class Supervised(PlacementAndScope):
     """Models learnt from the labelled works: on vectors and TF-IDF (placement), on TF-IDF
     (scope). See the module."""
 
     name = "supervised"
-    version = PerRole(placement="2", scope="1")
+    version = PerRole(placement="3", scope="1")
     needs_vectors = PerRole(placement=True, scope=False)
     trainable = True
     defaults = PerRole(placement={"C": 4.0, "theme_C": 1.0, "features": "embedding+tfidf", "descriptions": True,
-                                  "min_examples": 3, "seed": 0},
+                                  "min_examples": 3, "seed": 0, "survey_weights": "1.0,0.3", "inner_folds": 3},
                        scope={"C": 3.0, "ngram_max": 2, "min_df": 2, "folds": 5, "seed": 0})
 
     def __init__(self, env=None, **params: object) -> None:
@@ -75,11 +84,16 @@ class Supervised(PlacementAndScope):
         self._themes: dict[str, object] = {}
         self._untrained: list[str] = []
         self._tfidf = None
+        self.chosen: dict | None = None  # placement: the survey weight chosen in ``fit`` (None: nothing to choose)
 
     def params(self) -> dict:
         if self.role != PLACEMENT:
             return super().params()
-        return {**super().params(), "untrained": self._untrained}
+        return {**super().params(), "untrained": self._untrained, **({"chosen": self.chosen} if self.chosen else {})}
+
+    def chosen_params(self) -> dict:
+        """The parameters that fix what ``fit`` chose (an ensemble's out-of-fold copies reuse them)."""
+        return {"survey_weights": str(self.chosen["survey_weight"])} if self.chosen else {}
 
     # -- features ---------------------------------------------------------------------------------
 
@@ -107,8 +121,6 @@ class Supervised(PlacementAndScope):
     # -- fitting ----------------------------------------------------------------------------------
 
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
-        from sklearn.linear_model import LogisticRegression
-
         self.fit_role(taxonomy, examples)
         self._placement, self._themes, self._untrained, self.thresholds = None, {}, [], {}
         placement, themes = taxonomy.placement, taxonomy.themes
@@ -124,22 +136,23 @@ class Supervised(PlacementAndScope):
             self._untrained = [f"{s}:{i}" for s in taxonomy.target_sets for i in taxonomy.ids(s)]
             return
         features = self._features(np.stack([v for v, _ in rows]), [t for _, t in rows], fit=True)
-        seed = int(self.param_values["seed"])
 
-        # the placement: one multinomial model over each work's primary label
+        # the placement: one multinomial model over each work's primary label, the survey's works weighted
+        # against the judged candidates by a weight chosen on inner folds of the judged ones
         picked = [(i, ex.primary_label(placement)) for i, ex in enumerate(examples)]
         picked = [(i, y) for i, y in picked if y is not None]
+        judged = np.array([i < len(examples) and is_judged(examples[i]) for i, _ in picked], dtype=bool)
         if placement in described:
             ids, start = described[placement]
             picked += [(start + j, label_id) for j, label_id in enumerate(ids)]
+            judged = np.append(judged, np.zeros(len(ids), dtype=bool))
         classes = sorted({y for _, y in picked})
+        self.chosen = None
         if len(classes) >= 2:
-            model = LogisticRegression(C=float(self.param_values["C"]), class_weight="balanced", max_iter=3000,
-                                       random_state=seed)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.fit(features[[i for i, _ in picked]], [y for _, y in picked])
-            self._placement = model
+            rows_, labels = np.array([i for i, _ in picked]), np.array([y for _, y in picked])
+            weight = self._survey_weight(features, rows_, labels, judged)
+            w = np.where(judged, 1.0, weight)
+            self._placement = self._placement_model(features[rows_], labels, w)
         self._untrained += [f"{placement}:{i}" for i in taxonomy.ids(placement) if i not in classes]
         if not themes:
             return
@@ -160,6 +173,42 @@ class Supervised(PlacementAndScope):
             if self.set_thresholds:
                 oof = self._out_of_fold(features, index, y, extra)
                 self.thresholds.setdefault(themes, {})[label_id] = share_thresholds(oof[:, None], [shares[label_id]])[0]
+
+    def _placement_model(self, x, y: np.ndarray, w: np.ndarray):
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=float(self.param_values["C"]), class_weight="balanced", max_iter=3000,
+                                   random_state=int(self.param_values["seed"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # every weight 1 (the survey weight 1, nothing judged): the model of before, bit for bit
+            return model.fit(x, y) if np.all(w == 1.0) else model.fit(x, y, sample_weight=w)
+
+    def _survey_weight(self, features, rows: np.ndarray, labels: np.ndarray, judged: np.ndarray) -> float:
+        """The weight of the survey's works (and reviewers' labels of survey works) against the judged
+        candidates (weight 1): of ``survey_weights``, the one whose model places the judged candidates
+        of ``inner_folds`` held-out folds best (top-1; a tie: the larger weight), every other row
+        training; the largest when fewer than two judged candidates per fold are placed."""
+        from sklearn.model_selection import KFold
+
+        weights = sorted(_floats(self.param_values["survey_weights"]), reverse=True)
+        k = int(self.param_values["inner_folds"])
+        held = np.flatnonzero(judged)
+        if len(weights) < 2 or len(held) < 2 * k:
+            if judged.any():
+                self.chosen = {"survey_weight": weights[0]}
+            return weights[0]
+        hits = {w: 0 for w in weights}
+        everyone = np.arange(len(rows))
+        for _, te in KFold(k, shuffle=True, random_state=int(self.param_values["seed"])).split(held):
+            fit_on = np.setdiff1d(everyone, held[te])
+            for w in weights:
+                model = self._placement_model(features[rows[fit_on]], labels[fit_on],
+                                              np.where(judged[fit_on], 1.0, w))
+                hits[w] += int((model.predict(features[rows[held[te]]]) == labels[held[te]]).sum())
+        best = max(weights, key=lambda w: (hits[w], w))
+        self.chosen = {"survey_weight": best, "inner_top1": round(hits[best] / len(held), 4)}
+        return best
 
     def _theme_model(self):
         from sklearn.linear_model import LogisticRegression

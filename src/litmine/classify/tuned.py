@@ -30,8 +30,8 @@ import logging
 
 import numpy as np
 
-from litmine.classify.base import Example, Prediction, Taxonomy, WorkItem, softmax
-from litmine.classify.method import PLACEMENT, PerRole
+from litmine.classify.base import Example, Prediction, Taxonomy, WorkItem, is_judged, softmax
+from litmine.classify.method import PerRole
 from litmine.classify.scope import (
     PlacementAndScope,
     Platt,
@@ -152,9 +152,8 @@ class Tuner:
 class Tuned(PlacementAndScope):
     """The method ``tuned`` (see the module), for either role: scope (survey weight, C, mix and the
     recall-first threshold chosen in ``fit`` by inner folds of the judged candidates) or placement (one
-    ridge score per subsection, the same choices by top-1; it trains on the survey's works and, unlike
-    the others, on the judged candidates' placements too: the seed's screening labels, reviewers'
-    labels)."""
+    ridge score per subsection, the same choices by top-1; like every placement method it trains on the
+    survey's works and the judged candidates' placements: ``load_placement_examples``)."""
 
     name = "tuned"
     version = PerRole(placement="1", scope="1")
@@ -164,6 +163,12 @@ class Tuned(PlacementAndScope):
 
     def params(self) -> dict:
         return {**super().params(), "chosen": getattr(self, "chosen", None)}
+
+    def chosen_params(self) -> dict:
+        chosen = getattr(self, "chosen", None)
+        if not chosen:
+            return {}
+        return {"survey_weights": str(chosen["survey_weight"]), "Cs": str(chosen["C"]), "mixes": str(chosen["mix"])}
 
     # -- scope -----------------------------------------------------------------------------------------
 
@@ -226,28 +231,6 @@ class Tuned(PlacementAndScope):
 
     # -- placement ---------------------------------------------------------------------------------------
 
-    def prepare(self, store, **options: object) -> str | None:
-        """Placement: fit on the stored gold labels and the judged candidates' placements."""
-        if self.role != PLACEMENT:
-            return super().prepare(store, **options)
-        from litmine.classify import load_examples, load_taxonomy
-        from litmine.store import methods as methods_store
-        from litmine.store import ml as ml_store
-
-        taxonomy = load_taxonomy(store)
-        model_id = self.env.embedder.model_id
-        examples = load_examples(store, model_id, taxonomy=taxonomy)
-        known = {ex.item.work_id for ex in examples}
-        with store.connect(read_only=True) as con:
-            judged = {w: label for w, label in methods_store.judged_labels(con, taxonomy.placement).items()
-                      if w not in known}
-            items = [WorkItem.from_row(r) for r in ml_store.work_items(con, model_id, sorted(judged))] if judged else []
-        examples += [Example(item, {taxonomy.placement: {judged[item.work_id]}}, complete={taxonomy.placement},
-                             sources={"screening"}, primary={taxonomy.placement: judged[item.work_id]})
-                     for item in items]
-        self.ensure_fitted(taxonomy, [ex for ex in examples if ex.item.vector is not None])
-        return model_id
-
     def _fit_placement(self, taxonomy: Taxonomy, examples: list[Example]) -> None:
         self.fit_role(taxonomy, examples)
         placement = taxonomy.placement
@@ -259,7 +242,7 @@ class Tuned(PlacementAndScope):
         if len(self.classes) < 2:
             return
         tuner = Tuner(self.param_values)
-        judged = np.array([bool(ex.sources & {"screening", "human"}) and "survey" not in ex.sources for ex in placed])
+        judged = np.array([is_judged(ex) for ex in placed])
         self.kernels = Kernels(np.vstack([ex.item.vector for ex in placed]), [ex.item.text for ex in placed])
         k = self.kernels.train
         onehot = (labels[:, None] == np.array(self.classes)[None, :]).astype(float)
