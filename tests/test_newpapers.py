@@ -62,28 +62,30 @@ def test_the_recall_threshold_keeps_the_target_share_of_the_positives():
 def test_no_held_out_record_is_trained_on_or_tuned_on(monkeypatch):
     records = synthetic()
     events = []
-    real_fit, real_scores = harness.fit_scope, harness.scope_scores
+    real_fit, real_predict = harness.fit, harness.predict
 
-    def fit(spec, setup, recs, train):
-        method = real_fit(spec, setup, recs, train)
-        events.append(("fit", spec, set(train.tolist()), method))
+    def fit(role, spec, env, data, examples):
+        method = real_fit(role, spec, env, data, examples)
+        events.append(("fit", (role, spec), {ex.item.work_id for ex in examples if ex is not None}, method))
         return method
 
-    def scores(method, recs, test):
-        events.append(("score", None, set(test.tolist()), method))
-        return real_scores(method, recs, test)
+    def predict(role, method, items):
+        events.append(("predict", role, {item.work_id for item in items}, method))
+        return real_predict(role, method, items)
 
-    monkeypatch.setattr(harness, "fit_scope", fit)
-    monkeypatch.setattr(harness, "scope_scores", scores)
+    monkeypatch.setattr(harness, "fit", fit)
+    monkeypatch.setattr(harness, "predict", predict)
     report = harness.run(records, synthetic_setup(), ["tuned"], repeats=2, folds=3, bootstrap=20)
-    fits = [e for e in events if e[0] == "fit"]
-    assert [e[1] for e in fits] == ["tuned", "bare"] * 6  # both methods on every outer fold
+    fits = [e[1] for e in events if e[0] == "fit"]
+    per_repeat = [(role, m) for m in ("tuned", "bare") for role in ("scope", "placement") for _ in range(3)]
+    assert fits == per_repeat * 2  # both methods, in both roles, on every outer fold
     targets = set(np.flatnonzero(records.candidate).tolist())
-    for (_, _, train, method), (kind, _, test, scorer) in zip(events[::2], events[1::2]):
-        assert kind == "score" and scorer is method
+    for (_, (role, _), train, method), (kind, predicted_role, test, predictor) in zip(events[::2], events[1::2]):
+        assert kind == "predict" and predictor is method and predicted_role == role
         assert not train & test and test <= targets
-        assert set(range(60)) <= train  # the survey's works always train
-        if method.name == "tuned":  # its own inner folds (its choices) saw the training records only
+        if role == "scope":
+            assert set(range(60)) <= train  # the survey's works always train
+        if method.name == "tuned" and role == "scope":  # its own inner folds (its choices) saw the training records only
             assert method.kernels.x.shape[0] == len(train)
     assert report.records == 80 and report.title_only == 6 and report.repeats == 2
     assert len(report.choices["scope tuned"]) == 6  # one choice per outer fold, made inside it
