@@ -6,7 +6,9 @@ every status, the survey's theme labels, human labels) are split into ``folds`` 
 their primary placement label (or theme), with a fixed seed. For each
 fold, every method is fitted on the other folds' trainable labels (survey ``verified`` and
 ``silver-agree``, and human labels: ``silver-disagree`` works are never trained on) and predicts the
-fold. So every labelled work is predicted exactly once, by models that never saw it.
+fold. So every labelled work is predicted exactly once, by models that never saw it. The folds run
+through the one evaluation harness (``litmine.evaluation.harness.out_of_fold``); this module is its
+report over the survey's label sets.
 
 Beside every method, ``bare`` is the bare library on the same folds and vectors: scikit-learn's
 ``LogisticRegression(class_weight="balanced")``, multinomial over the primary placement label, and

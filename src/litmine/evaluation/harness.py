@@ -1,6 +1,13 @@
 """The evaluation harness: any registered method, of either role, fitted on training folds and scored
 on the held-out ones, beside the bare library in the same run.
 
+The core (``out_of_fold``) is one loop: for each fold (training indices, held-out indices), the
+method built by (role, spec) through the one plugin door (``build``), fitted on the training part
+only (``fit``), predicting the held-out part (``predict``). Every evaluation of litmine is a report
+over it, with its own folds: the new papers (``run``, below), the survey works' cross-validation
+(``evaluate``), the scope table and the screening simulation (``scope``: each retraining one fold),
+the learning curve (``newpapers.learning_curve``).
+
 The records (``load_records``) are the works whose scope is known: the judged candidates (the seed's
 screening labels, reviewers' decisions; their agreed subsection where in scope) and the survey's
 works (their scope from the survey, their labels as ``litmine classify`` trains on them). ``run``
