@@ -10,8 +10,9 @@ Titles and abstracts are read in place from ../shared/fixtures/metadata. The com
 tools in each; printed: each pair, the paired WSS@95 difference (mean, sd, bootstrap 95% interval) and
 how often litmine is ahead.
 
-litmine: its screening simulation (``litmine.evaluation.scope.simulate``): the most likely in-scope
-candidate first, retrained after every label. ASReview LAB 3.x: its default model (ELAS u4: TF-IDF,
+litmine: its screening simulation (``litmine.evaluation.scope.rank_pool``, a report of the evaluation
+harness): the most likely in-scope candidate first, the stored ``supervised`` scope method refitted
+through the harness after every ``--batch`` labels (on the prior and the labels revealed so far). ASReview LAB 3.x: its default model (ELAS u4: TF-IDF,
 SVM, balanced, maximum querier), the same records as prior knowledge, then one record at a time.
 Both screen the whole pool; WSS@95 and recall after 10% and 20% are computed the same way.
 
@@ -86,7 +87,8 @@ def main() -> None:
     import argparse
     import csv
 
-    from litmine.classify.scope import load_scope_examples
+    from litmine.classify.base import WorkItem
+    from litmine.classify.scope import ScopeExample, load_context, load_scope_examples
     from litmine.config import load_settings
     from litmine.evaluation.scope import Simulation, plot_recall, rank_pool
 
@@ -101,6 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = build_store(Path(tmp))
         examples = load_scope_examples(store, None, context_negatives=True)
+        context = load_context(store)
     seed_ids = {r["arxiv_id"] for r in csv.DictReader(open(load_settings(env={}).seed_dir / "screening.csv",
                                                            encoding="utf-8"))}
     # prior knowledge, for both tools: the survey's works and the seed's judged candidates (litmine's settings
@@ -119,7 +122,9 @@ def main() -> None:
                                           replace=False) for c in (True, False)])
         texts, y = [pool_texts[i] for i in pick], pool_y[pick]
         start = time.perf_counter()
-        ours = rank_pool(prior_texts, prior_y, texts, y, batch=args.batch)
+        pool = [ScopeExample(WorkItem(-1 - int(i), pool_texts[i], f"pool-{i}", None, None, False), bool(pool_y[i]),
+                             "screening") for i in pick]
+        ours = rank_pool(examples, pool, batch=args.batch, context=context)
         t_ours = time.perf_counter() - start
         start = time.perf_counter()
         theirs = asreview_order(prior_texts, prior_y, texts, y, seed=k)

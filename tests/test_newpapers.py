@@ -62,28 +62,30 @@ def test_the_recall_threshold_keeps_the_target_share_of_the_positives():
 def test_no_held_out_record_is_trained_on_or_tuned_on(monkeypatch):
     records = synthetic()
     events = []
-    real_fit, real_scores = harness.fit_scope, harness.scope_scores
+    real_fit, real_predict = harness.fit, harness.predict
 
-    def fit(spec, setup, recs, train):
-        method = real_fit(spec, setup, recs, train)
-        events.append(("fit", spec, set(train.tolist()), method))
+    def fit(role, spec, env, data, examples):
+        method = real_fit(role, spec, env, data, examples)
+        events.append(("fit", (role, spec), {ex.item.work_id for ex in examples if ex is not None}, method))
         return method
 
-    def scores(method, recs, test):
-        events.append(("score", None, set(test.tolist()), method))
-        return real_scores(method, recs, test)
+    def predict(role, method, items):
+        events.append(("predict", role, {item.work_id for item in items}, method))
+        return real_predict(role, method, items)
 
-    monkeypatch.setattr(harness, "fit_scope", fit)
-    monkeypatch.setattr(harness, "scope_scores", scores)
+    monkeypatch.setattr(harness, "fit", fit)
+    monkeypatch.setattr(harness, "predict", predict)
     report = harness.run(records, synthetic_setup(), ["tuned"], repeats=2, folds=3, bootstrap=20)
-    fits = [e for e in events if e[0] == "fit"]
-    assert [e[1] for e in fits] == ["tuned", "bare"] * 6  # both methods on every outer fold
+    fits = [e[1] for e in events if e[0] == "fit"]
+    per_repeat = [(role, m) for m in ("tuned", "bare") for role in ("scope", "placement") for _ in range(3)]
+    assert fits == per_repeat * 2  # both methods, in both roles, on every outer fold
     targets = set(np.flatnonzero(records.candidate).tolist())
-    for (_, _, train, method), (kind, _, test, scorer) in zip(events[::2], events[1::2]):
-        assert kind == "score" and scorer is method
+    for (_, (role, _), train, method), (kind, predicted_role, test, predictor) in zip(events[::2], events[1::2]):
+        assert kind == "predict" and predictor is method and predicted_role == role
         assert not train & test and test <= targets
-        assert set(range(60)) <= train  # the survey's works always train
-        if method.name == "tuned":  # its own inner folds (its choices) saw the training records only
+        if role == "scope":
+            assert set(range(60)) <= train  # the survey's works always train
+        if method.name == "tuned" and role == "scope":  # its own inner folds (its choices) saw the training records only
             assert method.kernels.x.shape[0] == len(train)
     assert report.records == 80 and report.title_only == 6 and report.repeats == 2
     assert len(report.choices["scope tuned"]) == 6  # one choice per outer fold, made inside it
@@ -161,3 +163,39 @@ def test_a_figure_below_the_bare_row_is_marked_and_listed():
     top1 = next(line for line in lines if line.split()[:3] == ["all", "place", "top-1"])
     assert "<" not in ap and top1.count("<") == 1
     assert lines[-2:] == ["   below the bare row (<): 1", "   tuned all place top-1: 0.300 against bare 0.400"]
+
+
+def test_the_learning_curve_fits_the_stored_method_and_bare_on_the_survey_and_reviewed_candidates_only(monkeypatch):
+    records = synthetic()
+    fits = []
+    real_fit, real_predict = harness.fit, harness.predict
+
+    def fit(role, spec, env, data, examples):
+        method = real_fit(role, spec, env, data, examples)
+        fits.append((role, spec, {ex.item.work_id for ex in examples if ex is not None}, method))
+        return method
+
+    def predict(role, method, items):
+        trained = next(f[2] for f in fits if f[3] is method)
+        assert not trained & {item.work_id for item in items}  # the rest only: never a work it trained on
+        return real_predict(role, method, items)
+
+    monkeypatch.setattr(harness, "fit", fit)
+    monkeypatch.setattr(harness, "predict", predict)
+    curves = newpapers.learning_curve(records, synthetic_setup(), "tuned", ks=(0, 5, 10), repeats=2, batch=5)
+    assert list(curves) == ["tuned", "bare"]
+    for points in curves.values():
+        assert [p.k for p in points] == [0, 5, 10]
+        assert all(len(p.values[m]) == 2 for p in points for m in newpapers.CURVE_METRICS)
+        assert all(0 <= v <= 1 or np.isnan(v) for p in points for values in p.values.values() for v in values)
+        assert all(0 <= v <= 1 for p in points[:2] for values in p.values.values() for v in values)
+    scope_fits = [f for f in fits if f[0] == "scope" and f[1] == "tuned"]
+    survey = set(range(60))
+    assert all(survey <= f[2] for f in scope_fits)  # the survey's works always train
+    # the queue: 0, 5, then 10 reviewed candidates (the tuned scope method refitted every 5), per repeat
+    assert [len(f[2] - survey) for f in scope_fits] == [0, 5, 10] * 2
+    lines = newpapers.format_curve(curves)
+    assert lines[0].split()[:2] == ["method", "k"] and lines[1].split()[:2] == ["tuned", "0"]
+    assert any(line.split()[:2] == ["bare", "10"] for line in lines)
+    with pytest.raises(ClassifierError, match="decides scope"):
+        newpapers.learning_curve(records, synthetic_setup(), "zeroshot-nope", ks=(0,), repeats=1)

@@ -110,20 +110,35 @@ def test_simulation_figures_follow_their_definitions():
     assert sim.wss95 == pytest.approx((20 - 10) / 20 - 0.05)  # 95% of 4 needs all 4: 10 screened
 
 
-def test_the_simulation_asks_for_the_likely_in_scope_candidates_first():
-    import numpy as np
-
+def test_the_simulation_asks_for_the_likely_in_scope_candidates_first(monkeypatch):
+    from litmine.classify.base import WorkItem
+    from litmine.classify.scope import ScopeExample
+    from litmine.evaluation import harness
     from litmine.evaluation.scope import rank_pool
 
-    prior = ["neurons and circuits inside the network", "probing latent representations of neurons",
-             "crop yield forecasting with weather data", "traffic forecasting with weather sensors"]
-    pool = ["weather forecasting for farms", "circuits of neurons in a transformer", "sensor data for traffic",
-            "probing neurons and circuits", "farm yield data"]
-    y = np.array([False, True, False, True, False])
-    order = rank_pool(prior, np.array([True, True, False, False]), pool, y, batch=1)
+    def example(i, text, inside):
+        return ScopeExample(WorkItem(i, text, str(i), None, None, False), inside, "survey")
+
+    inside = ["neurons and circuits inside the network", "probing latent representations of neurons",
+              "circuits of attention heads", "probing features of neurons in circuits"]
+    outside = ["crop yield forecasting with weather data", "traffic forecasting with weather sensors",
+               "weather sensors on farms", "crop data for traffic forecasting"]
+    prior = [example(i, f"{text} {i}", True) for i, text in enumerate(inside * 3)] + \
+            [example(100 + i, f"{text} {i}", False) for i, text in enumerate(outside * 3)]
+    pool = [example(200 + i, text, y) for i, (text, y) in enumerate(
+        [("weather forecasting for farms", False), ("circuits of neurons in a transformer", True),
+         ("sensor data for traffic", False), ("probing neurons and circuits", True), ("farm yield data", False)])]
+    fits = []
+    real_fit = harness.fit
+    monkeypatch.setattr(harness, "fit", lambda role, spec, env, data, examples: fits.append(
+        {ex.item.work_id for ex in examples}) or real_fit(role, spec, env, data, examples))
+    order = rank_pool(prior, pool, batch=1)
     assert sorted(order) == list(range(5))
     assert set(order[:2]) == {1, 3}
-    uncertain = rank_pool(prior, np.array([True, True, False, False]), pool, y, most_uncertain=True)
+    # each step is one fold of the harness: trained on the prior and the labels revealed so far only
+    assert [len(f) for f in fits] == [24 + k for k in range(5)]
+    assert all(not f & {200 + i for i in order[k:]} for k, f in enumerate(fits))
+    uncertain = rank_pool(prior, pool, most_uncertain=True, batch=2)
     assert sorted(uncertain) == list(range(5))
 
 
@@ -132,7 +147,7 @@ def test_scope_is_evaluated_out_of_fold_per_stratum_with_the_bare_library_beside
 
     from litmine.evaluation.scope import evaluate_scope, format_scope_report
 
-    report = evaluate_scope(seeded, hashing_env(), ["supervised"], folds=3, run_id="eval-1")
+    report = evaluate_scope(seeded, hashing_env(), ["supervised"], folds=3, batch=20, run_id="eval-1")
     rows = {(f.method, f.stratum): f for f in report.figures}
     assert set(rows) == {("supervised", "silver-agree"), ("supervised", "borderline"), ("supervised", "disputed"),
                          ("bare", "silver-agree"), ("bare", "borderline"), ("bare", "disputed")}

@@ -6,7 +6,9 @@ every status, the survey's theme labels, human labels) are split into ``folds`` 
 their primary placement label (or theme), with a fixed seed. For each
 fold, every method is fitted on the other folds' trainable labels (survey ``verified`` and
 ``silver-agree``, and human labels: ``silver-disagree`` works are never trained on) and predicts the
-fold. So every labelled work is predicted exactly once, by models that never saw it.
+fold. So every labelled work is predicted exactly once, by models that never saw it. The folds run
+through the one evaluation harness (``litmine.evaluation.harness.out_of_fold``); this module is its
+report over the survey's label sets.
 
 Beside every method, ``bare`` is the bare library on the same folds and vectors: scikit-learn's
 ``LogisticRegression(class_weight="balanced")``, multinomial over the primary placement label, and
@@ -32,15 +34,15 @@ trained on every trainable survey work, same figures.
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from litmine.classify import TRAIN_STATUSES, Example, Prediction, load_examples, load_taxonomy
+from litmine.classify import PLACEMENT, TRAIN_STATUSES, Example, Prediction, load_examples, load_taxonomy
 from litmine.classify.bare import BARE, Bare
 from litmine.classify.base import Taxonomy, WorkItem
 from litmine.errors import ClassifierError
+from litmine.evaluation import harness
 from litmine.evaluation.report import MIN_THEME_SUPPORT, STRATA, format_report
 from litmine.store import Store
 from litmine.store import methods as methods_store
@@ -69,8 +71,6 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
     """Cross-validate every classifier factory in ``methods`` (name -> callable returning a fresh,
     unfitted classifier) on the stored labels, with the bare library beside them (``bare``); store
     the figures in ``evaluations``."""
-    from sklearn.model_selection import StratifiedKFold
-
     taxonomy = load_taxonomy(store, "litmine evaluate")
     placement, themes = taxonomy.placement, taxonomy.themes
     probe = {name: make() for name, make in methods.items()}
@@ -97,10 +97,6 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
         raise ClassifierError(f"only {len(labelled)} labelled works: too few for {folds}-fold cross-validation")
     strata = {ex.item.work_id: _stratum(ex, survey_status) for ex in labelled}
     keys = [_stratify_key(ex, taxonomy) for ex in labelled]
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # classes with fewer members than folds: sklearn warns, and still splits
-        splits = list(splitter.split(np.zeros(len(labelled)), keys))
     new_papers = [Example(item=new_items[w], positives={placement: {label}}, complete={placement},
                           primary={placement: label})
                   for w, label in screened if w in new_items and (not model_id or new_items[w].vector is not None)]
@@ -111,30 +107,27 @@ def evaluate(store: Store, methods: dict[str, object], folds: int = 5, seed: int
               "methods": {name: {"version": c.version, "params": c.params(), "model": c.model,
                                  "prompt_version": c.prompt_version} for name, c in probe.items()}}
     result = Evaluation(run_id, config)
+    # the harness's folds: each fold's trainable works train and it is predicted; then the new papers,
+    # predicted by a model trained on every trainable work
+    trainable = np.array([_trainable(ex, survey_status) for ex in labelled], dtype=bool)
+    folds_ = [(train[trainable[train]], test) for train, test in harness.splits(keys, folds, seed, shrink=False)]
+    items = [ex.item for ex in labelled] + [ex.item for ex in new_papers]
+    if new_papers:
+        folds_.append((np.flatnonzero(trainable), np.arange(len(labelled), len(items))))
+    primary = {"primary": labelled,
+               "primary-abstract": [ex for ex in labelled if with_abstract.get(ex.item.work_id)],
+               "primary-title-only": [ex for ex in labelled if not with_abstract.get(ex.item.work_id)]}
+    if new_papers:
+        primary["new-papers"] = new_papers
     for name, make in methods.items():
-        predictions: dict[int, Prediction] = {}
-        for fold, (train_idx, test_idx) in enumerate(splits):
-            train = [labelled[i] for i in train_idx if _trainable(labelled[i], survey_status)]
-            test = [labelled[i] for i in test_idx]
-            clf = make()
-            clf.fit(taxonomy, train)
-            for pred in clf.classify([ex.item for ex in test]):
-                predictions[pred.work_id] = pred
-            log.info("evaluate %s: fold %d of %d done", name, fold + 1, folds)
-        failed = sum(1 for p in predictions.values() if p.error is not None)
+        oof = harness.out_of_fold(PLACEMENT, make, None, taxonomy, labelled, items, folds_)
+        log.info("evaluate %s: %d folds%s done", name, folds, " and the new papers" if new_papers else "")
+        cv = {item.work_id: p for item, p in zip(items[:len(labelled)], oof.predictions) if p is not None}
+        failed = sum(1 for p in cv.values() if p.error is not None)
         result.rows.append((name, "*", "all", "*", "failed_predictions", float(failed)))
         for label_set in taxonomy.all_sets:
-            result.rows += _metrics(name, label_set, taxonomy, labelled, predictions, strata)
-        primary = {"primary": labelled,
-                   "primary-abstract": [ex for ex in labelled if with_abstract.get(ex.item.work_id)],
-                   "primary-title-only": [ex for ex in labelled if not with_abstract.get(ex.item.work_id)]}
-        if new_papers:
-            clf = make()
-            clf.fit(taxonomy, [ex for ex in labelled if _trainable(ex, survey_status)])
-            for pred in clf.classify([ex.item for ex in new_papers]):
-                predictions[pred.work_id] = pred
-            primary["new-papers"] = new_papers
-            log.info("evaluate %s: new papers done", name)
+            result.rows += _metrics(name, label_set, taxonomy, labelled, cv, strata)
+        predictions = {item.work_id: p for item, p in zip(items, oof.predictions) if p is not None}
         for stratum, works in primary.items():
             result.rows += _primary_metrics(name, stratum, taxonomy, works, predictions)
     if save and run_id is not None:

@@ -1,6 +1,13 @@
 """The evaluation harness: any registered method, of either role, fitted on training folds and scored
 on the held-out ones, beside the bare library in the same run.
 
+The core (``out_of_fold``) is one loop: for each fold (training indices, held-out indices), the
+method built by (role, spec) through the one plugin door (``build``), fitted on the training part
+only (``fit``), predicting the held-out part (``predict``). Every evaluation of litmine is a report
+over it, with its own folds: the new papers (``run``, below), the survey works' cross-validation
+(``evaluate``), the scope table and the screening simulation (``scope``: each retraining one fold),
+the learning curve (``newpapers.learning_curve``).
+
 The records (``load_records``) are the works whose scope is known: the judged candidates (the seed's
 screening labels, reviewers' decisions; their agreed subsection where in scope) and the survey's
 works (their scope from the survey, their labels as ``litmine classify`` trains on them). ``run``
@@ -147,38 +154,90 @@ def roles_of(name: str) -> tuple[str, ...]:
     return tuple(role for role in ROLES if name in available_methods(role))
 
 
-def build(role: str, spec: str, env):
+# -- the core: a method built by (role, spec), fitted on the training part, predicting the held-out part --
+
+
+def build(role: str, spec, env):
+    """A fresh, unfitted method of ``role``: ``spec`` is ``name`` or ``name:key=value;...`` looked up
+    through the one plugin door (``bare``: the bare library), or a callable returning one (a method
+    wrapped for a run, e.g. the LLM on a sample)."""
+    if callable(spec):
+        return spec()
     name, params = parse_method(spec)
     return member(role, name, env, **params)
 
 
-def fit_scope(spec: str, setup: Setup, records: Records, train: np.ndarray):
-    """The scope method ``spec`` fitted on the ``train`` records."""
-    method = build(SCOPE, spec, setup.env)
-    method.fit(setup.context, [records.scope_example(i) for i in train])
+def fit(role: str, spec, env, data, examples: list):
+    """The method ``spec`` of ``role`` fitted on ``examples`` (``data``: the scope context, or the
+    taxonomy); an example that is None (nothing to learn in this role) or lacks the vector the method
+    reads is left out."""
+    method = build(role, spec, env)
+    method.fit(data, [ex for ex in examples
+                      if ex is not None and (not method.needs_vectors or ex.item.vector is not None)])
     return method
 
 
-def fit_placement(spec: str, setup: Setup, records: Records, train: np.ndarray):
-    """The classifier ``spec`` fitted on the ``train`` records that have placement labels."""
-    method = build(PLACEMENT, spec, setup.env)
-    examples = [records.placement_example(i, setup.taxonomy.placement) for i in train]
-    method.fit(setup.taxonomy, [ex for ex in examples if ex is not None])
-    return method
+def predict(role: str, method, items: list[WorkItem]) -> list:
+    """One prediction per item (None: the method left it out): scope scores, or placement predictions."""
+    if not items:
+        return []
+    return method.score(items) if role == SCOPE else method.classify(items)
 
 
-def scope_scores(method, records: Records, test: np.ndarray) -> np.ndarray:
-    """Probabilities of the ``test`` records (0 where the method failed)."""
-    got = method.score([records.item(i) for i in test])
-    return np.array([s.probability if s.probability is not None else 0.0 for s in got])
+@dataclass
+class OutOfFold:
+    """Each item's prediction by the fold that held it out (None: no fold did, or the method left it
+    out), which fold that was (-1: none), and each fold's fitted method."""
+
+    predictions: list
+    fold: np.ndarray
+    fitted: list
 
 
-def ranked_subsections(method, records: Records, test: np.ndarray, placement: str, top: int = 3) -> list[list[str]]:
+def out_of_fold(role: str, spec, env, data, examples: list, items: list[WorkItem],
+                folds: list[tuple[np.ndarray, np.ndarray]]) -> OutOfFold:
+    """For each fold (indices of ``examples`` that train, indices of ``items`` it predicts): the
+    method fitted on the training examples only, predicting the held-out items. Every report of
+    the harness (the new papers, the survey works' cross-validation, the scope table, the screening
+    simulation, the learning curve) is this loop over its own folds."""
+    out = OutOfFold([None] * len(items), np.full(len(items), -1), [])
+    for k, (train, test) in enumerate(folds):
+        method = fit(role, spec, env, data, [examples[i] for i in train])
+        for j, p in zip(test, predict(role, method, [items[j] for j in test])):
+            out.predictions[j] = p
+            out.fold[j] = k
+        out.fitted.append(method)
+    return out
+
+
+def probabilities(predictions: list) -> np.ndarray:
+    """Scope probabilities (0 where a method failed or gave none)."""
+    return np.array([p.probability if p is not None and p.probability is not None else 0.0 for p in predictions])
+
+
+def ranked(predictions: list, placement: str, top: int = 3) -> list[list[str]]:
+    """Each prediction's best ``top`` subsections, best first (none where it failed)."""
     out = []
-    for pred in method.classify([records.item(i) for i in test]):
-        scores = pred.scores.get(placement) or {} if pred.error is None else {}
+    for pred in predictions:
+        scores = (pred.scores.get(placement) or {}) if pred is not None and pred.error is None else {}
         out.append(sorted(scores, key=lambda label: (-scores[label], label))[:top])
     return out
+
+
+def splits(keys, folds: int, seed: int, shrink: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds of ``keys`` (shuffled with ``seed``): ``folds`` of them, fewer where the
+    smallest class is smaller (``shrink``; else scikit-learn splits a class rarer than ``folds`` as
+    it can)."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    keys = np.asarray(keys)
+    if shrink:
+        folds = max(2, min(folds, int(np.unique(keys, return_counts=True)[1].min())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # classes with fewer members than folds: sklearn warns, and still splits
+        return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(keys)), keys))
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -217,13 +276,6 @@ class Report:
     choices: dict[str, list[dict]] = field(default_factory=dict)  # (role/method) -> each fold's params()["chosen"]
 
 
-def splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedKFold
-
-    folds = max(2, min(folds, int(np.bincount(y.astype(int)).min())))
-    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-
-
 def run(records: Records, setup: Setup, methods: list[str], targets: np.ndarray | None = None, repeats: int = 10,
         folds: int = 5, target_recall: float = 0.95, seed: int = 0, bootstrap: int = 200,
         label: str = "new papers") -> Report:
@@ -251,23 +303,23 @@ def run(records: Records, setup: Setup, methods: list[str], targets: np.ndarray 
     everyone = np.arange(len(records))
     runs: list[RepeatPredictions] = []
     choices: dict[str, list[dict]] = {}
+    scope_examples = [records.scope_example(i) for i in everyone]
+    placement_examples = [records.placement_example(i, placement) for i in everyone]
+    items = [records.item(i) for i in targets]
     for rep in range(repeats):
-        pred = RepeatPredictions({m: np.zeros(len(targets)) for m in methods},
-                                 {m: np.full(len(targets), 0.5) for m in methods},
-                                 {m: [[] for _ in targets] for m in methods})
-        for tr, te in splits(y, folds, seed + rep):
-            held = targets[te]
-            train = np.setdiff1d(everyone, held)
-            for m in methods:
-                if SCOPE in roles[m]:
-                    method = fit_scope(m, setup, records, train)
-                    pred.scope[m][te] = scope_scores(method, records, held)
-                    pred.threshold[m][te] = method.threshold
+        pred = RepeatPredictions()
+        folds_ = [(np.setdiff1d(everyone, targets[te]), te) for _, te in splits(y, folds, seed + rep)]
+        for m in methods:
+            if SCOPE in roles[m]:
+                oof = out_of_fold(SCOPE, m, setup.env, setup.context, scope_examples, items, folds_)
+                pred.scope[m] = probabilities(oof.predictions)
+                pred.threshold[m] = np.array([oof.fitted[k].threshold for k in oof.fold])
+                for method in oof.fitted:
                     _note(choices, f"scope {m}", method)
-                if PLACEMENT in roles[m]:
-                    method = fit_placement(m, setup, records, train)
-                    for j, ranked in zip(te, ranked_subsections(method, records, held, placement)):
-                        pred.placement[m][j] = ranked
+            if PLACEMENT in roles[m]:
+                oof = out_of_fold(PLACEMENT, m, setup.env, setup.taxonomy, placement_examples, items, folds_)
+                pred.placement[m] = ranked(oof.predictions, placement)
+                for method in oof.fitted:
                     _note(choices, f"placement {m}", method)
         runs.append(pred)
         log.info("%s: repeat %d of %d done", label, rep + 1, repeats)

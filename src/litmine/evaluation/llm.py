@@ -36,11 +36,17 @@ def sample_work_ids(store, n: int, seed: int = 0) -> set[int]:
 
 
 def on_sample(make: Callable[[], object], work_ids: set[int]) -> Callable[[], object]:
-    """A factory like ``make`` whose classifiers predict only the works in ``work_ids``."""
+    """A factory like ``make`` whose classifiers predict only the works in ``work_ids`` (None for
+    every other item, so the harness keeps each prediction beside its item)."""
     def build():
         clf = make()
         classify = clf.classify
-        clf.classify = lambda items: classify([item for item in items if item.work_id in work_ids])
+
+        def sampled(items):
+            got = iter(classify([item for item in items if item.work_id in work_ids]))
+            return [next(got) if item.work_id in work_ids else None for item in items]
+
+        clf.classify = sampled
         return clf
 
     return build

@@ -5,19 +5,20 @@ The methods are the registered ones ``litmine screen`` / ``litmine classify`` st
 ``ensemble`` unless named), each fitted on the training folds exactly as those commands fit it, beside
 ``bare``; every choice a method makes is made in its own ``fit``, on the training part only (nested).
 
-The learning curve below still draws its own fixed models (class-balanced ridge on the embeddings and
-TF-IDF, settings fixed in ``DEFAULT``), not a registered method: it is not yet a report of the harness.
+The learning curve below is a report of the harness too: the stored method (the ensemble unless
+named) and ``bare`` beside it, fitted after each k reviewed candidates drawn in the review queue's order.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from litmine.classify.scope import check_target_recall, recall_threshold
+from litmine.classify.scope import check_target_recall
 from litmine.classify.bare import BARE
+from litmine.errors import ClassifierError
 from litmine.evaluation import harness
 from litmine.evaluation.report import BELOW
 from litmine.evaluation.harness import (  # noqa: F401  (the metrics live in the harness)
@@ -33,89 +34,6 @@ from litmine.evaluation.harness import (  # noqa: F401  (the metrics live in the
 log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("tuned", "ensemble")
-_ranked_figures = ranked_figures
-
-
-# -- the models ----------------------------------------------------------------------------------
-
-
-class Features:
-    """Linear kernels (Gram matrices plus one, for the intercept) of the embeddings as stored and of
-    TF-IDF features of every text (fitted once on all texts, reading no label, as ASReview and
-    litmine's screening simulation do): every model below is a ridge regression solved on them, so a
-    fit is one small linear solve."""
-
-    def __init__(self, records: Records) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.x = np.asarray(records.vectors, dtype=np.float64)
-        t = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), stop_words="english") \
-            .fit_transform(records.texts)
-        self.kernels = {"embeddings": self.x @ self.x.T + 1.0, "tfidf": (t @ t.T).toarray() + 1.0}
-
-
-def _weights(records: Records, idx: np.ndarray, survey_weight: float) -> np.ndarray:
-    return np.where(records.candidate[idx], 1.0, survey_weight)
-
-
-def _balanced(y, w: np.ndarray) -> np.ndarray:
-    """Sample weights ``w`` rescaled so every class weighs the same in total."""
-    y = np.asarray(y)
-    out = np.array(w, dtype=float)
-    for c in set(y.tolist()):
-        m = y == c
-        out[m] *= len(y) / (len(set(y.tolist())) * out[m].sum())
-    return out
-
-
-def _ridge(k: np.ndarray, train: np.ndarray, test: np.ndarray, targets: np.ndarray, w: np.ndarray,
-           C: float) -> np.ndarray:
-    """Scores of ``test`` by the weighted ridge regression fitted on ``train`` (penalty 1/C), in its
-    dual form: a = (W K + I/C)^-1 W Y."""
-    ktt = k[np.ix_(train, train)]
-    a = np.linalg.solve(w[:, None] * ktt + np.eye(len(train)) / C, w[:, None] * targets)
-    return k[np.ix_(test, train)] @ a
-
-
-def _mixed(f: Features, train, test, targets, w, C, mixes) -> dict[float, np.ndarray]:
-    emb = _ridge(f.kernels["embeddings"], train, test, targets, w, C) if any(mixes) else 0
-    tfidf = _ridge(f.kernels["tfidf"], train, test, targets, w, C) if any(m < 1 for m in mixes) else 0
-    return {m: m * emb + (1 - m) * tfidf for m in mixes}
-
-
-def _scope_probs(f: Features, r: Records, train: np.ndarray, test: np.ndarray, sw: float, C: float,
-                 mixes=(0.5,)) -> dict[float, np.ndarray]:
-    """Scope scores of ``test`` per mix (higher: more likely in scope), models fitted on ``train``."""
-    y = r.inside[train]
-    w = _balanced(y, _weights(r, train, sw))
-    return {m: s[:, 0] for m, s in _mixed(f, train, test, np.where(y, 1.0, -1.0)[:, None], w, C, mixes).items()}
-
-
-def _placed(r: Records, idx: np.ndarray) -> np.ndarray:
-    return np.array([i for i in idx if r.inside[i] and r.subsection[i]], dtype=int)
-
-
-def _placement_probs(f: Features, r: Records, train: np.ndarray, test: np.ndarray, sw: float, C: float,
-                     mixes=(0.5,)) -> tuple[list[str], dict[float, np.ndarray]]:
-    """Placement scores of ``test`` per mix (a column per subsection), fitted on ``train``'s placed records."""
-    train = _placed(r, train)
-    y = [r.subsection[i] for i in train]
-    classes = sorted(set(y))
-    onehot = np.array([[label == c for c in classes] for label in y], dtype=float)
-    return classes, _mixed(f, train, test, onehot, _balanced(y, _weights(r, train, sw)), C, mixes)
-
-
-def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    return harness.splits(y, folds, seed)
-
-
-@dataclass
-class Choice:
-    survey_weight: float
-    C: float
-    mix: float
-    threshold: float = 0.5
-    score: float = float("nan")
 
 
 TARGETS = {"recall": 0.95, "precision": 0.5, "top1": 0.6, "top3": 0.85}
@@ -199,11 +117,11 @@ def new_paper_sections(store, env, target_recall: float, repeats: int = 10, fold
     return lines + [""]
 
 
-# -- the learning curve on new papers --------------------------------------------------------------
+# -- the learning curve on new papers: a report of the harness ------------------------------------
 
 CURVE_KS = (0, 10, 20, 40, 80)
 CURVE_METRICS = ("recall", "precision", "top1", "top3")
-DEFAULT = Choice(0.3, 3.0, 0.5)  # fixed before the curve is drawn: no setting is chosen on the candidates it scores
+CURVE_METHOD = "ensemble"
 
 
 @dataclass
@@ -212,90 +130,130 @@ class CurvePoint:
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one value per repeat
 
 
-def _threshold(f: Features, r: Records, train: np.ndarray, choice: Choice, target: float, seed: int) -> float:
-    """The recall-first threshold from inner out-of-fold probabilities of ``train``: on its candidates
-    when they hold three in-scope ones, else on all of it."""
-    y = r.inside[train]
-    oof = np.zeros(len(train))
-    for tr, te in _splits(y, 3, seed):
-        oof[te] = _scope_probs(f, r, train[tr], train[te], choice.survey_weight, choice.C, (choice.mix,))[choice.mix]
-    cal = r.candidate[train]
-    if (y & cal).sum() < 3:
-        cal = np.ones(len(train), bool)
-    return recall_threshold(oof[cal], y[cal], target)
+def learning_curve(records: Records, setup: harness.Setup, method: str = CURVE_METHOD, ks=CURVE_KS,
+                   repeats: int = 10, share: float = 0.8, batch: int = 10, target_recall: float = 0.95,
+                   seed: int = 0) -> dict[str, list[CurvePoint]]:
+    """Per method (``method``, then ``bare`` beside it): scope recall and precision (at the method's
+    own threshold, fitted for ``target_recall``) and placement top-1/top-3 on the judged candidates
+    not yet reviewed, after k reviewed ones, on ``repeats`` stratified ``share`` subsamples of them;
+    the survey's works always train. The k reviewed candidates are drawn in the review queue's own
+    order: the most likely in scope by ``method`` first, refitted every ``batch``; ``bare`` is fitted
+    on the same reviewed candidates. Every fit is one fold of the harness (train: the survey and the
+    reviewed candidates; predict: the rest), the methods as ``litmine screen`` / ``litmine classify``
+    fit them."""
+    from litmine.classify import ClassifierEnv
+    from litmine.classify.method import PLACEMENT, SCOPE, available_methods
 
-
-def learning_curve(records: Records, ks=CURVE_KS, repeats: int = 10, share: float = 0.8, batch: int = 10,
-                   target_recall: float = 0.95, seed: int = 0, choice: Choice = DEFAULT,
-                   features: Features | None = None) -> list[CurvePoint]:
-    """Scope recall and precision (at the recall-first threshold) and placement top-1/top-3 on the
-    candidates not yet reviewed, after k reviewed ones, drawn in the queue's own order (the most likely
-    in scope first, the model refitted every ``batch``), on ``repeats`` stratified ``share`` subsamples
-    of the judged candidates; the survey's works always train."""
     target_recall = check_target_recall(target_recall, "target_recall")
-    f = features or Features(records)
+    env = replace(setup.env if setup.env is not None else ClassifierEnv(), target_recall=target_recall)
+    methods = list(dict.fromkeys([method, BARE]))
+    unknown = [m for m in methods if SCOPE not in harness.roles_of(harness.parse_method(m)[0])]
+    if unknown:
+        raise ClassifierError(f"the learning curve needs a method that decides scope; {unknown[0]!r} does not: "
+                              f"choose from {', '.join(sorted({*available_methods(SCOPE), BARE}))}")
+    placement = setup.taxonomy.placement
+    everyone = np.arange(len(records))
+    scope_examples = [records.scope_example(i) for i in everyone]
+    placement_examples = [records.placement_example(i, placement) for i in everyone]
+    items = [records.item(i) for i in everyone]
     survey = np.flatnonzero(~records.candidate)
     candidates = np.flatnonzero(records.candidate)
     rng = np.random.default_rng(seed)
-    points = [CurvePoint(k, {m: [] for m in CURVE_METRICS}) for k in ks]
+    curves = {m: [CurvePoint(k, {name: [] for name in CURVE_METRICS}) for k in ks] for m in methods}
+
+    def scope(m, train, rest):
+        oof = harness.out_of_fold(SCOPE, m, env, setup.context, scope_examples, items, [(train, rest)])
+        return harness.probabilities(oof.predictions)[rest], oof.fitted[0].threshold
+
     for rep in range(repeats):
         y = records.inside[candidates]
-        pool = np.concatenate([rng.choice(candidates[y == c], int(round(share * (y == c).sum())), replace=False)
-                               for c in (True, False)])
+        pool = np.sort(np.concatenate([rng.choice(candidates[y == c], int(round(share * (y == c).sum())),
+                                                  replace=False) for c in (True, False)]))
         reviewed: list[int] = []
-        for point in points:
-            while len(reviewed) < min(point.k, len(pool) - 1):
-                left = np.setdiff1d(pool, reviewed)
-                p = _scope_probs(f, records, np.concatenate([survey, reviewed]).astype(int), left,
-                                 choice.survey_weight, choice.C, (choice.mix,))[choice.mix]
-                reviewed += left[np.argsort(-p, kind="stable")[:min(batch, point.k - len(reviewed))]].tolist()
-            train = np.concatenate([survey, reviewed]).astype(int)
-            rest = np.setdiff1d(pool, reviewed)
-            threshold = _threshold(f, records, train, choice, target_recall, seed + rep)
-            p = _scope_probs(f, records, train, rest, choice.survey_weight, choice.C, (choice.mix,))[choice.mix]
+        fitted = None  # (how many reviewed, train, rest, scores, threshold): one fit per state of the queue
+        for at in range(len(ks)):
+            k = min(ks[at], len(pool) - 1)
+            while True:
+                if fitted is None or fitted[0] != len(reviewed):
+                    train = np.concatenate([survey, reviewed]).astype(int)
+                    rest = np.setdiff1d(pool, reviewed)
+                    fitted = (len(reviewed), train, rest, *scope(method, train, rest))
+                _, train, rest, p, threshold = fitted
+                if len(reviewed) >= k:
+                    break
+                reviewed += rest[np.argsort(-p, kind="stable")[:min(batch, k - len(reviewed))]].tolist()
             truth = records.inside[rest]
-            chosen = p >= threshold
-            point.values["recall"].append(float((chosen & truth).sum() / max(1, truth.sum())))
-            point.values["precision"].append(float((chosen & truth).sum() / chosen.sum()) if chosen.any() else 0.0)
-            placed = _placed(records, rest)
-            classes, by_mix = _placement_probs(f, records, train, placed, choice.survey_weight, choice.C, (choice.mix,))
-            ranked = [[classes[j] for j in np.argsort(-row, kind="stable")[:3]] for row in by_mix[choice.mix]]
-            got = _ranked_figures(ranked, [records.subsection[i] for i in placed])
-            point.values["top1"].append(got["top1"])
-            point.values["top3"].append(got["top3"])
+            placed = np.array([i for i in rest if records.inside[i] and records.subsection[i]], dtype=int)
+            for m in methods:
+                if m != method:
+                    p, threshold = scope(m, train, rest)
+                chosen = p >= threshold
+                values = curves[m][at].values
+                # no in-scope candidate left: recall is undefined (nan), not 0
+                values["recall"].append(float((chosen & truth).sum() / truth.sum()) if truth.any() else float("nan"))
+                values["precision"].append(float((chosen & truth).sum() / chosen.sum()) if chosen.any() else 0.0)
+                oof = harness.out_of_fold(PLACEMENT, m, env, setup.taxonomy, placement_examples, items,
+                                          [(train, placed)])
+                got = ranked_figures(harness.ranked([oof.predictions[i] for i in placed], placement),
+                                     [records.subsection[i] for i in placed])
+                values["top1"].append(got["top1"])
+                values["top3"].append(got["top3"])
         log.info("learning curve: repeat %d of %d done", rep + 1, repeats)
-    return points
+    return curves
 
 
-def format_curve(points: list[CurvePoint]) -> list[str]:
-    lines = [f"   {'k':>3}" + "".join(f"{m:>20}" for m in CURVE_METRICS)]
-    for pt in points:
-        lines.append(f"   {pt.k:>3}" + "".join(f"{np.mean(pt.values[m]):>12.3f} sd {np.std(pt.values[m], ddof=1) if len(pt.values[m]) > 1 else 0:.3f}"
-                                             for m in CURVE_METRICS))
+def format_curve(curves: dict[str, list[CurvePoint]]) -> list[str]:
+    """A row per k: each metric's mean and sd over the repeats, per method (``bare`` beside)."""
+    lines = [f"   {'method':<10}{'k':>4}" + "".join(f"{m:>20}" for m in CURVE_METRICS)]
+    for method, points in curves.items():
+        for pt in points:
+            lines.append(f"   {method.split(':')[0]:<10}{pt.k:>4}" + "".join(
+                f"{_mean(pt.values[m]):>12.3f} sd {_sd(pt.values[m]):.3f}"
+                for m in CURVE_METRICS))
     return lines
 
 
-def plot_curve(points: list[CurvePoint], path, title: str = "New papers: quality after k reviewed candidates"):
+def _mean(values: list[float]) -> float:
+    """The mean over the repeats where the figure is defined (nan where it is nowhere)."""
+    v = np.asarray(values, dtype=float)
+    return float(v[~np.isnan(v)].mean()) if (~np.isnan(v)).any() else float("nan")
+
+
+def _sd(values: list[float]) -> float:
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def plot_curve(curves: dict[str, list[CurvePoint]], path,
+               title: str = "New papers: quality after k reviewed candidates"):
+    """Two panels (scope, placement); the first method's lines solid with their sd band, ``bare``'s dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    ks = [pt.k for pt in points]
     for ax, metrics, goals, name in ((axes[0], ("recall", "precision"), (0.95, 0.5), "scope"),
                                      (axes[1], ("top1", "top3"), (0.6, 0.85), "placement")):
         for metric, goal in zip(metrics, goals):
-            mean = np.array([np.mean(pt.values[metric]) for pt in points])
-            sd = np.array([np.std(pt.values[metric]) for pt in points])
-            line = ax.plot(ks, mean, marker="o", label=f"{metric} (target {goal})")[0]
-            ax.fill_between(ks, mean - sd, mean + sd, alpha=0.2, color=line.get_color())
-            ax.axhline(goal, linestyle=":", color=line.get_color(), linewidth=0.8)
+            color = None
+            for n, (method, points) in enumerate(curves.items()):
+                ks = [pt.k for pt in points]
+                mean = np.array([_mean(pt.values[metric]) for pt in points])
+                line = ax.plot(ks, mean, marker="o" if n == 0 else None, linestyle="-" if n == 0 else "--",
+                               color=color, label=f"{method.split(':')[0]} {metric}"
+                               + (f" (target {goal})" if n == 0 else ""))[0]
+                color = line.get_color()
+                if n == 0:
+                    sd = np.array([_sd(pt.values[metric]) for pt in points])
+                    ax.fill_between(ks, mean - sd, mean + sd, alpha=0.2, color=color)
+                    ax.axhline(goal, linestyle=":", color=color, linewidth=0.8)
+            ax.set_xticks(ks)
         ax.set_ylim(0, 1.02)
-        ax.set_xticks(ks)
         ax.set_xlabel("reviewed candidates (queue order)")
         ax.set_title(f"{name}, on the candidates not yet reviewed")
-        ax.legend(fontsize="small", loc="lower right")
+        ax.legend(fontsize="x-small", loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,21 +1,28 @@
 """How well litmine decides scope: out-of-fold figures, and a screening simulation.
 
+Both are reports of the evaluation harness (``litmine.evaluation.harness.out_of_fold``): a method
+built by name through the plugin door, fitted on a fold's training part exactly as ``litmine screen``
+fits it, predicting the held-out part.
+
 Out of fold: the judged candidates (the seed's screening labels, reviewers' scope decisions) are split
 into ``folds`` stratified folds with a fixed seed; each method is fitted on everything else (the
 survey's works and the other folds) and scores the held-out fold, so every candidate is scored once
 by a model that never saw it. Reported per method and stratum (``silver-agree``: the candidates both
 annotators judged alike; ``human``: reviewers' decisions): precision, recall and F1 at the method's
-stored threshold, and average precision. The candidates judged ``borderline`` and those the
-annotators disputed are never trained on; they are scored by a model fitted on everything and
-reported on their own (share called in, mean probability). Beside every method, ``bare``: scikit-learn's
-``LogisticRegression(class_weight="balanced")`` on the stored vectors, same folds (``litmine.classify.bare``,
-also a member of the scope ensemble); a method's F1 or AP below bare's is marked ``<`` and listed last.
+stored threshold (the mean over the folds), and average precision. The candidates judged
+``borderline`` and those the annotators disputed are never trained on; they are scored by one more
+fold of the harness, trained on everything, and reported on their own (share called in, mean
+probability). Beside every method, ``bare``: scikit-learn's ``LogisticRegression(class_weight="balanced")``
+on the stored vectors, same folds (``litmine.classify.bare``, also a member of the scope ensemble); a
+method's F1 or AP below bare's is marked ``<`` and listed last.
 
 The screening simulation replays a reviewer: the survey's works are the prior knowledge, the judged
 candidates are the pool, revealed ``batch`` at a time in the order litmine would ask (the most likely
-in scope first), the model retrained after each batch. WSS@95 is the share of the pool not screened
-when 95% of its in-scope papers are found, less 5%; recall@10% and @20% are the share of them found
-after screening that much of the pool.
+in scope first). Each retraining is one fold of the harness: the scope method (``supervised``, as
+``litmine screen -m supervised`` fits it: TF-IDF fitted on the training texts only, calibrated,
+thresholded) trained on the prior and the candidates revealed so far, predicting the rest. WSS@95 is
+the share of the pool not screened when 95% of its in-scope papers are found, less 5%; recall@10% and
+@20% are the share of them found after screening that much of the pool.
 """
 
 from __future__ import annotations
@@ -28,14 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from litmine.classify.bare import BARE
-from litmine.classify.ensemble import member
 from litmine.classify.method import SCOPE
-from litmine.classify.scope import (
-    ScopeMethod,
-    _items,
-    load_context,
-    load_scope_examples,
-)
+from litmine.classify.scope import ScopeContext, ScopeExample, _items, load_context, load_scope_examples
+from litmine.evaluation import harness
 from litmine.store.review import DECISION_ORDER
 from litmine.store import Store
 from litmine.store import methods as methods_store
@@ -101,9 +103,9 @@ def _binary_figures(method: str, stratum: str, p: np.ndarray, y: np.ndarray, thr
 
 def out_of_fold(store: Store, env, methods: list[str], folds: int = 5, seed: int = 0,
                 context_negatives: bool = True) -> list[ScopeFigures]:
-    """Every method's out-of-fold figures on the judged candidates, and its scores of the uncertain ones."""
-    from sklearn.model_selection import StratifiedKFold
-
+    """Every method's out-of-fold figures on the judged candidates, and its scores of the uncertain
+    ones: a report of the harness (``harness.out_of_fold``), whose folds hold out the judged
+    candidates, and one more fold, trained on everything, that scores the uncertain ones."""
     model_id = env.embedder.model_id if env is not None and env.make_embedder is not None else None
     context = load_context(store)
     examples = load_scope_examples(store, model_id, context_negatives)
@@ -111,89 +113,80 @@ def out_of_fold(store: Store, env, methods: list[str], folds: int = 5, seed: int
         strata = methods_store.candidate_strata(con)
         uncertain = methods_store.uncertain_candidates(con)
         uncertain_items = _items(con, model_id, sorted(uncertain))
-    judged = [i for i, ex in enumerate(examples) if ex.origin in JUDGED]
+    judged = np.array([i for i, ex in enumerate(examples) if ex.origin in JUDGED], dtype=int)
     y_judged = np.array([examples[i].inside for i in judged])
+    everyone = np.arange(len(examples))
+    items = [examples[i].item for i in judged] + uncertain_items
+    folds_ = [(np.setdiff1d(everyone, judged[te]), te) for _, te in harness.splits(y_judged, folds, seed)]
+    if uncertain_items:
+        folds_.append((everyone, np.arange(len(judged), len(items))))
+    stratum = np.array([strata.get(examples[i].item.work_id, "human") if examples[i].origin == "screening"
+                        else "human" for i in judged])
     out = []
-    for name in [*methods, "bare"]:
-        if name == "bare" and model_id is None:
+    for name in [*methods, BARE]:
+        if name == BARE and model_id is None:
             continue
-        p = np.zeros(len(judged))
-        thresholds = []
-        splitter = StratifiedKFold(min(folds, int(y_judged.sum()), int((~y_judged).sum())), shuffle=True,
-                                   random_state=seed)
-        for tr, te in splitter.split(np.zeros(len(judged)), y_judged):
-            held = {judged[i] for i in te}
-            method = _method(name, env)
-            train = [ex for i, ex in enumerate(examples) if i not in held]
-            method.fit(context, [ex for ex in train if not method.needs_vectors or ex.item.vector is not None])
-            p[te] = [s.probability if s.probability is not None else 0.0
-                     for s in method.score([examples[judged[i]].item for i in te])]
-            thresholds.append(method.threshold)
-        threshold = float(np.mean(thresholds))
-        stratum = np.array([strata.get(examples[i].item.work_id, "human") if examples[i].origin == "screening"
-                            else "human" for i in judged])
+        oof = harness.out_of_fold(SCOPE, name, env, context, examples, items, folds_)
+        p = harness.probabilities(oof.predictions[:len(judged)])
+        threshold = float(np.mean([m.threshold for m in oof.fitted[:len(folds_) - bool(uncertain_items)]]))
         for s in ("silver-agree", "silver-disagree", "human"):
             mask = stratum == s
             if mask.any():
                 out.append(_binary_figures(name, s, p[mask], y_judged[mask], threshold))
         if uncertain_items:
-            method = _method(name, env)
-            method.fit(context, [ex for ex in examples if not method.needs_vectors or ex.item.vector is not None])
-            scores = method.score(uncertain_items)
+            everything = oof.fitted[-1]
             for kind in ("borderline", "disputed"):
-                got = [s.probability for item, s in zip(uncertain_items, scores)
-                       if uncertain[item.work_id] == kind and s.probability is not None]
+                got = [s.probability for item, s in zip(uncertain_items, oof.predictions[len(judged):])
+                       if uncertain[item.work_id] == kind and s is not None and s.probability is not None]
                 if got:
-                    out.append(ScopeFigures(name, kind, len(got), 0, share_in=float(np.mean(np.array(got) >= method.threshold)),
+                    out.append(ScopeFigures(name, kind, len(got), 0,
+                                            share_in=float(np.mean(np.array(got) >= everything.threshold)),
                                             mean_probability=float(np.mean(got))))
     return out
-
-
-def _method(name: str, env) -> ScopeMethod:
-    return member(SCOPE, name, env)  # bare: the same model the ensemble takes as a member
 
 
 # -- the screening simulation --------------------------------------------------------------------
 
 
-def rank_pool(prior_texts: list[str], prior_y: np.ndarray, pool_texts: list[str], pool_y: np.ndarray,
-              batch: int = 1, most_uncertain: bool = False, C: float = 3.0) -> list[int]:
-    """The order a reviewer would screen ``pool_texts`` in: after each batch the model (litmine's
-    supervised scope model) is retrained on the prior and every revealed label. Returns pool indices."""
-    from scipy.sparse import vstack
-    from sklearn.linear_model import LogisticRegression
+SIMULATED = "supervised"  # the scope method the simulation retrains (text only: no embedding needed)
+BATCH = 10  # candidates revealed between two retrainings in `litmine evaluate` (the review queue's own refit)
 
-    # Like ASReview, the features are fitted once on every text (no labels are read); the model each batch.
-    from litmine.classify.supervised import Supervised
 
-    method = Supervised(role=SCOPE, C=C)
-    vectorizer = method._model(prior_texts + pool_texts, np.r_[np.ones(1, bool), np.zeros(len(prior_texts) + len(pool_texts) - 1, bool)])[0]
-    x_prior, x_pool = vectorizer.transform(prior_texts), vectorizer.transform(pool_texts)
+def rank_pool(prior: list[ScopeExample], pool: list[ScopeExample], batch: int = 1, most_uncertain: bool = False,
+              method: str = SIMULATED, env=None, context: ScopeContext | None = None) -> list[int]:
+    """The order a reviewer would screen ``pool`` in (pool indices): each step is one fold of the
+    harness, the scope ``method`` fitted on the prior and every label revealed so far (exactly as
+    ``litmine screen`` fits it) and predicting the rest; the most likely in scope (or, with
+    ``most_uncertain``, the nearest its threshold) ``batch`` at a time."""
+    context = context or ScopeContext("")
+    examples = [*prior, *pool]
+    items = [ex.item for ex in pool]
     revealed: list[int] = []
-    left = list(range(len(pool_texts)))
+    left = list(range(len(pool)))
     while left:
-        y = np.concatenate([prior_y, pool_y[revealed]]).astype(bool)
-        if y.all() or not y.any():  # one class only: nothing to rank by yet, take the pool in order
+        y = np.array([ex.inside for ex in prior] + [pool[i].inside for i in revealed], dtype=bool)
+        if min(y.sum(), (~y).sum()) < 2:  # too few of a class to fit on: take the pool in order
             scores = -np.arange(len(left), dtype=float)
         else:
-            weights = np.where(y, 0.5 / y.sum(), 0.5 / (~y).sum()) * len(y)
-            lr = LogisticRegression(C=C, max_iter=2000).fit(vstack([x_prior, x_pool[revealed]]), y, sample_weight=weights)
-            scores = lr.decision_function(x_pool[left])
-        if most_uncertain:
-            scores = -np.abs(scores)
+            train = np.r_[np.arange(len(prior)), len(prior) + np.array(revealed, dtype=int)]
+            oof = harness.out_of_fold(SCOPE, method, env, context, examples, items, [(train, np.array(left))])
+            scores = harness.probabilities(oof.predictions)[left]
+            if most_uncertain:
+                scores = -np.abs(scores - oof.fitted[0].threshold)
         pick = [left[i] for i in np.argsort(-scores, kind="stable")[:batch]]
         revealed += pick
         left = [i for i in left if i not in set(pick)]
     return revealed
 
 
-def simulate(store: Store, batch: int = 1, most_uncertain: bool = False, context_negatives: bool = True) -> Simulation:
+def simulate(store: Store, batch: int = 1, most_uncertain: bool = False, context_negatives: bool = True,
+             method: str = SIMULATED, env=None) -> Simulation:
     """Replay screening the judged candidates with the survey as prior knowledge (see the module)."""
-    examples = load_scope_examples(store, None, context_negatives)
+    model_id = env.embedder.model_id if env is not None and env.make_embedder is not None else None
+    examples = load_scope_examples(store, model_id, context_negatives)
     prior = [ex for ex in examples if ex.origin not in JUDGED]
     pool = [ex for ex in examples if ex.origin in JUDGED]
-    order = rank_pool([ex.item.text for ex in prior], np.array([ex.inside for ex in prior]),
-                      [ex.item.text for ex in pool], np.array([ex.inside for ex in pool]), batch, most_uncertain)
+    order = rank_pool(prior, pool, batch, most_uncertain, method, env, load_context(store))
     return Simulation([pool[i].item.work_id for i in order], [pool[i].inside for i in order], batch)
 
 
@@ -221,7 +214,7 @@ def plot_recall(curves: dict[str, Simulation], path: Path) -> Path:
     return path
 
 
-def evaluate_scope(store: Store, env, methods: list[str], folds: int = 5, seed: int = 0, batch: int = 1,
+def evaluate_scope(store: Store, env, methods: list[str], folds: int = 5, seed: int = 0, batch: int = BATCH,
                    plot_path: Path | None = None, run_id: str | None = None) -> ScopeReport:
     """Out-of-fold figures and the simulation; rows stored in ``evaluations`` when ``run_id`` is given."""
     report = ScopeReport(out_of_fold(store, env, methods, folds, seed))
@@ -295,7 +288,7 @@ def format_scope_report(report: ScopeReport) -> list[str]:
     return lines
 
 
-def scope_section(store: Store, env, data_dir: Path, folds: int = 5, seed: int = 0, batch: int = 1,
+def scope_section(store: Store, env, data_dir: Path, folds: int = 5, seed: int = 0, batch: int = BATCH,
                   run_id: str | None = None) -> list[str]:
     """The scope lines of `litmine evaluate`: nothing when no candidate's scope has been judged."""
     from litmine.classify.method import default_methods
