@@ -126,6 +126,27 @@ def build_pairs(works: Sequence[Labelled], count: int, seed: int = 0) -> list[Pa
     return out
 
 
+def labelled_works(store) -> list[Labelled]:
+    """Every work whose scope is known (the survey's works, the judged candidates), with its subsection:
+    a candidate's agreed one (a reviewer's over the screening's), a survey work's primary one; the
+    same records as the evaluation harness's, without vectors."""
+    from litmine.classify import load_examples, load_taxonomy
+    from litmine.classify.scope import load_scope_examples
+    from litmine.store import methods as methods_store
+
+    taxonomy = load_taxonomy(store, "litmine embed-tune")
+    placement = taxonomy.placement
+    own = {ex.item.work_id: ex for ex in load_examples(store, None, taxonomy=taxonomy)}
+    with store.connect(read_only=True) as con:
+        judged = methods_store.judged_labels(con, placement)
+    out = []
+    for ex in load_scope_examples(store, None):
+        work_id = ex.item.work_id
+        subsection = judged.get(work_id) or (own[work_id].primary_label(placement) if work_id in own else None)
+        out.append(Labelled(ex.item.text, bool(ex.inside), subsection if ex.inside else None))
+    return out
+
+
 # -- the fit -----------------------------------------------------------------------------------------
 
 
