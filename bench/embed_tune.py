@@ -1,5 +1,5 @@
 """Benchmark: the embedder fine-tuned on the survey's works plus the judged candidates (SetFit-style,
-``litmine.embed_tune``) against the base all-MiniLM-L6-v2, on the new papers, nested.
+``litmine.embed.tune``) against the base all-MiniLM-L6-v2, on the new papers, nested.
 
 The records are the harness's (``harness.load_records``: the judged candidates and the survey's
 works, with their base vectors). Each repeat splits the judged candidates into stratified folds with
@@ -64,7 +64,7 @@ def main() -> None:
     from litmine.classify.method import PLACEMENT, SCOPE
     from litmine.config import load_settings
     from litmine.embed import get_embedder
-    from litmine.embed_tune import Labelled, TunedEmbedder, TuneSettings, tune
+    from litmine.embed.tune import Labelled, TunedEmbedder, TuneSettings, tune
     from litmine.evaluation import harness
     from litmine.store import Store
 

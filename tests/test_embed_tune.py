@@ -1,4 +1,4 @@
-"""Fine-tuning the embedder (litmine.embed_tune): pairs, provenance, the tuned:<name> embedder, refusals,
+"""Fine-tuning the embedder (litmine.embed.tune): pairs, provenance, the tuned:<name> embedder, refusals,
 and one real fine-tune of all-MiniLM-L6-v2 on a handful of texts (slow)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from litmine import embed_tune
+from litmine.embed import tune as embed_tune
 from litmine.cli import main
 from litmine.embed import get_embedder
-from litmine.embed_tune import KINDS, PROVENANCE, Labelled, TunedEmbedder, TuneSettings, build_pairs, tune, works_digest
+from litmine.embed.tune import KINDS, PROVENANCE, Labelled, TunedEmbedder, TuneSettings, build_pairs, tune, works_digest
 from litmine.errors import EmbedError
 
 WORKS = [

@@ -54,7 +54,7 @@ def embed_tune(base: str, pairs: int, epochs: int, seed: int) -> None:
       OMP_NUM_THREADS=1 litmine embed-tune --pairs 400
       LITMINE_EMBED_MODEL=tuned:all-minilm-l6-v2-<digest> litmine embed
     """
-    from litmine.embed_tune import TuneSettings, labelled_works, tune
+    from litmine.embed.tune import TuneSettings, labelled_works, tune
 
     cfg = settings()
     store = open_store(cfg)

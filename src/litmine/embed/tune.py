@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from litmine.clock import utcnow
 from litmine.embed import DEFAULT_MODEL, SentenceTransformerEmbedder
 from litmine.errors import EmbedError
 from litmine.hashing import sha256_hex
@@ -176,8 +177,8 @@ def tune(works: Sequence[Labelled], root: Path, settings: TuneSettings | None = 
         "placed": sum(bool(w.inside and w.subsection) for w in works),
         "pairs": len(pairs), "pairs_by_kind": {k: sum(p.kind == k for p in pairs) for k in KINDS},
         "settings": asdict(settings), "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1),
-        "versions": _versions(), "loss": "CosineSimilarityLoss", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                           time.gmtime()),
+        "versions": _versions(), "loss": "CosineSimilarityLoss",
+        "created": utcnow().isoformat(timespec="seconds") + "Z",
     }
     Path(root).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
