@@ -79,7 +79,7 @@ def test_a_fit_is_saved_with_its_provenance_and_not_repeated(tmp_path, monkeypat
     p = json.loads((tmp_path / first.name / PROVENANCE).read_text())
     assert p == first.provenance
     assert (p["base"], p["works"], p["in_scope"], p["placed"], p["pairs"]) == ("all-MiniLM-L6-v2", 8, 6, 5, 24)
-    assert p["works_digest"] == works_digest(WORKS)
+    assert p["works_digest"] == works_digest(WORKS) and len(p["base_weights"]) == 64
     assert p["pairs_by_kind"] == {k: 6 for k in KINDS}
     assert (p["settings"]["epochs"], p["settings"]["seed"], p["cpu_seconds"], p["wall_seconds"]) == (2, 7, 12.5, 20.0)
     assert p["versions"]["litmine"] and p["versions"]["torch"] and p["loss"] == "CosineSimilarityLoss"

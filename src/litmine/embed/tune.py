@@ -35,7 +35,7 @@ from typing import Sequence
 from litmine.clock import utcnow
 from litmine.embed import DEFAULT_MODEL, SentenceTransformerEmbedder
 from litmine.errors import EmbedError
-from litmine.hashing import sha256_hex
+from litmine.hashing import sha256_file, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,8 @@ def tune(works: Sequence[Labelled], root: Path, settings: TuneSettings | None = 
     pairs = build_pairs(works, settings.pairs, settings.seed)
     model, cpu, wall = _fit(base_path, pairs, settings)
     provenance = {
-        "name": name, "base": settings.base, "base_path": str(base_path), "works_digest": digest,
+        "name": name, "base": settings.base, "base_path": str(base_path), "base_weights": _weights_digest(base_path),
+        "works_digest": digest,
         "works": len(works), "in_scope": sum(w.inside for w in works),
         "placed": sum(bool(w.inside and w.subsection) for w in works),
         "pairs": len(pairs), "pairs_by_kind": {k: sum(p.kind == k for p in pairs) for k in KINDS},
@@ -245,6 +246,12 @@ def _fit(base_path: Path, pairs: list[Pair], settings: TuneSettings):
 def _features(model, texts: list[str]) -> dict:
     tokenize = getattr(model, "preprocess", None) or model.tokenize
     return tokenize(texts)
+
+
+def _weights_digest(folder: Path) -> str:
+    """sha256 of the base model's weight files, so the provenance names the exact weights tuned."""
+    files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    return sha256_hex(",".join(f"{f.name}:{sha256_file(f)}" for f in files))
 
 
 def _versions() -> dict:
