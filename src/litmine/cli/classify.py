@@ -38,10 +38,12 @@ def embed(model: str | None, batch_size: int | None, no_fulltext: bool) -> None:
 @click.command("embed-tune")
 @click.option("--base", default="all-MiniLM-L6-v2", show_default=True,
               help="The sentence-transformers model to tune (a name litmine embeds with, or a saved model's folder).")
-@click.option("--pairs", default=400, show_default=True, help="Pairs of labelled works to train on.")
+@click.option("--pairs", default=256, show_default=True, help="Pairs of labelled works to train on.")
 @click.option("--epochs", default=1, show_default=True, help="Passes over the pairs.")
+@click.option("--max-seq-length", default=64, show_default=True,
+              help="Word pieces of each text read while training (the saved model reads as many as its base).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the pairs and the training order.")
-def embed_tune(base: str, pairs: int, epochs: int, seed: int) -> None:
+def embed_tune(base: str, pairs: int, epochs: int, max_seq_length: int, seed: int) -> None:
     """Fine-tune the embedder on the survey's works and the judged candidates (SetFit-style, on CPU).
 
     Pairs of works in the same subsection, or of the same scope, are pulled together, the others
@@ -51,7 +53,7 @@ def embed_tune(base: str, pairs: int, epochs: int, seed: int) -> None:
 
     \b
     Example:
-      OMP_NUM_THREADS=1 litmine embed-tune --pairs 400
+      OMP_NUM_THREADS=1 litmine embed-tune
       LITMINE_EMBED_MODEL=tuned:all-minilm-l6-v2-<digest> litmine embed
     """
     from litmine.embed.tune import TuneSettings, labelled_works, tune
@@ -59,7 +61,8 @@ def embed_tune(base: str, pairs: int, epochs: int, seed: int) -> None:
     cfg = settings()
     store = open_store(cfg)
     works = labelled_works(store)
-    result = tune(works, cfg.embedders_dir, TuneSettings(base=base, pairs=pairs, epochs=epochs, seed=seed))
+    result = tune(works, cfg.embedders_dir, TuneSettings(base=base, pairs=pairs, epochs=epochs,
+                                                            max_seq_length=max_seq_length, seed=seed))
     p = result.provenance
     if result.reused:
         click.echo(f"{result.model_id}: already tuned on these works with these settings ({result.path})")

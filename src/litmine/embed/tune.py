@@ -66,11 +66,11 @@ class TuneSettings:
     """What a fit is made with; every field is in the provenance and the model's name."""
 
     base: str = DEFAULT_MODEL
-    pairs: int = 400
+    pairs: int = 256
     epochs: int = 1
     batch_size: int = 16
     learning_rate: float = 2e-5
-    max_seq_length: int = 128  # word pieces read while training; the saved model reads its base's
+    max_seq_length: int = 64  # word pieces read while training; the saved model reads its base's (256)
     seed: int = 0
 
 
