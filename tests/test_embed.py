@@ -163,7 +163,7 @@ def test_embed_array_keeps_the_order_given_and_gives_unit_rows():
 def test_an_unknown_embedder_is_an_embed_error_naming_the_registered_ones(monkeypatch):
     with pytest.raises(EmbedError) as info:
         get_embedder("hashin:64")
-    assert str(info.value) == ("unknown embedder 'hashin': choose from hashing, sentence-transformers "
+    assert str(info.value) == ("unknown embedder 'hashin': choose from hashing, sentence-transformers, tuned "
                                "(LITMINE_EMBED_MODEL=hashin:64)")
     monkeypatch.setattr("litmine.plugins.entry_points", lambda group: [])
     with pytest.raises(EmbedError) as info:  # a model name needs the sentence-transformers backend

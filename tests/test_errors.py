@@ -44,7 +44,7 @@ def test_an_unknown_plugin_of_any_group_is_refused_in_the_same_words():
         (lambda: get_method(SCOPE, "nope"), errors.ClassifierError,
          f"unknown scope method 'nope': choose from {', '.join(sorted(available_methods(SCOPE)))}"),
         (lambda: get_embedder("nope:64"), errors.EmbedError,
-         "unknown embedder 'nope': choose from hashing, sentence-transformers (LITMINE_EMBED_MODEL=nope:64)"),
+         "unknown embedder 'nope': choose from hashing, sentence-transformers, tuned (LITMINE_EMBED_MODEL=nope:64)"),
         (lambda: get_backend("nope", "m"), errors.ConfigError,
          "unknown LLM backend 'nope': choose from fake, llama-cpp, llama-cpp-server, openai (LITMINE_LLM_BACKEND=nope)"),
     ]

@@ -183,9 +183,9 @@ def test_the_layers_hold_store_below_stages_below_the_run():
 
 def test_no_flat_module_is_left_beside_the_packages():
     """What stays at the top is shared by every stage (settings, counts, errors, ids, the run and its
-    lock, status, doctor, the embedder, the plugin lookup); everything else lives in its flow's package."""
+    lock, status, doctor, the plugin lookup); everything else lives in its flow's package."""
     top = sorted(p.stem for p in (ROOT / "src" / "litmine").glob("*.py"))
-    assert top == ["__init__", "__main__", "clock", "config", "counts", "doctor", "embed", "errors", "hashing", "ids",
+    assert top == ["__init__", "__main__", "clock", "config", "counts", "doctor", "errors", "hashing", "ids",
                    "pipeline", "plugins", "runlock", "status"]
 
 

@@ -103,6 +103,11 @@ class Settings:
         return fixed.astimezone(timezone.utc).replace(tzinfo=None) if fixed.tzinfo else fixed
 
     @property
+    def embedders_dir(self) -> Path:
+        """Tuned embedding models (``litmine embed-tune``), each in a folder with its provenance."""
+        return self.data_dir / "embedders"
+
+    @property
     def digest_dir(self) -> Path:
         return self.data_dir / "digests"
 

@@ -1,5 +1,5 @@
-"""Commands of the embedding, classification and evaluation stages: embed, similar, classify,
-evaluate, llm list."""
+"""Commands of the embedding, classification and evaluation stages: embed, embed-tune, similar,
+classify, evaluate, llm list."""
 
 from __future__ import annotations
 
@@ -33,6 +33,44 @@ def embed(model: str | None, batch_size: int | None, no_fulltext: bool) -> None:
     """
     cfg = settings()
     run_stage("embed", "embed", _run_config(cfg), model=model, batch_size=batch_size, fulltext=not no_fulltext)
+
+
+@click.command("embed-tune")
+@click.option("--base", default="all-MiniLM-L6-v2", show_default=True,
+              help="The sentence-transformers model to tune (a name litmine embeds with, or a saved model's folder).")
+@click.option("--pairs", default=256, show_default=True, help="Pairs of labelled works to train on.")
+@click.option("--epochs", default=1, show_default=True, help="Passes over the pairs.")
+@click.option("--max-seq-length", default=64, show_default=True,
+              help="Word pieces of each text read while training (the saved model reads as many as its base).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the pairs and the training order.")
+def embed_tune(base: str, pairs: int, epochs: int, max_seq_length: int, seed: int) -> None:
+    """Fine-tune the embedder on the survey's works and the judged candidates (SetFit-style, on CPU).
+
+    Pairs of works in the same subsection, or of the same scope, are pulled together, the others
+    pushed apart. The tuned model is saved under the data directory's embedders/ with its provenance
+    (litmine-tune.json); select it with LITMINE_EMBED_MODEL=tuned:<name>. Off by default; what it
+    gave on new papers: docs/evaluation.md.
+
+    \b
+    Example:
+      OMP_NUM_THREADS=1 litmine embed-tune
+      LITMINE_EMBED_MODEL=tuned:all-minilm-l6-v2-<digest> litmine embed
+    """
+    from litmine.embed.tune import TuneSettings, labelled_works, tune
+
+    cfg = settings()
+    store = open_store(cfg)
+    works = labelled_works(store)
+    result = tune(works, cfg.embedders_dir, TuneSettings(base=base, pairs=pairs, epochs=epochs,
+                                                            max_seq_length=max_seq_length, seed=seed))
+    p = result.provenance
+    if result.reused:
+        click.echo(f"{result.model_id}: already tuned on these works with these settings ({result.path})")
+    else:
+        click.echo(f"tuned {p['base']} on {p['works']} works ({p['in_scope']} in scope, {p['placed']} with a "
+                   f"subsection), {p['pairs']} pairs, {epochs} epoch(s): {p['cpu_seconds']:.0f} CPU s")
+        click.echo(f"saved: {result.path} (provenance in litmine-tune.json)")
+    click.echo(f"use it: LITMINE_EMBED_MODEL={result.model_id} litmine embed")
 
 
 @click.command()
@@ -198,5 +236,5 @@ def llm_list() -> None:
 
 
 def register(main: click.Group) -> None:
-    for command in (embed, similar, classify, evaluate, llm):
+    for command in (embed, embed_tune, similar, classify, evaluate, llm):
         main.add_command(command)

@@ -3,8 +3,9 @@
 An embedding backend implements one method, ``embed_batch(texts)``; the base class and
 ``embed_works`` do the rest: streaming works in pages, hashing, skipping text already embedded by
 the same model, chunking full text, and writing vectors. Backends register under the entry-point
-group ``litmine.embedders``; ``sentence-transformers`` is the default and ``hashing`` is a
-deterministic, dependency-free one for tests.
+group ``litmine.embedders``; ``sentence-transformers`` is the default, ``hashing`` is a
+deterministic, dependency-free one for tests, and ``tuned`` loads a model fine-tuned on the survey
+and the decisions (``litmine.embed.tune``, ``litmine embed-tune``).
 
 The embedding model is named by ``LITMINE_EMBED_MODEL``: a sentence-transformers model name or
 path, or ``NAME:ARG`` for another registered backend (``hashing:256``). The default
