@@ -59,8 +59,9 @@ def test_the_recall_threshold_keeps_the_target_share_of_the_positives():
         assert (p[y] > t).mean() < target  # the highest such threshold
 
 
-def test_no_held_out_record_is_trained_on_or_tuned_on(monkeypatch):
-    records = synthetic()
+def spy_on_the_harness(monkeypatch) -> list[tuple]:
+    """Every ``harness.fit`` and ``harness.predict``, in order: ("fit", (role, spec), the ids it trained
+    on, the method) and ("predict", role, the ids it scored, the method)."""
     events = []
     real_fit, real_predict = harness.fit, harness.predict
 
@@ -75,6 +76,12 @@ def test_no_held_out_record_is_trained_on_or_tuned_on(monkeypatch):
 
     monkeypatch.setattr(harness, "fit", fit)
     monkeypatch.setattr(harness, "predict", predict)
+    return events
+
+
+def test_no_held_out_record_is_trained_on_or_tuned_on(monkeypatch):
+    records = synthetic()
+    events = spy_on_the_harness(monkeypatch)
     report = harness.run(records, synthetic_setup(), ["tuned"], repeats=2, folds=3, bootstrap=20)
     fits = [e[1] for e in events if e[0] == "fit"]
     per_repeat = [(role, m) for m in ("tuned", "bare") for role in ("scope", "placement") for _ in range(3)]
@@ -167,22 +174,13 @@ def test_a_figure_below_the_bare_row_is_marked_and_listed():
 
 def test_the_learning_curve_fits_the_stored_method_and_bare_on_the_survey_and_reviewed_candidates_only(monkeypatch):
     records = synthetic()
-    fits = []
-    real_fit, real_predict = harness.fit, harness.predict
-
-    def fit(role, spec, env, data, examples):
-        method = real_fit(role, spec, env, data, examples)
-        fits.append((role, spec, {ex.item.work_id for ex in examples if ex is not None}, method))
-        return method
-
-    def predict(role, method, items):
-        trained = next(f[2] for f in fits if f[3] is method)
-        assert not trained & {item.work_id for item in items}  # the rest only: never a work it trained on
-        return real_predict(role, method, items)
-
-    monkeypatch.setattr(harness, "fit", fit)
-    monkeypatch.setattr(harness, "predict", predict)
+    events = spy_on_the_harness(monkeypatch)
     curves = newpapers.learning_curve(records, synthetic_setup(), "tuned", ks=(0, 5, 10), repeats=2, batch=5)
+    fits = [(role, spec, trained, method) for kind, (role, spec), trained, method in
+            (e for e in events if e[0] == "fit")]
+    for _, _, scored, method in (e for e in events if e[0] == "predict"):
+        trained = next(f[2] for f in fits if f[3] is method)
+        assert not trained & scored  # the rest only: never a work it trained on
     assert list(curves) == ["tuned", "bare"]
     for points in curves.values():
         assert [p.k for p in points] == [0, 5, 10]
