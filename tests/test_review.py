@@ -472,6 +472,33 @@ def test_learning_curve_grows_with_decisions_and_beats_the_bare_baseline():
     assert s.rows()[0].startswith("subsection macro_f1 n=10: ")
 
 
+def test_the_learning_curve_is_a_report_of_the_harness_training_on_the_drawn_works_only(monkeypatch):
+    """Each point fits the bare library through the one harness, on the drawn decisions only, and
+    scores every work not drawn."""
+    import numpy as np
+
+    from litmine.evaluation import harness
+    from litmine.evaluation.learning import curve
+
+    calls = []
+    real = harness.out_of_fold
+
+    def spy(role, spec, env, data, examples, items, folds):
+        calls.append((role, spec, folds))
+        return real(role, spec, env, data, examples, items, folds)
+
+    monkeypatch.setattr(harness, "out_of_fold", spy)
+    rng = np.random.default_rng(2)
+    y = rng.random(60) < 0.3
+    curve(rng.normal(size=(60, 8)) + np.outer(y, np.ones(8)), y, "scope", sizes=(10, 20), repeats=2, seed=0)
+    labels = np.array([f"{1 + i % 3}.1" for i in range(60)])
+    curve(rng.normal(size=(60, 8)) + np.eye(8)[[i % 3 for i in range(60)]] * 3, labels, "subsection", sizes=(10,),
+          repeats=2, seed=0)
+    assert [(role, spec) for role, spec, _ in calls] == [("scope", "bare")] * 4 + [("placement", "bare")] * 2
+    for _, _, [(train, test)] in calls:
+        assert not set(train) & set(test) and len(train) + len(test) == 60
+
+
 def test_learning_curves_from_the_database(review_db, settings):
     from litmine.evaluation import learning
 

@@ -199,7 +199,7 @@ def out_of_fold(role: str, spec, env, data, examples: list, items: list[WorkItem
     """For each fold (indices of ``examples`` that train, indices of ``items`` it predicts): the
     method fitted on the training examples only, predicting the held-out items. Every report of
     the harness (the new papers, the survey works' cross-validation, the scope table, the screening
-    simulation, the learning curve) is this loop over its own folds."""
+    simulation, the learning curve, the review notebook's curve in ``learning``) is this loop over its own folds."""
     out = OutOfFold([None] * len(items), np.full(len(items), -1), [])
     for k, (train, test) in enumerate(folds):
         method = fit(role, spec, env, data, [examples[i] for i in train])

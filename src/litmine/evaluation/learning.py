@@ -1,16 +1,19 @@
 """How much each human decision is worth: learning curves simulated from the silver labels.
 
 A reviewer's decisions arrive one by one; this replays that with labels we already have. For each
-budget ``n`` it draws ``n`` labelled works at random (the "decisions"), trains a logistic regression
-on their title-and-abstract embeddings, and scores it on every work not drawn:
+budget ``n`` it draws ``n`` labelled works at random (the "decisions"), and the evaluation harness
+(``litmine.evaluation.harness.out_of_fold``, one fold: train on the drawn works, predict every work
+not drawn) fits the bare library (``bare``: a balanced logistic regression on the title-and-abstract
+embeddings) and scores the rest:
 
 - scope: average precision of the in-scope score (the screening labels: in, or not),
-- placement (named after the survey's placement set): macro F1 of the predicted placement label (the
-  survey's primary label of each work),
+- placement (named after the survey's placement set): macro F1 of the best-scoring placement label
+  against the survey's primary label of each work,
 
-each beside the bare baseline on the same held-out works (AP of a random ranking = the share in
+each beside the trivial baseline on the same held-out works (AP of a random ranking = the share in
 scope; macro F1 of always answering the commonest label). Repeated with several seeds; the
-mean and spread are reported. Small on purpose: a few hundred works, a linear model.
+mean and spread are reported. Small on purpose, for the review notebook: a few hundred works, the
+bare model; the new papers' learning curve of the stored methods is ``newpapers.learning_curve``.
 """
 
 from __future__ import annotations
@@ -56,14 +59,32 @@ def _draw(rng, y, n: int, binary: bool) -> np.ndarray | None:
     return None
 
 
+def _harness_inputs(X: np.ndarray, y: np.ndarray, task: str):
+    """The role, the fit's data, the examples and the items of ``task`` for the harness."""
+    from litmine.classify.base import Example, Label, Taxonomy, WorkItem
+    from litmine.classify.method import PLACEMENT, SCOPE
+    from litmine.classify.scope import ScopeContext, ScopeExample
+
+    items = [WorkItem(i, "", str(i), vector=X[i]) for i in range(len(y))]
+    if task == "scope":
+        return SCOPE, ScopeContext(""), [ScopeExample(item, bool(v), "learning") for item, v in zip(items, y)], items
+    labels = [Label(task, str(v), None, str(v), None, None) for v in sorted(set(y.tolist()))]
+    taxonomy = Taxonomy({task: labels}, {"roles": {"placement": task}})
+    examples = [Example(item, {task: {str(v)}}, primary={task: str(v)}) for item, v in zip(items, y)]
+    return PLACEMENT, taxonomy, examples, items
+
+
 def curve(vectors, labels, task: str, sizes=SIZES, repeats: int = REPEATS, seed: int = 0) -> Curve:
     """The learning curve of ``task`` (``scope``: labels are booleans; otherwise label ids)."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score, f1_score
+
+    from litmine.classify.bare import BARE
+    from litmine.evaluation import harness
 
     X = np.asarray(vectors, dtype=np.float32)
     y = np.asarray(labels)
     binary = task == "scope"
+    role, data, examples, items = _harness_inputs(X, y, task)
     out = Curve(task, "average_precision" if binary else "macro_f1", len(y))
     rng = np.random.default_rng(seed)
     for n in sizes:
@@ -75,20 +96,20 @@ def curve(vectors, labels, task: str, sizes=SIZES, repeats: int = REPEATS, seed:
             if idx is None:
                 continue
             test = np.setdiff1d(np.arange(len(y)), idx)
-            model = LogisticRegression(max_iter=1000, class_weight="balanced").fit(X[idx], y[idx])
+            if binary and len(set(y[test])) < 2:
+                continue
+            predictions = harness.out_of_fold(role, BARE, None, data, examples, items, [(idx, test)]).predictions
             if binary:
-                if len(set(y[test])) < 2:
-                    continue
-                pos = list(model.classes_).index(True)
-                scores.append(average_precision_score(y[test], model.predict_proba(X[test])[:, pos]))
+                scores.append(average_precision_score(y[test], harness.probabilities(predictions)[test]))
                 bases.append(float(np.mean(y[test])))
             else:
-                present = sorted(set(y[test]))
-                scores.append(f1_score(y[test], model.predict(X[test]), labels=present, average="macro",
-                                       zero_division=0))
-                values, counts = np.unique(y[idx], return_counts=True)
+                truth = np.array([str(v) for v in y])  # label ids, as the harness ranks them
+                present = sorted(set(truth[test]))
+                best = np.array([r[0] if r else "" for r in harness.ranked(predictions, task, top=1)])
+                scores.append(f1_score(truth[test], best[test], labels=present, average="macro", zero_division=0))
+                values, counts = np.unique(truth[idx], return_counts=True)
                 common = np.full(len(test), values[np.argmax(counts)])
-                bases.append(f1_score(y[test], common, labels=present, average="macro", zero_division=0))
+                bases.append(f1_score(truth[test], common, labels=present, average="macro", zero_division=0))
         if scores:
             out.sizes.append(n)
             out.mean.append(float(np.mean(scores)))
@@ -142,9 +163,9 @@ def plot(curves: list[Curve], title: str = "Learning curve: quality against huma
     fig, axes = plt.subplots(1, max(1, len(curves)), figsize=(5 * max(1, len(curves)), 3.6), squeeze=False)
     for ax, c in zip(axes[0], curves):
         mean, std = np.array(c.mean), np.array(c.std)
-        ax.plot(c.sizes, mean, marker="o", label="logistic regression on embeddings")
+        ax.plot(c.sizes, mean, marker="o", label="bare (logistic regression on embeddings)")
         ax.fill_between(c.sizes, mean - std, mean + std, alpha=0.2)
-        ax.plot(c.sizes, c.baseline, linestyle="--", color="grey", label="baseline (bare)")
+        ax.plot(c.sizes, c.baseline, linestyle="--", color="grey", label="baseline (commonest label / share in scope)")
         ax.set_xscale("log")
         ax.set_xticks(c.sizes, [str(n) for n in c.sizes])
         ax.set_ylim(0, 1)
