@@ -43,11 +43,22 @@ def set_source_labels(con: Connection, work_id: int, label_set: str, source: str
     wanted (a row with assigned = false, unless ``only_add``), or a changed status. History stays.
     Returns whether anything was written.
     """
-    rows = LabelRows(con)
-    changed = rows.set_source_labels(work_id, label_set, source, wanted, status=status,
-                                     source_version=source_version, run_id=run_id, only_add=only_add)
-    rows.flush()
-    return changed
+    current = current_labels(con, work_id, label_set, source)  # this work's only: one call, one small read
+    rows = _changes(current, wanted, status, only_add)
+    for label, assigned in rows:
+        add_assignment(con, work_id, label_set, label, source, assigned, status=status,
+                       source_version=source_version, run_id=run_id)
+    return bool(rows)
+
+
+def _changes(current: dict[str, tuple[bool, str | None]], wanted: set[str], status: str | None,
+             only_add: bool) -> list[tuple[str, bool]]:
+    """The rows that make ``current`` state ``wanted``: each wanted label not assigned with ``status``,
+    and (unless ``only_add``) each assigned label no longer wanted, withdrawn."""
+    rows = [(label, True) for label in sorted(wanted) if current.get(label) != (True, status)]
+    if not only_add:
+        rows += [(label, False) for label, (assigned, _) in sorted(current.items()) if assigned and label not in wanted]
+    return rows
 
 
 _ROW_COLUMNS = ["work_id", "label_set", "label_id", "source", "source_version", "assigned", "status", "run_id",
@@ -98,15 +109,7 @@ class LabelRows:
                           status: str | None, source_version: str | None, run_id: str | None,
                           only_add: bool = False) -> bool:
         """``set_source_labels`` (the module function), its rows held until ``flush``."""
-        current = self.current_labels(work_id, label_set, source)
-        rows = []
-        for label in sorted(wanted):
-            if current.get(label) != (True, status):
-                rows.append((label, True))
-        if not only_add:
-            for label, (assigned, _) in sorted(current.items()):
-                if assigned and label not in wanted:
-                    rows.append((label, False))
+        rows = _changes(self.current_labels(work_id, label_set, source), wanted, status, only_add)
         for label, assigned in rows:
             self.add(work_id, label_set, label, source, assigned, status=status, source_version=source_version,
                      run_id=run_id)

@@ -255,6 +255,7 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
         parent_sets = {s for s, label_id, _ in labels if label_id in set(parent_of.values())}
         parent_set_of = {label_id: s for s, label_id, _ in labels if s in parent_sets}
         unknown = []
+        rows = label_store.LabelRows(con)  # one read of the survey's labels, one insert at the end
         for entry in citations.entries:
             if entry.key not in refs:
                 unknown.append(entry.key)
@@ -273,10 +274,10 @@ def apply_latex_labels(store: Store, citations: LatexCitations, survey_id: str |
             survey_store.set_verified_sections(con, survey_id, entry.key, sections)
             if work_id is not None:
                 for set_id in sorted(wanted):
-                    changed |= label_store.set_source_labels(
-                        con, work_id, set_id, SOURCE, wanted[set_id], status="verified",
-                        source_version=version, run_id=run_id)
+                    changed |= rows.set_source_labels(work_id, set_id, SOURCE, wanted[set_id], status="verified",
+                                                      source_version=version, run_id=run_id)
             counts.add("updated" if changed else "unchanged")
+        rows.flush()
     if unknown:
         counts.add("failed", len(unknown))
         counts.notes.append(f"{len(unknown)} LaTeX entries name no reference of {survey_id}: "
